@@ -1,0 +1,57 @@
+import type { Destination, NodeId } from '../ids.js';
+import type { RelayMessage } from './relay-message.js';
+
+/**
+ * Node-to-node delivery. Two forms: MemoryBroker (one process, the embedded default) and
+ * RabbitBroker (one exchange for node-targeted messages, a queue per node named after its id).
+ *
+ * Guarantees every implementation keeps:
+ * - A promise that resolves means the message is accepted: RabbitMQ confirmed it (publisher
+ *   confirms), or the in-memory broker handed it to the handler. Only then may the caller send a
+ *   RECEIPT or an HTTP 202. A rejection means it was not accepted.
+ * - Messages from one node to one node arrive in the order they were sent.
+ * - A message is acknowledged to the broker only after `onMessage` resolved, so a node that dies
+ *   mid-delivery leaves it to be delivered again (at least once).
+ */
+export interface Broker {
+  /** Declares this node's topology and starts consuming. Resolves once consuming. */
+  start(onMessage: (msg: RelayMessage) => Promise<void>): Promise<void>;
+
+  /**
+   * Sends `msg` to exactly the given nodes' queues (never to others). Rejects with
+   * `UnroutableError` naming the nodes whose queue does not exist (node gone), after the others
+   * were accepted, so the caller can re-resolve those or store the message offline.
+   */
+  sendToNodes(nodes: readonly NodeId[], msg: RelayMessage): Promise<void>;
+
+  /**
+   * Broadcasts `msg` (a `/topic` or `/queue` destination) to every node that bound a destination
+   * matching `msg.destination`. The origin node receives its own message too only if it bound one;
+   * callers deliver locally themselves and ignore messages whose `origin` is their own node.
+   */
+  publish(msg: RelayMessage): Promise<void>;
+
+  /**
+   * Starts receiving broadcasts for `destination` (exact, or an Ant-style pattern with `*`, `**`,
+   * `?`, `{var}`). Called on the first local subscriber. An implementation may receive more than
+   * asked (the node filters locally) but never less.
+   */
+  bind(destination: Destination): Promise<void>;
+
+  /** Stops receiving broadcasts for `destination`. Called after the last local subscriber left. */
+  unbind(destination: Destination): Promise<void>;
+
+  /** True while messages can be published and consumed (for `/readyz`). */
+  isReady(): boolean;
+
+  /** Stops consuming; unacknowledged messages go back to the queue. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Some target nodes have no queue any more: the message was not delivered to them. */
+export class UnroutableError extends Error {
+  override readonly name = 'UnroutableError';
+  constructor(readonly nodes: readonly NodeId[]) {
+    super(`no queue for node(s) ${nodes.join(', ')}`);
+  }
+}

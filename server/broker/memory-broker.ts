@@ -1,0 +1,73 @@
+import type { Destination, NodeId } from '../ids.js';
+import { UnroutableError, type Broker } from './broker.js';
+import { compilePattern, type DestinationMatcher } from './destination-pattern.js';
+import type { RelayMessage } from './relay-message.js';
+
+/**
+ * The broker of the embedded (single-node) mode: there is one node, so "delivering" is calling
+ * this node's handler in the same process. A promise resolves once the handler resolved, which
+ * is this form's meaning of "accepted"; a handler rejection rejects the call.
+ */
+export class MemoryBroker implements Broker {
+  private onMessage: ((msg: RelayMessage) => Promise<void>) | undefined;
+  private closed = false;
+  /** Bound destinations and patterns, each with its matcher. */
+  private readonly bindings = new Map<Destination, DestinationMatcher>();
+
+  constructor(readonly nodeId: NodeId) {}
+
+  /** Installs the handler. Resolves at once; calling it again replaces the handler. */
+  async start(onMessage: (msg: RelayMessage) => Promise<void>): Promise<void> {
+    this.onMessage = onMessage;
+    this.closed = false;
+  }
+
+  /**
+   * Hands `msg` to the handler once if this node is among `nodes` and resolves when the handler
+   * did; every other node id is unknown here, so the call then rejects with `UnroutableError`
+   * naming them (after the local delivery).
+   */
+  async sendToNodes(nodes: readonly NodeId[], msg: RelayMessage): Promise<void> {
+    const handler = this.handler();
+    const unknown = [...new Set(nodes)].filter((n) => n !== this.nodeId);
+    if (nodes.includes(this.nodeId)) await handler(msg);
+    if (unknown.length > 0) throw new UnroutableError(unknown);
+  }
+
+  /** Hands `msg` to the handler if a bound destination or pattern matches it; resolves at once otherwise. */
+  async publish(msg: RelayMessage): Promise<void> {
+    const handler = this.handler();
+    for (const matches of this.bindings.values()) {
+      if (matches(msg.destination)) {
+        await handler(msg);
+        return;
+      }
+    }
+  }
+
+  /** Idempotent per destination. Throws `DestinationPatternError` for an invalid pattern. */
+  async bind(destination: Destination): Promise<void> {
+    if (!this.bindings.has(destination)) this.bindings.set(destination, compilePattern(destination));
+  }
+
+  /** Idempotent per destination. */
+  async unbind(destination: Destination): Promise<void> {
+    this.bindings.delete(destination);
+  }
+
+  /** True between `start` and `close`. */
+  isReady(): boolean {
+    return this.onMessage !== undefined && !this.closed;
+  }
+
+  /** Later calls reject until the next `start`. Nothing is queued, so nothing is lost here. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private handler(): (msg: RelayMessage) => Promise<void> {
+    if (this.closed) throw new Error('MemoryBroker is closed');
+    if (!this.onMessage) throw new Error('MemoryBroker is not started');
+    return this.onMessage;
+  }
+}

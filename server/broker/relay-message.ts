@@ -1,0 +1,61 @@
+import type { HeaderList } from '../../protocol/index.js';
+import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
+
+/** Who a relayed message is for. */
+export type RelayTarget =
+  /** Every session of `user` subscribed to `/user` + destination; only `sessionId` when set (Spring's simpSessionId). */
+  | { readonly kind: 'user'; readonly user: UserId; readonly sessionId?: SessionId }
+  /** Every subscriber of the destination, on every node (Spring SimpleBroker semantics). */
+  | { readonly kind: 'broadcast' };
+
+/** The unit that crosses nodes, and that the offline inbox keeps. */
+export interface RelayMessage {
+  /** Unique across the cluster; the MESSAGE `message-id` end to end, so duplicates can be detected. */
+  readonly id: string;
+  readonly target: RelayTarget;
+  /**
+   * The concrete destination. For a user target it is the destination without the `/user/{name}`
+   * prefix (`/42/queue/chat`); the client sees `/user` + this.
+   */
+  readonly destination: Destination;
+  /** Headers copied into every MESSAGE (custom headers and `content-type`), never the frame-level ones. */
+  readonly headers: HeaderList;
+  readonly body: Buffer;
+  /** The node that accepted it. */
+  readonly origin: NodeId;
+  /** Epoch ms when it was accepted, for the delivery latency histogram. */
+  readonly sentAt: number;
+  /** Set when it is delivered again after a session ended without ACK, or after NACK. */
+  readonly redelivered?: boolean;
+}
+
+interface RelayMessageJson {
+  id: string;
+  target: RelayTarget;
+  destination: string;
+  headers: [string, string][];
+  body: string;
+  origin: string;
+  sentAt: number;
+  redelivered?: boolean;
+}
+
+/** JSON form for stores (Redis). The body travels as base64 so any bytes survive. */
+export function relayMessageToJson(msg: RelayMessage): string {
+  const json: RelayMessageJson = {
+    id: msg.id,
+    target: msg.target,
+    destination: msg.destination,
+    headers: msg.headers.map(([n, v]) => [n, v]),
+    body: msg.body.toString('base64'),
+    origin: msg.origin,
+    sentAt: msg.sentAt,
+    ...(msg.redelivered ? { redelivered: true } : {}),
+  };
+  return JSON.stringify(json);
+}
+
+export function relayMessageFromJson(text: string): RelayMessage {
+  const json = JSON.parse(text) as RelayMessageJson;
+  return { ...json, body: Buffer.from(json.body, 'base64') };
+}

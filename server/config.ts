@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+
+export type AuthMode = 'dev' | 'jwt';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Limits on what one client may make the node hold or do (SPEC §7). */
+export interface Limits {
+  /** MAX_FRAME_BYTES, default 65536. */
+  readonly maxFrameBytes: number;
+  /** MAX_HEADERS, default 64. */
+  readonly maxHeaders: number;
+  /** MAX_HEADER_LINE_BYTES, default 8192. */
+  readonly maxHeaderLineBytes: number;
+  /** MAX_SUBSCRIPTIONS, per session, default 256. */
+  readonly maxSubscriptionsPerSession: number;
+  /** MAX_UNACKED, per subscription, default 1000. */
+  readonly maxUnackedPerSubscription: number;
+  /** MAX_OUTBOUND_BYTES, per session, default 1 MiB: a slower consumer is disconnected. */
+  readonly maxOutboundBytes: number;
+  /** MAX_FRAMES_PER_SECOND, inbound per session, default 2000. */
+  readonly maxInboundFramesPerSecond: number;
+  /** MAX_CONNECTIONS, per node, default 20000. */
+  readonly maxConnections: number;
+  /** MAX_CONNECTIONS_PER_USER, per node, default 32. */
+  readonly maxConnectionsPerUser: number;
+  /** MAX_TRANSACTION_FRAMES, frames buffered per open transaction, default 1000. */
+  readonly maxTransactionFrames: number;
+}
+
+export interface Config {
+  /** PORT, default 8080. */
+  readonly port: number;
+  /** HOST, default 0.0.0.0. */
+  readonly host: string;
+  /** NODE_ID, default `<hostname>-<random>`: unique per process. */
+  readonly nodeId: string;
+  /** WS_PATH, the STOMP endpoint, default /ws. */
+  readonly wsPath: string;
+  /** REDIS_URL and AMQP_URL: both set means cluster mode, neither means embedded. */
+  readonly redisUrl: string | undefined;
+  readonly amqpUrl: string | undefined;
+  readonly mode: 'embedded' | 'cluster';
+  /** KEY_PREFIX for Redis keys, default `stomp:`; RabbitMQ names use it with `.` for a trailing `:`. */
+  readonly keyPrefix: string;
+  readonly amqpPrefix: string;
+  /** AUTH_MODE, default dev (principal = CONNECT `login`). */
+  readonly authMode: AuthMode;
+  readonly jwtSecret: string | undefined;
+  readonly jwtPublicKey: string | undefined;
+  /** API_TOKEN: when set, /api/** needs `Authorization: Bearer <token>`. */
+  readonly apiToken: string | undefined;
+  /** LOG_LEVEL, default info. */
+  readonly logLevel: LogLevel;
+  /** HEARTBEAT, the server's `sx,sy` in CONNECTED, default 10000,10000. */
+  readonly heartbeat: readonly [number, number];
+  /** HEARTBEAT_GRACE, added to the client's interval before it counts as dead, default 1.5 × interval. */
+  readonly heartbeatGraceFactor: number;
+  /** NODE_TTL_MS, the liveness key TTL in cluster mode, default 15000. */
+  readonly nodeTtlMs: number;
+  /** OFFLINE_MAX_PER_USER, default 1000. */
+  readonly offlineMaxPerUser: number;
+  /** OFFLINE_RETENTION_MS, default 7 days. */
+  readonly offlineRetentionMs: number;
+  /** DRAIN_TIMEOUT_MS, the bound on graceful drain, default 10000. */
+  readonly drainTimeoutMs: number;
+  /** ALLOWED_ORIGINS, comma separated; `*` allows any. Default: any (dev); same-origin checks come with it set. */
+  readonly allowedOrigins: readonly string[];
+  /** MAX_HTTP_BODY_BYTES, default 1 MiB. */
+  readonly maxHttpBodyBytes: number;
+  readonly limits: Limits;
+}
+
+export const DEFAULTS = {
+  PORT: '8080',
+  HOST: '0.0.0.0',
+  WS_PATH: '/ws',
+  KEY_PREFIX: 'stomp:',
+  AUTH_MODE: 'dev',
+  LOG_LEVEL: 'info',
+  HEARTBEAT: '10000,10000',
+  HEARTBEAT_GRACE: '1.5',
+  NODE_TTL_MS: '15000',
+  OFFLINE_MAX_PER_USER: '1000',
+  OFFLINE_RETENTION_MS: String(7 * 24 * 3600 * 1000),
+  DRAIN_TIMEOUT_MS: '10000',
+  ALLOWED_ORIGINS: '*',
+  MAX_HTTP_BODY_BYTES: '1048576',
+  MAX_FRAME_BYTES: '65536',
+  MAX_HEADERS: '64',
+  MAX_HEADER_LINE_BYTES: '8192',
+  MAX_SUBSCRIPTIONS: '256',
+  MAX_UNACKED: '1000',
+  MAX_OUTBOUND_BYTES: '1048576',
+  MAX_FRAMES_PER_SECOND: '2000',
+  MAX_CONNECTIONS: '20000',
+  MAX_CONNECTIONS_PER_USER: '32',
+  MAX_TRANSACTION_FRAMES: '1000',
+} as const;
+
+/** A bad configuration value: start-up stops with this one line and exit code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`invalid ${variable}: ${reason}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function raw(env: Env, name: keyof typeof DEFAULTS): string {
+  const value = env[name];
+  return value === undefined || value === '' ? DEFAULTS[name] : value;
+}
+
+function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number, what = 'an integer'): number {
+  const text = raw(env, name);
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(name, `${JSON.stringify(text)} is not ${what} (${min}-${max})`);
+  }
+  return n;
+}
+
+function optionalUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(name, `${JSON.stringify(text)} is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(name, `${JSON.stringify(url.protocol)} is not one of ${protocols.join(', ')}`);
+  }
+  return text;
+}
+
+function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, values: readonly T[]): T {
+  const text = raw(env, name);
+  if (!(values as readonly string[]).includes(text)) {
+    throw new ConfigError(name, `${JSON.stringify(text)} is not one of ${values.join(', ')}`);
+  }
+  return text as T;
+}
+
+/** Ids that become Redis keys and RabbitMQ names: nothing that could address another key or queue. */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function generatedNodeId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'node';
+  return `${host}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Reads the whole configuration from the environment. Pure: nothing else reads process.env. */
+export function loadConfig(env: Env): Config {
+  const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const amqpUrl = optionalUrl(env, 'AMQP_URL', ['amqp:', 'amqps:']);
+  if ((redisUrl === undefined) !== (amqpUrl === undefined)) {
+    const missing = redisUrl === undefined ? 'REDIS_URL' : 'AMQP_URL';
+    throw new ConfigError(missing, 'cluster mode needs both REDIS_URL and AMQP_URL (set neither for the embedded mode)');
+  }
+
+  const nodeId = env.NODE_ID === undefined || env.NODE_ID === '' ? generatedNodeId() : env.NODE_ID;
+  if (!NODE_ID.test(nodeId)) {
+    throw new ConfigError('NODE_ID', `${JSON.stringify(nodeId)} must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+  }
+
+  const keyPrefix = raw(env, 'KEY_PREFIX');
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) {
+    throw new ConfigError('KEY_PREFIX', `${JSON.stringify(keyPrefix)} must be 1-64 characters of A-Z a-z 0-9 . _ : -`);
+  }
+
+  const wsPath = raw(env, 'WS_PATH');
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(wsPath) || wsPath.length > 128) {
+    throw new ConfigError('WS_PATH', `${JSON.stringify(wsPath)} is not an absolute URL path`);
+  }
+
+  const heartbeatText = raw(env, 'HEARTBEAT');
+  const hb = /^(\d{1,9}),(\d{1,9})$/.exec(heartbeatText);
+  if (!hb) throw new ConfigError('HEARTBEAT', `${JSON.stringify(heartbeatText)} is not "sx,sy" in milliseconds`);
+  const grace = Number(raw(env, 'HEARTBEAT_GRACE'));
+  if (!Number.isFinite(grace) || grace < 1 || grace > 10) {
+    throw new ConfigError('HEARTBEAT_GRACE', `${JSON.stringify(raw(env, 'HEARTBEAT_GRACE'))} is not a factor between 1 and 10`);
+  }
+
+  const authMode = oneOf<AuthMode>(env, 'AUTH_MODE', ['dev', 'jwt']);
+  const jwtSecret = env.JWT_SECRET || undefined;
+  const jwtPublicKey = env.JWT_PUBLIC_KEY || undefined;
+  if (authMode === 'jwt' && jwtSecret === undefined && jwtPublicKey === undefined) {
+    throw new ConfigError('AUTH_MODE', 'jwt needs JWT_SECRET or JWT_PUBLIC_KEY');
+  }
+
+  const origins = raw(env, 'ALLOWED_ORIGINS').split(',').map((o) => o.trim()).filter((o) => o !== '');
+
+  const config: Config = {
+    port: int(env, 'PORT', 0, 65535, 'a port'),
+    host: raw(env, 'HOST'),
+    nodeId,
+    wsPath,
+    redisUrl,
+    amqpUrl,
+    mode: redisUrl !== undefined ? 'cluster' : 'embedded',
+    keyPrefix,
+    amqpPrefix: keyPrefix.endsWith(':') ? `${keyPrefix.slice(0, -1)}.` : keyPrefix,
+    authMode,
+    jwtSecret,
+    jwtPublicKey,
+    apiToken: env.API_TOKEN || undefined,
+    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    heartbeat: [Number(hb[1]), Number(hb[2])],
+    heartbeatGraceFactor: grace,
+    nodeTtlMs: int(env, 'NODE_TTL_MS', 1000, 3_600_000),
+    offlineMaxPerUser: int(env, 'OFFLINE_MAX_PER_USER', 0, 1_000_000),
+    offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
+    drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),
+    allowedOrigins: origins,
+    maxHttpBodyBytes: int(env, 'MAX_HTTP_BODY_BYTES', 1, 64 * 1024 * 1024),
+    limits: Object.freeze({
+      maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 256, 64 * 1024 * 1024),
+      maxHeaders: int(env, 'MAX_HEADERS', 4, 10_000),
+      maxHeaderLineBytes: int(env, 'MAX_HEADER_LINE_BYTES', 64, 1024 * 1024),
+      maxSubscriptionsPerSession: int(env, 'MAX_SUBSCRIPTIONS', 1, 100_000),
+      maxUnackedPerSubscription: int(env, 'MAX_UNACKED', 1, 1_000_000),
+      maxOutboundBytes: int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024),
+      maxInboundFramesPerSecond: int(env, 'MAX_FRAMES_PER_SECOND', 1, 10_000_000),
+      maxConnections: int(env, 'MAX_CONNECTIONS', 1, 10_000_000),
+      maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 1, 1_000_000),
+      maxTransactionFrames: int(env, 'MAX_TRANSACTION_FRAMES', 1, 1_000_000),
+    }),
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,64 @@
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Config } from '../config.js';
+import { RelayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Registry } from '../registry/registry.js';
+import type { MessagingTemplate } from '../messaging/template.js';
+import { errorBoundary } from './http-errors.js';
+import { apiRoutes } from './routes/api.js';
+import { staticFiles } from './routes/static.js';
+import { timingSafeEqual } from 'node:crypto';
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly template: MessagingTemplate;
+  readonly registry: Registry;
+  readonly metrics: Metrics;
+  readonly isReady: () => boolean;
+  readonly log: Logger;
+}
+
+/** The node's HTTP side (SPEC §6): the push API, health, readiness, metrics and the demo page. */
+export function createHttpApp(deps: HttpDeps): Koa {
+  const app = new Koa({ proxy: true });
+  app.silent = true; // errors end in errorBoundary, logged there once
+  app.use(errorBoundary(deps.log, deps.metrics));
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok', node: deps.config.nodeId };
+  });
+  router.get('/readyz', (ctx) => {
+    const ready = deps.isReady();
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { ready, node: deps.config.nodeId, mode: deps.config.mode };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  const api = new Router({ prefix: '/api' });
+  if (deps.config.apiToken !== undefined) api.use(bearerToken(deps.config.apiToken));
+  apiRoutes(api, deps);
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new RelayError('METHOD_NOT_ALLOWED', 'method not allowed') }));
+
+  app.use(staticFiles());
+  return app;
+}
+
+/** API_TOKEN: `Authorization: Bearer <token>`, compared in constant time. */
+function bearerToken(token: string): Koa.Middleware {
+  const expected = Buffer.from(token);
+  return async (ctx, next) => {
+    const given = Buffer.from(/^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '');
+    const ok = given.length === expected.length && timingSafeEqual(given, expected);
+    if (!ok) throw new RelayError('UNAUTHORIZED', 'a valid Authorization: Bearer token is required');
+    await next();
+  };
+}

@@ -1,0 +1,59 @@
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import type Koa from 'koa';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
+
+/** The repository root, both from sources (tsx) and from dist/. */
+function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+/**
+ * Serves client-demo/ at `/` and STOMP.js's browser bundle from its npm package (no CDN: SPEC §2).
+ * Only files that exist at start-up are served: a fixed map, so no path can escape the folder.
+ */
+export function staticFiles(): Koa.Middleware {
+  const root = path.join(projectRoot(), 'client-demo');
+  const files = new Map<string, string>();
+  const walk = (dir: string, prefix: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) walk(full, `${prefix}${name}/`);
+      else files.set(`/${prefix}${name}`, full);
+    }
+  };
+  walk(root, '');
+  const require = createRequire(import.meta.url);
+  try {
+    const stomp = path.join(path.dirname(require.resolve('@stomp/stompjs/package.json')), 'bundles');
+    files.set('/vendor/stomp.umd.min.js', path.join(stomp, 'stomp.umd.min.js'));
+    files.set('/vendor/stomp.umd.js', path.join(stomp, 'stomp.umd.js'));
+  } catch {
+    // @stomp/stompjs missing: the demo will say so in the browser
+  }
+  if (files.has('/index.html')) files.set('/', files.get('/index.html')!);
+
+  return async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    const file = files.get(ctx.path);
+    if (!file) return next();
+    ctx.type = TYPES[path.extname(file)] ?? 'application/octet-stream';
+    ctx.set('cache-control', 'no-cache');
+    ctx.body = createReadStream(file);
+  };
+}

@@ -1,0 +1,65 @@
+import type { Frame, StompVersion } from '../../protocol/index.js';
+import type { Broker } from '../broker/broker.js';
+import type { BrokerBindings } from './bindings.js';
+import type { Limits } from '../config.js';
+import type { RelayError } from '../errors.js';
+import { RelayError as RelayErrorClass } from '../errors.js';
+import type { NodeId, SessionId, UserId } from '../ids.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Registry } from '../registry/registry.js';
+import type { OfflineStore } from '../store/offline-store.js';
+import type { AppRouter } from './app-router.js';
+import type { MessageRouter } from './router.js';
+import { SessionMessaging } from './session-messaging.js';
+import type { LocalSubscriptions } from './subscriptions.js';
+import type { MessagingTemplate } from './template.js';
+
+/** What the messaging layer needs from the transport of one session. */
+export interface SessionLink {
+  readonly id: SessionId;
+  readonly user: UserId;
+  readonly version: StompVersion;
+  /** Writes a frame; resolves true once it is on the socket, false when the session is closed. */
+  write(frame: Frame): Promise<boolean>;
+  /** Ends the session with an ERROR frame and the error's close code. */
+  fail(error: RelayError, receipt?: string): void;
+}
+
+export interface MessagingDeps {
+  readonly nodeId: NodeId;
+  readonly broker: Broker;
+  readonly registry: Registry;
+  readonly store: OfflineStore;
+  readonly router: MessageRouter;
+  readonly template: MessagingTemplate;
+  readonly app: AppRouter;
+  readonly subscriptions: LocalSubscriptions;
+  readonly bindings: BrokerBindings;
+  readonly limits: Limits;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** Node-wide STOMP semantics: opens the messaging side of each session. */
+export class Messaging {
+  constructor(readonly deps: MessagingDeps) {}
+
+  /** Registers the session with the node and the registry. Rejects when a connection limit is hit. */
+  async open(link: SessionLink): Promise<SessionMessaging> {
+    const { subscriptions, limits, registry } = this.deps;
+    if (subscriptions.sessionsOf(link.user).size >= limits.maxConnectionsPerUser) {
+      throw new RelayErrorClass('TOO_MANY_CONNECTIONS', `user has ${limits.maxConnectionsPerUser} connections on this node already`);
+    }
+    const session = new SessionMessaging(this.deps, link);
+    subscriptions.addSession(session);
+    try {
+      await registry.addSession(link.user, link.id);
+    } catch (err) {
+      subscriptions.removeSession(session);
+      throw err;
+    }
+    this.deps.metrics.sessions.inc();
+    return session;
+  }
+}

@@ -1,0 +1,391 @@
+import { header, type Frame, type HeaderList } from '../../protocol/index.js';
+import type { RelayMessage } from '../broker/relay-message.js';
+import { RelayError } from '../errors.js';
+import type { DocId, SessionId, UserId } from '../ids.js';
+import { AckTracker, type Unacked } from './acks.js';
+import { MessageRejection, type HandlerContext, type InboundMessage } from './app-router.js';
+import {
+  docOfSubscription,
+  invalidDestinationReason,
+  parseSendDestination,
+  parseSubscribeDestination,
+  userSubscriptionOf,
+} from './destinations.js';
+import type { MessagingDeps, SessionLink } from './messaging.js';
+import { toBody, type Payload } from './payload.js';
+import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
+
+/** Headers of a SEND that describe the frame itself, not the message; never copied into MESSAGE. */
+const FRAME_HEADERS = new Set(['destination', 'content-length', 'receipt', 'transaction', 'subscription', 'ack', 'message-id', 'redelivered']);
+const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
+/** A NACKed message is delivered again this many times, then dead-lettered. */
+const MAX_REDELIVERIES = 3;
+
+function required(frame: Frame, name: string): string {
+  const value = header(frame, name);
+  if (value === undefined) throw new RelayError('MISSING_HEADER', `${frame.command} frame needs a '${name}' header`);
+  return value;
+}
+
+/**
+ * One session's STOMP semantics after CONNECT: SEND, SUBSCRIBE, UNSUBSCRIBE, ACK, NACK, BEGIN,
+ * COMMIT, ABORT. `handle` runs the synchronous part of a frame at once, in arrival order, and
+ * returns a promise that resolves when the frame's effect is done (its RECEIPT may go then).
+ */
+export class SessionMessaging implements SessionHandle {
+  readonly id: SessionId;
+  readonly user: UserId;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly docs = new Map<DocId, number>();
+  private readonly acks = new AckTracker();
+  private readonly transactions = new Map<string, Frame[]>();
+  /** Live deliveries held back while a new subscription replays its offline messages (keeps order). */
+  private readonly replaying = new Map<Subscription, RelayMessage[]>();
+  private readonly nacks = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    private readonly deps: MessagingDeps,
+    private readonly link: SessionLink,
+  ) {
+    this.id = link.id;
+    this.user = link.user;
+  }
+
+  handle(frame: Frame): Promise<void> {
+    switch (frame.command) {
+      case 'SEND':
+      case 'ACK':
+      case 'NACK': {
+        const tx = header(frame, 'transaction');
+        if (tx !== undefined) return this.enlist(tx, frame);
+        return frame.command === 'SEND' ? this.send(frame) : this.ack(frame);
+      }
+      case 'SUBSCRIBE':
+        return this.subscribe(frame);
+      case 'UNSUBSCRIBE':
+        return this.unsubscribe(required(frame, 'id'));
+      case 'BEGIN':
+        return this.begin(required(frame, 'transaction'));
+      case 'COMMIT':
+        return this.commit(required(frame, 'transaction'));
+      case 'ABORT':
+        this.takeTransaction(required(frame, 'transaction'));
+        return Promise.resolve();
+      default:
+        throw new RelayError('STOMP_PROTOCOL', `unexpected ${frame.command} frame`);
+    }
+  }
+
+  // ---- SEND -------------------------------------------------------------------------------
+
+  private async send(frame: Frame): Promise<void> {
+    const destination = header(frame, 'destination');
+    if (destination === undefined) return; // Spring drops a SEND without destination silently
+    const invalid = invalidDestinationReason(destination);
+    if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
+    const target = parseSendDestination(destination);
+    const headers = messageHeaders(frame.headers);
+    const id = header(frame, 'message-id');
+    const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
+    switch (target.kind) {
+      case 'broker':
+        await this.deps.router.broadcast({ ...out, destination: target.destination });
+        return;
+      case 'user':
+        await this.deps.router.sendToUser(target.user, { ...out, destination: target.destination });
+        return;
+      case 'app':
+        await this.runHandler(destination, target.path, frame);
+        return;
+      case 'none':
+        this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
+        return;
+    }
+  }
+
+  private async runHandler(destination: string, path: string, frame: Frame): Promise<void> {
+    const found = this.deps.app.findMessage(path);
+    if (!found) {
+      await this.replyError(destination, `no handler for ${destination}`);
+      return;
+    }
+    try {
+      const result = await found.handler(this.context(destination, path, found.vars, frame));
+      // Spring's default @SendTo: a return value goes to /topic + the lookup path.
+      if (result !== undefined) await this.deps.template.convertAndSend(`/topic${path}`, result);
+    } catch (err) {
+      if (!(err instanceof MessageRejection)) this.deps.log.error({ err, destination }, 'handler failed');
+      await this.replyError(destination, err instanceof MessageRejection ? err.message : 'the handler failed');
+    }
+  }
+
+  private context(destination: string, path: string, vars: Record<string, string>, frame: Frame): HandlerContext {
+    const message: InboundMessage = { destination, path, vars, headers: frame.headers, body: frame.body, user: this.user, sessionId: this.id };
+    return {
+      message,
+      template: this.deps.template,
+      sendToUser: async (dest, payload, headers) => {
+        await this.deps.template.convertAndSendToUser(this.user, dest, payload, headers);
+      },
+    };
+  }
+
+  /** Spring's @MessageExceptionHandler + @SendToUser("/queue/errors") habit, to this session only. */
+  private async replyError(destination: string, message: string): Promise<void> {
+    await this.deps.template.convertAndSendToUser(this.user, '/queue/errors', { error: message, destination }, undefined, {
+      sessionId: this.id,
+    });
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------
+
+  private async subscribe(frame: Frame): Promise<void> {
+    const id = header(frame, 'id');
+    const destination = header(frame, 'destination');
+    // Spring ignores a SUBSCRIBE without id or destination, and a second one with an id in use.
+    if (id === undefined || destination === undefined || this.subs.has(id)) {
+      this.deps.log.debug({ id, destination }, 'SUBSCRIBE ignored');
+      return;
+    }
+    const invalid = invalidDestinationReason(destination);
+    if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
+    const target = parseSubscribeDestination(destination);
+    if (target.kind === 'app') {
+      await this.subscribeApp(id, destination, target.path, frame);
+      return;
+    }
+    if (target.kind === 'none') return;
+    if (this.subs.size >= this.deps.limits.maxSubscriptionsPerSession) {
+      throw new RelayError('TOO_MANY_SUBSCRIPTIONS', `a session may hold at most ${this.deps.limits.maxSubscriptionsPerSession} subscriptions`);
+    }
+    const ackHeader = header(frame, 'ack') ?? 'auto';
+    const ackMode: AckMode = (ACK_MODES as readonly string[]).includes(ackHeader) ? (ackHeader as AckMode) : 'auto';
+    const sub: Subscription = {
+      id,
+      session: this,
+      destination,
+      kind: target.kind,
+      ackMode,
+      doc: docOfSubscription(destination),
+      matches: LocalSubscriptions.matcherFor(destination),
+    };
+    this.subs.set(id, sub);
+    // Replay what was kept for this destination before anything live reaches the subscription.
+    const replays = sub.kind === 'user' || destination.startsWith('/queue/');
+    if (replays) this.replaying.set(sub, []);
+    this.deps.subscriptions.add(sub);
+    this.deps.metrics.subscriptions.inc();
+    const work: Promise<unknown>[] = [];
+    if (sub.kind === 'broker') work.push(this.deps.bindings.settled(destination));
+    if (sub.doc !== undefined) work.push(this.joinDoc(sub.doc));
+    if (replays) work.push(this.replay(sub));
+    await Promise.all(work);
+  }
+
+  private async replay(sub: Subscription): Promise<void> {
+    try {
+      const stored = await this.deps.store.take(this.user, sub.destination);
+      for (const msg of stored) {
+        this.deps.metrics.offlineReplayed.inc();
+        void this.write(sub, msg);
+      }
+    } finally {
+      const held = this.replaying.get(sub) ?? [];
+      this.replaying.delete(sub);
+      for (const msg of held) void this.write(sub, msg);
+    }
+  }
+
+  private async subscribeApp(id: string, destination: string, path: string, frame: Frame): Promise<void> {
+    const found = this.deps.app.findSubscribe(path);
+    if (!found) return;
+    let payload: Payload;
+    try {
+      payload = await found.handler(this.context(destination, path, found.vars, frame));
+    } catch (err) {
+      if (!(err instanceof MessageRejection)) this.deps.log.error({ err, destination }, 'subscribe handler failed');
+      await this.replyError(destination, err instanceof MessageRejection ? err.message : 'the handler failed');
+      return;
+    }
+    // @SubscribeMapping: one MESSAGE to this session, addressed to the /app destination.
+    const { body, contentType } = toBody(payload);
+    await this.link.write({
+      command: 'MESSAGE',
+      headers: [
+        ['destination', destination],
+        ['subscription', id],
+        ['message-id', `${this.id}-app-${id}`],
+        ['content-type', contentType],
+        ['content-length', String(body.length)],
+      ],
+      body,
+    });
+  }
+
+  private async unsubscribe(id: string): Promise<void> {
+    const sub = this.subs.get(id);
+    if (!sub) return; // Spring ignores an unknown id
+    this.subs.delete(id);
+    this.replaying.delete(sub);
+    this.deps.subscriptions.remove(sub);
+    this.deps.metrics.subscriptions.dec();
+    const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
+    if (sub.doc !== undefined) work.push(this.leaveDoc(sub.doc));
+    if (sub.kind === 'broker') work.push(this.deps.bindings.settled(sub.destination));
+    await Promise.all(work);
+  }
+
+  private async joinDoc(doc: DocId): Promise<void> {
+    const n = this.docs.get(doc) ?? 0;
+    this.docs.set(doc, n + 1);
+    if (n === 0) await this.deps.registry.joinDoc(doc, this.user, this.id);
+  }
+
+  private async leaveDoc(doc: DocId): Promise<void> {
+    const n = (this.docs.get(doc) ?? 1) - 1;
+    if (n > 0) {
+      this.docs.set(doc, n);
+      return;
+    }
+    this.docs.delete(doc);
+    await this.deps.registry.leaveDoc(doc, this.user, this.id);
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------
+
+  deliver(sub: Subscription, msg: RelayMessage): Promise<boolean> {
+    if (this.closed || this.subs.get(sub.id) !== sub) return Promise.resolve(false);
+    const held = this.replaying.get(sub);
+    if (held) {
+      held.push(msg);
+      return Promise.resolve(true);
+    }
+    return this.write(sub, msg);
+  }
+
+  private write(sub: Subscription, msg: RelayMessage): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    const headers: [string, string][] = [
+      ['destination', sub.kind === 'user' ? userSubscriptionOf(msg.destination) : msg.destination],
+      ['subscription', sub.id],
+      ['message-id', msg.id],
+    ];
+    if (sub.ackMode !== 'auto') {
+      if (this.acks.pendingFor(sub) >= this.deps.limits.maxUnackedPerSubscription) {
+        this.link.fail(new RelayError('TOO_MANY_UNACKED', `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`));
+        return Promise.resolve(false);
+      }
+      const ackId = this.acks.nextAckId();
+      this.acks.add({ ackId, sub, msg });
+      if (this.link.version === '1.2') headers.push(['ack', ackId]);
+    }
+    if (msg.redelivered) headers.push(['redelivered', 'true']);
+    for (const h of msg.headers) headers.push([h[0], h[1]]);
+    headers.push(['content-length', String(msg.body.length)]);
+    this.deps.metrics.deliveries.inc();
+    this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
+    return this.link.write({ command: 'MESSAGE', headers, body: msg.body });
+  }
+
+  // ---- ACK / NACK -------------------------------------------------------------------------
+
+  private async ack(frame: Frame): Promise<void> {
+    const ids =
+      this.link.version === '1.2'
+        ? { ackId: required(frame, 'id') }
+        : { messageId: required(frame, 'message-id'), ...optional('subscription', header(frame, 'subscription')) };
+    const entry = this.acks.find(ids);
+    if (!entry) return; // already settled, or never ours: nothing to do (Spring ignores ACKs altogether)
+    const settled = this.acks.settle(entry);
+    if (frame.command === 'ACK') {
+      for (const e of settled) this.nacks.delete(e.msg.id);
+      return;
+    }
+    await Promise.all(settled.map((e) => this.redeliver(e)));
+  }
+
+  /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES, then dead-letter. */
+  private async redeliver(entry: Unacked): Promise<void> {
+    const attempts = (this.nacks.get(entry.msg.id) ?? 0) + 1;
+    if (attempts > MAX_REDELIVERIES || this.subs.get(entry.sub.id) !== entry.sub) {
+      this.nacks.delete(entry.msg.id);
+      this.deps.metrics.deadLettered.inc();
+      this.deps.log.warn({ id: entry.msg.id, destination: entry.sub.destination }, 'message dead-lettered after NACKs');
+      return;
+    }
+    this.nacks.set(entry.msg.id, attempts);
+    await this.write(entry.sub, { ...entry.msg, redelivered: true });
+  }
+
+  /** Unacknowledged user and queue messages go to the user's next subscription (SPEC §3). */
+  private async keepUnacked(entries: readonly Unacked[]): Promise<void> {
+    for (const { sub, msg } of entries) {
+      if (sub.kind === 'broker' && !sub.destination.startsWith('/queue/')) continue; // topics are not kept
+      await this.deps.store.append(this.user, sub.destination, { ...msg, redelivered: true });
+    }
+  }
+
+  // ---- transactions -----------------------------------------------------------------------
+
+  private async begin(tx: string): Promise<void> {
+    if (this.transactions.has(tx)) throw new RelayError('UNKNOWN_TRANSACTION', `transaction '${tx}' is already open`);
+    this.transactions.set(tx, []);
+  }
+
+  private enlist(tx: string, frame: Frame): Promise<void> {
+    const frames = this.transactions.get(tx);
+    if (!frames) throw new RelayError('UNKNOWN_TRANSACTION', `no open transaction '${tx}'`);
+    if (frames.length >= this.deps.limits.maxTransactionFrames) {
+      throw new RelayError('TRANSACTION_TOO_LARGE', `a transaction may hold at most ${this.deps.limits.maxTransactionFrames} frames`);
+    }
+    frames.push(frame);
+    return Promise.resolve();
+  }
+
+  private takeTransaction(tx: string): Frame[] {
+    const frames = this.transactions.get(tx);
+    if (!frames) throw new RelayError('UNKNOWN_TRANSACTION', `no open transaction '${tx}'`);
+    this.transactions.delete(tx);
+    return frames;
+  }
+
+  /** The transaction's frames take effect now, in the order they were sent. */
+  private async commit(tx: string): Promise<void> {
+    const frames = this.takeTransaction(tx);
+    await Promise.all(frames.map((f) => (f.command === 'SEND' ? this.send(f) : this.ack(f))));
+  }
+
+  // ---- close ------------------------------------------------------------------------------
+
+  /** The socket is gone: forget the session everywhere, keep its unacknowledged messages. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.transactions.clear();
+    const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain())];
+    for (const sub of this.subs.values()) {
+      this.deps.subscriptions.remove(sub);
+      this.deps.metrics.subscriptions.dec();
+    }
+    this.subs.clear();
+    this.replaying.clear();
+    for (const doc of this.docs.keys()) work.push(this.deps.registry.leaveDoc(doc, this.user, this.id));
+    this.docs.clear();
+    this.deps.subscriptions.removeSession(this);
+    work.push(this.deps.registry.removeSession(this.user, this.id));
+    this.deps.metrics.sessions.dec();
+    await Promise.all(work);
+  }
+}
+
+function optional(name: string, value: string | undefined): Record<string, string> {
+  return value === undefined ? {} : { [name]: value };
+}
+
+/** The SEND's own headers that travel with the message to every MESSAGE (Spring copies custom headers). */
+function messageHeaders(headers: HeaderList): HeaderList {
+  const out: [string, string][] = [];
+  for (const h of headers) if (!FRAME_HEADERS.has(h[0])) out.push([h[0], h[1]]);
+  return out;
+}

@@ -1,0 +1,149 @@
+import type { RelayMessage } from '../broker/relay-message.js';
+import type { DocId, SessionId, UserId } from '../ids.js';
+import { compilePattern, isPattern } from '../broker/destination-pattern.js';
+import { userSubscriptionOf } from './destinations.js';
+
+export type AckMode = 'auto' | 'client' | 'client-individual';
+
+/** What the messaging layer needs from a connected session. */
+export interface SessionHandle {
+  readonly id: SessionId;
+  readonly user: UserId;
+  /** Writes one MESSAGE for `sub`. Resolves true once written to the socket, false if the session is gone. */
+  deliver(sub: Subscription, msg: RelayMessage): Promise<boolean>;
+}
+
+export interface Subscription {
+  /** The client's subscription id. */
+  readonly id: string;
+  readonly session: SessionHandle;
+  /** As the client wrote it: `/topic/x`, `/user/42/queue/chat`. */
+  readonly destination: string;
+  /** `broker`: /topic and /queue; `user`: the session's own user messages. */
+  readonly kind: 'broker' | 'user';
+  readonly ackMode: AckMode;
+  readonly doc: DocId | undefined;
+  /** For pattern subscriptions: does a concrete destination match? */
+  readonly matches: ((destination: string) => boolean) | undefined;
+}
+
+interface Bucket {
+  readonly subs: Set<Subscription>;
+  readonly matches: ((destination: string) => boolean) | undefined;
+}
+
+/** Hooks on the first and last local subscriber of a broker destination (bind/unbind, STYLE example 7). */
+export interface SubscriptionHooks {
+  firstSubscriber(destination: string): void;
+  lastSubscriberGone(destination: string): void;
+}
+
+/**
+ * The node's index of its own sessions and subscriptions, built for the delivery hot path:
+ * exact destinations are one Map lookup; pattern subscriptions are checked one by one.
+ */
+export class LocalSubscriptions {
+  private readonly broker = new Map<string, Bucket>();
+  private readonly brokerPatterns = new Map<string, Bucket>();
+  /** user → subscribed destination (`/user/...`) → subscriptions. */
+  private readonly user = new Map<UserId, Map<string, Bucket>>();
+  private readonly sessionsByUser = new Map<UserId, Set<SessionHandle>>();
+  private count = 0;
+
+  constructor(private readonly hooks: SubscriptionHooks) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  addSession(session: SessionHandle): void {
+    let set = this.sessionsByUser.get(session.user);
+    if (!set) this.sessionsByUser.set(session.user, (set = new Set()));
+    set.add(session);
+  }
+
+  removeSession(session: SessionHandle): void {
+    const set = this.sessionsByUser.get(session.user);
+    if (!set) return;
+    set.delete(session);
+    if (set.size === 0) this.sessionsByUser.delete(session.user);
+  }
+
+  sessionsOf(user: UserId): ReadonlySet<SessionHandle> {
+    return this.sessionsByUser.get(user) ?? EMPTY;
+  }
+
+  users(): IterableIterator<UserId> {
+    return this.sessionsByUser.keys();
+  }
+
+  static matcherFor(destination: string): ((d: string) => boolean) | undefined {
+    return isPattern(destination) ? compilePattern(destination) : undefined;
+  }
+
+  add(sub: Subscription): void {
+    this.count++;
+    if (sub.kind === 'broker') {
+      const map = sub.matches ? this.brokerPatterns : this.broker;
+      let bucket = map.get(sub.destination);
+      if (!bucket) {
+        map.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
+        this.hooks.firstSubscriber(sub.destination);
+      }
+      bucket.subs.add(sub);
+      return;
+    }
+    let byDest = this.user.get(sub.session.user);
+    if (!byDest) this.user.set(sub.session.user, (byDest = new Map()));
+    let bucket = byDest.get(sub.destination);
+    if (!bucket) byDest.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
+    bucket.subs.add(sub);
+  }
+
+  remove(sub: Subscription): void {
+    if (sub.kind === 'broker') {
+      const map = sub.matches ? this.brokerPatterns : this.broker;
+      const bucket = map.get(sub.destination);
+      if (!bucket?.subs.delete(sub)) return;
+      this.count--;
+      if (bucket.subs.size === 0) {
+        map.delete(sub.destination);
+        this.hooks.lastSubscriberGone(sub.destination);
+      }
+      return;
+    }
+    const byDest = this.user.get(sub.session.user);
+    const bucket = byDest?.get(sub.destination);
+    if (!byDest || !bucket?.subs.delete(sub)) return;
+    this.count--;
+    if (bucket.subs.size === 0) byDest.delete(sub.destination);
+    if (byDest.size === 0) this.user.delete(sub.session.user);
+  }
+
+  /** Every local subscription a broadcast to `destination` reaches. */
+  broadcastTargets(destination: string): Subscription[] {
+    const out: Subscription[] = [];
+    const exact = this.broker.get(destination);
+    if (exact) for (const s of exact.subs) out.push(s);
+    for (const bucket of this.brokerPatterns.values()) {
+      if (bucket.matches?.(destination)) for (const s of bucket.subs) out.push(s);
+    }
+    return out;
+  }
+
+  /** Every local subscription of `user` that a user message for `destination` (`/42/queue/chat`) reaches. */
+  userTargets(user: UserId, destination: string, onlySession?: SessionId): Subscription[] {
+    const byDest = this.user.get(user);
+    if (!byDest) return [];
+    const out: Subscription[] = [];
+    const form = userSubscriptionOf(destination);
+    const exact = byDest.get(form);
+    if (exact) for (const s of exact.subs) out.push(s);
+    for (const [dest, bucket] of byDest) {
+      if (dest !== form && bucket.matches?.(form)) for (const s of bucket.subs) out.push(s);
+    }
+    return onlySession === undefined ? out : out.filter((s) => s.session.id === onlySession);
+  }
+}
+
+const EMPTY: ReadonlySet<SessionHandle> = new Set();

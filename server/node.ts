@@ -1,0 +1,167 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Authenticator } from './auth/authenticator.js';
+import { DevAuthenticator } from './auth/dev-authenticator.js';
+import type { Broker } from './broker/broker.js';
+import { MemoryBroker } from './broker/memory-broker.js';
+import { RabbitBroker } from './broker/rabbit-broker.js';
+import type { Config } from './config.js';
+import { createHttpApp } from './http/app.js';
+import type { NodeId } from './ids.js';
+import { silentLogger, type Logger } from './log.js';
+import { AppRouter } from './messaging/app-router.js';
+import { BrokerBindings } from './messaging/bindings.js';
+import { registerChatHandler } from './messaging/chat-handler.js';
+import { createIdGenerator } from './messaging/message-ids.js';
+import { Messaging } from './messaging/messaging.js';
+import { MessageRouter } from './messaging/router.js';
+import { LocalSubscriptions } from './messaging/subscriptions.js';
+import { MessagingTemplate } from './messaging/template.js';
+import { Metrics } from './metrics.js';
+import { MemoryRegistry } from './registry/memory-registry.js';
+import { RedisRegistry } from './registry/redis-registry.js';
+import type { Registry } from './registry/registry.js';
+import { MemoryOfflineStore } from './store/memory-offline-store.js';
+import type { OfflineStore } from './store/offline-store.js';
+import { RedisOfflineStore } from './store/redis-offline-store.js';
+import { WsEndpoint } from './transport/ws-endpoint.js';
+
+/** The implementations a node runs on; tests may pass their own (e.g. a broker behind a proxy). */
+export interface NodeDeps {
+  readonly broker: Broker;
+  readonly registry: Registry;
+  readonly store: OfflineStore;
+  readonly authenticator: Authenticator;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface RelayNode {
+  readonly nodeId: NodeId;
+  readonly config: Config;
+  /** Register `/app/**` handlers here (`@MessageMapping` / `@SubscribeMapping`). */
+  readonly app: AppRouter;
+  /** convertAndSend / convertAndSendToUser for server-side code. */
+  readonly template: MessagingTemplate;
+  readonly metrics: Metrics;
+  readonly registry: Registry;
+  /** Starts listening on the configured host and port; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Resolves once the broker consumes and the registry is usable. */
+  ready(): Promise<void>;
+  isReady(): boolean;
+  /** Graceful drain (SPEC §8): stop accepting, leave the registry, close sessions with 1012, stop. */
+  drain(): Promise<void>;
+  /** Stops everything at once, no drain. */
+  close(): Promise<void>;
+}
+
+/** The composition root: picks the implementations for the mode, wires them, owns their life. */
+export async function createNode(config: Config, overrides: Partial<NodeDeps> = {}): Promise<RelayNode> {
+  const log = overrides.log ?? silentLogger;
+  const metrics = overrides.metrics ?? new Metrics();
+  const storeLimits = { maxPerUser: config.offlineMaxPerUser, retentionMs: config.offlineRetentionMs };
+  const timers: NodeJS.Timeout[] = [];
+  let redis: Redis | undefined;
+
+  const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store);
+  if (needRedis && config.redisUrl) {
+    redis = new Redis(config.redisUrl, {
+      lazyConnect: false,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+    });
+    redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+    redis.on('ready', () => log.info('redis ready'));
+  }
+  const cluster = config.mode === 'cluster';
+  const registry: Registry =
+    overrides.registry ??
+    (cluster && redis
+      ? new RedisRegistry({ redis, nodeId: config.nodeId, keyPrefix: config.keyPrefix, nodeTtlMs: config.nodeTtlMs })
+      : new MemoryRegistry(config.nodeId));
+  const store: OfflineStore =
+    overrides.store ??
+    (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits }) : new MemoryOfflineStore(storeLimits));
+  const broker: Broker =
+    overrides.broker ??
+    (cluster && config.amqpUrl
+      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, log })
+      : new MemoryBroker(config.nodeId));
+  const authenticator = overrides.authenticator ?? new DevAuthenticator();
+
+  const bindings = new BrokerBindings(broker, log);
+  const subscriptions = new LocalSubscriptions(bindings);
+  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log });
+  const template = new MessagingTemplate(router);
+  const app = new AppRouter();
+  registerChatHandler(app);
+  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, limits: config.limits, metrics, log });
+  const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log });
+
+  const isReady = () => broker.isReady() && registry.isReady();
+  const httpApp = createHttpApp({ config, template, registry, metrics, isReady, log });
+  const server = http.createServer(httpApp.callback());
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    if (!endpoint.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+
+  const started = (async () => {
+    await broker.start(router.onRelayed);
+    await registry.keepAlive();
+  })();
+  started.catch((err: unknown) => log.error({ err }, 'node start failed'));
+  const keepAlive = setInterval(() => {
+    registry.keepAlive().catch((err: unknown) => log.warn({ err: String(err) }, 'liveness refresh failed'));
+  }, Math.max(250, Math.floor(config.nodeTtlMs / 3)));
+  timers.push(keepAlive);
+  if ('sweep' in registry && typeof registry.sweep === 'function') {
+    const sweeper = registry as Registry & { sweep(): Promise<NodeId[]> };
+    const sweep = setInterval(() => {
+      sweeper.sweep().then(
+        (gone) => { if (gone.length > 0) log.info({ nodes: gone }, 'swept dead nodes'); },
+        (err: unknown) => log.warn({ err: String(err) }, 'sweep failed'),
+      );
+    }, config.nodeTtlMs);
+    timers.push(sweep);
+  }
+
+  let stopped: Promise<void> | undefined;
+  const stop = (drain: boolean) =>
+    (stopped ??= (async () => {
+      endpoint.stopAccepting();
+      for (const t of timers) clearInterval(t);
+      if (drain) await registry.removeNode(config.nodeId).catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
+      await endpoint.closeAll(drain ? 1012 : 1001, drain ? 'node draining, reconnect' : 'node stopping');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await broker.close();
+      await store.close();
+      await registry.close();
+      if (redis) await redis.quit().catch(() => redis?.disconnect());
+    })());
+
+  return {
+    nodeId: config.nodeId,
+    config,
+    app,
+    template,
+    metrics,
+    registry,
+    listen: () =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    ready: () => started,
+    isReady,
+    drain: () => stop(true),
+    close: () => stop(false),
+  };
+}

@@ -1,0 +1,466 @@
+import type { Redis } from 'ioredis';
+import type { DocId, NodeId, SessionId, UserId } from '../ids.js';
+import { LUA_KEYS, redisKeys, type RedisKeys } from './redis-keys.js';
+import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from './redis-script.js';
+import type { PresenceEntry, Registry } from './registry.js';
+import { SessionIndex } from './session-index.js';
+
+export interface RedisRegistryOptions {
+  /** The connection; owned by the caller. Must not use ioredis' own `keyPrefix` option. */
+  readonly redis: Redis;
+  /** The node this instance speaks for. */
+  readonly nodeId: NodeId;
+  /** `KEY_PREFIX`, separator included (`stomp:`); every key lives under it. */
+  readonly keyPrefix: string;
+  /** Lifetime of the liveness key set by `keepAlive()`; call `keepAlive()` well within it. */
+  readonly nodeTtlMs: number;
+  /** Whether `close()` also quits the connection. @default false */
+  readonly quitOnClose?: boolean;
+  /**
+   * Told when a resync this class starts on its own (after a reconnect, or after `keepAlive()`
+   * found the node missing) fails; the next `keepAlive()` retries it. @default process.emitWarning
+   */
+  readonly onError?: (err: Error) => void;
+}
+
+/**
+ * Lua shared by the update scripts, after the key builders. All keys are built inside the
+ * scripts from ARGV[1] (the prefix) because the index sets name further keys; see LUA_KEYS.
+ */
+const LUA_COMMON = `${LUA_KEYS}
+local function pair(doc, user) return cjson.encode({doc, user}) end
+
+local function is_live(p, node) return redis.call('EXISTS', K.node(p, node)) == 1 end
+
+-- The user's value in a co:{doc} hash, or nil when absent or unreadable.
+local function read_presence(ck, user)
+  local raw = redis.call('HGET', ck, user)
+  if not raw then return nil end
+  local ok, v = pcall(cjson.decode, raw)
+  if not ok or type(v) ~= 'table' or type(v.nodes) ~= 'table' then return nil end
+  return v
+end
+
+-- Writes {"node","sessions","nodes"}, or deletes the field when no node is left (and Redis
+-- deletes the hash with its last field). 'node' is the most recent node while it still holds
+-- sessions, else the node with most sessions (ties: lowest id), so the value is deterministic.
+local function write_presence(ck, user, nodes, node)
+  if type(node) ~= 'string' or nodes[node] == nil then
+    node = nil
+    for n, c in pairs(nodes) do
+      if node == nil or c > nodes[node] or (c == nodes[node] and n < node) then node = n end
+    end
+  end
+  if node == nil then
+    redis.call('HDEL', ck, user)
+    return
+  end
+  redis.call('HSET', ck, user, '{"node":' .. cjson.encode(node) .. ',"sessions":' ..
+    string.format('%d', nodes[node]) .. ',"nodes":' .. cjson.encode(nodes) .. '}')
+end
+
+-- Removes everything the node registered (not its liveness key); O(its entries).
+local function remove_entries(p, node)
+  local nu, nd = K.nodeUsers(p, node), K.nodeDocs(p, node)
+  local users = redis.call('SMEMBERS', nu)
+  for _, u in ipairs(users) do redis.call('HDEL', K.user(p, u), node) end
+  local prs = redis.call('SMEMBERS', nd)
+  for _, m in ipairs(prs) do
+    local ok, pr = pcall(cjson.decode, m)
+    if ok and type(pr) == 'table' and type(pr[1]) == 'string' and type(pr[2]) == 'string' then
+      local ck = K.co(p, pr[1])
+      local v = read_presence(ck, pr[2])
+      if v then
+        v.nodes[node] = nil
+        write_presence(ck, pr[2], v.nodes, v.node)
+      end
+    end
+  end
+  redis.call('DEL', nu, nd)
+end
+
+local function forget_node(p, node)
+  remove_entries(p, node)
+  redis.call('DEL', K.node(p, node))
+  redis.call('SREM', K.nodes(p), node)
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: prefix, node, user
+  addSession: `
+local p, node, user = ARGV[1], ARGV[2], ARGV[3]
+redis.call('HINCRBY', K.user(p, user), node, 1)
+redis.call('SADD', K.nodeUsers(p, node), user)
+-- Known even if a sweep removed it a moment ago, so a later sweep finds these entries.
+redis.call('SADD', K.nodes(p), node)
+return 1`,
+  // ARGV: prefix, node, user. Returns 0 when there was nothing to remove (never goes below 0).
+  removeSession: `
+local p, node, user = ARGV[1], ARGV[2], ARGV[3]
+local uk = K.user(p, user)
+local c = tonumber(redis.call('HGET', uk, node))
+if c == nil then return 0 end
+if c <= 1 then
+  redis.call('HDEL', uk, node)
+  redis.call('SREM', K.nodeUsers(p, node), user)
+else
+  redis.call('HINCRBY', uk, node, -1)
+end
+return 1`,
+  // ARGV: prefix, node, doc, user
+  joinDoc: `
+local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ck = K.co(p, doc)
+local v = read_presence(ck, user)
+local nodes = (v and v.nodes) or {}
+nodes[node] = (nodes[node] or 0) + 1
+write_presence(ck, user, nodes, node)
+redis.call('SADD', K.nodeDocs(p, node), pair(doc, user))
+redis.call('SADD', K.nodes(p), node)
+return 1`,
+  // ARGV: prefix, node, doc, user
+  leaveDoc: `
+local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ck = K.co(p, doc)
+local v = read_presence(ck, user)
+if not v or type(v.nodes[node]) ~= 'number' then return 0 end
+local c = v.nodes[node] - 1
+if c <= 0 then
+  v.nodes[node] = nil
+  redis.call('SREM', K.nodeDocs(p, node), pair(doc, user))
+else
+  v.nodes[node] = c
+end
+write_presence(ck, user, v.nodes, v.node)
+return 1`,
+  // ARGV: prefix, user. Returns the live nodes in the user's hash.
+  locate: `
+local p, user = ARGV[1], ARGV[2]
+local out = {}
+for _, n in ipairs(redis.call('HKEYS', K.user(p, user))) do
+  if is_live(p, n) then out[#out + 1] = n end
+end
+return out`,
+  // ARGV: prefix, doc, user. Returns the live nodes of the user's presence in the doc.
+  locateDoc: `
+local p, doc, user = ARGV[1], ARGV[2], ARGV[3]
+local v = read_presence(K.co(p, doc), user)
+local out = {}
+if v then
+  for n in pairs(v.nodes) do
+    if type(n) == 'string' and is_live(p, n) then out[#out + 1] = n end
+  end
+end
+return out`,
+  // ARGV: prefix, doc. Returns { HGETALL of the doc, live nodes among those it names }.
+  presence: `
+local p, doc = ARGV[1], ARGV[2]
+local flat = redis.call('HGETALL', K.co(p, doc))
+local seen, live = {}, {}
+for i = 2, #flat, 2 do
+  local ok, v = pcall(cjson.decode, flat[i])
+  if ok and type(v) == 'table' and type(v.nodes) == 'table' then
+    for n in pairs(v.nodes) do
+      if type(n) == 'string' and not seen[n] then
+        seen[n] = true
+        if is_live(p, n) then live[#live + 1] = n end
+      end
+    end
+  end
+end
+return { flat, live }`,
+  // ARGV: prefix
+  liveNodes: `
+local p = ARGV[1]
+local out = {}
+for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
+  if is_live(p, n) then out[#out + 1] = n end
+end
+return out`,
+  // ARGV: prefix, node, ttlMs, nowMs. Returns 1 when the liveness key was still there.
+  keepAlive: `
+local p, node = ARGV[1], ARGV[2]
+local nk = K.node(p, node)
+local existed = redis.call('EXISTS', nk)
+redis.call('SET', nk, ARGV[4], 'PX', ARGV[3])
+redis.call('SADD', K.nodes(p), node)
+return existed`,
+  // ARGV: prefix, node
+  removeNode: `
+forget_node(ARGV[1], ARGV[2])
+return 1`,
+  // ARGV: prefix. Returns the known nodes it found dead and removed.
+  sweep: `
+local p = ARGV[1]
+local out = {}
+for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
+  if not is_live(p, n) then
+    forget_node(p, n)
+    out[#out + 1] = n
+  end
+end
+return out`,
+  // ARGV: prefix, node, ttlMs, nowMs, #users, (user, count)*, #docs, (doc, user, count)*.
+  // Replaces everything the node registered with the given counts, and refreshes its liveness.
+  resync: `
+local p, node = ARGV[1], ARGV[2]
+remove_entries(p, node)
+local i = 5
+local nusers = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nusers do
+  redis.call('HSET', K.user(p, ARGV[i]), node, ARGV[i + 1])
+  redis.call('SADD', K.nodeUsers(p, node), ARGV[i])
+  i = i + 2
+end
+local ndocs = tonumber(ARGV[i]); i = i + 1
+for _ = 1, ndocs do
+  local doc, user, c = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local ck = K.co(p, doc)
+  local v = read_presence(ck, user)
+  local nodes = (v and v.nodes) or {}
+  nodes[node] = c
+  write_presence(ck, user, nodes, (v and v.node) or node)
+  redis.call('SADD', K.nodeDocs(p, node), pair(doc, user))
+end
+redis.call('SET', K.node(p, node), ARGV[4], 'PX', ARGV[3])
+redis.call('SADD', K.nodes(p), node)
+return 1`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+
+/** One RedisScript per script, defined on the connection at first use. */
+const COMMANDS = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, body]) => [name, new RedisScript(`stompRelayRegistry_${name}`, `${LUA_COMMON}\n${body}`, 0)]),
+) as Record<ScriptName, RedisScript>;
+
+/**
+ * The cluster registry on Redis (SPEC §5): the hash `{prefix}co:{docId}` (user → JSON
+ * `{"node","sessions","nodes"}`), the hash `{prefix}user:{userId}` (node → session count), a
+ * liveness key per node with a TTL, and per-node index sets (see redis-keys.ts).
+ *
+ * Every update is one Lua script, so concurrent sessions of one user on several nodes cannot
+ * corrupt each other's counts; a count never goes below zero, and a field or key goes at zero.
+ * Reads leave out nodes whose liveness key is gone, in one round trip.
+ *
+ * The instance keeps a local mirror of this node's registrations (by session id, so repeated or
+ * unmatched calls are no-ops). `resync()` rewrites the mirror to Redis; it runs on its own after
+ * a reconnect, and from `keepAlive()` when the node's liveness key was gone (Redis restarted
+ * empty, or another node swept this one) or an earlier update failed.
+ *
+ * Needs a standalone Redis (or one shard): the scripts build key names inside Redis.
+ */
+export class RedisRegistry implements Registry {
+  readonly nodeId: NodeId;
+  /** The key names this registry uses (for tests and tooling). */
+  readonly keys: RedisKeys;
+  readonly #redis: Redis;
+  readonly #nodeTtlMs: number;
+  readonly #quitOnClose: boolean;
+  readonly #onError: (err: Error) => void;
+  readonly #mirror = new SessionIndex();
+  /** Set when an update may not have reached Redis; the next keepAlive resyncs. */
+  #dirty = false;
+  #wasReady: boolean;
+  #closed = false;
+  readonly #onReady = (): void => {
+    // The first 'ready' is the initial connect; any later one is a reconnect, after which Redis
+    // may have lost our entries (SPEC §8: re-register the node's sessions). ioredis emits
+    // 'ready' after it has re-sent its queued commands, so the resync lands after them.
+    if (this.#wasReady && !this.#closed) this.#resyncInBackground();
+    this.#wasReady = true;
+  };
+
+  constructor(options: RedisRegistryOptions) {
+    checkNoClientKeyPrefix(options.redis);
+    if (!Number.isSafeInteger(options.nodeTtlMs) || options.nodeTtlMs < 1) {
+      throw new RangeError(`nodeTtlMs must be an integer >= 1, got ${options.nodeTtlMs}`);
+    }
+    this.nodeId = options.nodeId;
+    this.keys = redisKeys(options.keyPrefix);
+    this.#redis = options.redis;
+    this.#nodeTtlMs = options.nodeTtlMs;
+    this.#quitOnClose = options.quitOnClose ?? false;
+    this.#onError = options.onError ?? ((err) => process.emitWarning(err));
+    this.#wasReady = options.redis.status === 'ready';
+    this.#redis.on('ready', this.#onReady);
+  }
+
+  /** Resolves once Redis counts the session; a repeated call for the same session is a no-op. */
+  async addSession(userId: UserId, sessionId: SessionId): Promise<void> {
+    if (!this.#mirror.addSession(userId, sessionId)) return;
+    await this.#update('addSession', [this.nodeId, userId]);
+  }
+
+  /** Resolves once Redis no longer counts the session; the user's field for this node goes at 0. */
+  async removeSession(userId: UserId, sessionId: SessionId): Promise<void> {
+    if (!this.#mirror.removeSession(userId, sessionId)) return;
+    await this.#update('removeSession', [this.nodeId, userId]);
+  }
+
+  /** Resolves once `co:{docId}` shows the user on this node, which becomes its most recent node. */
+  async joinDoc(docId: DocId, userId: UserId, sessionId: SessionId): Promise<void> {
+    if (!this.#mirror.joinDoc(docId, userId, sessionId)) return;
+    await this.#update('joinDoc', [this.nodeId, docId, userId]);
+  }
+
+  /** Resolves once the session no longer counts in `co:{docId}`; the field goes at the user's last one. */
+  async leaveDoc(docId: DocId, userId: UserId, sessionId: SessionId): Promise<void> {
+    if (!this.#mirror.leaveDoc(docId, userId, sessionId)) return;
+    await this.#update('leaveDoc', [this.nodeId, docId, userId]);
+  }
+
+  /** Live nodes holding the user (present in `docId` when given), sorted; one round trip. */
+  async locate(userId: UserId, docId?: DocId): Promise<NodeId[]> {
+    const reply =
+      docId === undefined
+        ? await this.#run('locate', [userId])
+        : await this.#run('locateDoc', [docId, userId]);
+    return stringArray(reply).sort();
+  }
+
+  /**
+   * The users present in the document through live nodes, sorted by user id; one round trip.
+   * `node` is the stored most recent node while it is live, else the live node with most sessions.
+   */
+  async presence(docId: DocId): Promise<PresenceEntry[]> {
+    const reply = await this.#run('presence', [docId]);
+    if (!Array.isArray(reply) || reply.length !== 2) throw new Error('unexpected reply to the presence script');
+    const flat = stringArray(reply[0]);
+    const live = new Set(stringArray(reply[1]));
+    const entries: PresenceEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const entry = presenceEntry(flat[i] as string, flat[i + 1] as string, live);
+      if (entry) entries.push(entry);
+    }
+    return entries.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  }
+
+  /**
+   * Sets `node:{nodeId}` with PX nodeTtlMs and adds the node to `nodes`. When the key was gone
+   * (Redis lost it, or this node was swept as dead) or an update failed earlier, it then
+   * rewrites the node's registrations before resolving.
+   */
+  async keepAlive(): Promise<void> {
+    const existed = await this.#run('keepAlive', [this.nodeId, this.#nodeTtlMs, Date.now()]);
+    if (existed !== 1 || this.#dirty) await this.resync();
+  }
+
+  /**
+   * Removes every entry of `nodeId`, its liveness key and its membership of `nodes`, in one
+   * script. For this node (graceful drain) it also clears the local mirror, so later
+   * `removeSession`/`leaveDoc` calls of closing sessions are no-ops and no resync brings
+   * entries back.
+   */
+  async removeNode(nodeId: NodeId): Promise<void> {
+    if (nodeId === this.nodeId) {
+      this.#mirror.clear();
+      this.#dirty = false;
+    }
+    await this.#run('removeNode', [nodeId]);
+  }
+
+  /**
+   * Removes, in one script, every entry of the known nodes whose liveness key is gone, and
+   * resolves with their ids. Safe to run from every node at once (each dead node is removed once).
+   */
+  async sweep(): Promise<NodeId[]> {
+    return stringArray(await this.#run('sweep', [])).sort();
+  }
+
+  /** Known nodes whose liveness key is still there, sorted; one round trip. */
+  async liveNodes(): Promise<NodeId[]> {
+    return stringArray(await this.#run('liveNodes', [])).sort();
+  }
+
+  /**
+   * Replaces everything this node has in Redis with the local mirror and refreshes its liveness,
+   * in one script. Updates issued after the call are applied after it (one connection, in order).
+   */
+  async resync(): Promise<void> {
+    const { users, docs } = this.#mirror.snapshot();
+    const args: ScriptArg[] = [this.nodeId, this.#nodeTtlMs, Date.now(), users.length];
+    for (const [userId, n] of users) args.push(userId, n);
+    args.push(docs.length);
+    for (const [docId, userId, n] of docs) args.push(docId, userId, n);
+    this.#dirty = false;
+    try {
+      await this.#run('resync', args);
+    } catch (err) {
+      this.#dirty = true;
+      throw err;
+    }
+  }
+
+  /** True while the connection is 'ready' and the registry is not closed (for `/readyz`). */
+  isReady(): boolean {
+    return !this.#closed && this.#redis.status === 'ready';
+  }
+
+  /**
+   * Stops reacting to reconnects; quits the connection only with `quitOnClose`. Leaves the
+   * node's entries in Redis: drain calls `removeNode(nodeId)` first.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#redis.off('ready', this.#onReady);
+    if (this.#quitOnClose) await this.#redis.quit();
+  }
+
+  #run(name: ScriptName, args: readonly ScriptArg[]): Promise<unknown> {
+    return COMMANDS[name].run(this.#redis, [this.keys.prefix, ...args]);
+  }
+
+  async #update(name: ScriptName, args: readonly ScriptArg[]): Promise<void> {
+    try {
+      await this.#run(name, args);
+    } catch (err) {
+      // The mirror already holds the change; Redis may or may not. The next keepAlive (or
+      // reconnect) rewrites the mirror, and the caller still learns of the failure.
+      this.#dirty = true;
+      throw new Error(`registry ${name} failed`, { cause: err });
+    }
+  }
+
+  #resyncInBackground(): void {
+    this.resync().catch((err: unknown) => {
+      this.#onError(new Error('registry resync after reconnect failed', { cause: err }));
+    });
+  }
+}
+
+function stringArray(reply: unknown): string[] {
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from a registry script');
+  return reply.map((v) => (typeof v === 'string' ? v : String(v)));
+}
+
+/** A `co:{doc}` field as the API shows it, restricted to live nodes; undefined when none is live. */
+function presenceEntry(userId: UserId, raw: string, live: ReadonlySet<NodeId>): PresenceEntry | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined; // not written by us; the next update of this field overwrites it
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const stored = value as { node?: unknown; nodes?: unknown };
+  if (typeof stored.nodes !== 'object' || stored.nodes === null) return undefined;
+  // fromEntries defines own properties, so even a node named __proto__ stays data.
+  const nodes: Record<NodeId, number> = Object.fromEntries(
+    Object.entries(stored.nodes).filter(
+      (e): e is [NodeId, number] => live.has(e[0]) && typeof e[1] === 'number' && e[1] > 0,
+    ),
+  );
+  let node = typeof stored.node === 'string' && nodes[stored.node] !== undefined ? stored.node : undefined;
+  if (node === undefined) {
+    for (const [n, c] of Object.entries(nodes)) {
+      const best = node === undefined ? undefined : nodes[node];
+      if (best === undefined || c > best || (c === best && n < (node ?? ''))) node = n;
+    }
+  }
+  if (node === undefined) return undefined;
+  return { userId, node, sessions: nodes[node] ?? 0, nodes };
+}

@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+
+/** A value a script can be given: ioredis sends numbers as their decimal text. */
+export type ScriptArg = string | number;
+
+type ScriptMethod = (...args: ScriptArg[]) => Promise<unknown>;
+
+/**
+ * A Lua script defined on a connection with ioredis' `defineCommand`, reached through a typed
+ * call instead of the untyped method `defineCommand` adds.
+ *
+ * Why `defineCommand` rather than our own EVALSHA-then-EVAL: ioredis sends the full script
+ * (EVAL) the first time it is written on each new socket, so after a reconnect to a restarted
+ * Redis (empty script cache) the commands it replays from its offline queue run in the order
+ * they were issued. A NOSCRIPT-then-EVAL fallback would re-send a failed update later, after
+ * updates issued behind it, and could apply it after a `resync()`.
+ */
+export class RedisScript {
+  readonly #name: string;
+  readonly #lua: string;
+  readonly #numberOfKeys: number;
+
+  /**
+   * @param name         command name on the connection; must be unique per script text
+   * @param numberOfKeys how many leading arguments are keys (KEYS), the rest are ARGV
+   */
+  constructor(name: string, lua: string, numberOfKeys: number) {
+    this.#name = name;
+    this.#lua = lua;
+    this.#numberOfKeys = numberOfKeys;
+  }
+
+  /** Runs the script atomically; rejects with Redis' error when the script fails. */
+  run(redis: Redis, args: readonly ScriptArg[]): Promise<unknown> {
+    const methods = redis as unknown as Record<string, ScriptMethod | undefined>;
+    let method = methods[this.#name];
+    if (typeof method !== 'function') {
+      redis.defineCommand(this.#name, { lua: this.#lua, numberOfKeys: this.#numberOfKeys });
+      method = methods[this.#name];
+      if (typeof method !== 'function') throw new Error(`ioredis did not define the command ${this.#name}`);
+    }
+    return method.apply(redis, [...args]);
+  }
+}
+
+/**
+ * Refuses a connection with ioredis' own `keyPrefix`: it would prefix the keys given to commands
+ * but not the names scripts build inside Redis, splitting one namespace in two. The namespace is
+ * the `keyPrefix` passed to our classes instead.
+ */
+export function checkNoClientKeyPrefix(redis: Redis): void {
+  if (redis.options.keyPrefix) {
+    throw new RangeError('use a Redis connection without the ioredis keyPrefix option; pass keyPrefix to stomp-relay instead');
+  }
+}

@@ -1,0 +1,352 @@
+import type { WebSocket } from 'ws';
+import {
+  EMPTY_BODY,
+  FrameDecoder,
+  HEARTBEAT_EOL,
+  StompProtocolError,
+  SUPPORTED_VERSIONS,
+  encodeFrame,
+  header,
+  negotiateHeartbeat,
+  negotiateVersion,
+  parseHeartbeat,
+  type Frame,
+  type StompVersion,
+} from '../../protocol/index.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
+import type { Config } from '../config.js';
+import { RelayError, type CloseCode } from '../errors.js';
+import type { SessionId } from '../ids.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Messaging, SessionLink } from '../messaging/messaging.js';
+import type { SessionMessaging } from '../messaging/session-messaging.js';
+
+export const SERVER_NAME = 'stomp-relay/0.1.0';
+/** A connection that has not sent CONNECT by then is closed (Spring's timeToFirstMessage). */
+const CONNECT_TIMEOUT_MS = 60_000;
+/** How long a closing socket may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+export interface SessionDeps {
+  readonly config: Config;
+  readonly authenticator: Authenticator;
+  readonly messaging: Messaging;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+type State = 'connecting' | 'authenticating' | 'connected' | 'closed';
+
+/**
+ * One STOMP session over one WebSocket: the CONNECT handshake, heart-beats, the order of inbound
+ * frames, RECEIPTs, and the one error boundary (STYLE 3.4): everything thrown while decoding or
+ * handling a frame ends here as an ERROR frame plus close code. Nothing escapes into the process.
+ */
+export class StompSession implements SessionLink {
+  private state: State = 'connecting';
+  private readonly decoder: FrameDecoder;
+  private principal: Principal | undefined;
+  private messaging: SessionMessaging | undefined;
+  private negotiated: StompVersion = '1.2';
+  /** Frames that arrived while CONNECT was being authenticated, handled right after it. */
+  private pending: Frame[] = [];
+  /** RECEIPTs go out in the order their frames came in. */
+  private receipts: Promise<unknown> = Promise.resolve();
+  private lastReadAt = Date.now();
+  private lastWriteAt = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private windowStart = Date.now();
+  private framesInWindow = 0;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly id: SessionId,
+    private readonly query: URLSearchParams,
+    private readonly deps: SessionDeps,
+  ) {
+    const { limits } = deps.config;
+    this.decoder = new FrameDecoder({
+      maxFrameBytes: limits.maxFrameBytes,
+      maxHeaders: limits.maxHeaders,
+      maxHeaderLineBytes: limits.maxHeaderLineBytes,
+    });
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onData(toBuffer(data)));
+    ws.on('close', () => void this.onClose());
+    ws.on('error', (err) => deps.log.debug({ err, session: id }, 'socket error'));
+    const connectTimer = setTimeout(() => {
+      if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
+    }, CONNECT_TIMEOUT_MS);
+    connectTimer.unref();
+    this.timers.push(connectTimer);
+  }
+
+  get user(): string {
+    return this.principal?.name ?? this.id;
+  }
+
+  get version(): StompVersion {
+    return this.negotiated;
+  }
+
+  // ---- inbound ----------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.lastReadAt = Date.now();
+    try {
+      for (const event of this.decoder.push(chunk)) {
+        if (event.kind === 'heartbeat') continue;
+        this.deps.metrics.framesIn.inc({ command: event.frame.command });
+        this.countFrame();
+        if (this.state === 'authenticating') this.pending.push(event.frame);
+        else this.onFrame(event.frame);
+        if ((this.state as State) === 'closed') return;
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private countFrame(): void {
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.framesInWindow = 0;
+    }
+    if (++this.framesInWindow > this.deps.config.limits.maxInboundFramesPerSecond) {
+      throw new RelayError('RATE_LIMITED', `more than ${this.deps.config.limits.maxInboundFramesPerSecond} frames per second`);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    const receipt = header(frame, 'receipt');
+    try {
+      this.dispatch(frame, receipt);
+    } catch (err) {
+      this.fail(err, receipt);
+    }
+  }
+
+  private dispatch(frame: Frame, receipt: string | undefined): void {
+    const { command } = frame;
+    if (command === 'CONNECT' || command === 'STOMP') {
+      if (this.state !== 'connecting') throw new RelayError('SESSION_EXISTS', 'Session already exists');
+      void this.connect(frame);
+      return;
+    }
+    if (this.state !== 'connected' || !this.messaging) throw new RelayError('NOT_CONNECTED', `Unknown session: ${this.id} (send CONNECT first)`);
+    if (command !== 'SEND' && frame.body.length > 0) {
+      throw new StompProtocolError('STOMP_ERR_UNEXPECTED_BODY', `${command} shouldn't have a payload`);
+    }
+    if (command === 'DISCONNECT') {
+      this.disconnect(receipt);
+      return;
+    }
+    if (command === 'CONNECTED' || command === 'MESSAGE' || command === 'RECEIPT' || command === 'ERROR') {
+      throw new StompProtocolError('STOMP_ERR_UNKNOWN_COMMAND', `${command} is a server frame`);
+    }
+    const effect = this.messaging.handle(frame);
+    if (receipt === undefined) {
+      effect.catch((err: unknown) => this.fail(err));
+      return;
+    }
+    const done = Promise.all([this.receipts, effect]);
+    this.receipts = done.then(
+      () => this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY }),
+      (err: unknown) => this.fail(err, receipt),
+    );
+  }
+
+  /** DISCONNECT: RECEIPT when asked for (after every earlier receipt), else Spring's ERROR "Session closed.". */
+  private disconnect(receipt: string | undefined): void {
+    if (receipt === undefined) {
+      this.fail(new RelayError('SESSION_CLOSED', 'Session closed.'));
+      return;
+    }
+    this.receipts = this.receipts.then(async () => {
+      await this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
+      // The client closes after the RECEIPT; if it does not, close for it.
+      const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);
+      t.unref();
+      this.timers.push(t);
+    });
+  }
+
+  // ---- CONNECT ----------------------------------------------------------------------------
+
+  private async connect(frame: Frame): Promise<void> {
+    this.state = 'authenticating';
+    const receipt = header(frame, 'receipt');
+    try {
+      const version = negotiateVersion(header(frame, 'accept-version'));
+      if (version === null) {
+        throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS}`);
+      }
+      this.negotiated = version;
+      const clientBeat = parseHeartbeat(header(frame, 'heart-beat'));
+      this.principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query, sessionId: this.id });
+      if ((this.state as State) === 'closed') return;
+      this.messaging = await this.deps.messaging.open(this);
+      if ((this.state as State) === 'closed') {
+        await this.messaging.close();
+        return;
+      }
+      this.decoder.setVersion(version);
+      const [sx, sy] = this.deps.config.heartbeat;
+      const headers: [string, string][] = [
+        ['version', version],
+        ['heart-beat', `${sx},${sy}`],
+        ['server', SERVER_NAME],
+        ['session', this.id],
+      ];
+      if (!this.principal.anonymous) headers.push(['user-name', this.principal.name]);
+      this.state = 'connected';
+      void this.write({ command: 'CONNECTED', headers, body: EMPTY_BODY });
+      if (receipt !== undefined) void this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
+      this.startHeartbeats(negotiateHeartbeat(clientBeat, [sx, sy]));
+      this.watchExpiry();
+      const queued = this.pending;
+      this.pending = [];
+      for (const f of queued) {
+        if (this.state !== 'connected') break;
+        this.onFrame(f);
+      }
+    } catch (err) {
+      this.fail(err, receipt);
+    }
+  }
+
+  private startHeartbeats(plan: { sendEveryMs: number; expectEveryMs: number }): void {
+    if (plan.sendEveryMs > 0) {
+      const t = setInterval(() => {
+        if (Date.now() - this.lastWriteAt >= plan.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
+      }, plan.sendEveryMs);
+      this.timers.push(t);
+    }
+    if (plan.expectEveryMs > 0) {
+      const limit = plan.expectEveryMs * this.deps.config.heartbeatGraceFactor;
+      const t = setInterval(() => {
+        if (Date.now() - this.lastReadAt > limit) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+      }, Math.max(50, Math.round(plan.expectEveryMs / 2)));
+      this.timers.push(t);
+    }
+  }
+
+  /** A token that expires ends the session with an ERROR (SPEC §7). */
+  private watchExpiry(): void {
+    const expiresAt = this.principal?.expiresAt;
+    if (expiresAt === undefined) return;
+    const t = setTimeout(() => this.fail(new RelayError('AUTH_FAILED', 'token expired')), Math.max(0, expiresAt - Date.now()));
+    t.unref();
+    this.timers.push(t);
+  }
+
+  // ---- outbound ---------------------------------------------------------------------------
+
+  write(frame: Frame): Promise<boolean> {
+    if (this.state === 'closed') return Promise.resolve(false);
+    this.deps.metrics.framesOut.inc({ command: frame.command });
+    const binary = frame.command === 'MESSAGE' && frame.body.length > 0 && isOctetStream(header(frame, 'content-type'));
+    return this.send(encodeFrame(frame, this.negotiated), binary);
+  }
+
+  private send(data: Buffer, binary: boolean): Promise<boolean> {
+    if (this.state === 'closed') return Promise.resolve(false);
+    this.lastWriteAt = Date.now();
+    const written = new Promise<boolean>((resolve) => {
+      this.ws.send(data, { binary }, (err) => resolve(!err));
+    });
+    // A client that does not read keeps its messages in our memory: cut it off (SPEC §7).
+    if (this.ws.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
+      this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
+    }
+    return written;
+  }
+
+  // ---- errors and close -------------------------------------------------------------------
+
+  /** The error boundary: ERROR frame (with receipt-id), close with the error's code, log once. */
+  fail(err: unknown, receipt?: string): void {
+    if (this.state === 'closed') return;
+    const error = toRelayError(err);
+    if (error.code === 'INTERNAL') this.deps.log.error({ err, session: this.id }, 'session failed');
+    else this.deps.log.debug({ code: error.code, message: error.message, session: this.id }, 'session error');
+    this.deps.metrics.errors.inc({ code: error.code });
+    const headers: [string, string][] = [['message', error.expose ? error.message : 'internal error']];
+    if (receipt !== undefined) headers.push(['receipt-id', receipt]);
+    headers.push(['content-length', '0']);
+    try {
+      this.ws.send(encodeFrame({ command: 'ERROR', headers, body: EMPTY_BODY }, this.negotiated));
+      this.deps.metrics.framesOut.inc({ command: 'ERROR' });
+    } catch {
+      // the socket is already unusable; closing below is all that is left
+    }
+    this.close(error.closeCode, error.message);
+  }
+
+  /** Closes the socket (drain: 1012). Destroys it if the peer does not complete the close in time. */
+  close(code: CloseCode | 1000 | 1001, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.clearTimers();
+    try {
+      this.ws.close(code, truncateReason(reason));
+    } catch {
+      this.ws.terminate();
+    }
+    const t = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    t.unref();
+    void this.onClose();
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private onClose(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'closed';
+      this.clearTimers();
+      this.pending = [];
+      this.decoder.reset();
+      try {
+        await this.messaging?.close();
+      } catch (err) {
+        this.deps.log.error({ err, session: this.id }, 'session cleanup failed');
+      }
+    })();
+    return this.closing;
+  }
+
+  /** Resolves once the session's cleanup (registry, unacked messages) is done. */
+  closed(): Promise<void> {
+    return this.closing ?? Promise.resolve();
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+  }
+}
+
+function toRelayError(err: unknown): RelayError {
+  if (err instanceof RelayError) return err;
+  if (err instanceof StompProtocolError) return new RelayError('STOMP_PROTOCOL', err.message);
+  return new RelayError('INTERNAL', 'internal error', false, { cause: err });
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** Spring sends a MESSAGE as a binary WebSocket message only for octet-stream bodies. */
+function isOctetStream(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.toLowerCase().startsWith('application/octet-stream');
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+function truncateReason(reason: string): string {
+  const bytes = Buffer.from(reason);
+  return bytes.length <= 123 ? reason : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}

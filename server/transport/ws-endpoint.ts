@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { subprotocolVersion } from '../../protocol/index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { StompSession, type SessionDeps } from './session.js';
+
+/**
+ * The STOMP endpoint: WebSocket upgrades at WS_PATH (and WS_PATH/websocket, the raw WebSocket of a
+ * Spring SockJS endpoint), the subprotocols v10/v11/v12.stomp, the origin check and the
+ * connection limit. Everything after the handshake is StompSession's.
+ */
+export class WsEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<StompSession>();
+  private accepting = true;
+
+  constructor(private readonly deps: SessionDeps & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
+    const { limits } = deps.config;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // One WebSocket message may hold several frames; the decoder's own limits answer with an
+      // ERROR frame, this only bounds what reaches it.
+      maxPayload: limits.maxFrameBytes * 4 + 4096,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => subprotocolVersion(protocols),
+    });
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  paths(): string[] {
+    const base = this.deps.config.wsPath;
+    return [base, `${base.replace(/\/$/, '')}/websocket`];
+  }
+
+  /** The http server's 'upgrade' handler. Returns false when the path is not ours. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!this.paths().includes(url.pathname)) return false;
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (!this.accepting) {
+      refuse(503, 'Service Unavailable');
+      return true;
+    }
+    if (!this.originAllowed(req.headers.origin, req.headers.host)) {
+      this.deps.metrics.errors.inc({ code: 'FORBIDDEN_ORIGIN' });
+      refuse(403, 'Forbidden');
+      return true;
+    }
+    if (this.sessions.size >= this.deps.config.limits.maxConnections) {
+      this.deps.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
+      refuse(503, 'Service Unavailable');
+      return true;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, url.searchParams));
+    return true;
+  }
+
+  /** Spring's setAllowedOrigins: `*` allows any; otherwise the Origin must be listed or be same-origin. */
+  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    const allowed = this.deps.config.allowedOrigins;
+    if (allowed.includes('*') || origin === undefined) return true; // non-browser clients send no Origin
+    if (allowed.includes(origin)) return true;
+    try {
+      return new URL(origin).host === host;
+    } catch {
+      return false;
+    }
+  }
+
+  private accept(ws: WebSocket, query: URLSearchParams): void {
+    const session = new StompSession(ws, randomUUID(), query, this.deps);
+    this.sessions.add(session);
+    this.deps.metrics.connections.inc();
+    ws.once('close', () => {
+      this.sessions.delete(session);
+      this.deps.metrics.connections.dec();
+    });
+  }
+
+  /** Stops accepting new connections (graceful drain). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Closes every session with `code` and waits for their cleanup. */
+  async closeAll(code: 1001 | 1012, reason: string): Promise<void> {
+    const all = [...this.sessions];
+    for (const s of all) s.close(code, reason);
+    await Promise.all(all.map((s) => s.closed()));
+    this.wss.close();
+  }
+}

@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ConfigError, DEFAULTS, loadConfig } from '../../server/config.js';
+
+const run = promisify(execFile);
+
+describe('config', () => {
+  it('starts embedded with the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c.mode).to.equal('embedded');
+    expect(c.port).to.equal(8080);
+    expect(c.wsPath).to.equal('/ws');
+    expect(c.keyPrefix).to.equal('stomp:');
+    expect(c.amqpPrefix).to.equal('stomp.');
+    expect(c.heartbeat).to.deep.equal([10000, 10000]);
+    expect(c.limits.maxFrameBytes).to.equal(65536);
+    expect(c.nodeId).to.match(/^[A-Za-z0-9][A-Za-z0-9._-]+$/);
+    expect(loadConfig({}).nodeId).to.not.equal(c.nodeId);
+  });
+
+  it('is cluster mode with both URLs, and refuses only one of them', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://127.0.0.1' }).mode).to.equal('cluster');
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).to.throw(ConfigError, 'AMQP_URL');
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['PORT', '70000', /invalid PORT: "70000" is not a port/],
+    ['PORT', 'abc', /invalid PORT/],
+    ['REDIS_URL', 'not a url', /invalid REDIS_URL/],
+    ['AMQP_URL', 'http://x', /invalid AMQP_URL/],
+    ['AUTH_MODE', 'magic', /invalid AUTH_MODE: "magic" is not one of dev, jwt/],
+    ['LOG_LEVEL', 'loud', /invalid LOG_LEVEL/],
+    ['HEARTBEAT', '10000, 10000', /invalid HEARTBEAT/],
+    ['NODE_ID', 'a:b*', /invalid NODE_ID/],
+    ['KEY_PREFIX', 'x y', /invalid KEY_PREFIX/],
+    ['MAX_FRAME_BYTES', '-1', /invalid MAX_FRAME_BYTES/],
+  ];
+  for (const [name, value, message] of bad) {
+    it(`refuses ${name}=${JSON.stringify(value)} naming the variable`, () => {
+      const env: Record<string, string> = { [name]: value };
+      if (name === 'REDIS_URL') env.AMQP_URL = 'amqp://127.0.0.1';
+      if (name === 'AMQP_URL') env.REDIS_URL = 'redis://127.0.0.1';
+      expect(() => loadConfig(env)).to.throw(ConfigError).with.property('message').that.matches(message);
+    });
+  }
+
+  it('stops start-up with one line and exit code 2 on a bad value', async () => {
+    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...process.env, PORT: '99999' } }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).to.equal(2);
+    expect(err?.stderr.trim()).to.equal('invalid PORT: "99999" is not a port (0-65535)');
+  });
+
+  it('documents every variable of DEFAULTS in README', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile('README.md', 'utf8');
+    const missing = [...Object.keys(DEFAULTS), 'NODE_ID', 'REDIS_URL', 'AMQP_URL', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'API_TOKEN'].filter(
+      (name) => !readme.includes(`\`${name}\``),
+    );
+    expect(missing).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,92 @@
+import { expect } from 'chai';
+import { startNode, type StartedNode } from '../helpers/start-node.js';
+import { connectClient, type TestClient } from '../helpers/stomp-client.js';
+import { delay } from '../helpers/wait.js';
+
+describe('/user destinations', () => {
+  let n: StartedNode;
+  const clients: TestClient[] = [];
+  const connect = async (login: string) => {
+    const c = await connectClient(n.url, { login });
+    clients.push(c);
+    return c;
+  };
+  before(async () => { n = await startNode(); });
+  afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.disconnect())); });
+  after(async () => { await n.stop(); });
+
+  it('delivers convertAndSendToUser to every session of the user, with the destination it subscribed with', async () => {
+    const b1 = await connect('bea');
+    const b2 = await connect('bea');
+    const i1 = await b1.subscribeWithReceipt('/user/queue/notice');
+    const i2 = await b2.subscribeWithReceipt('/user/queue/notice');
+    const result = await n.node.template.convertAndSendToUser('bea', '/queue/notice', { n: 1 });
+    expect(result).to.equal('routed');
+    for (const inbox of [i1, i2]) {
+      const [m] = await inbox.wait(1);
+      expect(m!.headers.destination).to.equal('/user/queue/notice');
+      expect(m!.headers['content-type']).to.equal('application/json');
+      expect(JSON.parse(m!.body)).to.deep.equal({ n: 1 });
+    }
+  });
+
+  it('delivers a client SEND to /user/{name}/... to that user only', async () => {
+    const a = await connect('ann');
+    const b = await connect('ben');
+    const c = await connect('cid');
+    const ib = await b.subscribeWithReceipt('/user/queue/chat');
+    const ic = await c.subscribeWithReceipt('/user/queue/chat');
+    await a.sendWithReceipt('/user/ben/queue/chat', 'for ben');
+    expect((await ib.wait(1))[0]!.body).to.equal('for ben');
+    await delay(100);
+    expect(ic.messages).to.have.length(0);
+  });
+
+  it('never lets a client receive another user\'s messages, whatever it subscribes to', async () => {
+    const victim = await connect('vic');
+    const thief = await connect('mal');
+    const iv = await victim.subscribeWithReceipt('/user/queue/secret');
+    // `/user/vic/queue/secret` is the thief's own `/vic/queue/secret`, as in Spring.
+    const stolen = [
+      await thief.subscribeWithReceipt('/user/vic/queue/secret'),
+      await thief.subscribeWithReceipt('/user/queue/secret'),
+      await thief.subscribeWithReceipt('/user/**'),
+      await thief.subscribeWithReceipt('/queue/secret'),
+      await thief.subscribeWithReceipt('/topic/**'),
+    ];
+    await n.node.template.convertAndSendToUser('vic', '/queue/secret', 'pin 1234');
+    expect((await iv.wait(1))[0]!.body).to.equal('pin 1234');
+    await delay(150);
+    for (const s of stolen) expect(s.messages).to.have.length(0);
+  });
+
+  it('routes per document: /user/{docId}/queue/chat reaches only sessions subscribed for that document', async () => {
+    const u = await connect('dora');
+    const i42 = await u.subscribeWithReceipt('/user/42/queue/chat');
+    const i7 = await u.subscribeWithReceipt('/user/7/queue/chat');
+    await n.node.template.convertAndSendToUser('dora', '/42/queue/chat', 'for 42');
+    const [m] = await i42.wait(1);
+    expect(m!.headers.destination).to.equal('/user/42/queue/chat');
+    await delay(100);
+    expect(i7.messages).to.have.length(0);
+  });
+
+  it('encodes a user name containing / as %2F, as Spring does', async () => {
+    const u = await connect('org/eve');
+    const inbox = await u.subscribeWithReceipt('/user/queue/x');
+    const sender = await connect('sam');
+    await sender.sendWithReceipt('/user/org%2Feve/queue/x', 'slash');
+    expect((await inbox.wait(1))[0]!.body).to.equal('slash');
+  });
+
+  it('keeps messages for an offline user and delivers them, in order, at the next subscription', async () => {
+    const results = [];
+    for (const text of ['one', 'two', 'three']) results.push(await n.node.template.convertAndSendToUser('olga', '/queue/inbox', text));
+    expect(results).to.deep.equal(['stored', 'stored', 'stored']);
+    const o = await connect('olga');
+    const inbox = await o.subscribeWithReceipt('/user/queue/inbox');
+    await inbox.wait(3);
+    await delay(100);
+    expect(inbox.bodies()).to.deep.equal(['one', 'two', 'three']);
+  });
+});
