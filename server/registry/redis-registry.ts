@@ -454,7 +454,7 @@ function presenceEntry(userId: UserId, raw: string, live: ReadonlySet<NodeId>): 
       (e): e is [NodeId, number] => live.has(e[0]) && typeof e[1] === 'number' && e[1] > 0,
     ),
   );
-  let node = typeof stored.node === 'string' && nodes[stored.node] !== undefined ? stored.node : undefined;
+  let node = typeof stored.node === 'string' && Object.hasOwn(nodes, stored.node) ? stored.node : undefined;
   if (node === undefined) {
     for (const [n, c] of Object.entries(nodes)) {
       const best = node === undefined ? undefined : nodes[node];

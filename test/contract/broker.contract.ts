@@ -229,12 +229,12 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       const a = await startNode();
       const b = factory.cluster ? await startNode() : a;
       const senders = factory.cluster ? [a, await startNode()] : [a];
-      const sent = new Map<NodeId, string[]>();
+      const sent = new Map<NodeId, string[]>(senders.map((s) => [s.id, []]));
       const sends: Promise<void>[] = [];
       for (let i = 0; i < 1000; i++) {
         for (const s of senders) {
           const m = message(s.id, { target: { kind: 'user', user: 'u' }, destination: '/q', body: Buffer.from(String(i)) });
-          sent.set(s.id, [...(sent.get(s.id) ?? []), m.id]);
+          sent.get(s.id)?.push(m.id);
           sends.push(s.broker.sendToNodes([b.id], m));
         }
       }

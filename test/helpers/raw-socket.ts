@@ -10,7 +10,7 @@ export interface RawSocket {
   readonly raw: Buffer[];
   readonly closed: Promise<{ code: number; reason: string }>;
   send(data: string | Buffer): void;
-  /** Waits for the next frame with `command` (after those already consumed by earlier calls). */
+  /** Waits for the earliest frame with `command` that no earlier call returned. */
   next(command: string, timeoutMs?: number): Promise<Frame>;
   close(): void;
 }
@@ -32,7 +32,7 @@ export async function openRaw(url: string, protocols: string[] = ['v12.stomp']):
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  let consumed = 0;
+  const consumed = new Set<number>();
   return {
     ws,
     frames,
@@ -41,9 +41,9 @@ export async function openRaw(url: string, protocols: string[] = ['v12.stomp']):
     send: (data) => ws.send(data),
     next: async (command, timeoutMs = 3000) => {
       const found = await waitFor(() => {
-        for (let i = consumed; i < frames.length; i++) {
-          if (frames[i]!.command === command) {
-            consumed = i + 1;
+        for (let i = 0; i < frames.length; i++) {
+          if (!consumed.has(i) && frames[i]!.command === command) {
+            consumed.add(i);
             return frames[i];
           }
         }
