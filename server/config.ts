@@ -215,7 +215,7 @@ export function loadConfig(env: Env): Config {
     heartbeat: [Number(hb[1]), Number(hb[2])],
     heartbeatGraceFactor: grace,
     nodeTtlMs: int(env, 'NODE_TTL_MS', 1000, 3_600_000),
-    offlineMaxPerUser: int(env, 'OFFLINE_MAX_PER_USER', 0, 1_000_000),
+    offlineMaxPerUser: int(env, 'OFFLINE_MAX_PER_USER', 1, 1_000_000),
     offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),
     allowedOrigins: origins,

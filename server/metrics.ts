@@ -14,6 +14,7 @@ export class Metrics {
   readonly localShortCircuits = new Counter({ name: 'stomp_local_deliveries_total', help: 'User messages delivered on the accepting node with no broker hop', registers: [this.registry] });
   readonly deliveries = new Counter({ name: 'stomp_deliveries_total', help: 'MESSAGE frames written to sessions', registers: [this.registry] });
   readonly offlineStored = new Counter({ name: 'stomp_offline_stored_total', help: 'User messages stored for an offline user', registers: [this.registry] });
+  readonly offlineDropped = new Counter({ name: 'stomp_offline_dropped_total', help: 'Offline messages dropped, by reason (bound, expired)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly offlineReplayed = new Counter({ name: 'stomp_offline_replayed_total', help: 'Stored messages delivered on subscribe', registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'stomp_dead_lettered_total', help: 'Messages dropped after too many NACKs', registers: [this.registry] });
   readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });

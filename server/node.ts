@@ -25,6 +25,7 @@ import type { Registry } from './registry/registry.js';
 import { MemoryOfflineStore } from './store/memory-offline-store.js';
 import type { OfflineStore } from './store/offline-store.js';
 import { RedisOfflineStore } from './store/redis-offline-store.js';
+import { SockJsEndpoint } from './transport/sockjs-endpoint.js';
 import { WsEndpoint } from './transport/ws-endpoint.js';
 
 /** The implementations a node runs on; tests may pass their own (e.g. a broker behind a proxy). */
@@ -63,6 +64,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const metrics = overrides.metrics ?? new Metrics();
   const storeLimits = { maxPerUser: config.offlineMaxPerUser, retentionMs: config.offlineRetentionMs };
   const timers: NodeJS.Timeout[] = [];
+  const onDropped = (_user: string, count: number, reason: 'bound' | 'expired') => metrics.offlineDropped.inc({ reason }, count);
   let redis: Redis | undefined;
 
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store);
@@ -79,11 +81,18 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const registry: Registry =
     overrides.registry ??
     (cluster && redis
-      ? new RedisRegistry({ redis, nodeId: config.nodeId, keyPrefix: config.keyPrefix, nodeTtlMs: config.nodeTtlMs })
+      ? new RedisRegistry({
+          redis,
+          nodeId: config.nodeId,
+          keyPrefix: config.keyPrefix,
+          nodeTtlMs: config.nodeTtlMs,
+          onError: (err) => log.warn({ err: err.message }, 'registry update failed'),
+        })
       : new MemoryRegistry(config.nodeId));
   const store: OfflineStore =
     overrides.store ??
-    (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits }) : new MemoryOfflineStore(storeLimits));
+    (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
+      : new MemoryOfflineStore(storeLimits, Date.now, onDropped));
   const broker: Broker =
     overrides.broker ??
     (cluster && config.amqpUrl
@@ -102,9 +111,13 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   const isReady = () => broker.isReady() && registry.isReady();
   const httpApp = createHttpApp({ config, template, registry, metrics, isReady, log });
-  const server = http.createServer(httpApp.callback());
+  const sockJs = new SockJsEndpoint(endpoint, config.wsPath, log);
+  const koaHandler = httpApp.callback();
+  const server = http.createServer((req, res) => {
+    if (!sockJs.handleRequest(req, res)) void koaHandler(req, res);
+  });
   server.on('upgrade', (req, socket, head: Buffer) => {
-    if (!endpoint.handleUpgrade(req, socket, head)) socket.destroy();
+    if (!endpoint.handleUpgrade(req, socket, head) && !sockJs.handleUpgrade(req, socket, head)) socket.destroy();
   });
 
   const started = (async () => {

@@ -146,6 +146,8 @@ export class RabbitBroker implements Broker {
   private subCh: Channel | undefined;
   private consumerTag: string | undefined;
   private ready = false;
+  /** RabbitMQ blocked publishing (memory or disk alarm): not ready, though connected. */
+  private serverBlocked = false;
   /** `publish` returned false: wait for `drain` before sending more. */
   private blocked = false;
 
@@ -306,9 +308,9 @@ export class RabbitBroker implements Broker {
     });
   }
 
-  /** True while connected, with topology declared and the consumer running. */
+  /** True while connected, with topology declared, the consumer running, and publishing not blocked by a RabbitMQ alarm. */
   isReady(): boolean {
-    return this.ready;
+    return this.ready && !this.serverBlocked;
   }
 
   /**
@@ -356,8 +358,14 @@ export class RabbitBroker implements Broker {
     try {
       conn.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ connection error'));
       conn.on('close', onClose('connection closed'));
-      conn.on('blocked', (reason: string) => this.log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)'));
-      conn.on('unblocked', () => this.log.info({}, 'RabbitMQ unblocked publishing'));
+      conn.on('blocked', (reason: string) => {
+        this.serverBlocked = true;
+        this.log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
+      });
+      conn.on('unblocked', () => {
+        this.serverBlocked = false;
+        this.log.info({}, 'RabbitMQ unblocked publishing');
+      });
 
       const pub = await conn.createConfirmChannel();
       // Prepended: amqplib's own close listener fails the unconfirmed callbacks with "channel
@@ -425,6 +433,7 @@ export class RabbitBroker implements Broker {
     this.consumerTag = undefined;
     this.ready = false;
     this.blocked = false;
+    this.serverBlocked = false;
     // Sent but unconfirmed: not accepted yet, so they go out again, ahead of newer ones (order).
     const again: Outgoing[] = [];
     for (const o of this.inflight) {
@@ -476,8 +485,7 @@ export class RabbitBroker implements Broker {
     }
     return new Promise<boolean>((resolve, reject) => {
       const o: Outgoing = { exchange, routingKey, content, options, channel: undefined, returned: false, sends: 0, settled: false, resolve, reject };
-      if (this.ready && !this.blocked && this.pendingHead === this.pending.length) this.send(o);
-      else this.pending.push(o);
+      if (!(this.ready && !this.blocked && this.pendingHead === this.pending.length && this.send(o))) this.pending.push(o);
     });
   }
 
@@ -486,7 +494,7 @@ export class RabbitBroker implements Broker {
       const o = this.pending[this.pendingHead] as Outgoing;
       this.pendingHead++;
       if (!o.settled && !this.send(o)) {
-        this.pendingHead--; // channel gone: keep it first in line
+        this.pendingHead--;
         break;
       }
     }
@@ -499,7 +507,7 @@ export class RabbitBroker implements Broker {
     }
   }
 
-  /** Publishes on the confirm channel; false when the channel turned out to be closed (caller re-buffers). */
+  /** Publishes on the confirm channel; false when the channel turned out to be closed: the caller keeps `o` first in line. */
   private send(o: Outgoing): boolean {
     const ch = this.pubCh as ConfirmChannel;
     const key = o.options.mandatory ? returnKey(o.routingKey, o.options.messageId) : undefined;
@@ -520,10 +528,7 @@ export class RabbitBroker implements Broker {
       if (key !== undefined) this.forgetReturnable(key, o);
       o.channel = undefined;
       o.sends--;
-      if (ch !== this.pubCh || !this.ready) {
-        this.pending.splice(this.pendingHead, 0, o);
-        return false;
-      }
+      if (ch !== this.pubCh || !this.ready) return false;
       // Not a closed channel: the message itself cannot be encoded (e.g. headers over 64 KiB).
       this.settle(o, new Error(`RabbitMQ publish failed: ${errorMessage(err)}`, { cause: err }));
       return true;

@@ -12,7 +12,7 @@ import type { DocId, NodeId, UserId } from '../ids.js';
  * | `{p}node:{nodeId}`         | string | liveness, PX nodeTtlMs; value = epoch ms of the last refresh |
  * | `{p}nodes`                 | set    | node ids that ever kept alive and were not removed          |
  * | `{p}node-users:{nodeId}`   | set    | user ids the node registered in `user:*`                    |
- * | `{p}node-docs:{nodeId}`    | set    | `[docId,userId]` (JSON) pairs the node registered in `co:*` |
+ * | `{p}node-docs:{nodeId}`    | set    | `["docId","userId"]` pairs (as Lua cjson writes them) the node registered in `co:*` |
  * | `{p}inbox:{userId}`        | list   | offline messages, oldest first                              |
  */
 export interface RedisKeys {

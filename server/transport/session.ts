@@ -1,4 +1,3 @@
-import type { WebSocket } from 'ws';
 import {
   EMPTY_BODY,
   FrameDecoder,
@@ -21,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
+import type { SessionSocket } from './session-socket.js';
 
 export const SERVER_NAME = 'stomp-relay/0.1.0';
 /** A connection that has not sent CONNECT by then is closed (Spring's timeToFirstMessage). */
@@ -60,7 +60,7 @@ export class StompSession implements SessionLink {
   private framesInWindow = 0;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly socket: SessionSocket,
     readonly id: SessionId,
     private readonly query: URLSearchParams,
     private readonly deps: SessionDeps,
@@ -71,9 +71,8 @@ export class StompSession implements SessionLink {
       maxHeaders: limits.maxHeaders,
       maxHeaderLineBytes: limits.maxHeaderLineBytes,
     });
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onData(toBuffer(data)));
-    ws.on('close', () => void this.onClose());
-    ws.on('error', (err) => deps.log.debug({ err, session: id }, 'socket error'));
+    socket.onMessage((chunk) => this.onData(chunk));
+    socket.onClose(() => void this.onClose());
     const connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
     }, CONNECT_TIMEOUT_MS);
@@ -255,10 +254,10 @@ export class StompSession implements SessionLink {
     if (this.state === 'closed') return Promise.resolve(false);
     this.lastWriteAt = Date.now();
     const written = new Promise<boolean>((resolve) => {
-      this.ws.send(data, { binary }, (err) => resolve(!err));
+      this.socket.send(data, binary, (err) => resolve(!err));
     });
     // A client that does not read keeps its messages in our memory: cut it off (SPEC §7).
-    if (this.ws.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
+    if (this.socket.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
       this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
     }
     return written;
@@ -277,7 +276,7 @@ export class StompSession implements SessionLink {
     if (receipt !== undefined) headers.push(['receipt-id', receipt]);
     headers.push(['content-length', '0']);
     try {
-      this.ws.send(encodeFrame({ command: 'ERROR', headers, body: EMPTY_BODY }, this.negotiated));
+      this.socket.send(encodeFrame({ command: 'ERROR', headers, body: EMPTY_BODY }, this.negotiated), false, () => {});
       this.deps.metrics.framesOut.inc({ command: 'ERROR' });
     } catch {
       // the socket is already unusable; closing below is all that is left
@@ -291,11 +290,11 @@ export class StompSession implements SessionLink {
     this.state = 'closed';
     this.clearTimers();
     try {
-      this.ws.close(code, truncateReason(reason));
+      this.socket.close(code, truncateReason(reason));
     } catch {
-      this.ws.terminate();
+      this.socket.terminate();
     }
-    const t = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    const t = setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS);
     t.unref();
     void this.onClose();
   }
@@ -332,12 +331,6 @@ function toRelayError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;
   if (err instanceof StompProtocolError) return new RelayError('STOMP_PROTOCOL', err.message);
   return new RelayError('INTERNAL', 'internal error', false, { cause: err });
-}
-
-function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }
 
 /** Spring sends a MESSAGE as a binary WebSocket message only for octet-stream bodies. */

@@ -6,7 +6,9 @@ import { subprotocolVersion } from '../../protocol/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { SessionSocket } from './session-socket.js';
 import { StompSession, type SessionDeps } from './session.js';
+import { WsSocket } from './ws-socket.js';
 
 /**
  * The STOMP endpoint: WebSocket upgrades at WS_PATH (and WS_PATH/websocket, the raw WebSocket of a
@@ -65,7 +67,7 @@ export class WsEndpoint {
   }
 
   /** Spring's setAllowedOrigins: `*` allows any; otherwise the Origin must be listed or be same-origin. */
-  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
+  originAllowed(origin: string | undefined, host: string | undefined): boolean {
     const allowed = this.deps.config.allowedOrigins;
     if (allowed.includes('*') || origin === undefined) return true; // non-browser clients send no Origin
     if (allowed.includes(origin)) return true;
@@ -77,13 +79,22 @@ export class WsEndpoint {
   }
 
   private accept(ws: WebSocket, query: URLSearchParams): void {
-    const session = new StompSession(ws, randomUUID(), query, this.deps);
+    this.adopt(new WsSocket(ws), randomUUID(), query);
+  }
+
+  /** Runs a STOMP session over any transport (raw WebSocket here, SockJS from SockJsEndpoint). */
+  adopt(socket: SessionSocket, sessionId: string, query: URLSearchParams): void {
+    const session = new StompSession(socket, sessionId, query, this.deps);
     this.sessions.add(session);
     this.deps.metrics.connections.inc();
-    ws.once('close', () => {
+    socket.onClose(() => {
       this.sessions.delete(session);
       this.deps.metrics.connections.dec();
     });
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
   }
 
   /** Stops accepting new connections (graceful drain). */

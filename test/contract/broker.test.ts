@@ -198,7 +198,6 @@ describe('RabbitBroker on RabbitMQ', function () {
       setImmediate(() => void l.down().then(() => l.up()));
       await Promise.all(sends);
       expect(log.lines).to.include('RabbitMQ connection lost, reconnecting');
-      console.log('DEBUG', log.lines, a.got.length);
       await waitFor(() => new Set(a.got.map((m) => m.id)).size === sent.length, 'every message on a');
       // At least once: a cut may duplicate, but the first copies keep the send order.
       const firsts = [...new Set(a.got.map((m) => m.id))];

@@ -1,0 +1,16 @@
+/**
+ * The one thing a StompSession needs from its transport. Two forms: a plain WebSocket (`ws`) and
+ * a SockJS connection (websocket or xhr fallbacks), so the session never knows which it has.
+ */
+export interface SessionSocket {
+  /** Bytes accepted by `send` and not yet handed to the OS: how far behind the reader is. */
+  readonly bufferedAmount: number;
+  /** Writes one WebSocket message; `done` runs once it is written (with an error if it was not). */
+  send(data: Buffer, binary: boolean, done: (err?: Error) => void): void;
+  /** Starts a clean close with a WebSocket close code. */
+  close(code: number, reason: string): void;
+  /** Drops the connection at once. */
+  terminate(): void;
+  onMessage(listener: (chunk: Buffer) => void): void;
+  onClose(listener: () => void): void;
+}
