@@ -175,7 +175,7 @@ export class FrameDecoder {
       start = 0;
       stop = line.length;
     }
-    this.frameBytes += stop - start;
+    this.frameBytes += stop - start + 1;
     if (stop > start && line[stop - 1] === CR) stop--;
     this.onLine(line, start, stop);
     return lf + 1;

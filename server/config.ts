@@ -48,6 +48,9 @@ export interface Config {
   readonly authMode: AuthMode;
   readonly jwtSecret: string | undefined;
   readonly jwtPublicKey: string | undefined;
+  /** JWT_AUDIENCE and JWT_ISSUER: required `aud` / `iss` claims when set. */
+  readonly jwtAudience: string | undefined;
+  readonly jwtIssuer: string | undefined;
   /** API_TOKEN: when set, /api/** needs `Authorization: Bearer <token>`. */
   readonly apiToken: string | undefined;
   /** LOG_LEVEL, default info. */
@@ -210,6 +213,8 @@ export function loadConfig(env: Env): Config {
     authMode,
     jwtSecret,
     jwtPublicKey,
+    jwtAudience: env.JWT_AUDIENCE || undefined,
+    jwtIssuer: env.JWT_ISSUER || undefined,
     apiToken: env.API_TOKEN || undefined,
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     heartbeat: [Number(hb[1]), Number(hb[2])],

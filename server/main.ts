@@ -15,7 +15,16 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel, { node: config.nodeId });
   if (config.authMode === 'dev') log.warn('AUTH_MODE=dev: the CONNECT login header is trusted as the user id; not for production');
-  const node = await createNode(config, { log });
+  let node;
+  try {
+    node = await createNode(config, { log });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const port = await node.listen();
   log.info({ port, host: config.host, mode: config.mode, ws: config.wsPath }, `stomp-relay listening on http://localhost:${port} (STOMP at ws://localhost:${port}${config.wsPath})`);
   void node.ready().then(() => log.info('ready'));

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
+import { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory-broker.js';
 import { RabbitBroker } from './broker/rabbit-broker.js';
@@ -98,7 +99,16 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     (cluster && config.amqpUrl
       ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, log })
       : new MemoryBroker(config.nodeId));
-  const authenticator = overrides.authenticator ?? new DevAuthenticator();
+  const authenticator =
+    overrides.authenticator ??
+    (config.authMode === 'jwt'
+      ? await JwtAuthenticator.create({
+          ...(config.jwtSecret !== undefined ? { secret: config.jwtSecret } : {}),
+          ...(config.jwtPublicKey !== undefined ? { publicKey: config.jwtPublicKey } : {}),
+          ...(config.jwtAudience !== undefined ? { audience: config.jwtAudience } : {}),
+          ...(config.jwtIssuer !== undefined ? { issuer: config.jwtIssuer } : {}),
+        })
+      : new DevAuthenticator());
 
   const bindings = new BrokerBindings(broker, log);
   const subscriptions = new LocalSubscriptions(bindings);

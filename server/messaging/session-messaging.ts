@@ -1,5 +1,6 @@
 import { header, type Frame, type HeaderList } from '../../protocol/index.js';
 import type { RelayMessage } from '../broker/relay-message.js';
+import { DestinationPatternError } from '../broker/destination-pattern.js';
 import { RelayError } from '../errors.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
 import { AckTracker, type Unacked } from './acks.js';
@@ -168,7 +169,7 @@ export class SessionMessaging implements SessionHandle {
       kind: target.kind,
       ackMode,
       doc: docOfSubscription(destination),
-      matches: LocalSubscriptions.matcherFor(destination),
+      matches: matcherOrError(destination),
     };
     this.subs.set(id, sub);
     // Replay what was kept for this destination before anything live reaches the subscription.
@@ -376,6 +377,16 @@ export class SessionMessaging implements SessionHandle {
     work.push(this.deps.registry.removeSession(this.user, this.id));
     this.deps.metrics.sessions.dec();
     await Promise.all(work);
+  }
+}
+
+/** A pattern the matcher refuses (too long, unbalanced braces, a dangerous regex) is the client's error. */
+function matcherOrError(destination: string): Subscription['matches'] {
+  try {
+    return LocalSubscriptions.matcherFor(destination);
+  } catch (err) {
+    if (err instanceof DestinationPatternError) throw new RelayError('INVALID_DESTINATION', `invalid destination pattern: ${err.message}`);
+    throw err;
   }
 }
 
