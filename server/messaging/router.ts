@@ -131,7 +131,8 @@ export class MessageRouter {
   }
 
   private async store(user: UserId, msg: RelayMessage): Promise<void> {
-    await this.deps.store.append(user, userSubscriptionOf(msg.destination), msg);
+    // A decoded body may be a view into a whole socket chunk: keep only its own bytes.
+    await this.deps.store.append(user, userSubscriptionOf(msg.destination), { ...msg, body: Buffer.from(msg.body) });
     this.deps.metrics.offlineStored.inc();
   }
 

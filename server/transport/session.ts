@@ -3,7 +3,7 @@ import {
   FrameDecoder,
   HEARTBEAT_EOL,
   StompProtocolError,
-  SUPPORTED_VERSIONS,
+  SUPPORTED_VERSIONS_HEADER,
   encodeFrame,
   header,
   negotiateHeartbeat,
@@ -180,7 +180,7 @@ export class StompSession implements SessionLink {
     try {
       const version = negotiateVersion(header(frame, 'accept-version'));
       if (version === null) {
-        throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS}`);
+        throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS_HEADER}`);
       }
       this.negotiated = version;
       const clientBeat = parseHeartbeat(header(frame, 'heart-beat'));
