@@ -61,6 +61,8 @@ export interface Config {
   readonly heartbeatGraceFactor: number;
   /** NODE_TTL_MS, the liveness key TTL in cluster mode, default 15000. */
   readonly nodeTtlMs: number;
+  /** ROUTE_CACHE_MS, how long a registry lookup is reused, default 500; 0 turns the cache off. */
+  readonly routeCacheMs: number;
   /** OFFLINE_MAX_PER_USER, default 1000. */
   readonly offlineMaxPerUser: number;
   /** OFFLINE_RETENTION_MS, default 7 days. */
@@ -84,6 +86,7 @@ export const DEFAULTS = {
   HEARTBEAT: '10000,10000',
   HEARTBEAT_GRACE: '1.5',
   NODE_TTL_MS: '15000',
+  ROUTE_CACHE_MS: '500',
   OFFLINE_MAX_PER_USER: '1000',
   OFFLINE_RETENTION_MS: String(7 * 24 * 3600 * 1000),
   DRAIN_TIMEOUT_MS: '10000',
@@ -220,6 +223,7 @@ export function loadConfig(env: Env): Config {
     heartbeat: [Number(hb[1]), Number(hb[2])],
     heartbeatGraceFactor: grace,
     nodeTtlMs: int(env, 'NODE_TTL_MS', 1000, 3_600_000),
+    routeCacheMs: int(env, 'ROUTE_CACHE_MS', 0, 60_000),
     offlineMaxPerUser: int(env, 'OFFLINE_MAX_PER_USER', 1, 1_000_000),
     offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),

@@ -16,6 +16,7 @@ import { BrokerBindings } from './messaging/bindings.js';
 import { registerChatHandler } from './messaging/chat-handler.js';
 import { createIdGenerator } from './messaging/message-ids.js';
 import { Messaging } from './messaging/messaging.js';
+import { RouteCache } from './messaging/route-cache.js';
 import { MessageRouter } from './messaging/router.js';
 import { LocalSubscriptions } from './messaging/subscriptions.js';
 import { MessagingTemplate } from './messaging/template.js';
@@ -112,7 +113,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   const bindings = new BrokerBindings(broker, log);
   const subscriptions = new LocalSubscriptions(bindings);
-  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log });
+  const routeCache = new RouteCache(config.routeCacheMs);
+  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log, routeCache });
   const template = new MessagingTemplate(router);
   const app = new AppRouter();
   registerChatHandler(app);
@@ -142,10 +144,15 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   if ('sweep' in registry && typeof registry.sweep === 'function') {
     const sweeper = registry as Registry & { sweep(): Promise<NodeId[]> };
     const sweep = setInterval(() => {
-      sweeper.sweep().then(
-        (gone) => { if (gone.length > 0) log.info({ nodes: gone }, 'swept dead nodes'); },
-        (err: unknown) => log.warn({ err: String(err) }, 'sweep failed'),
-      );
+      sweeper
+        .sweep()
+        .then(async (gone) => {
+          if (gone.length === 0) return;
+          log.info({ nodes: gone }, 'swept dead nodes; taking over their queues');
+          // SPEC §8: what a dead node left in its queue reaches its users, wherever they are now.
+          for (const dead of gone) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+        })
+        .catch((err: unknown) => log.warn({ err: String(err) }, 'sweep failed'));
     }, config.nodeTtlMs);
     timers.push(sweep);
   }
@@ -157,6 +164,12 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
       for (const t of timers) clearInterval(t);
       if (drain) await registry.removeNode(config.nodeId).catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
       await endpoint.closeAll(drain ? 1012 : 1001, drain ? 'node draining, reconnect' : 'node stopping');
+      if (drain) {
+        // Hand back what is still queued for this node: its users reconnect elsewhere (SPEC §8).
+        await broker
+          .adoptQueue(config.nodeId, (msg) => router.reroute(msg, config.nodeId))
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'handing back the queue failed'));
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

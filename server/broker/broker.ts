@@ -41,6 +41,14 @@ export interface Broker {
   /** Stops receiving broadcasts for `destination`. Called after the last local subscriber left. */
   unbind(destination: Destination): Promise<void>;
 
+  /**
+   * Takes over what is left in the queue of `nodeId` — a node found dead, or this node while it
+   * drains (SPEC §8): nothing new is routed to it any more, each message left is handed to
+   * `onMessage` (which re-routes it) and acknowledged after that resolved, then the queue is
+   * deleted. Resolves with the number of messages handed over (0: no such queue).
+   */
+  adoptQueue(nodeId: NodeId, onMessage: (msg: RelayMessage) => Promise<void>): Promise<number>;
+
   /** True while messages can be published and consumed (for `/readyz`). */
   isReady(): boolean;
 

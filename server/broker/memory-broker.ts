@@ -56,6 +56,11 @@ export class MemoryBroker implements Broker {
   }
 
   /** True between `start` and `close`. */
+  /** One process has no queues left behind by other nodes: nothing to take over. */
+  async adoptQueue(): Promise<number> {
+    return 0;
+  }
+
   isReady(): boolean {
     return this.onMessage !== undefined && !this.closed;
   }

@@ -102,6 +102,7 @@ interface WireMeta {
   o: NodeId;
   s: number;
   r?: 1;
+  x?: 1;
 }
 
 /**
@@ -306,6 +307,69 @@ export class RabbitBroker implements Broker {
         }
       }
     });
+  }
+
+  /**
+   * Takes over what is left in `nodeId`'s queue: first the queue loses its bindings, so nothing new
+   * is routed into it (mandatory publishes to that node now come back unroutable), then every
+   * message in it is handed to `onMessage` and acked after that resolved, then the empty queue is
+   * deleted. For this node's own id (graceful drain) consuming stops first. Resolves with how many
+   * messages were handed over; 0 when the queue does not exist. If `onMessage` rejects, the
+   * message goes back to the queue and the promise rejects.
+   */
+  async adoptQueue(nodeId: NodeId, onMessage: (msg: RelayMessage) => Promise<void>): Promise<number> {
+    if (!isValidNodeId(nodeId)) return 0;
+    await this.whenReady();
+    const conn = this.conn;
+    if (!conn) return 0;
+    if (nodeId === this.nodeId) await this.stopConsuming();
+    const t = this.topology;
+    const queue = t.nodeQueue(nodeId);
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined); // a missing queue closes this channel; nothing else uses it
+    let handed = 0;
+    try {
+      try {
+        await ch.checkQueue(queue);
+      } catch {
+        return 0;
+      }
+      await ch.unbindQueue(queue, t.relayExchange, t.nodeRoutingKey(nodeId));
+      await ch.deleteExchange(t.nodeBroadcastExchange(nodeId));
+      for (;;) {
+        const raw = await ch.get(queue, { noAck: false });
+        if (raw === false) break;
+        let msg: RelayMessage;
+        try {
+          msg = decode(raw);
+        } catch (err) {
+          this.log.error({ err: errorMessage(err), queue }, 'dropping undecodable message from an adopted queue');
+          ch.nack(raw, false, false);
+          continue;
+        }
+        try {
+          await onMessage(msg);
+        } catch (err) {
+          ch.nack(raw, false, true);
+          throw err;
+        }
+        ch.ack(raw);
+        handed++;
+      }
+      await ch.deleteQueue(queue, { ifEmpty: true });
+      this.log.info({ queue, messages: handed }, 'adopted a node queue');
+      return handed;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  /** Cancels this node's consumer and waits for running handlers (drain). */
+  private async stopConsuming(): Promise<void> {
+    const { subCh, consumerTag } = this;
+    this.consumerTag = undefined;
+    if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
+    await this.within(Promise.all([...this.chains.values()]));
   }
 
   /** True while connected, with topology declared, the consumer running, and publishing not blocked by a RabbitMQ alarm. */
@@ -674,11 +738,12 @@ function publishOptions(msg: RelayMessage, mandatory: boolean): Options.Publish 
     o: msg.origin,
     s: msg.sentAt,
     ...(msg.redelivered ? { r: 1 as const } : {}),
+    ...(msg.rerouted ? { x: 1 as const } : {}),
   };
   return { messageId: msg.id, persistent: true, mandatory, headers: { [META_HEADER]: JSON.stringify(meta) } };
 }
 
-function decode(raw: ConsumeMessage): RelayMessage {
+function decode(raw: Message): RelayMessage {
   const id = asString(raw.properties.messageId);
   const header = (raw.properties.headers as Record<string, unknown> | undefined)?.[META_HEADER];
   if (!id || typeof header !== 'string') throw new Error('not a relay message (no message id or relay header)');
@@ -695,6 +760,7 @@ function decode(raw: ConsumeMessage): RelayMessage {
     origin: meta.o,
     sentAt: meta.s,
     ...(meta.r ? { redelivered: true } : {}),
+    ...(meta.x ? { rerouted: true } : {}),
   };
 }
 

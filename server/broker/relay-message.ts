@@ -27,6 +27,11 @@ export interface RelayMessage {
   readonly sentAt: number;
   /** Set when it is delivered again after a session ended without ACK, or after NACK. */
   readonly redelivered?: boolean;
+  /**
+   * Set when a node routed it again because its target had left (or died) after the sender's
+   * lookup. A rerouted message that misses again is stored offline, never bounced a third time.
+   */
+  readonly rerouted?: boolean;
 }
 
 interface RelayMessageJson {
@@ -38,6 +43,7 @@ interface RelayMessageJson {
   origin: string;
   sentAt: number;
   redelivered?: boolean;
+  rerouted?: boolean;
 }
 
 /** JSON form for stores (Redis). The body travels as base64 so any bytes survive. */
@@ -51,6 +57,7 @@ export function relayMessageToJson(msg: RelayMessage): string {
     origin: msg.origin,
     sentAt: msg.sentAt,
     ...(msg.redelivered ? { redelivered: true } : {}),
+    ...(msg.rerouted ? { rerouted: true } : {}),
   };
   return JSON.stringify(json);
 }

@@ -55,6 +55,7 @@ export class Messaging {
     subscriptions.addSession(session);
     try {
       await registry.addSession(link.user, link.id);
+      this.deps.router.forget(link.user);
     } catch (err) {
       subscriptions.removeSession(session);
       throw err;

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.js';
 import type { OfflineStore } from '../store/offline-store.js';
 import type { HeaderList } from '../../protocol/index.js';
 import { docOfUserDestination, userSubscriptionOf } from './destinations.js';
+import type { RouteCache } from './route-cache.js';
 import type { LocalSubscriptions, Subscription } from './subscriptions.js';
 
 /** What happened to a user message: it went to live sessions, or into the offline inbox. */
@@ -22,6 +23,7 @@ export interface RouterDeps {
   readonly nextId: () => string;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly routeCache: RouteCache;
 }
 
 export interface OutgoingMessage {
@@ -79,14 +81,46 @@ export class MessageRouter {
       await this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
       return;
     }
-    await this.deliverUserHere(msg);
+    await this.deliverUserHere(msg, true);
   };
 
+  /**
+   * Routes a message taken over from a dead node's queue, or from this node's own queue while it
+   * drains: user messages go to wherever the user is now (or offline); broadcasts were for the
+   * subscribers of that node, who are gone, so they are dropped.
+   */
+  readonly reroute = async (msg: RelayMessage, from: NodeId): Promise<void> => {
+    if (msg.target.kind !== 'user') return;
+    await this.routeUserMessage({ ...msg, rerouted: true }, [from], true);
+  };
+
+  /** This node saw the user's presence change: its cached routes are no longer to be trusted. */
+  forget(user: UserId): void {
+    this.deps.routeCache.forget(user);
+  }
+
+  /** The nodes holding the user (in the document), through the route cache (see RouteCache). */
+  private async locate(user: UserId, doc: string | undefined, fresh: boolean): Promise<readonly NodeId[]> {
+    const { routeCache, registry, subscriptions, nodeId } = this.deps;
+    const now = Date.now();
+    const cached = routeCache.get(user, doc, now);
+    if (cached && cached.fresh && !fresh) return cached.nodes;
+    if (!registry.isReady()) {
+      // Redis is down (SPEC §8): use what is known; with nothing known, local delivery goes on,
+      // and anything else waits for Redis (the client queues the lookup until it is back).
+      if (cached) return cached.nodes;
+      if (subscriptions.sessionsOf(user).size > 0) return [nodeId];
+    }
+    const nodes = await registry.locate(user, doc);
+    routeCache.set(user, doc, nodes, now);
+    return nodes;
+  }
+
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */
-  async routeUserMessage(msg: RelayMessage, exclude: readonly NodeId[] = []): Promise<RouteResult> {
+  async routeUserMessage(msg: RelayMessage, exclude: readonly NodeId[] = [], fresh = false): Promise<RouteResult> {
     if (msg.target.kind !== 'user') throw new Error('routeUserMessage needs a user target');
     const user = msg.target.user;
-    const located = await this.deps.registry.locate(user, docOfUserDestination(msg.destination));
+    const located = await this.locate(user, docOfUserDestination(msg.destination), fresh || exclude.length > 0);
     const nodes = located.filter((n) => !exclude.includes(n));
     if (nodes.length === 0) {
       await this.store(user, msg);
@@ -98,7 +132,7 @@ export class MessageRouter {
     const localToo = remote.length < nodes.length;
     if (localToo) {
       this.deps.metrics.localShortCircuits.inc();
-      work.push(this.deliverUserHere(msg));
+      work.push(this.deliverUserHere(msg, false));
     }
     if (remote.length > 0) {
       for (const n of remote) this.deps.metrics.relayPublished.inc({ node: n });
@@ -117,17 +151,29 @@ export class MessageRouter {
     deliveredHere: boolean,
   ): Promise<void> {
     if (!(err instanceof UnroutableError)) throw err;
-    this.deps.log.warn({ nodes: err.nodes, id: msg.id }, 'target node gone; re-resolving');
+    this.deps.log.info({ nodes: err.nodes, id: msg.id }, 'target node gone; re-resolving');
+    if (msg.target.kind === 'user') this.forget(msg.target.user);
     // Only re-route when no target took it; otherwise the user's other sessions have it already.
-    if (!deliveredHere && err.nodes.length === remote.length) await this.routeUserMessage(msg, [...exclude, ...err.nodes, this.deps.nodeId]);
+    if (!deliveredHere && err.nodes.length === remote.length) {
+      await this.routeUserMessage({ ...msg, rerouted: true }, [...exclude, ...err.nodes, this.deps.nodeId], true);
+    }
   }
 
-  /** Delivers a user message to this node's sessions, or keeps it for the user's next subscription. */
-  private async deliverUserHere(msg: RelayMessage): Promise<void> {
+  /**
+   * Delivers a user message to this node's sessions. When none is subscribed to it: if the user
+   * left this node after the sender looked it up, route it once more to wherever the user is now;
+   * otherwise keep it for the user's next subscription (SPEC §5).
+   */
+  private async deliverUserHere(msg: RelayMessage, viaBroker: boolean): Promise<void> {
     if (msg.target.kind !== 'user') return;
-    const subs = this.deps.subscriptions.userTargets(msg.target.user, msg.destination, msg.target.sessionId);
-    const delivered = subs.length > 0 && (await this.deliverAll(subs, msg)) > 0;
-    if (!delivered) await this.store(msg.target.user, msg);
+    const user = msg.target.user;
+    const subs = this.deps.subscriptions.userTargets(user, msg.destination, msg.target.sessionId);
+    if (subs.length > 0 && (await this.deliverAll(subs, msg)) > 0) return;
+    if (viaBroker && !msg.rerouted && this.deps.subscriptions.sessionsOf(user).size === 0) {
+      await this.routeUserMessage({ ...msg, rerouted: true }, [this.deps.nodeId], true);
+      return;
+    }
+    await this.store(user, msg);
   }
 
   private async store(user: UserId, msg: RelayMessage): Promise<void> {

@@ -240,7 +240,9 @@ export class SessionMessaging implements SessionHandle {
   private async joinDoc(doc: DocId): Promise<void> {
     const n = this.docs.get(doc) ?? 0;
     this.docs.set(doc, n + 1);
-    if (n === 0) await this.deps.registry.joinDoc(doc, this.user, this.id);
+    if (n > 0) return;
+    await this.deps.registry.joinDoc(doc, this.user, this.id);
+    this.deps.router.forget(this.user);
   }
 
   private async leaveDoc(doc: DocId): Promise<void> {
@@ -251,6 +253,7 @@ export class SessionMessaging implements SessionHandle {
     }
     this.docs.delete(doc);
     await this.deps.registry.leaveDoc(doc, this.user, this.id);
+    this.deps.router.forget(this.user);
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -377,6 +380,7 @@ export class SessionMessaging implements SessionHandle {
     work.push(this.deps.registry.removeSession(this.user, this.id));
     this.deps.metrics.sessions.dec();
     await Promise.all(work);
+    this.deps.router.forget(this.user);
   }
 }
 
