@@ -16,6 +16,7 @@ export class Metrics {
   readonly offlineStored = new Counter({ name: 'stomp_offline_stored_total', help: 'User messages stored for an offline user', registers: [this.registry] });
   readonly offlineDropped = new Counter({ name: 'stomp_offline_dropped_total', help: 'Offline messages dropped, by reason (bound, expired)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly offlineReplayed = new Counter({ name: 'stomp_offline_replayed_total', help: 'Stored messages delivered on subscribe', registers: [this.registry] });
+  readonly duplicatesSuppressed = new Counter({ name: 'stomp_duplicates_suppressed_total', help: 'Messages that reached a subscription twice (after a failure) and were written once', registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'stomp_dead_lettered_total', help: 'Messages dropped after too many NACKs', registers: [this.registry] });
   readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly deliveryLatency = new Histogram({

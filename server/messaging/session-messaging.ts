@@ -44,6 +44,7 @@ export class SessionMessaging implements SessionHandle {
   private readonly replaying = new Map<Subscription, RelayMessage[]>();
   private readonly nacks = new Map<string, number>();
   private closed = false;
+  private readonly recent = new RecentIds(1024);
 
   constructor(
     private readonly deps: MessagingDeps,
@@ -91,10 +92,10 @@ export class SessionMessaging implements SessionHandle {
     const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
     switch (target.kind) {
       case 'broker':
-        await this.deps.router.broadcast({ ...out, destination: target.destination });
+        await notAccepted(this.deps.router.broadcast({ ...out, destination: target.destination }));
         return;
       case 'user':
-        await this.deps.router.sendToUser(target.user, { ...out, destination: target.destination });
+        await notAccepted(this.deps.router.sendToUser(target.user, { ...out, destination: target.destination }));
         return;
       case 'app':
         await this.runHandler(destination, target.path, frame);
@@ -260,6 +261,11 @@ export class SessionMessaging implements SessionHandle {
 
   deliver(sub: Subscription, msg: RelayMessage): Promise<boolean> {
     if (this.closed || this.subs.get(sub.id) !== sub) return Promise.resolve(false);
+    // At-least-once hops can bring a message twice after a failure: one copy per subscription.
+    if (!this.recent.add(`${sub.id}\n${msg.id}`)) {
+      this.deps.metrics.duplicatesSuppressed.inc();
+      return Promise.resolve(true);
+    }
     const held = this.replaying.get(sub);
     if (held) {
       held.push(msg);
@@ -391,6 +397,37 @@ function matcherOrError(destination: string): Subscription['matches'] {
   } catch (err) {
     if (err instanceof DestinationPatternError) throw new RelayError('INVALID_DESTINATION', `invalid destination pattern: ${err.message}`);
     throw err;
+  }
+}
+
+/** A message the relay could not take (publish buffer full, broker closing): the sender is told. */
+async function notAccepted<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof RelayError) throw err;
+    throw new RelayError('NOT_ACCEPTED', 'message not accepted by the relay; send it again later', true, { cause: err });
+  }
+}
+
+/** The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. */
+class RecentIds {
+  private readonly set = new Set<string>();
+  private readonly ring: (string | undefined)[];
+  private next = 0;
+
+  constructor(capacity: number) {
+    this.ring = new Array<string | undefined>(capacity);
+  }
+
+  add(id: string): boolean {
+    if (this.set.has(id)) return false;
+    const old = this.ring[this.next];
+    if (old !== undefined) this.set.delete(old);
+    this.ring[this.next] = id;
+    this.next = (this.next + 1) % this.ring.length;
+    this.set.add(id);
+    return true;
   }
 }
 
