@@ -53,6 +53,8 @@ export interface Config {
   readonly jwtIssuer: string | undefined;
   /** API_TOKEN: when set, /api/** needs `Authorization: Bearer <token>`. */
   readonly apiToken: string | undefined;
+  /** AUTHZ_POLICY: path of a JSON destination policy (read and checked at start); unset: the default rules. */
+  readonly authzPolicy: string | undefined;
   /** LOG_LEVEL, default info. */
   readonly logLevel: LogLevel;
   /** HEARTBEAT, the server's `sx,sy` in CONNECTED, default 10000,10000. */
@@ -219,6 +221,7 @@ export function loadConfig(env: Env): Config {
     jwtAudience: env.JWT_AUDIENCE || undefined,
     jwtIssuer: env.JWT_ISSUER || undefined,
     apiToken: env.API_TOKEN || undefined,
+    authzPolicy: env.AUTHZ_POLICY || undefined,
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     heartbeat: [Number(hb[1]), Number(hb[2])],
     heartbeatGraceFactor: grace,

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
+import { RuleListPolicy, type DestinationPolicy } from './auth/policy.js';
 import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory-broker.js';
 import { RabbitBroker } from './broker/rabbit-broker.js';
@@ -36,6 +37,8 @@ export interface NodeDeps {
   readonly registry: Registry;
   readonly store: OfflineStore;
   readonly authenticator: Authenticator;
+  /** Default: AUTHZ_POLICY's rules, or the default rules. */
+  readonly policy: DestinationPolicy;
   readonly log: Logger;
   readonly metrics: Metrics;
 }
@@ -62,6 +65,9 @@ export interface RelayNode {
 
 /** The composition root: picks the implementations for the mode, wires them, owns their life. */
 export async function createNode(config: Config, overrides: Partial<NodeDeps> = {}): Promise<RelayNode> {
+  // First, so that a bad policy file stops start-up (ConfigError, exit 2) before anything connects.
+  const policy =
+    overrides.policy ?? (config.authzPolicy !== undefined ? RuleListPolicy.fromFile(config.authzPolicy) : RuleListPolicy.defaults());
   const log = overrides.log ?? silentLogger;
   const metrics = overrides.metrics ?? new Metrics();
   const storeLimits = { maxPerUser: config.offlineMaxPerUser, retentionMs: config.offlineRetentionMs };
@@ -118,7 +124,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const template = new MessagingTemplate(router);
   const app = new AppRouter();
   registerChatHandler(app);
-  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, limits: config.limits, metrics, log });
+  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log });
   const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log });
 
   const isReady = () => broker.isReady() && registry.isReady();

@@ -26,8 +26,13 @@ let current;
 
 loginForm.onsubmit = async (event) => {
   event.preventDefault();
-  if (current) await current.leave();
-  current = open(userInput.value.trim(), docInput.value.trim());
+  await current?.leave();
+  current = undefined;
+  try {
+    current = openDocument(userInput.value.trim(), docInput.value.trim());
+  } catch (err) {
+    notice(`cannot open the document: ${err instanceof Error ? err.message : String(err)}`);
+  }
 };
 leaveButton.onclick = async () => {
   await current?.leave();
@@ -40,7 +45,7 @@ addEventListener('pagehide', () => current?.abandon());
  * Opens document `docId` as `me`: one STOMP session, the four features on it.
  * @param {string} me @param {string} docId
  */
-function open(me, docId) {
+function openDocument(me, docId) {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   const session = createStompSession({ url, login: me, onState: showState });
   resetWorkspace(docId);
@@ -96,6 +101,8 @@ function resetWorkspace(docId) {
   $('doc-title').textContent = docId;
   for (const id of ['presence-list', 'chat-log', 'sections', 'node-info']) $(id).replaceChildren();
   $('progress-fill').style.width = '0%';
+  $('progress-bar').classList.remove('done');
+  $('progress-bar').setAttribute('aria-valuenow', '0');
   $('progress-percent').textContent = '0%';
   $('progress-job').textContent = 'no job yet';
   $('progress-curl').hidden = true;
@@ -116,13 +123,15 @@ function showState(s) {
   // CONNECTED names the server software and the session, not the node; the registry (presence
   // panel) says which node holds the session. /healthz names the node that answered the HTTP
   // request, which behind a round-robin balancer need not be the WebSocket's node.
-  detail.textContent = `as ${s.user ?? '?'} · ${s.server ?? 'server ?'} · session ${s.session ?? '?'}`;
+  const session = s.session ?? '?';
+  detail.textContent = `as ${s.user ?? '?'} · ${s.server ?? 'server ?'} · session ${session.length > 12 ? `${session.slice(0, 8)}…` : session}`;
+  detail.title = `session ${session}`;
   void fetch('/healthz')
     .then((r) => r.json())
     .then((h) => {
       const span = Object.assign(document.createElement('span'), {
         className: 'http-node',
-        textContent: ` · HTTP answered by ${h.node}`,
+        textContent: ` · /healthz answered by ${h.node}`,
         title: 'the node that answered GET /healthz; behind a balancer, not necessarily the WebSocket\'s node',
       });
       span.dataset.testid = 'healthz-node';

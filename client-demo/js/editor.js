@@ -12,7 +12,12 @@
  * @property {boolean} [sync]  a replay for a newcomer, not a live edit
  */
 
-export const SECTION_TITLES = ['Introduction', 'The problem', 'Our design', 'Next steps'];
+export const SECTIONS = [
+  { title: 'Introduction', placeholder: 'What is this post about?' },
+  { title: 'The problem', placeholder: 'Why do WebSocket sessions break in a cluster?' },
+  { title: 'Our design', placeholder: 'How does the message find its node?' },
+  { title: 'Next steps', placeholder: 'What comes next?' },
+];
 const THROTTLE_MS = 150;
 /** "editing: bob" turns into "last edit: bob, 10:02:03" after this much quiet. */
 const EDITING_SHOWN_MS = 4000;
@@ -26,7 +31,7 @@ const EDITING_SHOWN_MS = 4000;
  */
 export function startEditor({ session, docId, me, root }) {
   const tab = Math.random().toString(36).slice(2, 10);
-  const sections = SECTION_TITLES.map((title, n) => {
+  const sections = SECTIONS.map(({ title, placeholder }, n) => {
     const box = document.createElement('div');
     box.className = 'section';
     const head = document.createElement('div');
@@ -39,7 +44,7 @@ export function startEditor({ session, docId, me, root }) {
     head.append(h3, who);
     const area = document.createElement('textarea');
     area.dataset.testid = `section-${n}`;
-    area.placeholder = `Write the ${title.toLowerCase()}…`;
+    area.placeholder = placeholder;
     area.spellcheck = false;
     box.append(head, area);
     root.append(box);

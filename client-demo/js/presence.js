@@ -85,7 +85,8 @@ export function startPresence({ session, docId, me, list, info, onUsers, onJoin,
         li.className = u.userId === me ? 'me' : '';
         const name = document.createElement('span');
         name.className = 'name';
-        name.textContent = u.userId === me ? `${u.userId} (you)` : u.userId;
+        name.textContent = u.userId;
+        if (u.userId === me) name.append(Object.assign(document.createElement('small'), { textContent: ' (you)' }));
         const where = document.createElement('span');
         where.className = 'node';
         where.textContent = Object.keys(u.nodes ?? { [u.node]: u.sessions }).join(', ');

@@ -44,14 +44,18 @@ export function startProgress({ session, me, bar, fill, percent, job, curlButton
 
   // There is no "start a job" endpoint: a job is any backend that calls the API. Show how.
   curlButton.onclick = () => {
-    const body = (/** @type {string} */ step) => `'{"destination":"/queue/progress","body":{"percent":'${step}',"job":"report"}}'`;
-    curl.textContent =
-      `# a backend job, as a shell loop (add -H 'authorization: Bearer …' when API_TOKEN is set)\n` +
-      `for p in $(seq 10 10 100); do\n` +
-      `  curl -s -X POST ${api} \\\n` +
-      `    -H 'content-type: application/json' \\\n` +
-      `    -d ${body('$p')}\n` +
-      `  sleep 0.5\ndone`;
+    curl.textContent = [
+      '# a backend job pushing progress; when the node has',
+      '# API_TOKEN, add -H "authorization: Bearer $API_TOKEN"',
+      `API=${api}`,
+      'for p in $(seq 10 10 100); do',
+      '  curl -s -X POST "$API" \\',
+      "    -H 'content-type: application/json' \\",
+      `    -d '{"destination":"/queue/progress",`,
+      `         "body":{"percent":'$p',"job":"report"}}'`,
+      '  sleep 0.5',
+      'done',
+    ].join('\n');
     curl.hidden = false;
   };
 

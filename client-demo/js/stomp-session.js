@@ -33,8 +33,10 @@ let receiptSeq = 0;
  * @param {{ url: string, login: string, onState: (s: ConnectionState) => void }} options
  */
 export function createStompSession({ url, login, onState }) {
-  /** @type {{ Client: typeof import('@stomp/stompjs').Client }} */
-  const { Client } = /** @type {any} */ (window).StompJs;
+  /** @type {{ Client: typeof import('@stomp/stompjs').Client } | undefined} */
+  const stompJs = /** @type {any} */ (window).StompJs;
+  if (!stompJs) throw new Error('STOMP.js did not load (/vendor/stomp.umd.min.js)');
+  const { Client } = stompJs;
   /** @type {Set<Wanted>} */
   const wanted = new Set();
   /** @type {Array<() => void>} */
@@ -68,7 +70,7 @@ export function createStompSession({ url, login, onState }) {
     if (!closing) onState({ state: connectedOnce ? 'reconnecting' : 'connecting' });
   };
 
-  /** Sends `frame` work with a receipt; resolves at the RECEIPT, or after a timeout (never rejects). */
+  /** Calls `send` with a fresh receipt id; resolves at that RECEIPT, or after a timeout (never rejects). */
   function withReceipt(/** @type {(receipt: string) => void} */ send) {
     const receipt = `r-${++receiptSeq}`;
     return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import type { HeaderList } from '../../protocol/index.js';
-import type { SessionId, UserId } from '../ids.js';
+import type { DocId, SessionId, UserId } from '../ids.js';
 
 /** What a CONNECT offers for authentication. */
 export interface ConnectRequest {
@@ -17,6 +17,11 @@ export interface Principal {
   readonly anonymous: boolean;
   /** Epoch ms when the credentials expire; the session ends with an ERROR then. */
   readonly expiresAt?: number;
+  /**
+   * The documents this principal may join (the JWT `docs` claim); the destination policy refuses
+   * other documents' destinations. Absent: every document (dev mode, or a token without the claim).
+   */
+  readonly docs?: readonly DocId[];
 }
 
 /**

@@ -26,7 +26,8 @@ function verifierFor(key: Uint8Array | CryptoKey | JWTVerifyGetKey): Verify {
 /**
  * AUTH_MODE=jwt: the token comes from the CONNECT `Authorization: Bearer …` header, the `passcode`
  * header, or the `access_token` query parameter of the WebSocket URL; `sub` is the user id; `exp`
- * ends the session. Nothing is accepted without a valid token.
+ * ends the session; an optional `docs` array lists the documents the user may join (see
+ * RuleListPolicy). Nothing is accepted without a valid token.
  */
 export class JwtAuthenticator implements Authenticator {
   private constructor(
@@ -86,7 +87,16 @@ export class JwtAuthenticator implements Authenticator {
     if (typeof sub !== 'string') throw new RelayError('AUTH_FAILED', 'invalid token: no sub claim');
     const bad = invalidUserIdReason(sub);
     if (bad) throw new RelayError('AUTH_FAILED', `invalid token: ${bad}`);
-    return { name: sub, anonymous: false, ...(payload.exp !== undefined ? { expiresAt: payload.exp * 1000 } : {}) };
+    const docs = payload.docs;
+    if (docs !== undefined && (!Array.isArray(docs) || !docs.every((d): d is string => typeof d === 'string'))) {
+      throw new RelayError('AUTH_FAILED', 'invalid token: the docs claim must be an array of document ids');
+    }
+    return {
+      name: sub,
+      anonymous: false,
+      ...(payload.exp !== undefined ? { expiresAt: payload.exp * 1000 } : {}),
+      ...(docs !== undefined ? { docs: Object.freeze([...docs]) } : {}),
+    };
   }
 }
 

@@ -42,13 +42,14 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
 
+  // Ahead of the router, so an unknown /api route without a token is 401 too, not 404/405.
+  if (deps.config.apiToken !== undefined) app.use(bearerToken(deps.config.apiToken));
   const api = new Router({ prefix: '/api' });
-  if (deps.config.apiToken !== undefined) api.use(bearerToken(deps.config.apiToken));
   apiRoutes(api, deps);
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new RelayError('METHOD_NOT_ALLOWED', 'method not allowed') }));
 
-  app.use(staticFiles());
+  app.use(staticFiles((message) => deps.log.warn(message)));
   return app;
 }
 
@@ -56,6 +57,7 @@ export function createHttpApp(deps: HttpDeps): Koa {
 function bearerToken(token: string): Koa.Middleware {
   const expected = Buffer.from(token);
   return async (ctx, next) => {
+    if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) return next();
     const given = Buffer.from(/^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '');
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     if (!ok) throw new RelayError('UNAUTHORIZED', 'a valid Authorization: Bearer token is required');

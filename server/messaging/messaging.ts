@@ -1,4 +1,6 @@
 import type { Frame, StompVersion } from '../../protocol/index.js';
+import type { Principal } from '../auth/authenticator.js';
+import type { DestinationPolicy } from '../auth/policy.js';
 import type { Broker } from '../broker/broker.js';
 import type { BrokerBindings } from './bindings.js';
 import type { Limits } from '../config.js';
@@ -19,6 +21,8 @@ import type { MessagingTemplate } from './template.js';
 export interface SessionLink {
   readonly id: SessionId;
   readonly user: UserId;
+  /** Who authenticated the session; the destination policy decides on it. */
+  readonly principal: Principal;
   readonly version: StompVersion;
   /** Writes a frame; resolves true once it is on the socket, false when the session is closed. */
   write(frame: Frame): Promise<boolean>;
@@ -36,6 +40,8 @@ export interface MessagingDeps {
   readonly app: AppRouter;
   readonly subscriptions: LocalSubscriptions;
   readonly bindings: BrokerBindings;
+  /** Who may SEND to and SUBSCRIBE to what; asked before either takes effect. */
+  readonly policy: DestinationPolicy;
   readonly limits: Limits;
   readonly metrics: Metrics;
   readonly log: Logger;

@@ -1,4 +1,5 @@
 import { header, type Frame, type HeaderList } from '../../protocol/index.js';
+import type { PolicyAction } from '../auth/policy.js';
 import type { RelayMessage } from '../broker/relay-message.js';
 import { DestinationPatternError } from '../broker/destination-pattern.js';
 import { RelayError } from '../errors.js';
@@ -79,6 +80,15 @@ export class SessionMessaging implements SessionHandle {
     }
   }
 
+  /** The destination policy, as Spring Security's inbound interceptor: a denial is an ERROR (SPEC §7). */
+  private authorize(action: PolicyAction, destination: string): void {
+    const decision = this.deps.policy.check(action, this.link.principal, destination);
+    if (!decision.allowed) {
+      const shown = destination.length > 200 ? `${destination.slice(0, 200)}...` : destination;
+      throw new RelayError('FORBIDDEN', `${action === 'send' ? 'SEND to' : 'SUBSCRIBE to'} ${shown} is not allowed: ${decision.reason}`);
+    }
+  }
+
   // ---- SEND -------------------------------------------------------------------------------
 
   private async send(frame: Frame): Promise<void> {
@@ -87,6 +97,7 @@ export class SessionMessaging implements SessionHandle {
     const invalid = invalidDestinationReason(destination);
     if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
     const target = parseSendDestination(destination);
+    if (target.kind !== 'none') this.authorize('send', destination);
     const headers = messageHeaders(frame.headers);
     const id = header(frame, 'message-id');
     const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
@@ -153,6 +164,7 @@ export class SessionMessaging implements SessionHandle {
     const invalid = invalidDestinationReason(destination);
     if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
     const target = parseSubscribeDestination(destination);
+    if (target.kind !== 'none') this.authorize('subscribe', destination);
     if (target.kind === 'app') {
       await this.subscribeApp(id, destination, target.path, frame);
       return;

@@ -46,7 +46,7 @@ type State = 'connecting' | 'authenticating' | 'connected' | 'closed';
 export class StompSession implements SessionLink {
   private state: State = 'connecting';
   private readonly decoder: FrameDecoder;
-  private principal: Principal | undefined;
+  private authenticated: Principal | undefined;
   private messaging: SessionMessaging | undefined;
   private negotiated: StompVersion = '1.2';
   /** Frames that arrived while CONNECT was being authenticated, handled right after it. */
@@ -81,7 +81,12 @@ export class StompSession implements SessionLink {
   }
 
   get user(): string {
-    return this.principal?.name ?? this.id;
+    return this.authenticated?.name ?? this.id;
+  }
+
+  /** The principal CONNECT authenticated; before that, an anonymous one named after the session. */
+  get principal(): Principal {
+    return this.authenticated ?? { name: this.id, anonymous: true };
   }
 
   get version(): StompVersion {
@@ -184,7 +189,8 @@ export class StompSession implements SessionLink {
       }
       this.negotiated = version;
       const clientBeat = parseHeartbeat(header(frame, 'heart-beat'));
-      this.principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query, sessionId: this.id });
+      const principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query, sessionId: this.id });
+      this.authenticated = principal;
       if ((this.state as State) === 'closed') return;
       this.messaging = await this.deps.messaging.open(this);
       if ((this.state as State) === 'closed') {
@@ -199,7 +205,7 @@ export class StompSession implements SessionLink {
         ['server', SERVER_NAME],
         ['session', this.id],
       ];
-      if (!this.principal.anonymous) headers.push(['user-name', this.principal.name]);
+      if (!principal.anonymous) headers.push(['user-name', principal.name]);
       this.state = 'connected';
       void this.write({ command: 'CONNECTED', headers, body: EMPTY_BODY });
       if (receipt !== undefined) void this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
@@ -234,7 +240,7 @@ export class StompSession implements SessionLink {
 
   /** A token that expires ends the session with an ERROR (SPEC §7). */
   private watchExpiry(): void {
-    const expiresAt = this.principal?.expiresAt;
+    const expiresAt = this.authenticated?.expiresAt;
     if (expiresAt === undefined) return;
     const t = setTimeout(() => this.fail(new RelayError('AUTH_FAILED', 'token expired')), Math.max(0, expiresAt - Date.now()));
     t.unref();

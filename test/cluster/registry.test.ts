@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { Client, StompSubscription } from '@stomp/stompjs';
+import amqp from 'amqplib';
 import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { TEST_AMQP_URL, requireService } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The value of one user's field in `{prefix}co:{docId}` (SPEC §5). */
@@ -177,3 +178,68 @@ describe('cluster: a node killed with SIGKILL', function () {
     if (process.env.CLUSTER_TEST_TIMINGS) console.log(`      unlocated after ${unlocatedAfterMs} ms, swept after ${sweptAfterMs} ms`);
   });
 });
+
+describe('cluster: messages caught on a node killed with SIGKILL', function () {
+  const ttlMs = 3000;
+  let cluster: Cluster;
+  let n1: ClusterNode;
+  let n2: ClusterNode;
+  let n3: ClusterNode;
+
+  before(async function () {
+    await requireService(this, 'redis');
+    await requireService(this, 'rabbitmq');
+    this.timeout(60_000);
+    cluster = await startCluster(3, { NODE_TTL_MS: String(ttlMs) });
+    [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  });
+  afterEach(async function () {
+    cluster.printLogsIfFailed(this);
+    await cluster.disconnectClients();
+  });
+  after(async function () {
+    this.timeout(30_000);
+    await cluster?.stop();
+  });
+
+  it('reaches the user, in order, when it reconnects to another node after the dead node was swept', async function () {
+    this.timeout(30_000);
+    const [B] = uniqueUsers('B');
+    const queue = `${cluster.amqpPrefix}node.${n3.nodeId}`;
+    const b = await cluster.connect(n3, B);
+    await b.subscribeWithReceipt('/user/42/queue/chat');
+    await n3.kill('SIGKILL');
+
+    // Before its liveness key expires, node 3 still holds B as far as anyone knows: this one
+    // goes to node 3's queue, where nobody consumes it.
+    const caught = await sendToUser(n2, B, '/42/queue/chat', { n: 1 });
+    expect(caught.json.status).to.equal('routed');
+
+    // A live node sweeps node 3 and takes over its queue: the message is kept for B.
+    const conn = await amqp.connect(TEST_AMQP_URL);
+    try {
+      await waitFor(async () => !(await queueExists(conn, queue)), `${queue} to be taken over`, 2 * ttlMs + 1500);
+    } finally {
+      await conn.close();
+    }
+    const later = await sendToUser(n2, B, '/42/queue/chat', { n: 2 });
+    expect(later.json.status).to.equal('stored');
+
+    const back = await cluster.connect(n1, B);
+    const inbox = await back.subscribeWithReceipt('/user/42/queue/chat');
+    await inbox.wait(2);
+    expect(inbox.bodies().map((m) => JSON.parse(m) as unknown)).to.deep.equal([{ n: 1 }, { n: 2 }]);
+  });
+});
+
+async function queueExists(conn: amqp.ChannelModel, queue: string): Promise<boolean> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => undefined); // a missing queue closes the channel with 404
+  try {
+    await ch.checkQueue(queue);
+    await ch.close();
+    return true;
+  } catch {
+    return false;
+  }
+}

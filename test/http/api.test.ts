@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type Inbox, type TestClient } from '../helpers/stomp-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -314,6 +315,74 @@ describe('HTTP API (SPEC §6)', function () {
     });
   });
 
+  describe('when the node cannot take messages', function () {
+    /** The embedded registry, with a switch that makes it unusable, as a lost Redis would. */
+    class SwitchableRegistry extends MemoryRegistry {
+      down = false;
+      override isReady(): boolean {
+        return !this.down && super.isReady();
+      }
+      override async locate(userId: string, docId?: string): Promise<string[]> {
+        if (this.down) throw new Error('ECONNREFUSED 127.0.0.1:6379 (secret internal detail)');
+        return super.locate(userId, docId);
+      }
+    }
+    const nodeId = 'http-test-down';
+    const registry = new SwitchableRegistry(nodeId);
+    let down: StartedNode;
+    before(async () => {
+      down = await startNode({ NODE_ID: nodeId }, { registry });
+    });
+    after(async () => {
+      await down?.stop();
+    });
+
+    it('GET /readyz answers 503 while a dependency is unusable, and 200 again after', async () => {
+      registry.down = true;
+      try {
+        const res = await get(down.http, '/readyz');
+        expect(res.status).to.equal(503);
+        expect(res.json).to.deep.include({ ready: false, node: nodeId });
+        expect((await get(down.http, '/healthz')).status).to.equal(200);
+      } finally {
+        registry.down = false;
+      }
+      expect((await get(down.http, '/readyz')).status).to.equal(200);
+    });
+
+    it('answers 503 NOT_ACCEPTED, without the cause, when a message cannot be accepted', async () => {
+      registry.down = true;
+      try {
+        const res = await pushToUser(down.http, 'bob', { destination: '/queue/x', body: 1 });
+        expectError(res, 503, 'NOT_ACCEPTED');
+        expect(res.text).not.to.match(/ECONNREFUSED|secret/);
+      } finally {
+        registry.down = false;
+      }
+    });
+  });
+
+  describe('the demo page', function () {
+    it('serves client-demo/ at / with the right content types', async () => {
+      const page = await get(n.http, '/');
+      expect(page.status).to.equal(200);
+      expect(page.headers['content-type']).to.match(/^text\/html/);
+      expect(page.text).to.include('data-testid="login-form"').and.include('/vendor/stomp.umd.min.js');
+      for (const [path, type] of [['/js/app.js', /^text\/javascript/], ['/js/stomp-session.js', /^text\/javascript/], ['/demo.css', /^text\/css/]] as const) {
+        const res = await get(n.http, path);
+        expect(res.status, path).to.equal(200);
+        expect(res.headers['content-type'], path).to.match(type);
+      }
+    });
+
+    it('serves the STOMP.js browser bundle at /vendor/stomp.umd.min.js, from the npm package', async () => {
+      const res = await get(n.http, '/vendor/stomp.umd.min.js');
+      expect(res.status).to.equal(200);
+      expect(res.headers['content-type']).to.match(/^text\/javascript/);
+      expect(res.text).to.include('StompJs');
+    });
+  });
+
   describe('MAX_HTTP_BODY_BYTES', function () {
     let small: StartedNode;
     before(async () => {
@@ -360,6 +429,11 @@ describe('HTTP API (SPEC §6)', function () {
       expectError(await post(guarded.http, '/api/users/bob/messages', push, { headers: { authorization: `Basic ${token}` } }), 401, 'UNAUTHORIZED');
       expectError(await post(guarded.http, '/api/broadcast', { destination: '/topic/x', body: 1 }), 401, 'UNAUTHORIZED');
       expectError(await get(guarded.http, '/api/docs/42/presence'), 401, 'UNAUTHORIZED');
+    });
+
+    it('answers 401, not 404 or 405, to any /api/** request without the token', async () => {
+      expectError(await get(guarded.http, '/api/nope'), 401, 'UNAUTHORIZED');
+      expectError(await get(guarded.http, '/api/broadcast'), 401, 'UNAUTHORIZED');
     });
 
     it('answers 202 with the right token, and delivers', async () => {

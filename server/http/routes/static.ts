@@ -26,7 +26,7 @@ function projectRoot(): string {
  * Serves client-demo/ at `/` and STOMP.js's browser bundle from its npm package (no CDN: SPEC §2).
  * Only files that exist at start-up are served: a fixed map, so no path can escape the folder.
  */
-export function staticFiles(): Koa.Middleware {
+export function staticFiles(onMissing: (message: string) => void = () => {}): Koa.Middleware {
   const root = path.join(projectRoot(), 'client-demo');
   const files = new Map<string, string>();
   const walk = (dir: string, prefix: string) => {
@@ -40,11 +40,13 @@ export function staticFiles(): Koa.Middleware {
   walk(root, '');
   const require = createRequire(import.meta.url);
   try {
-    const stomp = path.join(path.dirname(require.resolve('@stomp/stompjs/package.json')), 'bundles');
-    files.set('/vendor/stomp.umd.min.js', path.join(stomp, 'stomp.umd.min.js'));
-    files.set('/vendor/stomp.umd.js', path.join(stomp, 'stomp.umd.js'));
-  } catch {
-    // @stomp/stompjs missing: the demo will say so in the browser
+    // The package's `exports` resolve its main entry to bundles/stomp.umd.js.
+    const bundles = path.dirname(require.resolve('@stomp/stompjs'));
+    for (const name of ['stomp.umd.min.js', 'stomp.umd.js']) {
+      if (existsSync(path.join(bundles, name))) files.set(`/vendor/${name}`, path.join(bundles, name));
+    }
+  } catch (err) {
+    onMissing(`@stomp/stompjs browser bundle not found: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (files.has('/index.html')) files.set('/', files.get('/index.html')!);
 

@@ -1,0 +1,158 @@
+/** What every scenario shares: the run's namespace, starting product nodes and floors, measuring and reporting runs. */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { BenchArgs } from './args.js';
+import { cpuMeter, runFixedRate, runMaxThroughput, sleep, type CpuSample, type Pipe } from './load.js';
+import { deleteRabbitNames, deleteRedisKeys, floorArgs, productArgs, REPO_ROOT, spawnChild, type BenchChild } from './processes.js';
+import type { Figure, MsgFigure } from './report.js';
+
+/**
+ * Limits raised for the bench's product nodes (defaults in README): a throughput sender exceeds
+ * 2,000 frames/s per session, and a max-throughput receiver may hold more than 1 MiB unsent.
+ */
+export const PRODUCT_BENCH_ENV: Readonly<Record<string, string>> = {
+  MAX_FRAMES_PER_SECOND: '10000000',
+  MAX_OUTBOUND_BYTES: String(256 * 1024 * 1024),
+  MAX_CONNECTIONS: '100000',
+};
+
+export interface BenchContext {
+  readonly args: BenchArgs;
+  /** `bench-<pid>-<hex>`: every Redis key, RabbitMQ name and node id of this run starts with it. */
+  readonly runId: string;
+  readonly infraPids: readonly number[];
+  readonly figures: Figure[];
+  readonly profileDir: string | undefined;
+  progress(line: string): void;
+}
+
+/** Runs `body` with a `defer` for cleanups, which run in reverse order even when it throws. */
+export async function withCleanup<T>(body: (defer: (f: () => Promise<unknown> | void) => void) => Promise<T>): Promise<T> {
+  const stack: (() => Promise<unknown> | void)[] = [];
+  try {
+    return await body((f) => stack.push(f));
+  } finally {
+    for (const f of stack.reverse()) {
+      try {
+        await f();
+      } catch (err) {
+        process.stderr.write(`bench: cleanup failed: ${String(err)}\n`);
+      }
+    }
+  }
+}
+
+export interface ProductCluster {
+  readonly nodes: readonly BenchChild[];
+  readonly nodeIds: readonly string[];
+  readonly keyPrefix: string | undefined;
+  wsUrl(i: number): string;
+  /** SIGTERM (drain), then deletes the run's Redis keys and RabbitMQ names. */
+  stop(): Promise<void>;
+}
+
+/** `count` product nodes (`node dist/server/main.js`), in cluster mode on Redis and RabbitMQ unless `embedded`. */
+export async function startProduct(ctx: BenchContext, label: string, count: number, mode: 'embedded' | 'cluster', extraEnv: Record<string, string> = {}): Promise<ProductCluster> {
+  const keyPrefix = mode === 'cluster' ? `${ctx.runId}-${label}:` : undefined;
+  const amqpPrefix = keyPrefix ? `${keyPrefix.slice(0, -1)}.` : undefined;
+  const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-n${i + 1}`);
+  const env: Record<string, string> = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...PRODUCT_BENCH_ENV,
+    ...(keyPrefix ? { REDIS_URL: ctx.args.redisUrl, AMQP_URL: ctx.args.amqpUrl, KEY_PREFIX: keyPrefix } : {}),
+    ...extraEnv,
+  };
+  if (ctx.profileDir) mkdirSync(ctx.profileDir, { recursive: true });
+  const started = await Promise.allSettled(nodeIds.map((id) =>
+    spawnChild({ name: id, args: productArgs({ tsx: ctx.args.tsx, ...(ctx.profileDir ? { profileDir: ctx.profileDir, profileName: `${label}-${id.slice(-2)}.cpuprofile` } : {}) }), env: { ...env, NODE_ID: id } }),
+  ));
+  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const cleanup = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (keyPrefix && amqpPrefix) {
+      await deleteRedisKeys(ctx.args.redisUrl, keyPrefix);
+      await deleteRabbitNames(ctx.args.amqpUrl, amqpPrefix, nodeIds);
+    }
+  };
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await cleanup();
+    throw failed.reason;
+  }
+  return {
+    nodes,
+    nodeIds,
+    keyPrefix,
+    wsUrl: (i) => `ws://127.0.0.1:${nodes[i]!.port}/ws`,
+    stop: cleanup,
+  };
+}
+
+export interface FloorGroup {
+  readonly nodes: readonly BenchChild[];
+  readonly nodeIds: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** `count` floor processes running `script` (test/bench/floors/); relay floors get their own RabbitMQ names. */
+export async function startFloors(ctx: BenchContext, label: string, script: string, count: number): Promise<FloorGroup> {
+  const amqpPrefix = `${ctx.runId}-${label}.`;
+  const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-f${i + 1}`);
+  const relay = script.startsWith('relay');
+  const started = await Promise.allSettled(nodeIds.map((id) =>
+    spawnChild({ name: id, args: floorArgs(script), env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
+  ));
+  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const cleanup = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (relay) await deleteRabbitNames(ctx.args.amqpUrl, amqpPrefix, nodeIds);
+  };
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await cleanup();
+    throw failed.reason;
+  }
+  return { nodes, nodeIds, stop: cleanup };
+}
+
+export function msgFigure(ctx: BenchContext, id: string, label: string, size: number, floor?: string): MsgFigure {
+  const f: MsgFigure = { kind: 'msg', id, label, size, ...(floor ? { floor } : {}), fixed: [], max: [], problems: [] };
+  ctx.figures.push(f);
+  return f;
+}
+
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '—');
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const perMsg = (cpu: CpuSample, n: number) => (cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`);
+
+/** A short unmeasured pass so both sides are JIT-compiled and connections are warm. */
+export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, size: number): Promise<void> {
+  pipe.size = size;
+  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, clientUs: 0, wallMs: 0 }));
+  await sleep(200);
+}
+
+/** One fixed-rate run and one max-throughput run of `pipe`, appended to `fig`. */
+export async function measureMsg(ctx: BenchContext, fig: MsgFigure, pipe: Pipe & { size: number }, serverPids: readonly number[], run: number): Promise<void> {
+  const { args } = ctx;
+  pipe.size = fig.size;
+  const meter = () => cpuMeter(serverPids, ctx.infraPids);
+  const fixed = await runFixedRate(pipe, { rate: args.rate, durationMs: args.durationMs, maxInFlight: args.maxInFlight }, meter);
+  await sleep(300);
+  const max = await runMaxThroughput(pipe, { count: args.maxCount(fig.size), timeLimitMs: args.maxTimeMs, window: args.window(fig.size) }, meter);
+  await sleep(300);
+  fig.fixed.push(fixed);
+  fig.max.push(max);
+  for (const p of pipe.problems()) if (!fig.problems.includes(p)) fig.problems.push(p);
+  const sat = fixed.saturated ? ` SATURATED (${int(fixed.delivered)}/${int(fixed.sent)} delivered, ${int(fixed.skipped)} skipped)` : '';
+  ctx.progress(
+    `  ${fig.label} ${fig.size} B run ${run + 1}/${args.runs}: ${int(fixed.achievedRate)}/s p50 ${ms(fixed.latency.p50)} p99 ${ms(fixed.latency.p99)} p999 ${ms(fixed.latency.p999)} ms, ${perMsg(fixed.cpu, fixed.delivered)}${sat}` +
+      ` | max ${int(max.rate)} msg/s${max.stalled ? ' STALLED' : ''}, ${perMsg(max.cpu, max.completed)}${fig.problems.length > 0 ? ` ⚠ ${fig.problems[0]}` : ''}`,
+  );
+}
+
+export function profileDirFor(runId: string): string {
+  return path.join(REPO_ROOT, 'test-artifacts', 'bench-profiles', runId);
+}

@@ -1,0 +1,92 @@
+/**
+ * Floor: a bare `ws` server, configured as the product's endpoint (noServer on an http server,
+ * no permessage-deflate), doing nothing but the minimum of each job:
+ *   /echo  echoes every message back (the floor of scenario 1)
+ *   /sink  receives what a /ctl connection asks to push (the floor of fan-out: server → client)
+ *   /idle  holds the connection (the floor of the idle-connection cost)
+ *   /ctl   `{"op":"push","count":n,"payload":"…"}`: sends the payload to every sink `count`
+ *          times (with `count` > 1 each copy is re-stamped `<i> 0 ` so it can be counted), then
+ *          answers `{"op":"pushed"}`.
+ *   GET /stats  {"rss","heapUsed","connections"}
+ * Prints `{"msg":"floor listening","port"}` and `{"msg":"ready"}` like a product node.
+ */
+import http from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const PORT = Number(process.env.PORT ?? 0);
+const HOST = process.env.HOST ?? '127.0.0.1';
+/** Pause pushing while a sink holds more than this unsent. */
+const HIGH_WATER = 1 << 20;
+
+const sinks = new Set<WebSocket>();
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 65536 * 4 + 4096 });
+
+const server = http.createServer((req, res) => {
+  if (req.url === '/stats') {
+    const m = process.memoryUsage();
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, connections: wss.clients.size }));
+    return;
+  }
+  res.statusCode = 404;
+  res.end();
+});
+
+server.on('upgrade', (req, socket, head: Buffer) => {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/echo' && path !== '/sink' && path !== '/idle' && path !== '/ctl') {
+    socket.destroy();
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    ws.on('error', () => undefined);
+    if (path === '/echo') {
+      ws.on('message', (data: Buffer, isBinary) => ws.send(data, { binary: isBinary }));
+    } else if (path === '/sink') {
+      sinks.add(ws);
+      ws.on('close', () => sinks.delete(ws));
+    } else if (path === '/ctl') {
+      ws.on('message', (data: Buffer) => {
+        const cmd = JSON.parse(data.toString('utf8')) as { op: string; count: number; payload: string };
+        if (cmd.op === 'push') void push(cmd.count, cmd.payload).then(() => ws.send('{"op":"pushed"}'));
+      });
+    }
+  });
+});
+
+async function push(count: number, payload: string): Promise<void> {
+  const template = Buffer.from(payload, 'latin1');
+  for (let i = 0; i < count; i++) {
+    let data = template;
+    if (count > 1) {
+      data = Buffer.from(template);
+      const head = `${i} 0 `;
+      data.write(head, 0, 'latin1');
+    }
+    let most = 0;
+    for (const s of sinks) {
+      s.send(data, { binary: false });
+      if (s.bufferedAmount > most) most = s.bufferedAmount;
+    }
+    // Never more in memory than a slow client's socket can take: wait for the kernel to drain.
+    while (most > HIGH_WATER) {
+      await new Promise((r) => setImmediate(r));
+      most = 0;
+      for (const s of sinks) if (s.bufferedAmount > most) most = s.bufferedAmount;
+    }
+  }
+}
+
+server.listen(PORT, HOST, () => {
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : PORT;
+  process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port })}\n${JSON.stringify({ msg: 'ready' })}\n`);
+});
+
+const stop = () => {
+  for (const c of wss.clients) c.terminate();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

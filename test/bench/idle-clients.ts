@@ -1,0 +1,67 @@
+/**
+ * Child process of the idle scenario: holds COUNT idle connections to URL — STOMP sessions
+ * (MODE=stomp: CONNECT with heart-beat HEARTBEAT_MS both ways, answering with a heart-beat every
+ * HEARTBEAT_MS) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
+ * `{"msg":"connected","count","failed","ms","error"}` then `{"msg":"ready"}`, holds them until
+ * SIGTERM. A child of its own because one process may hold at most `ulimit -n` sockets.
+ */
+import WebSocket from 'ws';
+import { inBatches, LeanStompClient } from './lean-stomp-client.js';
+
+const url = process.env.URL ?? '';
+const count = Number(process.env.COUNT ?? 0);
+const mode = process.env.MODE === 'raw' ? 'raw' : 'stomp';
+const loginPrefix = process.env.LOGIN_PREFIX ?? 'idle';
+const concurrency = Number(process.env.CONCURRENCY ?? 200);
+const heartbeatMs = Number(process.env.HEARTBEAT_MS ?? 10_000);
+
+const stomp: LeanStompClient[] = [];
+const raw: WebSocket[] = [];
+let failed = 0;
+let firstError: string | undefined;
+
+function openRaw(): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.once('open', () => {
+      raw.push(ws);
+      resolve();
+    });
+    ws.once('error', (err) => {
+      failed++;
+      firstError ??= err.message;
+      resolve();
+    });
+  });
+}
+
+const t0 = performance.now();
+await inBatches(count, concurrency, async (i) => {
+  if (mode === 'raw') return openRaw();
+  try {
+    stomp.push(await LeanStompClient.connect({ url, login: `${loginPrefix}-${i}`, heartbeat: [heartbeatMs, heartbeatMs], timeoutMs: 30_000 }));
+  } catch (err) {
+    failed++;
+    firstError ??= String(err);
+  }
+});
+const ms = performance.now() - t0;
+process.stdout.write(`${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`);
+
+// A tenth of the sessions beat each second: every session every HEARTBEAT_MS, without a timer each.
+let next = 0;
+const beat = setInterval(() => {
+  const slice = Math.ceil(stomp.length / 10);
+  for (let k = 0; k < slice && stomp.length > 0; k++) stomp[next++ % stomp.length]!.heartbeat();
+}, heartbeatMs / 10);
+
+const stop = () => {
+  clearInterval(beat);
+  const problems = stomp.reduce((n, c) => n + c.problems.length, 0);
+  process.stdout.write(`${JSON.stringify({ msg: 'closing', problems, sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`);
+  for (const c of stomp) c.ws.terminate();
+  for (const w of raw) w.terminate();
+  setTimeout(() => process.exit(0), 200);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

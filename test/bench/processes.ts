@@ -1,0 +1,243 @@
+/**
+ * The bench's child processes (product nodes, floor servers, idle-client holders): spawning them
+ * the way `npm start` runs a node, waiting for their "ready" line, reading their CPU time and RSS
+ * from /proc, stopping them, and deleting what cluster-mode runs left in Redis and RabbitMQ.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const KEPT_LINES = 100;
+
+/** Kernel clock ticks per second: the unit of utime/stime in /proc/<pid>/stat. */
+export const CLK_TCK: number = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU time of `pid` in microseconds (/proc/<pid>/stat utime + stime); NaN when gone. */
+export function cpuMicros(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces; fields after its ')' start at field 3 (state).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident set size of `pid` in bytes (VmRSS of /proc/<pid>/status); NaN when gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Pids of RabbitMQ (beam.smp) and Redis (redis-server) on this machine: their CPU is reported beside the nodes'. */
+export function infraPids(): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, 'latin1').trim();
+      if (comm === 'beam.smp' || comm === 'redis-server') out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export function sumCpu(pids: readonly number[]): number {
+  let total = 0;
+  for (const p of pids) {
+    const c = cpuMicros(p);
+    if (Number.isFinite(c)) total += c;
+  }
+  return total;
+}
+
+/** One child process that printed a JSON line with `port` (msg "...listening...") and then msg "ready". */
+export interface BenchChild {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly http: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<void>;
+  /** Last lines of its output, for failures. */
+  readonly lines: readonly string[];
+  /** SIGTERM (the product drains), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Children still running: killed if the bench exits without stopping them. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export interface SpawnOptions {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly env: Record<string, string>;
+  readonly startTimeoutMs?: number;
+  /** Called for each JSON line the child prints (after ready too). */
+  readonly onJson?: (entry: Record<string, unknown>) => void;
+  /** The child serves nothing (a client holder): "ready" alone will do. */
+  readonly noPort?: boolean;
+}
+
+/** Starts `node <args>` in the repository root and resolves once it said "ready". */
+export async function spawnChild(opts: SpawnOptions): Promise<BenchChild> {
+  const child = spawn(process.execPath, [...opts.args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', ...(process.env.HOME ? { HOME: process.env.HOME } : {}), ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const lines: string[] = [];
+  const keep = (line: string) => {
+    lines.push(`[${opts.name}] ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`);
+    if (lines.length > KEPT_LINES) lines.shift();
+  };
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    });
+    child.once('error', (err) => {
+      live.delete(child);
+      keep(String(err));
+      resolve();
+    });
+  });
+  let port: number | undefined;
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${opts.name} not ready within ${opts.startTimeoutMs ?? 30_000} ms\n${lines.join('\n')}`)), opts.startTimeoutMs ?? 30_000);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${opts.name} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready\n${lines.join('\n')}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      keep(line);
+      if (line[0] !== '{') return;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      opts.onJson?.(entry);
+      if (typeof entry.msg !== 'string') return;
+      if (entry.msg.includes('listening') && typeof entry.port === 'number') port = entry.port;
+      if (entry.msg === 'ready') {
+        clearTimeout(timer);
+        if (port === undefined && !opts.noPort) reject(new Error(`${opts.name} said "ready" without a port`));
+        else resolve(port ?? 0);
+      }
+    });
+    createInterface({ input: child.stderr! }).on('line', keep);
+  });
+  let boundPort: number;
+  try {
+    boundPort = await ready;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    name: opts.name,
+    pid: child.pid!,
+    port: boundPort,
+    http: `http://127.0.0.1:${boundPort}`,
+    process: child,
+    exited,
+    lines,
+    stop: (graceMs = 8000) =>
+      (stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+        clearTimeout(timer);
+        if (timedOut) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      })()),
+  };
+}
+
+/** How product nodes are started: the built JS (`npm run bench` builds first) or the sources through tsx. */
+export function productArgs(opts: { tsx: boolean; profileDir?: string; profileName?: string }): string[] {
+  const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, ...(opts.profileName ? [`--cpu-prof-name=${opts.profileName}`] : [])] : [];
+  const built = path.join(REPO_ROOT, 'dist/server/main.js');
+  if (!opts.tsx && existsSync(built)) return [...prof, built];
+  return [...prof, '--import', 'tsx', path.join(REPO_ROOT, 'server/main.ts')];
+}
+
+/** A floor script of test/bench/floors/, run through tsx. */
+export function floorArgs(script: string): string[] {
+  return ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/floors', script)];
+}
+
+/** Deletes every Redis key under `keyPrefix` (SCAN, never a flush). */
+export async function deleteRedisKeys(redisUrl: string, keyPrefix: string): Promise<number> {
+  if (/[*?[\]\\]/.test(keyPrefix) || keyPrefix.length < 8) throw new Error(`refusing key prefix ${keyPrefix}`);
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) deleted += await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+  return deleted;
+}
+
+/** Deletes the queues and exchanges one bench cluster declares: `{p}node.{id}`, `{p}node-broadcast.{id}`, `{p}relay`, `{p}broadcast`. */
+export async function deleteRabbitNames(amqpUrl: string, amqpPrefix: string, nodeIds: readonly string[], extraQueues: readonly string[] = [], extraExchanges: readonly string[] = []): Promise<void> {
+  const conn = await amqp.connect(amqpUrl);
+  try {
+    const steps: ((ch: amqp.Channel) => Promise<unknown>)[] = [
+      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteQueue(`${amqpPrefix}node.${id}`)),
+      ...extraQueues.map((q) => (ch: amqp.Channel) => ch.deleteQueue(q)),
+      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteExchange(`${amqpPrefix}node-broadcast.${id}`)),
+      (ch) => ch.deleteExchange(`${amqpPrefix}relay`),
+      (ch) => ch.deleteExchange(`${amqpPrefix}broadcast`),
+      ...extraExchanges.map((x) => (ch: amqp.Channel) => ch.deleteExchange(x)),
+    ];
+    for (const step of steps) {
+      // A failed step closes its channel: one channel per step.
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      try {
+        await step(ch);
+        await ch.close();
+      } catch {
+        // already gone
+      }
+    }
+  } finally {
+    await conn.close();
+  }
+}

@@ -1,0 +1,300 @@
+/** Figures (one system × one body size, several runs), their medians, floor ratios, targets; table and JSON. */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { FixedResult, MaxResult } from './load.js';
+import type { Percentiles } from './stats.js';
+import { median } from './stats.js';
+
+export interface MsgFigure {
+  readonly kind: 'msg';
+  readonly id: string;
+  readonly label: string;
+  readonly size: number;
+  /** Id of the floor figure (same size) this one is compared with. */
+  readonly floor?: string;
+  readonly fixed: FixedResult[];
+  readonly max: MaxResult[];
+  readonly problems: string[];
+}
+
+export interface ProbeResult {
+  /** Time until the last subscriber had the message, per probe. */
+  readonly latency: Percentiles;
+  readonly probes: number;
+  readonly complete: number;
+}
+
+export interface FanoutFigure {
+  readonly kind: 'fanout';
+  readonly id: string;
+  readonly label: string;
+  readonly size: number;
+  readonly subscribers: number;
+  readonly floor?: string;
+  readonly probes: ProbeResult[];
+  readonly max: MaxResult[];
+  readonly problems: string[];
+}
+
+export interface IdleFigure {
+  readonly kind: 'idle';
+  readonly id: string;
+  readonly label: string;
+  readonly sessions: number;
+  readonly servers: number;
+  readonly floor?: string;
+  rssPerConn: number;
+  heapPerConn: number;
+  connectPerSec: number;
+  rssBefore: number;
+  rssAfter: number;
+  readonly problems: string[];
+}
+
+export interface SoakSample {
+  readonly minute: number;
+  readonly rss: number[];
+  readonly heap: number[];
+  readonly p99: number;
+  readonly achievedRate: number;
+}
+
+export interface SoakFigure {
+  readonly kind: 'soak';
+  readonly id: string;
+  readonly label: string;
+  readonly floor?: string;
+  readonly samples: SoakSample[];
+  readonly problems: string[];
+}
+
+export type Figure = MsgFigure | FanoutFigure | IdleFigure | SoakFigure;
+
+export interface Target {
+  readonly name: string;
+  readonly figure: string;
+  readonly value: number;
+  readonly limit: number;
+  readonly met: boolean | undefined;
+  readonly text: string;
+}
+
+// ---- medians over runs ------------------------------------------------------------------------
+
+export interface MsgSummary {
+  readonly achievedRate: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly maxRate: number;
+  /** Server CPU per message in the fixed-rate runs. */
+  readonly cpuUs: number;
+  readonly infraUs: number;
+  readonly clientUs: number;
+  readonly maxCpuUs: number;
+  readonly saturated: boolean;
+}
+
+export function summarizeMsg(f: MsgFigure): MsgSummary {
+  return {
+    achievedRate: median(f.fixed.map((r) => r.achievedRate)),
+    p50: median(f.fixed.map((r) => r.latency.p50)),
+    p99: median(f.fixed.map((r) => r.latency.p99)),
+    p999: median(f.fixed.map((r) => r.latency.p999)),
+    maxRate: median(f.max.map((r) => r.rate)),
+    cpuUs: median(f.fixed.map((r) => r.cpu.serverUs / r.delivered)),
+    infraUs: median(f.fixed.map((r) => r.cpu.infraUs / r.delivered)),
+    clientUs: median(f.fixed.map((r) => r.cpu.clientUs / r.delivered)),
+    maxCpuUs: median(f.max.map((r) => r.cpu.serverUs / r.completed)),
+    saturated: f.fixed.some((r) => r.saturated),
+  };
+}
+
+export interface FanoutSummary {
+  readonly ttlP50: number;
+  readonly ttlP99: number;
+  readonly ttlMax: number;
+  readonly deliveriesPerSec: number;
+  readonly cpuUsPerDelivery: number;
+  readonly infraUsPerDelivery: number;
+}
+
+export function summarizeFanout(f: FanoutFigure): FanoutSummary {
+  return {
+    ttlP50: median(f.probes.map((p) => p.latency.p50)),
+    ttlP99: median(f.probes.map((p) => p.latency.p99)),
+    ttlMax: median(f.probes.map((p) => p.latency.max)),
+    deliveriesPerSec: median(f.max.map((r) => r.deliveriesPerSec)),
+    cpuUsPerDelivery: median(f.max.map((r) => r.cpu.serverUs / r.deliveries)),
+    infraUsPerDelivery: median(f.max.map((r) => r.cpu.infraUs / r.deliveries)),
+  };
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)) : '—');
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? ` (×${(a / b).toFixed(2)})` : '');
+const kib = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : '—');
+const size = (n: number): string => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function machineInfo(): Record<string, string | number> {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model;
+  } catch {
+    // not Linux
+  }
+  return { nproc: cpus().length, cpu: model, node: process.version, memGiB: Math.round(totalmem() / 2 ** 30), loadavg1: Number(loadavg()[0]?.toFixed(2)) };
+}
+
+export interface RenderInput {
+  readonly figures: readonly Figure[];
+  readonly targets: readonly Target[];
+  readonly header: readonly string[];
+}
+
+/** The report as markdown: readable in a terminal, pasteable into README. */
+export function renderTables(input: RenderInput): string {
+  const byId = new Map<string, Figure>();
+  for (const f of input.figures) byId.set(`${f.id}@${'size' in f ? f.size : ''}${f.kind === 'fanout' ? `/${f.subscribers}` : ''}`, f);
+  const floorOf = (f: Figure): Figure | undefined => (f.floor === undefined ? undefined : byId.get(`${f.floor}@${'size' in f ? f.size : ''}${f.kind === 'fanout' ? `/${f.subscribers}` : ''}`));
+  const out: string[] = [...input.header, ''];
+
+  const msg = input.figures.filter((f): f is MsgFigure => f.kind === 'msg');
+  const product = msg.filter((f) => !f.id.startsWith('floor.'));
+  const floors = msg.filter((f) => f.id.startsWith('floor.'));
+  const msgHead = ['figure', 'body', 'fixed msg/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max msg/s', 'node CPU µs/msg', 'Rabbit+Redis µs/msg'];
+  if (product.length > 0) {
+    out.push('**Messaging** — fixed rate (latency, one clock; CPU per message at that rate) and max throughput; (×…) = ratio to the floor named', '');
+    out.push(table([...msgHead, 'floor'], product.map((f) => {
+      const s = summarizeMsg(f);
+      const fl = floorOf(f);
+      const fs = fl?.kind === 'msg' ? summarizeMsg(fl) : undefined;
+      return [
+        f.label + (f.problems.length > 0 ? ' ⚠' : ''),
+        size(f.size),
+        fmt(s.achievedRate) + (s.saturated ? ' (sat.)' : ''),
+        fmt(s.p50) + ratio(s.p50, fs?.p50 ?? NaN),
+        fmt(s.p99) + ratio(s.p99, fs?.p99 ?? NaN),
+        fmt(s.p999) + ratio(s.p999, fs?.p999 ?? NaN),
+        fmt(s.maxRate) + ratio(s.maxRate, fs?.maxRate ?? NaN),
+        fmt(s.cpuUs, 1) + ratio(s.cpuUs, fs?.cpuUs ?? NaN),
+        fmt(s.infraUs, 1),
+        fl?.label ?? '—',
+      ];
+    })), '');
+  }
+  if (floors.length > 0) {
+    out.push('**Floors** (same process layout, same run)', '');
+    out.push(table(msgHead, floors.map((f) => {
+      const s = summarizeMsg(f);
+      return [f.label + (f.problems.length > 0 ? ' ⚠' : ''), size(f.size), fmt(s.achievedRate) + (s.saturated ? ' (sat.)' : ''), fmt(s.p50), fmt(s.p99), fmt(s.p999), fmt(s.maxRate), s.cpuUs > 0 ? fmt(s.cpuUs, 1) : '—', fmt(s.infraUs, 1)];
+    })), '');
+  }
+
+  const fan = input.figures.filter((f): f is FanoutFigure => f.kind === 'fanout');
+  if (fan.length > 0) {
+    out.push('**Fan-out** — time until the last subscriber has a message (single messages), deliveries/s (closed loop)', '');
+    out.push(table(['figure', 'body', 'subscribers', 'to last p50 ms', 'to last max ms', 'deliveries/s', 'node CPU µs/delivery', 'Rabbit+Redis µs/delivery'], fan.map((f) => {
+      const s = summarizeFanout(f);
+      const fl = floorOf(f);
+      const fs = fl?.kind === 'fanout' ? summarizeFanout(fl) : undefined;
+      return [
+        f.label + (f.problems.length > 0 ? ' ⚠' : ''),
+        size(f.size),
+        String(f.subscribers),
+        fmt(s.ttlP50) + ratio(s.ttlP50, fs?.ttlP50 ?? NaN),
+        fmt(s.ttlMax) + ratio(s.ttlMax, fs?.ttlMax ?? NaN),
+        fmt(s.deliveriesPerSec) + ratio(s.deliveriesPerSec, fs?.deliveriesPerSec ?? NaN),
+        fmt(s.cpuUsPerDelivery, 2) + ratio(s.cpuUsPerDelivery, fs?.cpuUsPerDelivery ?? NaN),
+        fmt(s.infraUsPerDelivery, 2),
+      ];
+    })), '');
+  }
+
+  const idle = input.figures.filter((f): f is IdleFigure => f.kind === 'idle');
+  if (idle.length > 0) {
+    out.push('**Idle connections** (heart-beats 10 s both ways for STOMP sessions)', '');
+    out.push(table(['figure', 'sessions', 'servers', 'RSS/conn KiB', 'heap/conn KiB', 'connects/s', 'RSS before → after MiB'], idle.map((f) => {
+      const fl = floorOf(f);
+      const fi = fl?.kind === 'idle' ? fl : undefined;
+      return [
+        f.label + (f.problems.length > 0 ? ' ⚠' : ''),
+        f.sessions.toLocaleString('en-US'),
+        String(f.servers),
+        kib(f.rssPerConn) + ratio(f.rssPerConn, fi?.rssPerConn ?? NaN),
+        kib(f.heapPerConn) + ratio(f.heapPerConn, fi?.heapPerConn ?? NaN),
+        fmt(f.connectPerSec) + ratio(f.connectPerSec, fi?.connectPerSec ?? NaN),
+        `${(f.rssBefore / 2 ** 20).toFixed(0)} → ${(f.rssAfter / 2 ** 20).toFixed(0)}`,
+      ];
+    })), '');
+  }
+
+  for (const f of input.figures.filter((x): x is SoakFigure => x.kind === 'soak')) {
+    out.push(`**Soak** — ${f.label}`, '');
+    out.push(table(['minute', 'msg/s', 'p99 ms', 'RSS MiB per node', 'heap MiB per node'], f.samples.map((s) => [
+      String(s.minute), fmt(s.achievedRate), fmt(s.p99), s.rss.map((r) => (r / 2 ** 20).toFixed(0)).join(' / '), s.heap.map((r) => (r / 2 ** 20).toFixed(0)).join(' / '),
+    ])), '');
+  }
+
+  if (input.targets.length > 0) {
+    out.push('**Targets**', '');
+    out.push(table(['target', 'figure', 'measured', 'met'], input.targets.map((t) => [t.name, t.figure, t.text, t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'])), '');
+  }
+
+  const problems = input.figures.filter((f) => f.problems.length > 0);
+  if (problems.length > 0) {
+    out.push('**Problems** (⚠)', '');
+    for (const f of problems) out.push(`- ${f.label}${'size' in f ? ` ${size(f.size)}` : ''}: ${f.problems.slice(0, 3).join('; ')}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Each target of issue 7, evaluated on the medians. */
+export function evaluateTargets(figures: readonly Figure[]): Target[] {
+  const find = <K extends Figure['kind']>(kind: K, id: string, pred: (f: Extract<Figure, { kind: K }>) => boolean = () => true) =>
+    figures.filter((f): f is Extract<Figure, { kind: K }> => f.kind === kind && f.id === id && pred(f as Extract<Figure, { kind: K }>));
+  const targets: Target[] = [];
+  const msgRatio = (name: string, id: string, floorId: string, pick: (s: MsgSummary) => number, limit: number, atLeast: boolean, what: string) => {
+    for (const f of find('msg', id)) {
+      const fl = find('msg', floorId, (x) => x.size === f.size)[0];
+      if (!fl) continue;
+      const v = pick(summarizeMsg(f)) / pick(summarizeMsg(fl));
+      targets.push({ name, figure: `${f.label} ${size(f.size)}`, value: v, limit, met: Number.isFinite(v) ? (atLeast ? v >= limit : v <= limit) : false, text: `${what} ×${v.toFixed(2)} (${atLeast ? '≥' : '≤'} ${limit})` });
+    }
+  };
+  msgRatio('S1 throughput ≥ 0.6 × raw ws echo', 'single', 'floor.echo', (s) => s.maxRate, 0.6, true, 'msg/s');
+  for (const id of ['cross.user', 'cross.chat']) {
+    msgRatio('S2 throughput ≥ 0.85 × floor', id, 'floor.relay', (s) => s.maxRate, 0.85, true, 'msg/s');
+    msgRatio('S2 p99 at fixed rate ≤ 1.5 × floor p99', id, 'floor.relay', (s) => s.p99, 1.5, false, 'p99');
+  }
+  for (const f of find('fanout', 'fanout')) {
+    const fl = find('fanout', 'floor.push', (x) => x.size === f.size && x.subscribers === f.subscribers)[0];
+    if (!fl) continue;
+    const v = summarizeFanout(f).deliveriesPerSec / summarizeFanout(fl).deliveriesPerSec;
+    targets.push({ name: 'S3 deliveries/s ≥ 0.8 × raw ws one-way', figure: `${f.label} ${size(f.size)} ×${f.subscribers}`, value: v, limit: 0.8, met: Number.isFinite(v) ? v >= 0.8 : false, text: `deliveries/s ×${v.toFixed(2)} (≥ 0.8)` });
+  }
+  for (const f of find('idle', 'idle')) {
+    const fl = find('idle', 'floor.idle', (x) => x.sessions === f.sessions)[0];
+    if (!fl) continue;
+    const v = f.rssPerConn / fl.rssPerConn;
+    targets.push({ name: 'S5 RSS/conn ≤ 1.3 × bare ws', figure: `${f.label} ${f.sessions}`, value: v, limit: 1.3, met: Number.isFinite(v) ? v <= 1.3 : false, text: `${kib(f.rssPerConn)} vs ${kib(fl.rssPerConn)} KiB ×${v.toFixed(2)} (≤ 1.3)` });
+  }
+  for (const f of find('soak', 'soak')) {
+    const first = f.samples[Math.min(1, f.samples.length - 1)];
+    const last = f.samples[f.samples.length - 1];
+    if (!first || !last) continue;
+    const growth = Math.max(...last.rss.map((r, i) => r / (first.rss[i] ?? NaN)));
+    targets.push({ name: 'Memory flat over the soak (RSS growth ≤ 10 % after minute 1)', figure: f.label, value: growth, limit: 1.1, met: growth <= 1.1, text: `RSS ×${growth.toFixed(2)} from minute ${first.minute} to ${last.minute}` });
+  }
+  if (!figures.some((f) => f.kind === 'soak')) {
+    targets.push({ name: 'Memory flat over 10 min at 5,000 msg/s', figure: '(--soak)', value: NaN, limit: 1.1, met: undefined, text: 'not run (use --soak)' });
+  }
+  return targets;
+}

@@ -1,0 +1,99 @@
+/**
+ * Scenario 5: N idle STOMP sessions with heart-beats on (10 s both ways) on cluster-mode nodes:
+ * RSS and heap per connection, connect rate (WebSocket upgrade + CONNECT → CONNECTED, 200 at a
+ * time). Floor: N bare WebSockets on a bare ws server. One process may hold at most `ulimit -n`
+ * sockets (20,000 here), so above 10,000 sessions both the servers and the client holders are
+ * spread over ceil(N / 10,000) processes.
+ */
+import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
+import { sleep } from '../load.js';
+import { REPO_ROOT, rssBytes, spawnChild, type BenchChild } from '../processes.js';
+import type { IdleFigure } from '../report.js';
+import { median } from '../stats.js';
+import path from 'node:path';
+
+const PER_PROCESS = 10_000;
+
+async function heapOf(server: BenchChild, product: boolean): Promise<number> {
+  try {
+    if (product) {
+      const text = await (await fetch(`${server.http}/metrics`)).text();
+      const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text);
+      return m ? Number(m[1]) : NaN;
+    }
+    const stats = (await (await fetch(`${server.http}/stats`)).json()) as { heapUsed: number };
+    return stats.heapUsed;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Median of three samples a second apart, summed over the servers. */
+async function sampleMemory(servers: readonly BenchChild[], product: boolean): Promise<{ rss: number; heap: number }> {
+  const rss: number[] = [], heap: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await sleep(1000);
+    rss.push(servers.reduce((s, n) => s + rssBytes(n.pid), 0));
+    let h = 0;
+    for (const n of servers) h += await heapOf(n, product);
+    heap.push(h);
+  }
+  return { rss: median(rss), heap: median(heap) };
+}
+
+async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly BenchChild[], product: boolean, urlOf: (server: BenchChild) => string): Promise<void> {
+  await withCleanup(async (defer) => {
+    await sleep(1000);
+    const before = await sampleMemory(servers, product);
+    const per = Math.ceil(fig.sessions / servers.length);
+    const results: { count: number; failed: number; ms: number; error?: string }[] = [];
+    const holders = await Promise.all(servers.map((s, i) =>
+      spawnChild({
+        name: `${fig.id}-clients-${i + 1}`,
+        args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/idle-clients.ts')],
+        env: { URL: urlOf(s), COUNT: String(Math.min(per, fig.sessions - i * per)), MODE: product ? 'stomp' : 'raw', LOGIN_PREFIX: `idle-${i}`, CONCURRENCY: '200', HEARTBEAT_MS: '10000' },
+        noPort: true,
+        startTimeoutMs: 180_000,
+        onJson: (e) => {
+          if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
+          if (e.msg === 'closing' && typeof e.problems === 'number' && e.problems > 0) fig.problems.push(`${e.problems} sessions had problems: ${String(e.sample)}`);
+        },
+      }),
+    ));
+    defer(() => Promise.all(holders.map((h) => h.stop(3000))));
+    const connected = results.reduce((s, r) => s + r.count, 0);
+    const failed = results.reduce((s, r) => s + r.failed, 0);
+    if (failed > 0) fig.problems.push(`${failed} connections failed: ${results.find((r) => r.error)?.error ?? ''}`);
+    fig.connectPerSec = connected / (Math.max(...results.map((r) => r.ms)) / 1000);
+    ctx.progress(`  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`);
+    await sleep(ctx.args.idleHoldMs);
+    const after = await sampleMemory(servers, product);
+    fig.rssBefore = before.rss;
+    fig.rssAfter = after.rss;
+    fig.rssPerConn = (after.rss - before.rss) / connected;
+    fig.heapPerConn = (after.heap - before.heap) / connected;
+    ctx.progress(`  ${fig.label}: RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ${(fig.rssPerConn / 1024).toFixed(1)} KiB/conn, heap ${(fig.heapPerConn / 1024).toFixed(1)} KiB/conn${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`);
+  });
+}
+
+function figure(ctx: BenchContext, id: string, label: string, sessions: number, servers: number, floor?: string): IdleFigure {
+  const f: IdleFigure = { kind: 'idle', id, label, sessions, servers, ...(floor ? { floor } : {}), rssPerConn: NaN, heapPerConn: NaN, connectPerSec: NaN, rssBefore: NaN, rssAfter: NaN, problems: [] };
+  ctx.figures.push(f);
+  return f;
+}
+
+export async function idle(ctx: BenchContext, floorOnly = false): Promise<void> {
+  const n = ctx.args.idleSessions;
+  const processes = Math.ceil(n / PER_PROCESS);
+  await withCleanup(async (defer) => {
+    const floors = await startFloors(ctx, 's5f', 'ws-floor.ts', processes);
+    defer(() => floors.stop());
+    await measure(ctx, figure(ctx, 'floor.idle', 'bare ws server', n, processes), floors.nodes, false, (s) => `ws://127.0.0.1:${s.port}/idle`);
+  });
+  if (floorOnly) return;
+  await withCleanup(async (defer) => {
+    const cluster = await startProduct(ctx, 's5', processes, 'cluster', { HEARTBEAT: '10000,10000' });
+    defer(() => cluster.stop());
+    await measure(ctx, figure(ctx, 'idle', 'S5 idle STOMP sessions', n, processes, 'floor.idle'), cluster.nodes, true, (s) => `ws://127.0.0.1:${s.port}/ws`);
+  });
+}
