@@ -256,6 +256,7 @@ export class SessionMessaging implements SessionHandle {
     if (n > 0) return;
     await this.deps.registry.joinDoc(doc, this.user, this.id);
     this.deps.router.forget(this.user);
+    this.announce(doc, 'join');
   }
 
   private async leaveDoc(doc: DocId): Promise<void> {
@@ -267,6 +268,15 @@ export class SessionMessaging implements SessionHandle {
     this.docs.delete(doc);
     await this.deps.registry.leaveDoc(doc, this.user, this.id);
     this.deps.router.forget(this.user);
+    this.announce(doc, 'leave');
+  }
+
+  /** Tells the document's subscribers that its presence changed; `GET /api/docs/{docId}/presence` has the whole list. */
+  private announce(doc: DocId, type: 'join' | 'leave'): void {
+    const event = { type, userId: this.user, node: this.deps.nodeId, at: new Date().toISOString() };
+    this.deps.template.convertAndSend(`/topic/docs/${doc}/presence`, event).catch((err: unknown) => {
+      this.deps.log.warn({ err: String(err), doc }, 'presence event not published');
+    });
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -392,7 +402,9 @@ export class SessionMessaging implements SessionHandle {
     }
     this.subs.clear();
     this.replaying.clear();
-    for (const doc of this.docs.keys()) work.push(this.deps.registry.leaveDoc(doc, this.user, this.id));
+    for (const doc of this.docs.keys()) {
+      work.push(this.deps.registry.leaveDoc(doc, this.user, this.id).then(() => this.announce(doc, 'leave')));
+    }
     this.docs.clear();
     this.deps.subscriptions.removeSession(this);
     work.push(this.deps.registry.removeSession(this.user, this.id));

@@ -71,6 +71,19 @@ describe('/user destinations', () => {
     expect(i7.messages).to.have.length(0);
   });
 
+  it('announces joins and leaves of a document on /topic/docs/{docId}/presence', async () => {
+    const watcher = await connect('wendy');
+    const events = await watcher.subscribeWithReceipt('/topic/docs/9/presence');
+    const joiner = await connect('jules');
+    const sub = await joiner.subscribeWithReceipt('/user/9/queue/chat');
+    await events.wait(2); // wendy's own join (her presence subscription is in document 9), then jules
+    sub.subscription.unsubscribe();
+    const all = await events.wait(3);
+    const seen = all.map((m) => JSON.parse(m.body) as { type: string; userId: string; node: string });
+    expect(seen.map((e) => `${e.type}:${e.userId}`)).to.deep.equal(['join:wendy', 'join:jules', 'leave:jules']);
+    expect(seen[1]!.node).to.equal(n.node.nodeId);
+  });
+
   it('encodes a user name containing / as %2F, as Spring does', async () => {
     const u = await connect('org/eve');
     const inbox = await u.subscribeWithReceipt('/user/queue/x');
