@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** STYLE 3.1's dependency rules, checked on the import lines of every source file. */
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    return statSync(full).isDirectory() ? sources(full) : full.endsWith('.ts') ? [full] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+}
+
+describe('architecture', () => {
+  it('keeps protocol/ free of I/O and of the server', () => {
+    const banned = /^(node:(net|http|https|fs|dgram|child_process|worker_threads)|ws|ioredis|amqplib|koa|@koa\/router|sockjs|pino)$|\/server\//;
+    const offenders = sources('protocol').flatMap((f) => imports(f).filter((i) => banned.test(i)).map((i) => `${f}: ${i}`));
+    expect(offenders).to.deep.equal([]);
+  });
+
+  it('lets only node.ts construct Redis- and RabbitMQ-backed classes; messaging/ sees interfaces only', () => {
+    const backed = /(redis-registry|redis-offline-store|rabbit-broker|memory-broker|memory-registry|memory-offline-store)\.js$|^(ioredis|amqplib)$/;
+    const offenders = sources('server')
+      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker)\//.test(f))
+      .flatMap((f) => imports(f).filter((i) => backed.test(i)).map((i) => `${f}: ${i}`));
+    expect(offenders).to.deep.equal([]);
+  });
+
+  it('never imports test code from the product', () => {
+    const offenders = [...sources('server'), ...sources('protocol')].flatMap((f) =>
+      imports(f).filter((i) => i.includes('/test/')).map((i) => `${f}: ${i}`),
+    );
+    expect(offenders).to.deep.equal([]);
+  });
+});
