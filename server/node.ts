@@ -140,6 +140,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   const started = (async () => {
     await broker.start(router.onRelayed);
+    await router.start();
     await registry.keepAlive();
   })();
   started.catch((err: unknown) => log.error({ err }, 'node start failed'));

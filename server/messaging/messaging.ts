@@ -61,7 +61,7 @@ export class Messaging {
     subscriptions.addSession(session);
     try {
       await registry.addSession(link.user, link.id);
-      this.deps.router.forget(link.user);
+      await this.deps.router.announceRoutes(link.user);
     } catch (err) {
       subscriptions.removeSession(session);
       throw err;

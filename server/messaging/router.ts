@@ -40,8 +40,19 @@ export interface OutgoingMessage {
  * or into the offline inbox; a broadcast reaches local subscribers directly and other nodes through
  * the broker. Resolving means accepted (RECEIPT, HTTP 202).
  */
+/** Internal broadcast channel for route-cache invalidation; outside /topic and /queue, so no client can use it. */
+export const ROUTES_CHANNEL = '/_relay/routes';
+const EMPTY = Buffer.alloc(0);
+
 export class MessageRouter {
+  private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
+
   constructor(private readonly deps: RouterDeps) {}
+
+  /** Subscribes this node to route invalidations from the others (call once at start). */
+  async start(): Promise<void> {
+    if (this.deps.routeCache.ttlMs > 0) await this.deps.broker.bind(ROUTES_CHANNEL);
+  }
 
   /** Spring's convertAndSendToUser: `destination` without the `/user/{name}` part (`/42/queue/chat`). */
   async sendToUser(user: UserId, out: OutgoingMessage, sessionId?: SessionId): Promise<RouteResult> {
@@ -75,6 +86,11 @@ export class MessageRouter {
 
   /** The broker's handler: a message another node (or this one) relayed here. */
   readonly onRelayed = async (msg: RelayMessage): Promise<void> => {
+    if (msg.destination === ROUTES_CHANNEL) {
+      const user = msg.headers.find(([name]) => name === 'user')?.[1];
+      if (user !== undefined && msg.origin !== this.deps.nodeId) this.forget(user);
+      return;
+    }
     this.deps.metrics.relayConsumed.inc({ origin: msg.origin, kind: msg.target.kind });
     if (msg.target.kind === 'broadcast') {
       if (msg.origin === this.deps.nodeId) return; // delivered locally when it was accepted
@@ -99,21 +115,61 @@ export class MessageRouter {
     this.deps.routeCache.forget(user);
   }
 
-  /** The nodes holding the user (in the document), through the route cache (see RouteCache). */
-  private async locate(user: UserId, doc: string | undefined, fresh: boolean): Promise<readonly NodeId[]> {
+  /**
+   * The nodes holding the user (in the document), through the route cache (see RouteCache).
+   * Lookups for one user and document resolve in the order they were asked: while one is in
+   * flight, later ones share it instead of overtaking it on a cache hit, so per-sender order holds.
+   */
+  private locate(user: UserId, doc: string | undefined, fresh: boolean): Promise<readonly NodeId[]> {
     const { routeCache, registry, subscriptions, nodeId } = this.deps;
+    const key = `${user}\n${doc ?? ''}`;
+    const inflight = this.lookups.get(key);
+    if (inflight && !fresh) return inflight;
     const now = Date.now();
     const cached = routeCache.get(user, doc, now);
-    if (cached && cached.fresh && !fresh) return cached.nodes;
+    if (cached && cached.fresh && !fresh) return Promise.resolve(cached.nodes);
     if (!registry.isReady()) {
       // Redis is down (SPEC §8): use what is known; with nothing known, local delivery goes on,
       // and anything else waits for Redis (the client queues the lookup until it is back).
-      if (cached) return cached.nodes;
-      if (subscriptions.sessionsOf(user).size > 0) return [nodeId];
+      if (cached) return Promise.resolve(cached.nodes);
+      if (subscriptions.sessionsOf(user).size > 0) return Promise.resolve([nodeId]);
     }
-    const nodes = await registry.locate(user, doc);
-    routeCache.set(user, doc, nodes, now);
-    return nodes;
+    const lookup = registry.locate(user, doc).then(
+      (nodes) => {
+        if (this.lookups.get(key) === lookup) this.lookups.delete(key);
+        routeCache.set(user, doc, nodes, now);
+        return nodes;
+      },
+      (err: unknown) => {
+        if (this.lookups.get(key) === lookup) this.lookups.delete(key);
+        throw err;
+      },
+    );
+    this.lookups.set(key, lookup);
+    return lookup;
+  }
+
+  /**
+   * Tells every node that `user`'s presence grew here (a session, or a session in a document), so
+   * none keeps sending on a cached route that misses this node. Resolves once RabbitMQ has it.
+   */
+  async announceRoutes(user: UserId): Promise<void> {
+    this.forget(user);
+    if (this.deps.routeCache.ttlMs <= 0) return;
+    const published = this.deps.broker.publish({
+      id: this.deps.nextId(),
+      target: { kind: 'broadcast' },
+      destination: ROUTES_CHANNEL,
+      headers: [['user', user]],
+      body: EMPTY,
+      origin: this.deps.nodeId,
+      sentAt: Date.now(),
+    }).catch((err: unknown) => {
+      // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
+      this.deps.log.warn({ err: String(err), user }, 'route invalidation not published');
+    });
+    // While RabbitMQ is away, do not hold the client's CONNECT or SUBSCRIBE hostage to it.
+    if (this.deps.broker.isReady()) await published;
   }
 
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */

@@ -255,7 +255,7 @@ export class SessionMessaging implements SessionHandle {
     this.docs.set(doc, n + 1);
     if (n > 0) return;
     await this.deps.registry.joinDoc(doc, this.user, this.id);
-    this.deps.router.forget(this.user);
+    await this.deps.router.announceRoutes(this.user);
     this.announce(doc, 'join');
   }
 

@@ -102,7 +102,7 @@ export async function startFloors(ctx: BenchContext, label: string, script: stri
   const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-f${i + 1}`);
   const relay = script.startsWith('relay');
   const started = await Promise.allSettled(nodeIds.map((id) =>
-    spawnChild({ name: id, args: floorArgs(script), env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
+    spawnChild({ name: id, args: floorArgs(script, ctx.args.tsx), env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
   ));
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const cleanup = async () => {
@@ -125,12 +125,13 @@ export function msgFigure(ctx: BenchContext, id: string, label: string, size: nu
 
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '—');
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
-const perMsg = (cpu: CpuSample, n: number) => (cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`);
+const perMsg = (cpu: CpuSample, n: number) =>
+  cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg, ${(cpu.serverWrites / n).toFixed(2)} writes/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`;
 
 /** A short unmeasured pass so both sides are JIT-compiled and connections are warm. */
 export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, size: number): Promise<void> {
   pipe.size = size;
-  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, clientUs: 0, wallMs: 0 }));
+  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, clientUs: 0, wallMs: 0, serverReads: 0, serverWrites: 0 }));
   await sleep(200);
 }
 

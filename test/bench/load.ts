@@ -5,7 +5,7 @@
  * percentiles) and max throughput (closed loop with a bounded window, bounded in count and time).
  */
 import { percentiles, type Percentiles } from './stats.js';
-import { sumCpu } from './processes.js';
+import { sumCpu, sumSyscalls } from './processes.js';
 
 export const nowUs = (): number => Math.round(performance.now() * 1000);
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -121,13 +121,24 @@ export interface CpuSample {
   readonly infraUs: number;
   readonly clientUs: number;
   readonly wallMs: number;
+  /** Read / write syscalls of the measured servers (/proc/<pid>/io). */
+  readonly serverReads: number;
+  readonly serverWrites: number;
 }
 
 export function cpuMeter(serverPids: readonly number[], infraPids: readonly number[]): () => CpuSample {
-  const s0 = sumCpu(serverPids), i0 = sumCpu(infraPids), c0 = process.cpuUsage(), w0 = performance.now();
+  const s0 = sumCpu(serverPids), i0 = sumCpu(infraPids), c0 = process.cpuUsage(), w0 = performance.now(), io0 = sumSyscalls(serverPids);
   return () => {
     const c = process.cpuUsage(c0);
-    return { serverUs: sumCpu(serverPids) - s0, infraUs: sumCpu(infraPids) - i0, clientUs: c.user + c.system, wallMs: performance.now() - w0 };
+    const io = sumSyscalls(serverPids);
+    return {
+      serverUs: sumCpu(serverPids) - s0,
+      infraUs: sumCpu(infraPids) - i0,
+      clientUs: c.user + c.system,
+      wallMs: performance.now() - w0,
+      serverReads: io.reads - io0.reads,
+      serverWrites: io.writes - io0.writes,
+    };
   };
 }
 

@@ -60,6 +60,26 @@ export function infraPids(): number[] {
   return out;
 }
 
+/** Read and write syscalls `pid` made so far (syscr, syscw of /proc/<pid>/io); NaN when gone. */
+export function syscalls(pid: number): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'latin1');
+    return { reads: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? NaN), writes: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? NaN) };
+  } catch {
+    return { reads: NaN, writes: NaN };
+  }
+}
+
+export function sumSyscalls(pids: readonly number[]): { reads: number; writes: number } {
+  let reads = 0, writes = 0;
+  for (const p of pids) {
+    const s = syscalls(p);
+    if (Number.isFinite(s.reads)) reads += s.reads;
+    if (Number.isFinite(s.writes)) writes += s.writes;
+  }
+  return { reads, writes };
+}
+
 export function sumCpu(pids: readonly number[]): number {
   let total = 0;
   for (const p of pids) {
@@ -190,8 +210,14 @@ export function productArgs(opts: { tsx: boolean; profileDir?: string; profileNa
   return [...prof, '--import', 'tsx', path.join(REPO_ROOT, 'server/main.ts')];
 }
 
-/** A floor script of test/bench/floors/, run through tsx. */
-export function floorArgs(script: string): string[] {
+/**
+ * A floor server of test/bench/floors/: plain node on its build (`npm run bench` compiles them
+ * with test/bench/tsconfig.floors.json), so it carries no loader the product does not carry
+ * either; through tsx when it was not built.
+ */
+export function floorArgs(script: string, tsx: boolean): string[] {
+  const built = path.join(REPO_ROOT, 'test-artifacts/bench-floors', script.replace(/\.ts$/, '.js'));
+  if (!tsx && existsSync(built)) return [built];
   return ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/floors', script)];
 }
 

@@ -9,9 +9,9 @@ describe('cluster: delivery across nodes', function () {
   let n3: ClusterNode;
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3);
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
@@ -98,6 +98,20 @@ describe('cluster: delivery across nodes', function () {
     }
   });
 
+  it("reaches a user's new session on another node at once, though the sender's node had the route cached", async () => {
+    const [A, B] = uniqueUsers('A', 'B');
+    const a = await cluster.connect(n1, A);
+    const b2 = await cluster.connect(n2, B);
+    const i2 = await b2.subscribeWithReceipt('/user/queue/x');
+    await a.sendWithReceipt(`/user/${B}/queue/x`, 'first'); // node 1 now has B's route cached: [n2]
+    await i2.wait(1);
+    const b3 = await cluster.connect(n3, B);
+    const i3 = await b3.subscribeWithReceipt('/user/queue/x');
+    await a.sendWithReceipt(`/user/${B}/queue/x`, 'second'); // well within ROUTE_CACHE_MS
+    expect((await i3.wait(1)).map((m) => m.body)).to.deep.equal(['second']);
+    expect((await i2.wait(2)).map((m) => m.body)).to.deep.equal(['first', 'second']);
+  });
+
   it('delivers a /topic broadcast to its subscribers on every node, the sender included, once each', async () => {
     const [A, B, C] = uniqueUsers('A', 'B', 'C');
     const topic = `/topic/news.${A}`;
@@ -121,12 +135,12 @@ describe('cluster: delivery across nodes', function () {
     const [A, B] = uniqueUsers('A', 'B');
     const a = await cluster.connect(n1, A);
     const b = await cluster.connect(n3, B);
-    const inbox = await b.subscribeWithReceipt(`/topic/docs/${A}/**`);
+    const inbox = await b.subscribeWithReceipt(`/topic/boards/${A}/**`);
 
-    await a.sendWithReceipt(`/topic/docs/${A}/cursor`, '{"line":3}');
+    await a.sendWithReceipt(`/topic/boards/${A}/cards/7`, '{"moved":3}');
 
     const [m] = await inbox.wait(1);
-    expect(m!.headers.destination).to.equal(`/topic/docs/${A}/cursor`);
-    expect(m!.body).to.equal('{"line":3}');
+    expect(m!.headers.destination).to.equal(`/topic/boards/${A}/cards/7`);
+    expect(m!.body).to.equal('{"moved":3}');
   });
 });

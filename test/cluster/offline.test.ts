@@ -11,9 +11,9 @@ describe('cluster: offline messages', function () {
   const contents = (bodies: string[]) => bodies.map((b) => (JSON.parse(b) as { content: string }).content);
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3);
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });

@@ -26,14 +26,12 @@ describe('cluster: per-sender order', function () {
   let n3: ClusterNode;
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
-    // ROUTE_CACHE_MS=0: with the route cache on (the default, 500 ms) a message that finds the
-    // route cached overtakes earlier ones of the same sender still waiting for their Redis lookup
-    // (server/messaging/router.ts locate(); reported, not fixed here). This suite checks the
-    // ordering of the relay path itself; put the default back once the cache keeps order.
-    cluster = await startCluster(3, { ROUTE_CACHE_MS: '0' });
+    // The default route cache is on: lookups for one user resolve in order, so a cached route
+    // never lets a later message overtake an earlier one still waiting for Redis.
+    cluster = await startCluster(3);
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
   afterEach(async function () {

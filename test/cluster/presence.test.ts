@@ -22,9 +22,9 @@ describe('cluster: GET /api/docs/{docId}/presence', function () {
   };
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3);
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });

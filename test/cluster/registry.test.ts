@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import type { Client, StompSubscription } from '@stomp/stompjs';
 import amqp from 'amqplib';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { TEST_AMQP_URL, requireService } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -10,13 +9,6 @@ interface Presence {
   node: string;
   sessions: number;
   nodes: Record<string, number>;
-}
-
-async function unsubscribeWithReceipt(client: Client, sub: StompSubscription): Promise<void> {
-  const id = `unsub-${sub.id}`;
-  const receipt = new Promise<void>((resolve) => client.watchForReceipt(id, () => resolve()));
-  sub.unsubscribe({ receipt: id });
-  await receipt;
 }
 
 async function sendToUser(node: ClusterNode, user: string, destination: string, body: unknown): Promise<{ status: number; json: { id?: string; status?: string } }> {
@@ -40,9 +32,9 @@ describe('cluster: the Redis registry', function () {
   };
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3);
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
@@ -91,9 +83,9 @@ describe('cluster: the Redis registry', function () {
     const cursor = await a.subscribeWithReceipt('/topic/docs/42/cursor');
     await b.subscribeWithReceipt('/user/42/queue/chat');
 
-    await unsubscribeWithReceipt(a.client, ia.subscription);
+    await unsubscribeWithReceipt(a, ia.subscription);
     expect(await field(A), 'still on /topic/docs/42/cursor').to.deep.include({ node: n1.nodeId });
-    await unsubscribeWithReceipt(a.client, cursor.subscription);
+    await unsubscribeWithReceipt(a, cursor.subscription);
     expect(await field(A)).to.equal(null);
 
     await b.disconnect();
@@ -121,9 +113,9 @@ describe('cluster: a node killed with SIGKILL', function () {
   let n3: ClusterNode;
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3, { NODE_TTL_MS: String(ttlMs) });
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
@@ -175,7 +167,7 @@ describe('cluster: a node killed with SIGKILL', function () {
     expect(after.value('stomp_offline_stored_total') - before.value('stomp_offline_stored_total')).to.equal(2);
 
     expect(await presentOn(n2)).to.include(A).and.not.include(B);
-    if (process.env.CLUSTER_TEST_TIMINGS) console.log(`      unlocated after ${unlocatedAfterMs} ms, swept after ${sweptAfterMs} ms`);
+    if (process.env.CLUSTER_REPORT) console.log(`      unlocated after ${unlocatedAfterMs} ms, swept after ${sweptAfterMs} ms`);
   });
 });
 
@@ -187,9 +179,9 @@ describe('cluster: messages caught on a node killed with SIGKILL', function () {
   let n3: ClusterNode;
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3, { NODE_TTL_MS: String(ttlMs) });
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import type { Client, StompSubscription } from '@stomp/stompjs';
 import amqp from 'amqplib';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode, type MetricsSnapshot } from '../helpers/cluster.js';
+import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type ClusterNode, type MetricsSnapshot } from '../helpers/cluster.js';
 import { TEST_AMQP_URL, requireService } from '../helpers/services.js';
 
 const PUBLISHED = 'stomp_relay_published_total';
@@ -26,9 +25,9 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
     after[i]!.value(name, labels) - before[i]!.value(name, labels);
 
   before(async function () {
+    this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
     cluster = await startCluster(3);
     nodes = cluster.nodes;
     [n1, n2, n3] = nodes as [ClusterNode, ClusterNode, ClusterNode];
@@ -39,6 +38,8 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
   });
   after(async function () {
     this.timeout(30_000);
+    // CLUSTER_REPORT=1: what each node relayed over this whole suite, for a look at the routing.
+    if (cluster && process.env.CLUSTER_REPORT) console.log(`\n${await cluster.relayReport()}`);
     await cluster?.stop();
   });
 
@@ -121,7 +122,7 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
     const ic = await c.subscribeWithReceipt(topic);
     await a.sendWithReceipt(topic, 'while subscribed');
     await ic.wait(1);
-    await unsubscribeWithReceipt(c.client, ic.subscription);
+    await unsubscribeWithReceipt(c, ic.subscription);
     const fence = await c.subscribeWithReceipt(`${topic}.fence`);
     const before = await snapshot();
 
@@ -177,9 +178,3 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
   });
 });
 
-async function unsubscribeWithReceipt(client: Client, sub: StompSubscription): Promise<void> {
-  const id = `unsub-${sub.id}`;
-  const receipt = new Promise<void>((resolve) => client.watchForReceipt(id, () => resolve()));
-  sub.unsubscribe({ receipt: id });
-  await receipt;
-}

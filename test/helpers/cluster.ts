@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import type { StompSubscription } from '@stomp/stompjs';
 import { Redis } from 'ioredis';
 import { RabbitTopology } from '../../server/broker/rabbit-topology.js';
 import { TEST_AMQP_URL, TEST_REDIS_URL, uniquePrefix } from './services.js';
@@ -88,6 +89,8 @@ export interface Cluster {
   disconnectClients(): Promise<void>;
   /** In `afterEach`: prints the nodes' last lines when the test just run failed. */
   printLogsIfFailed(ctx: Mocha.Context): void;
+  /** One line per live node: what it published to, consumed from, and delivered (from /metrics). */
+  relayReport(): Promise<string>;
   /**
    * Stops the nodes (SIGTERM, then SIGKILL after `graceMs`), then deletes every Redis key under
    * the prefix (SCAN, never a flush) and the RabbitMQ queues and exchanges of this cluster.
@@ -107,6 +110,22 @@ let userSeq = 0;
 export function uniqueUsers<const N extends readonly string[]>(...names: N): { [K in keyof N]: string } {
   userSeq++;
   return names.map((n) => `${n}-${userSeq}`) as { [K in keyof N]: string };
+}
+
+let receiptSeq = 0;
+
+/** UNSUBSCRIBE with a receipt; resolves once the node confirmed it (registry and bindings updated). */
+export async function unsubscribeWithReceipt(client: TestClient, sub: StompSubscription, timeoutMs = 5000): Promise<void> {
+  const id = `unsub-${sub.id}-${++receiptSeq}`;
+  const receipt = deferred<void>();
+  const timer = setTimeout(() => receipt.reject(new Error(`no RECEIPT for UNSUBSCRIBE ${sub.id} within ${timeoutMs} ms`)), timeoutMs);
+  client.client.watchForReceipt(id, () => receipt.resolve());
+  sub.unsubscribe({ receipt: id });
+  try {
+    await receipt.promise;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 interface Spawned {
@@ -311,6 +330,27 @@ export async function startCluster(n: number, env: Record<string, string> = {}, 
       if (ctx.currentTest?.state !== 'failed') return;
       const out = spawned.map((s) => s.lines.slice(-PRINTED_LINES).join('\n'));
       console.error(`\n  --- last ${PRINTED_LINES} lines of each node (${ctx.currentTest.fullTitle()}) ---\n${out.join('\n')}\n`);
+    },
+    relayReport: async () => {
+      // n1, n2, … for the cluster's own node ids, so the lines stay readable.
+      const short = (id: string | undefined) => {
+        const i = nodeIds.indexOf(id ?? '');
+        return i >= 0 ? `n${i + 1}` : String(id);
+      };
+      const lines: string[] = [];
+      for (const node of nodes) {
+        if (node.process.exitCode !== null || node.process.signalCode !== null) continue;
+        const m = await node.metrics();
+        const nonZero = (name: string) => m.samples.filter((x) => x.name === name && x.value > 0);
+        const published = nonZero('stomp_relay_published_total').map((x) => `${short(x.labels.node)}:${x.value}`);
+        const consumed = nonZero('stomp_relay_consumed_total').map((x) => `${short(x.labels.origin)}/${x.labels.kind}:${x.value}`);
+        lines.push(
+          `${short(node.nodeId)}  published to ${published.join(' ') || '-'}  consumed from ${consumed.join(' ') || '-'}  ` +
+            `local ${m.value('stomp_local_deliveries_total')}  broadcasts ${m.value('stomp_broadcast_published_total')}  ` +
+            `offline ${m.value('stomp_offline_stored_total')}  delivered ${m.value('stomp_deliveries_total')}`,
+        );
+      }
+      return lines.join('\n');
     },
     stop,
   };

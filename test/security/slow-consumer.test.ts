@@ -6,10 +6,17 @@ import { connectClient, type TestClient } from '../helpers/stomp-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MAX_OUTBOUND_BYTES = 64 * 1024;
-const BODY_BYTES = 16 * 1024;
-/** 24 MiB in all: several times what loopback's kernel buffers (send + receive) can absorb. */
-const MESSAGES = 1500;
-const BATCH = 25;
+const BODY_BYTES = 8 * 1024;
+/** At most 12 MiB: several times what loopback's kernel buffers (send + receive) can absorb. */
+const MAX_MESSAGES = 1500;
+/** Messages published after the cut-off, to see the normal subscriber carry on unaffected. */
+const AFTER_CUT = 300;
+/**
+ * The publisher runs at most this many messages ahead of the normal subscriber. It waits for the
+ * subscriber, not for RECEIPTs: a RECEIPT waits until every local subscriber's socket took the
+ * message, the stalled one included (see the pending test below).
+ */
+const WINDOW = 20;
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -77,18 +84,18 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
 
     const padding = 'x'.repeat(BODY_BYTES);
     let cutAt = -1;
-    for (let i = 0; i < MESSAGES; i++) {
-      const body = `${i}:${Date.now()}:${padding}`;
-      // A receipt every BATCH messages paces the publisher at the node's speed, not the socket's.
-      if ((i + 1) % BATCH === 0) await publisher.sendWithReceipt('/topic/stream', body);
-      else publisher.send('/topic/stream', body);
+    let published = 0;
+    for (let i = 0; i < MAX_MESSAGES && (cutAt < 0 || i <= cutAt + AFTER_CUT); i++) {
+      if (i - seen.length >= WINDOW) await waitFor(() => i - seen.length < WINDOW, 'the normal subscriber to keep up', 10_000, 1);
+      publisher.send('/topic/stream', `${i}:${Date.now()}:${padding}`);
+      published++;
       if (cutAt < 0 && (await slowConsumerErrors(n)) > 0) cutAt = i;
     }
-    await waitFor(() => seen.length >= MESSAGES, `all ${MESSAGES} messages at the normal subscriber`, 30_000);
+    await waitFor(() => seen.length >= published, `all ${published} messages at the normal subscriber`, 30_000);
 
     // The stalled session is gone on the server: counted as SLOW_CONSUMER, one connection fewer.
     expect(await slowConsumerErrors(n)).to.equal(1);
-    expect(cutAt).to.be.within(0, MESSAGES - 1);
+    expect(cutAt, 'cut off before the stream ended').to.be.within(0, MAX_MESSAGES - AFTER_CUT);
     await waitFor(async () => (await metric(n, 'connections')) === connectionsBefore - 1, 'the connection gauge to drop by one', 5000);
     expect(await metric(n, 'sessions')).to.equal(2);
     expect(await metric(n, 'subscriptions')).to.equal(1);
@@ -97,20 +104,43 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
     slow.socket.resume();
     await within(slow.ended, 10_000, 'the stalled connection to end');
     const delivered = slow.frames.filter((f) => f.command === 'MESSAGE').length;
-    expect(delivered).to.be.below(MESSAGES);
-    expect(slow.bytesIn - readBeforePause).to.be.below(MESSAGES * BODY_BYTES);
+    expect(delivered).to.be.below(published);
+    expect(slow.bytesIn - readBeforePause).to.be.below(published * BODY_BYTES);
 
     // The normal subscriber got every message, in order, with low latency throughout.
     expect(fast.errors).to.have.length(0);
-    expect(seen).to.deep.equal(Array.from({ length: MESSAGES }, (_, i) => i));
+    expect(seen).to.deep.equal(Array.from({ length: published }, (_, i) => i));
     const p99 = percentile(latencies, 99);
     expect(p99, `p99 ${p99} ms`).to.be.below(500);
     if (process.env.SLOW_CONSUMER_REPORT) {
       process.stdout.write(
-        `      cut after publishing ${cutAt + 1} of ${MESSAGES} (${((cutAt + 1) * BODY_BYTES / 1048576).toFixed(1)} MiB); ` +
+        `      cut after publishing ${cutAt + 1} of ${published} (${((cutAt + 1) * BODY_BYTES / 1048576).toFixed(1)} MiB); ` +
           `stalled client then read ${delivered} MESSAGEs (${((slow.bytesIn - readBeforePause) / 1048576).toFixed(1)} MiB) held in kernel buffers; ` +
           `close frame: ${slow.closeCode ?? 'none'}; normal client p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms\n`,
       );
+    }
+  });
+
+  // BUG (reported, not fixed here): delivery resolves only once every local subscriber's socket
+  // took the message (MessageRouter.deliverAll awaits StompSession.write, which resolves in the
+  // socket's write callback). With a stalled subscriber the RECEIPT of a SEND, the 202 of
+  // POST /api/broadcast and, in cluster mode, the relay chain from a node wait forever; no more
+  // bytes reach the stalled socket, so it never passes MAX_OUTBOUND_BYTES and is never cut off.
+  it.skip('answers a publisher\'s RECEIPTs while a subscriber of the topic has stopped reading, and cuts that subscriber off', async () => {
+    const stalled = await openTcpWebSocket(n.port);
+    try {
+      stalled.sendStomp('CONNECT\naccept-version:1.2\nheart-beat:0,0\nlogin:stalled-2\n\n\0');
+      await stalled.next('CONNECTED');
+      stalled.sendStomp('SUBSCRIBE\nid:s\ndestination:/topic/receipts\nreceipt:subscribed\n\n\0');
+      await stalled.next('RECEIPT');
+      stalled.socket.pause();
+      const sender = await connectClient(n.url, { login: 'receipt-publisher' });
+      const body = 'x'.repeat(BODY_BYTES);
+      for (let i = 0; i < 1000; i++) await within(sender.sendWithReceipt('/topic/receipts', body), 15_000, `the RECEIPT of SEND ${i + 1}`);
+      expect(await slowConsumerErrors(n)).to.be.at.least(1);
+      await sender.disconnect();
+    } finally {
+      stalled.destroy();
     }
   });
 });
