@@ -71,6 +71,8 @@ export interface Config {
   readonly offlineRetentionMs: number;
   /** DRAIN_TIMEOUT_MS, the bound on graceful drain, default 10000. */
   readonly drainTimeoutMs: number;
+  /** RELAY_BUFFER_MAX, publishes waiting for RabbitMQ (disconnected or unconfirmed) before a message is NOT_ACCEPTED, default 10000. */
+  readonly relayBufferMax: number;
   /** ALLOWED_ORIGINS, comma separated; `*` allows any. Default: any (dev); same-origin checks come with it set. */
   readonly allowedOrigins: readonly string[];
   /** MAX_HTTP_BODY_BYTES, default 1 MiB. */
@@ -92,6 +94,7 @@ export const DEFAULTS = {
   OFFLINE_MAX_PER_USER: '1000',
   OFFLINE_RETENTION_MS: String(7 * 24 * 3600 * 1000),
   DRAIN_TIMEOUT_MS: '10000',
+  RELAY_BUFFER_MAX: '10000',
   ALLOWED_ORIGINS: '*',
   MAX_HTTP_BODY_BYTES: '1048576',
   MAX_FRAME_BYTES: '65536',
@@ -230,6 +233,7 @@ export function loadConfig(env: Env): Config {
     offlineMaxPerUser: int(env, 'OFFLINE_MAX_PER_USER', 1, 1_000_000),
     offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),
+    relayBufferMax: int(env, 'RELAY_BUFFER_MAX', 1, 10_000_000),
     allowedOrigins: origins,
     maxHttpBodyBytes: int(env, 'MAX_HTTP_BODY_BYTES', 1, 64 * 1024 * 1024),
     limits: Object.freeze({

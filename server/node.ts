@@ -104,7 +104,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const broker: Broker =
     overrides.broker ??
     (cluster && config.amqpUrl
-      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, log })
+      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, maxPendingPublishes: config.relayBufferMax, log })
       : new MemoryBroker(config.nodeId));
   const authenticator =
     overrides.authenticator ??

@@ -26,6 +26,21 @@ export interface BenchContext {
   progress(line: string): void;
 }
 
+/** Stop-and-delete actions of the clusters and floors now running: an interrupted bench runs them. */
+const running = new Set<() => Promise<void>>();
+
+/** Stops every node and floor still running and deletes their Redis keys and RabbitMQ names. */
+export async function stopEverything(): Promise<void> {
+  await Promise.allSettled([...running].map((f) => f()));
+}
+
+function tracked(cleanup: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = () => (done ??= cleanup().finally(() => running.delete(once)));
+  running.add(once);
+  return once;
+}
+
 /** Runs `body` with a `defer` for cleanups, which run in reverse order even when it throws. */
 export async function withCleanup<T>(body: (defer: (f: () => Promise<unknown> | void) => void) => Promise<T>): Promise<T> {
   const stack: (() => Promise<unknown> | void)[] = [];
@@ -69,13 +84,13 @@ export async function startProduct(ctx: BenchContext, label: string, count: numb
     spawnChild({ name: id, args: productArgs({ tsx: ctx.args.tsx, ...(ctx.profileDir ? { profileDir: ctx.profileDir, profileName: `${label}-${id.slice(-2)}.cpuprofile` } : {}) }), env: { ...env, NODE_ID: id } }),
   ));
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const cleanup = async () => {
+  const cleanup = tracked(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     if (keyPrefix && amqpPrefix) {
       await deleteRedisKeys(ctx.args.redisUrl, keyPrefix);
       await deleteRabbitNames(ctx.args.amqpUrl, amqpPrefix, nodeIds);
     }
-  };
+  });
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
     await cleanup();
@@ -102,19 +117,26 @@ export async function startFloors(ctx: BenchContext, label: string, script: stri
   const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-f${i + 1}`);
   const relay = script.startsWith('relay');
   const started = await Promise.allSettled(nodeIds.map((id) =>
-    spawnChild({ name: id, args: floorArgs(script, ctx.args.tsx), env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
+    spawnChild({ name: id, args: [...profileFlags(ctx, `${label}-${id.slice(-2)}`), ...floorArgs(script, ctx.args.tsx)], env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
   ));
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const cleanup = async () => {
+  const cleanup = tracked(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     if (relay) await deleteRabbitNames(ctx.args.amqpUrl, amqpPrefix, nodeIds);
-  };
+  });
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
     await cleanup();
     throw failed.reason;
   }
   return { nodes, nodeIds, stop: cleanup };
+}
+
+/** With --profile, floors are profiled too: their hot spots are the baseline of the product's. */
+function profileFlags(ctx: BenchContext, name: string): string[] {
+  if (!ctx.profileDir) return [];
+  mkdirSync(ctx.profileDir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`];
 }
 
 export function msgFigure(ctx: BenchContext, id: string, label: string, size: number, floor?: string): MsgFigure {

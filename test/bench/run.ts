@@ -9,7 +9,7 @@ import net from 'node:net';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ScenarioName } from './args.js';
-import { PRODUCT_BENCH_ENV, profileDirFor, type BenchContext } from './context.js';
+import { PRODUCT_BENCH_ENV, profileDirFor, stopEverything, type BenchContext } from './context.js';
 import { deleteRedisKeys, infraPids, productArgs, REPO_ROOT } from './processes.js';
 import { renderProfile, summarizeProfile } from './profile-summary.js';
 import { evaluateTargets, machineInfo, renderTables, type Figure } from './report.js';
@@ -83,9 +83,12 @@ const TITLES: Record<ScenarioName, string> = {
 let interrupted = false;
 process.once('SIGINT', () => {
   interrupted = true;
-  progress('bench: interrupted; stopping the nodes and deleting this run\'s Redis keys');
-  void deleteRedisKeys(args.redisUrl, runId).catch(() => undefined).finally(() => process.exit(130));
-  setTimeout(() => process.exit(130), 5000).unref();
+  progress('bench: interrupted; stopping the nodes and deleting this run\'s Redis keys and RabbitMQ names');
+  void stopEverything()
+    .then(() => deleteRedisKeys(args.redisUrl, runId))
+    .catch(() => undefined)
+    .finally(() => process.exit(130));
+  setTimeout(() => process.exit(130), 15_000).unref();
 });
 
 const started = Date.now();
@@ -123,7 +126,7 @@ for (const [i, name] of scenarios.entries()) {
     const label = { single: 's1', cross: 's2', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
-      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && f.startsWith(`${label}-`) && f.endsWith('.cpuprofile'));
+      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && (f.startsWith(`${label}-`) || f.startsWith(`${label}f-`)) && f.endsWith('.cpuprofile')).sort();
     } catch {
       // no profile written
     }

@@ -239,12 +239,27 @@ async function deleteRabbitNames(amqpPrefix: string, nodeIds: readonly string[])
   }
 }
 
+/** What a test may vary per node (fault tests: each node reaches Redis or RabbitMQ through its own proxy). */
+export interface ClusterOptions {
+  /**
+   * Extra environment of node `index` (0-based), applied over `env`; KEY_PREFIX and NODE_ID stay
+   * the cluster's. E.g. `(i) => ({ AMQP_URL: proxies[i].url(TEST_AMQP_URL) })`.
+   */
+  readonly nodeEnv?: (index: number, nodeId: string) => Record<string, string>;
+}
+
 /**
  * Starts `n` real node processes (`node --import tsx server/main.ts`) as one cluster on the
  * test Redis and RabbitMQ, on loopback with PORT=0, one KEY_PREFIX for the cluster, and waits
- * until each says "ready". `env` adds to or overrides the nodes' environment.
+ * until each says "ready". `env` adds to or overrides the nodes' environment; `options.nodeEnv`
+ * does so per node.
  */
-export async function startCluster(n: number, env: Record<string, string> = {}, startTimeoutMs = 30_000): Promise<Cluster> {
+export async function startCluster(
+  n: number,
+  env: Record<string, string> = {},
+  startTimeoutMs = 30_000,
+  options: ClusterOptions = {},
+): Promise<Cluster> {
   const keyPrefix = env.KEY_PREFIX ?? uniquePrefix('cluster');
   const amqpPrefix = keyPrefix.endsWith(':') ? `${keyPrefix.slice(0, -1)}.` : keyPrefix;
   const idBase = keyPrefix.replace(/[^A-Za-z0-9._-]/g, '');
@@ -266,7 +281,9 @@ export async function startCluster(n: number, env: Record<string, string> = {}, 
   };
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  const spawned = nodeIds.map((id) => spawnNode(id, { ...base, NODE_ID: id }, startTimeoutMs));
+  const spawned = nodeIds.map((id, i) =>
+    spawnNode(id, { ...base, ...options.nodeEnv?.(i, id), KEY_PREFIX: keyPrefix, NODE_ID: id }, startTimeoutMs),
+  );
   const clients: TestClient[] = [];
   let stopped: Promise<void> | undefined;
 

@@ -25,8 +25,9 @@ export class AmqpFloorPipe implements Pipe {
   static async open(amqpUrl: string, prefix: string): Promise<AmqpFloorPipe> {
     const exchange = `${prefix}raw`;
     const queue = `${prefix}raw.q`;
-    const pubConn = await amqp.connect(amqpUrl);
-    const subConn = await amqp.connect(amqpUrl);
+    // TCP_NODELAY as in relay-floor.ts: the floor is the best RabbitMQ can do.
+    const pubConn = await amqp.connect(amqpUrl, { noDelay: true });
+    const subConn = await amqp.connect(amqpUrl, { noDelay: true });
     const pub = await pubConn.createConfirmChannel();
     const sub = await subConn.createChannel();
     await pub.assertExchange(exchange, 'direct', { durable: true, autoDelete: false });

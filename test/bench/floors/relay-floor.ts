@@ -3,7 +3,7 @@
  * registry — WebSocket (or HTTP) in → amqplib → WebSocket out. It uses RabbitMQ exactly as the
  * product's RabbitBroker does (a durable direct exchange, a durable queue per node with its node
  * id as binding key, persistent mandatory publishes on a confirm channel, manual ack after the
- * socket write, prefetch 256), so the difference to the product is everything else.
+ * socket write, prefetch 256; TCP_NODELAY on), so the difference to the product is everything else.
  *
  *   WS  /ws?user=U&to=V   U's socket; every message from it goes to V
  *   POST /routes          {"V":"nodeId",…}: the cached "registry"
@@ -22,7 +22,9 @@ const QUEUE = `${PREFIX}node.${NODE_ID}`;
 
 const url = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
 if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '10');
-const conn = await amqp.connect(url.toString());
+// Nagle off: amqplib writes a message over 2 KiB as two chunks, and with Nagle the second waits
+// for the broker's delayed ACK (~40 ms) whenever the link is otherwise idle.
+const conn = await amqp.connect(url.toString(), { noDelay: true });
 const pub = await conn.createConfirmChannel();
 const sub = await conn.createChannel();
 await pub.assertExchange(EXCHANGE, 'direct', { durable: true, autoDelete: false });

@@ -1,0 +1,395 @@
+import { appendFileSync } from 'node:fs';
+import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
+import type { Redis } from 'ioredis';
+import { redisKeys } from '../../server/registry/redis-keys.js';
+import { webSocketFactory } from '../helpers/stomp-client.js';
+import { delay, waitFor } from '../helpers/wait.js';
+
+/**
+ * What the fault suites share: a ledger of numbered messages (sent, accepted, received, per
+ * recipient), a careful STOMP.js sender that re-sends what got no RECEIPT after it reconnects
+ * (same `message-id`), and a recipient that re-subscribes in onConnect. The scenarios measure the
+ * server's promise (SPEC §8): an accepted message reaches its user.
+ */
+
+/** The document the recipients are in; their subscription joins it (co:{DOC}). */
+export const DOC = '42';
+/** What the recipients subscribe to, and the `/user/{to}` + USER_DEST senders send to. */
+export const SUB_DEST = `/user/${DOC}/queue/faults`;
+export const USER_DEST = `/${DOC}/queue/faults`;
+
+interface Expected {
+  readonly key: string;
+  readonly from: string;
+  readonly to: string;
+  readonly n: number;
+}
+
+export interface UserCounts {
+  readonly user: string;
+  readonly sent: number;
+  readonly accepted: number;
+  readonly received: number;
+  readonly lost: number;
+  readonly duplicates: number;
+  readonly reordered: number;
+}
+
+/** Every numbered message of a scenario, what the senders were told, and what the recipients got. */
+export class Ledger {
+  private readonly expected = new Map<string, Expected>();
+  private readonly accepted = new Set<string>();
+  private readonly received = new Map<string, number>();
+  /** Per (from, to): the last number received, to count arrivals out of order. */
+  private readonly lastN = new Map<string, number>();
+  private reorderedBy = new Map<string, number>();
+  /** A MESSAGE whose message-id header differs from the id the sender gave it. */
+  idMismatches = 0;
+
+  constructor(readonly scenario: string) {}
+
+  key(from: string, to: string, n: number): string {
+    return `${this.scenario}:${from}:${to}:${n}`;
+  }
+
+  sent(from: string, to: string, n: number): string {
+    const key = this.key(from, to, n);
+    if (!this.expected.has(key)) this.expected.set(key, { key, from, to, n });
+    return key;
+  }
+
+  accept(key: string): void {
+    this.accepted.add(key);
+  }
+
+  isAccepted(key: string): boolean {
+    return this.accepted.has(key);
+  }
+
+  /** A recipient got a MESSAGE whose body is `{k, from, to, n}`. */
+  receive(to: string, msg: IMessage, checkHeaderId: boolean): void {
+    let body: { k?: unknown; from?: unknown; n?: unknown; to?: unknown };
+    try {
+      body = JSON.parse(msg.body) as typeof body;
+    } catch {
+      return;
+    }
+    if (typeof body.k !== 'string' || body.to !== to) return;
+    if (checkHeaderId && msg.headers['message-id'] !== body.k) this.idMismatches++;
+    const seen = this.received.get(body.k) ?? 0;
+    this.received.set(body.k, seen + 1);
+    if (seen === 0 && typeof body.from === 'string' && typeof body.n === 'number') {
+      const pair = `${body.from}>${to}`;
+      const last = this.lastN.get(pair) ?? 0;
+      if (body.n < last) this.reorderedBy.set(to, (this.reorderedBy.get(to) ?? 0) + 1);
+      else this.lastN.set(pair, body.n);
+    }
+  }
+
+  /** Accepted messages for `to` (all users when undefined) not received yet. */
+  lost(to?: string): Expected[] {
+    return [...this.expected.values()].filter((e) => (to === undefined || e.to === to) && this.accepted.has(e.key) && !this.received.has(e.key));
+  }
+
+  /** Sent and never accepted (no RECEIPT / 202 in the end). */
+  unaccepted(): Expected[] {
+    return [...this.expected.values()].filter((e) => !this.accepted.has(e.key));
+  }
+
+  counts(): UserCounts[] {
+    const users = [...new Set([...this.expected.values()].map((e) => e.to))].sort();
+    return users.map((user) => {
+      const mine = [...this.expected.values()].filter((e) => e.to === user);
+      let received = 0;
+      let duplicates = 0;
+      for (const e of mine) {
+        const c = this.received.get(e.key) ?? 0;
+        if (c > 0) received++;
+        if (c > 1) duplicates += c - 1;
+      }
+      return {
+        user,
+        sent: mine.length,
+        accepted: mine.filter((e) => this.accepted.has(e.key)).length,
+        received,
+        lost: mine.filter((e) => this.accepted.has(e.key) && !this.received.has(e.key)).length,
+        duplicates,
+        reordered: this.reorderedBy.get(user) ?? 0,
+      };
+    });
+  }
+
+  totals(): Omit<UserCounts, 'user'> {
+    const zero = { sent: 0, accepted: 0, received: 0, lost: 0, duplicates: 0, reordered: 0 };
+    return this.counts().reduce(
+      (t, c) => ({
+        sent: t.sent + c.sent,
+        accepted: t.accepted + c.accepted,
+        received: t.received + c.received,
+        lost: t.lost + c.lost,
+        duplicates: t.duplicates + c.duplicates,
+        reordered: t.reordered + c.reordered,
+      }),
+      zero,
+    );
+  }
+
+  /** Waits, by bounded polling, until every accepted message was received. */
+  async settle(timeoutMs: number): Promise<void> {
+    await waitFor(() => this.lost().length === 0, `every accepted message of "${this.scenario}" to arrive`, timeoutMs, 100).catch(() => undefined);
+  }
+
+  /**
+   * The scenario's one-line summary (printed, and appended as JSON to FAULTS_REPORT when set, for
+   * the multi-run table), with per-user lost/duplicates.
+   */
+  report(extra: Record<string, number | string> = {}): string {
+    const t = this.totals();
+    const perUser = this.counts()
+      .map((c) => `${c.user.replace(/-\d+$/, '')} ${c.lost}/${c.duplicates}`)
+      .join(', ');
+    const more = Object.entries(extra)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const line =
+      `[faults] ${this.scenario}: sent=${t.sent} accepted=${t.accepted} received=${t.received} lost=${t.lost} ` +
+      `duplicates=${t.duplicates} reordered=${t.reordered}${more ? ` ${more}` : ''} (per user lost/dup: ${perUser})`;
+    console.log(`      ${line}`);
+    const file = process.env.FAULTS_REPORT;
+    if (file) appendFileSync(file, `${JSON.stringify({ scenario: this.scenario, ...t, ...extra, at: new Date().toISOString() })}\n`);
+    return line;
+  }
+
+  /** For a failure message: the first lost keys. */
+  describeLost(limit = 10): string {
+    const lost = this.lost();
+    return `${lost.length} lost: ${lost.slice(0, limit).map((e) => e.key).join(' ')}${lost.length > limit ? ' …' : ''}`;
+  }
+}
+
+/** A STOMP.js client over ws that reconnects (through a balancer, or to one node). */
+abstract class ReconnectingClient {
+  readonly client: Client;
+  /** ERROR frames received, by `message` header. */
+  readonly errors: string[] = [];
+  /** WebSocket close codes seen, in order. */
+  readonly closes: number[] = [];
+  /** CONNECTED frames received (1 + reconnects). */
+  connects = 0;
+  private stopped = false;
+
+  constructor(
+    readonly user: string,
+    url: string,
+    reconnectDelayMs: number,
+  ) {
+    this.client = new Client({
+      webSocketFactory: webSocketFactory(url),
+      connectHeaders: { login: user },
+      reconnectDelay: reconnectDelayMs,
+      connectionTimeout: 3000,
+      heartbeatIncoming: 0,
+      heartbeatOutgoing: 0,
+      debug: () => {},
+      onConnect: (frame) => {
+        this.connects++;
+        this.onConnected(frame);
+      },
+      onStompError: (frame) => this.errors.push(frame.headers.message ?? ''),
+      onWebSocketClose: (evt: { code: number }) => {
+        if (!this.stopped) this.closes.push(evt.code);
+        this.onDisconnected();
+      },
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  start(): void {
+    this.client.activate();
+  }
+
+  /** Resolves once connected (and, for a recipient, subscribed). */
+  abstract ready(): boolean;
+
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    await waitFor(() => this.ready(), `${this.user} to be connected`, timeoutMs, 20);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client.deactivate().catch(() => undefined);
+  }
+
+  protected abstract onConnected(frame: IFrame): void;
+  protected abstract onDisconnected(): void;
+}
+
+/**
+ * A recipient as a Spring frontend writes it: subscribes in onConnect (STOMP.js keeps no
+ * subscriptions across reconnects) with a receipt, and counts what arrives in the ledger.
+ */
+export class Recipient extends ReconnectingClient {
+  private subscribed = false;
+  private seq = 0;
+  /** When the current subscription was confirmed. */
+  subscribedAt = 0;
+
+  constructor(
+    user: string,
+    url: string,
+    private readonly ledger: Ledger,
+    reconnectDelayMs = 200,
+    private readonly destination = SUB_DEST,
+  ) {
+    super(user, url, reconnectDelayMs);
+  }
+
+  ready(): boolean {
+    return this.connected && this.subscribed;
+  }
+
+  protected onConnected(): void {
+    this.subscribed = false;
+    const receipt = `${this.user}-sub-${++this.seq}`;
+    this.client.watchForReceipt(receipt, () => {
+      this.subscribed = true;
+      this.subscribedAt = Date.now();
+    });
+    this.client.subscribe(this.destination, (m) => this.ledger.receive(this.user, m, true), { id: 'faults', receipt });
+  }
+
+  protected onDisconnected(): void {
+    this.subscribed = false;
+  }
+}
+
+interface Outstanding {
+  readonly key: string;
+  readonly to: string;
+  readonly n: number;
+  attempts: number;
+}
+
+/**
+ * A careful sender: every SEND carries the message's own `message-id` and a receipt; a message
+ * without RECEIPT when the connection ends (its node died, drained, or answered ERROR) is sent
+ * again, with the same `message-id`, after the next CONNECTED. It keeps at most `window`
+ * messages unconfirmed.
+ */
+export class CarefulSender extends ReconnectingClient {
+  private readonly outstanding = new Map<string, Outstanding>();
+  private readonly counters = new Map<string, number>();
+  private seq = 0;
+  /** SENDs that were repeats of a message already sent once. */
+  resent = 0;
+
+  constructor(
+    user: string,
+    url: string,
+    private readonly ledger: Ledger,
+    private readonly window = 40,
+    reconnectDelayMs = 200,
+  ) {
+    super(user, url, reconnectDelayMs);
+  }
+
+  ready(): boolean {
+    return this.connected;
+  }
+
+  get pending(): number {
+    return this.outstanding.size;
+  }
+
+  /** Sends the next numbered message to `to`, once fewer than `window` wait for their RECEIPT. */
+  async next(to: string, deadline: number): Promise<void> {
+    while (this.outstanding.size >= this.window) {
+      if (Date.now() > deadline) throw new Error(`${this.user}: ${this.outstanding.size} messages without RECEIPT at the deadline`);
+      await delay(5);
+    }
+    const n = (this.counters.get(to) ?? 0) + 1;
+    this.counters.set(to, n);
+    const key = this.ledger.sent(this.user, to, n);
+    const o: Outstanding = { key, to, n, attempts: 0 };
+    this.outstanding.set(key, o);
+    if (this.connected) this.publish(o);
+  }
+
+  /** Sends `perRecipient` messages to each of `to`, round robin, one every `everyMs`. */
+  async stream(to: readonly string[], perRecipient: number, everyMs: number, deadline: number, stopEarly?: () => boolean): Promise<void> {
+    for (let i = 0; i < perRecipient * to.length; i++) {
+      if (stopEarly?.()) return;
+      await this.next(to[i % to.length]!, deadline);
+      await delay(everyMs);
+    }
+  }
+
+  /** Waits until every message sent so far got its RECEIPT. */
+  async allAccepted(timeoutMs: number): Promise<void> {
+    await waitFor(() => this.outstanding.size === 0, `${this.user}: a RECEIPT for every message (${this.outstanding.size} missing)`, timeoutMs, 50);
+  }
+
+  protected onConnected(): void {
+    // Whatever got no RECEIPT on the last connection is sent again, in order, with its id.
+    for (const o of this.outstanding.values()) this.publish(o);
+  }
+
+  protected onDisconnected(): void {}
+
+  private publish(o: Outstanding): void {
+    if (o.attempts > 0) this.resent++;
+    o.attempts++;
+    const receipt = `${o.key}#${++this.seq}`;
+    this.client.watchForReceipt(receipt, () => {
+      this.ledger.accept(o.key);
+      this.outstanding.delete(o.key);
+    });
+    try {
+      this.client.publish({
+        destination: `/user/${o.to}${USER_DEST}`,
+        body: JSON.stringify({ k: o.key, from: this.user, to: o.to, n: o.n }),
+        headers: { 'message-id': o.key, receipt, 'content-type': 'application/json' },
+      });
+    } catch {
+      // The connection went away between `connected` and here: onConnect sends it again.
+    }
+  }
+}
+
+/** The registry as Redis holds it for `users` in DOC: co:{DOC} fields and user:{id} hashes. */
+export async function registrySnapshot(
+  redis: Redis,
+  keyPrefix: string,
+  users: readonly string[],
+): Promise<{ co: Record<string, { node: string; sessions: number; nodes: Record<string, number> }>; user: Record<string, Record<string, string>> }> {
+  const keys = redisKeys(keyPrefix);
+  const raw = await redis.hgetall(keys.co(DOC));
+  const co: Record<string, { node: string; sessions: number; nodes: Record<string, number> }> = {};
+  for (const [u, v] of Object.entries(raw)) if (users.includes(u)) co[u] = JSON.parse(v) as (typeof co)[string];
+  const user: Record<string, Record<string, string>> = {};
+  for (const u of users) {
+    const h = await redis.hgetall(keys.user(u));
+    if (Object.keys(h).length > 0) user[u] = h;
+  }
+  return { co, user };
+}
+
+/** The node a user's only session is on, from the registry (user:{id}); undefined when not exactly one. */
+export async function nodeOf(redis: Redis, keyPrefix: string, user: string): Promise<string | undefined> {
+  const h = await redis.hgetall(redisKeys(keyPrefix).user(user));
+  const nodes = Object.keys(h);
+  return nodes.length === 1 ? nodes[0] : undefined;
+}
+
+/** Messages kept in a user's offline inbox (for diagnosing a loss: stranded there?). */
+export async function inboxLength(redis: Redis, keyPrefix: string, user: string): Promise<number> {
+  return redis.llen(redisKeys(keyPrefix).inbox(user));
+}
+
+/** Stops every client, never throwing. */
+export async function stopAll(clients: readonly { stop(): Promise<void> }[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.stop()));
+}
