@@ -91,9 +91,17 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- SEND -------------------------------------------------------------------------------
 
-  private async send(frame: Frame): Promise<void> {
+  private send(frame: Frame): Promise<void> {
+    return this.prepareSend(frame)();
+  }
+
+  /**
+   * Checks a SEND (destination, policy) and returns its effect, to run later. Throwing here has
+   * no effect yet: COMMIT checks every frame of a transaction before any of them takes effect.
+   */
+  private prepareSend(frame: Frame): () => Promise<void> {
     const destination = header(frame, 'destination');
-    if (destination === undefined) return; // Spring drops a SEND without destination silently
+    if (destination === undefined) return async () => {}; // Spring drops a SEND without destination silently
     const invalid = invalidDestinationReason(destination);
     if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
     const target = parseSendDestination(destination);
@@ -103,17 +111,15 @@ export class SessionMessaging implements SessionHandle {
     const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
     switch (target.kind) {
       case 'broker':
-        await notAccepted(this.deps.router.broadcast({ ...out, destination: target.destination }));
-        return;
+        return () => notAccepted(this.deps.router.broadcast({ ...out, destination: target.destination }));
       case 'user':
-        await notAccepted(this.deps.router.sendToUser(target.user, { ...out, destination: target.destination }));
-        return;
+        return async () => {
+          await notAccepted(this.deps.router.sendToUser(target.user, { ...out, destination: target.destination }));
+        };
       case 'app':
-        await this.runHandler(destination, target.path, frame);
-        return;
+        return () => this.runHandler(destination, target.path, frame);
       case 'none':
-        this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
-        return;
+        return async () => this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
     }
   }
 
@@ -322,19 +328,26 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- ACK / NACK -------------------------------------------------------------------------
 
-  private async ack(frame: Frame): Promise<void> {
+  private ack(frame: Frame): Promise<void> {
+    return this.prepareAck(frame)();
+  }
+
+  /** Checks an ACK/NACK's headers now; settling runs later (at once, or at COMMIT). */
+  private prepareAck(frame: Frame): () => Promise<void> {
     const ids =
       this.link.version === '1.2'
         ? { ackId: required(frame, 'id') }
         : { messageId: required(frame, 'message-id'), ...optional('subscription', header(frame, 'subscription')) };
-    const entry = this.acks.find(ids);
-    if (!entry) return; // already settled, or never ours: nothing to do (Spring ignores ACKs altogether)
-    const settled = this.acks.settle(entry);
-    if (frame.command === 'ACK') {
-      for (const e of settled) this.nacks.delete(e.msg.id);
-      return;
-    }
-    await Promise.all(settled.map((e) => this.redeliver(e)));
+    return async () => {
+      const entry = this.acks.find(ids);
+      if (!entry) return; // already settled, or never ours: nothing to do (Spring ignores ACKs altogether)
+      const settled = this.acks.settle(entry);
+      if (frame.command === 'ACK') {
+        for (const e of settled) this.nacks.delete(e.msg.id);
+        return;
+      }
+      await Promise.all(settled.map((e) => this.redeliver(e)));
+    };
   }
 
   /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES, then dead-letter. */
@@ -382,10 +395,14 @@ export class SessionMessaging implements SessionHandle {
     return frames;
   }
 
-  /** The transaction's frames take effect now, in the order they were sent. */
+  /**
+   * The transaction's frames take effect now, in the order they were sent — all of them, or, if
+   * any is refused (policy, invalid destination, missing header), none.
+   */
   private async commit(tx: string): Promise<void> {
     const frames = this.takeTransaction(tx);
-    await Promise.all(frames.map((f) => (f.command === 'SEND' ? this.send(f) : this.ack(f))));
+    const effects = frames.map((f) => (f.command === 'SEND' ? this.prepareSend(f) : this.prepareAck(f)));
+    await Promise.all(effects.map((run) => run()));
   }
 
   // ---- close ------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 export interface SessionSocket {
   /** Bytes accepted by `send` and not yet handed to the OS: how far behind the reader is. */
   readonly bufferedAmount: number;
+  /** True while frames can still be sent (not closing or closed). */
+  readonly isOpen: boolean;
   /** Writes one WebSocket message; `done` runs once it is written (with an error if it was not). */
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void;
   /** Starts a clean close with a WebSocket close code. */

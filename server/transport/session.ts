@@ -256,17 +256,20 @@ export class StompSession implements SessionLink {
     return this.send(encodeFrame(frame, this.negotiated), binary);
   }
 
+  /**
+   * Hands a frame to the socket. Resolves true once it is queued on an open socket — not when the
+   * peer has read it: waiting for that would let one client that stops reading hold up every
+   * delivery queued behind it (a RECEIPT, a broker ack). What a slow client leaves queued is
+   * bounded instead: past MAX_OUTBOUND_BYTES the session is cut off (SPEC §7).
+   */
   private send(data: Buffer, binary: boolean): Promise<boolean> {
-    if (this.state === 'closed') return Promise.resolve(false);
+    if (this.state === 'closed' || !this.socket.isOpen) return FALSE;
     this.lastWriteAt = Date.now();
-    const written = new Promise<boolean>((resolve) => {
-      this.socket.send(data, binary, (err) => resolve(!err));
-    });
-    // A client that does not read keeps its messages in our memory: cut it off (SPEC §7).
+    this.socket.send(data, binary, ignore);
     if (this.socket.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
       this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
     }
-    return written;
+    return TRUE;
   }
 
   // ---- errors and close -------------------------------------------------------------------
@@ -332,6 +335,10 @@ export class StompSession implements SessionLink {
     this.timers.length = 0;
   }
 }
+
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
+const ignore = (): void => {};
 
 function toRelayError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;

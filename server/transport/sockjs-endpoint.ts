@@ -17,6 +17,10 @@ class SockJsSocket implements SessionSocket {
     return 0; // the sockjs package does not expose its queue
   }
 
+  get isOpen(): boolean {
+    return this.conn.readyState === 1;
+  }
+
   send(data: Buffer, _binary: boolean, done: (err?: Error) => void): void {
     const ok = this.conn.write(data.toString('utf8'));
     done(ok === false && this.conn.readyState !== 1 ? new Error('SockJS connection closed') : undefined);

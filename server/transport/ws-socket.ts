@@ -13,6 +13,10 @@ export class WsSocket implements SessionSocket {
     return this.ws.bufferedAmount;
   }
 
+  get isOpen(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void {
     this.ws.send(data, { binary }, done);
   }

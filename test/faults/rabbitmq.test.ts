@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { delay, waitFor } from '../helpers/wait.js';
+import { CarefulSender, Ledger, Recipient, stopAll } from './support.js';
+
+/**
+ * SPEC §8 "RabbitMQ lost while running": each node reaches RabbitMQ through a TCP proxy of this
+ * test; cutting it resets the node's AMQP connection and refuses new ones. Publishes wait in the
+ * node's buffer (no RECEIPT until RabbitMQ confirms), deliveries in flight are redelivered.
+ */
+describe('faults: RabbitMQ connection cut during a steady stream', function () {
+  let cluster: Cluster;
+  let nodes: [ClusterNode, ClusterNode, ClusterNode];
+  const proxies: TcpProxy[] = [];
+  const clients: { stop(): Promise<void> }[] = [];
+
+  before(async function () {
+    this.timeout(60_000);
+    await requireService(this, 'redis');
+    await requireService(this, 'rabbitmq');
+    for (let i = 0; i < 3; i++) proxies.push(await startTcpProxy(TEST_AMQP_URL));
+    cluster = await startCluster(3, { NODE_TTL_MS: '3000', LOG_LEVEL: 'info' }, 30_000, {
+      nodeEnv: (i) => ({ AMQP_URL: proxies[i]!.url(TEST_AMQP_URL) }),
+    });
+    nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  });
+  afterEach(async function () {
+    cluster?.printLogsIfFailed(this);
+    for (const p of proxies) p.restore();
+    await stopAll(clients.splice(0));
+  });
+  after(async function () {
+    this.timeout(30_000);
+    await cluster?.stop();
+    await Promise.all(proxies.map((p) => p.close()));
+  });
+
+  /** Three senders and three recipients, one of each per node; every sender streams to every recipient. */
+  async function scenario(name: string, fault: () => Promise<void>): Promise<Ledger> {
+    const ledger = new Ledger(name);
+    const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
+    const [n1, n2, n3] = nodes;
+    const recipients = [new Recipient(R1, n2.url, ledger), new Recipient(R2, n3.url, ledger), new Recipient(R3, n1.url, ledger)];
+    const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
+    clients.push(...recipients, ...senders);
+    for (const c of [...recipients, ...senders]) c.start();
+    await Promise.all([...recipients, ...senders].map((c) => c.waitReady()));
+
+    const deadline = Date.now() + 60_000;
+    const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
+    await fault();
+    await Promise.all(streams);
+    await Promise.all(senders.map((s) => s.allAccepted(30_000)));
+    await ledger.settle(20_000);
+
+    const resent = senders.reduce((n, s) => n + s.resent, 0);
+    const errors = senders.reduce((n, s) => n + s.errors.length, 0);
+    ledger.report({ resent, errors, reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0) });
+    console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
+    expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
+    expect(ledger.lost(), ledger.describeLost()).to.have.length(0);
+    expect(ledger.idMismatches, 'MESSAGE message-id differs from the SEND message-id').to.equal(0);
+    return ledger;
+  }
+
+  it('loses nothing when every node loses RabbitMQ for 3 s mid-stream', async function () {
+    this.timeout(120_000);
+    await scenario('rabbitmq cut all nodes 3s', async () => {
+      await delay(1500);
+      for (const p of proxies) p.cut();
+      await delay(3000);
+      for (const p of proxies) p.restore();
+    });
+    await waitFor(async () => (await Promise.all(nodes.map(async (n) => (await fetch(`${n.http}/readyz`)).status))).every((s) => s === 200), 'every node ready again', 15_000, 100);
+  });
+
+  it("loses nothing when only the recipients' node loses RabbitMQ for 3 s (its queue fills meanwhile)", async function () {
+    this.timeout(120_000);
+    await scenario('rabbitmq cut one node 3s', async () => {
+      await delay(1500);
+      proxies[1]!.cut();
+      await delay(3000);
+      proxies[1]!.restore();
+    });
+  });
+});
