@@ -1,4 +1,5 @@
 import type { HeaderList } from '../../protocol/index.js';
+import type { Principal } from '../auth/authenticator.js';
 import type { SessionId, UserId } from '../ids.js';
 import { compilePathPattern, type PathMatcher } from './path-pattern.js';
 import type { Payload } from './payload.js';
@@ -14,8 +15,10 @@ export interface InboundMessage {
   readonly vars: Readonly<Record<string, string>>;
   readonly headers: HeaderList;
   readonly body: Buffer;
-  /** The authenticated principal of the sending session. */
+  /** The authenticated principal's name (the user id) of the sending session. */
   readonly user: UserId;
+  /** The whole principal: e.g. `docs`, the documents a JWT admits it to (absent: all). */
+  readonly principal: Principal;
   readonly sessionId: SessionId;
 }
 

@@ -29,7 +29,7 @@ export function encodeUserName(user: UserId): string {
   return user.replaceAll('/', '%2F');
 }
 
-function decodeUserName(segment: string): UserId {
+export function decodeUserName(segment: string): UserId {
   return segment.replaceAll('%2F', '/').replaceAll('%2f', '/');
 }
 

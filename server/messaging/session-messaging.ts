@@ -140,7 +140,16 @@ export class SessionMessaging implements SessionHandle {
   }
 
   private context(destination: string, path: string, vars: Record<string, string>, frame: Frame): HandlerContext {
-    const message: InboundMessage = { destination, path, vars, headers: frame.headers, body: frame.body, user: this.user, sessionId: this.id };
+    const message: InboundMessage = {
+      destination,
+      path,
+      vars,
+      headers: frame.headers,
+      body: frame.body,
+      user: this.user,
+      principal: this.link.principal,
+      sessionId: this.id,
+    };
     return {
       message,
       template: this.deps.template,

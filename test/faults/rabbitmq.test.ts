@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, Ledger, Recipient, stopAll } from './support.js';
+import { delay } from '../helpers/wait.js';
+import { CarefulSender, Ledger, Recipient, stopAll, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "RabbitMQ lost while running": each node reaches RabbitMQ through a TCP proxy of this
@@ -48,6 +48,7 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
     for (const c of [...recipients, ...senders]) c.start();
     await Promise.all([...recipients, ...senders].map((c) => c.waitReady()));
 
+    const suppressedBefore = await suppressedDuplicates(nodes);
     const deadline = Date.now() + 60_000;
     const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
     await fault();
@@ -57,7 +58,8 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
 
     const resent = senders.reduce((n, s) => n + s.resent, 0);
     const errors = senders.reduce((n, s) => n + s.errors.length, 0);
-    ledger.report({ resent, errors, reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0) });
+    const suppressed = (await suppressedDuplicates(nodes)) - suppressedBefore;
+    ledger.report({ resent, errors, suppressed, reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0) });
     console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
     expect(ledger.lost(), ledger.describeLost()).to.have.length(0);
@@ -70,10 +72,11 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
     await scenario('rabbitmq cut all nodes 3s', async () => {
       await delay(1500);
       for (const p of proxies) p.cut();
+      await waitReady(nodes.map((n) => n.http), 503, 2000);
       await delay(3000);
       for (const p of proxies) p.restore();
     });
-    await waitFor(async () => (await Promise.all(nodes.map(async (n) => (await fetch(`${n.http}/readyz`)).status))).every((s) => s === 200), 'every node ready again', 15_000, 100);
+    await waitReady(nodes.map((n) => n.http), 200);
   });
 
   it("loses nothing when only the recipients' node loses RabbitMQ for 3 s (its queue fills meanwhile)", async function () {
@@ -81,6 +84,7 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
     await scenario('rabbitmq cut one node 3s', async () => {
       await delay(1500);
       proxies[1]!.cut();
+      await waitReady([nodes[1].http], 503, 2000);
       await delay(3000);
       proxies[1]!.restore();
     });

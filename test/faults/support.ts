@@ -393,3 +393,34 @@ export async function inboxLength(redis: Redis, keyPrefix: string, user: string)
 export async function stopAll(clients: readonly { stop(): Promise<void> }[]): Promise<void> {
   await Promise.all(clients.map((c) => c.stop()));
 }
+
+/** GET /readyz's status on a node (0 when it does not answer). */
+export async function readyStatus(http: string): Promise<number> {
+  try {
+    return (await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(2000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits until every node answers /readyz with `status` (proof that a fault took effect, or is over). */
+export async function waitReady(https: readonly string[], status: 200 | 503, timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    async () => (await Promise.all(https.map(readyStatus))).every((s) => s === status),
+    `/readyz ${status} on ${https.length} node(s)`,
+    timeoutMs,
+    50,
+  );
+}
+
+/** Duplicates the live nodes suppressed (a second copy on one subscription, written once), from /metrics. */
+export async function suppressedDuplicates(nodes: readonly { http: string; process: { exitCode: number | null; signalCode: string | null } }[]): Promise<number> {
+  let sum = 0;
+  for (const n of nodes) {
+    if (n.process.exitCode !== null || n.process.signalCode !== null) continue;
+    const text = await (await fetch(`${n.http}/metrics`)).text();
+    const m = /^stomp_duplicates_suppressed_total (\S+)$/m.exec(text);
+    sum += m ? Number(m[1]) : 0;
+  }
+  return sum;
+}

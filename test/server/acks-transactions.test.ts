@@ -122,6 +122,22 @@ describe('transactions', () => {
     await again.disconnect();
   });
 
+  it('applies none of a transaction when one of its frames is refused at COMMIT', async () => {
+    const watcher = await connectClient(n.url, { login: 'txwatch' });
+    const inbox = await watcher.subscribeWithReceipt('/topic/atomic');
+    const s = await connectRaw(n.url, 'txatomic');
+    s.send('BEGIN\ntransaction:t1\n\n\0');
+    s.send('SEND\ndestination:/topic/atomic\ntransaction:t1\n\nfirst\0');
+    s.send('SEND\ndestination:/topic/a/../atomic\ntransaction:t1\n\nsecond\0');
+    s.send('COMMIT\ntransaction:t1\nreceipt:c\n\n\0');
+    expect(header(await s.next('ERROR'), 'message')).to.contain('invalid destination');
+    await s.closed;
+    await watcher.sendWithReceipt('/topic/atomic-fence');
+    await delay(100);
+    expect(inbox.messages).to.have.length(0);
+    await watcher.disconnect();
+  });
+
   it('answers COMMIT of an unknown transaction with an ERROR', async () => {
     const s = await connectRaw(n.url, 'txbad');
     s.send('COMMIT\ntransaction:nope\nreceipt:c1\n\n\0');

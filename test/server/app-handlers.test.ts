@@ -47,6 +47,17 @@ describe('/app handlers and the seed\'s chat', () => {
     expect(a.errors).to.have.length(0); // the connection stays open
   });
 
+  it('chats with a user whose id contains /, written %2F in the destination as in Spring', async () => {
+    const eve = await connectClient(n.url, { login: 'org/eve' });
+    const toEve = await eve.subscribeWithReceipt('/user/44/queue/chat');
+    const toB = await b.subscribeWithReceipt('/user/44/queue/chat');
+    await a.sendWithReceipt('/app/chat/A/org%2Feve/44', 'hello eve');
+    await eve.sendWithReceipt('/app/chat/org%2Feve/B/44', 'hello B');
+    expect(JSON.parse((await toEve.wait(1))[0]!.body)).to.include({ from: 'A', to: 'org/eve', content: 'hello eve' });
+    expect(JSON.parse((await toB.wait(1))[0]!.body)).to.include({ from: 'org/eve', to: 'B', content: 'hello B' });
+    await eve.disconnect();
+  });
+
   it('sends a handler\'s return value to /topic + the lookup path, with {var} bound', async () => {
     const inbox = await b.subscribeWithReceipt('/topic/greet/world');
     await a.sendWithReceipt('/app/greet/world');
