@@ -42,6 +42,8 @@ export interface OutgoingMessage {
  */
 /** Internal broadcast channel for route-cache invalidation; outside /topic and /queue, so no client can use it. */
 export const ROUTES_CHANNEL = '/_relay/routes';
+/** Internal user-targeted nudge: "the user's inbox has something; take it now". */
+export const INBOX_CHANNEL = '/_relay/inbox';
 const EMPTY = Buffer.alloc(0);
 
 export class MessageRouter {
@@ -89,6 +91,11 @@ export class MessageRouter {
     if (msg.destination === ROUTES_CHANNEL) {
       const user = msg.headers.find(([name]) => name === 'user')?.[1];
       if (user !== undefined && msg.origin !== this.deps.nodeId) this.forget(user);
+      return;
+    }
+    if (msg.destination === INBOX_CHANNEL) {
+      const subscription = msg.headers.find(([name]) => name === 'subscription')?.[1];
+      if (msg.target.kind === 'user' && subscription !== undefined) this.replayHere(msg.target.user, subscription);
       return;
     }
     this.deps.metrics.relayConsumed.inc({ origin: msg.origin, kind: msg.target.kind });
@@ -236,6 +243,39 @@ export class MessageRouter {
     // A decoded body may be a view into a whole socket chunk: keep only its own bytes.
     await this.deps.store.append(user, userSubscriptionOf(msg.destination), { ...msg, body: Buffer.from(msg.body) });
     this.deps.metrics.offlineStored.inc();
+    await this.nudgeIfPresent(user, msg.destination);
+  }
+
+  /**
+   * "Nowhere, so store" takes two steps; a user who subscribed in between already took an inbox
+   * without this message. Registration comes before a subscription's take, so a fresh lookup
+   * after the append sees such a user: its nodes are told to take the inbox again (a take is
+   * atomic, so a second one never delivers twice).
+   */
+  private async nudgeIfPresent(user: UserId, destination: string): Promise<void> {
+    const nodes = await this.locate(user, docOfUserDestination(destination), true);
+    if (nodes.length === 0) return;
+    const remote = nodes.filter((n) => n !== this.deps.nodeId);
+    const subscription = userSubscriptionOf(destination);
+    if (remote.length < nodes.length) this.replayHere(user, subscription);
+    if (remote.length === 0) return;
+    const nudge: RelayMessage = {
+      id: this.deps.nextId(),
+      target: { kind: 'user', user },
+      destination: INBOX_CHANNEL,
+      headers: [['subscription', subscription]],
+      body: EMPTY,
+      origin: this.deps.nodeId,
+      sentAt: Date.now(),
+    };
+    await this.deps.broker.sendToNodes(remote, nudge).catch((err: unknown) => {
+      // The message is stored; at worst it waits for the user's next subscription.
+      this.deps.log.debug({ err: String(err), user }, 'inbox nudge not delivered');
+    });
+  }
+
+  private replayHere(user: UserId, subscription: string): void {
+    for (const session of this.deps.subscriptions.sessionsOf(user)) session.replayStored(subscription);
   }
 
   /** Resolves with how many sessions it was written to. */

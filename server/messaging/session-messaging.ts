@@ -44,6 +44,7 @@ export class SessionMessaging implements SessionHandle {
   /** Live deliveries held back while a new subscription replays its offline messages (keeps order). */
   private readonly replaying = new Map<Subscription, RelayMessage[]>();
   private readonly nacks = new Map<string, number>();
+  private readonly replayAgain = new Set<Subscription>();
   private closed = false;
   private readonly recent = new RecentIds(1024);
 
@@ -201,7 +202,7 @@ export class SessionMessaging implements SessionHandle {
     };
     this.subs.set(id, sub);
     // Replay what was kept for this destination before anything live reaches the subscription.
-    const replays = sub.kind === 'user' || destination.startsWith('/queue/');
+    const replays = replaysInbox(sub);
     if (replays) this.replaying.set(sub, []);
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
@@ -212,13 +213,28 @@ export class SessionMessaging implements SessionHandle {
     await Promise.all(work);
   }
 
+  replayStored(subscription: string): void {
+    for (const sub of this.subs.values()) {
+      if (sub.destination !== subscription || !replaysInbox(sub)) continue;
+      if (this.replaying.has(sub)) {
+        this.replayAgain.add(sub); // a take is running; it may have missed this message
+        continue;
+      }
+      this.replaying.set(sub, []);
+      this.replay(sub).catch((err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'));
+    }
+  }
+
   private async replay(sub: Subscription): Promise<void> {
     try {
-      const stored = await this.deps.store.take(this.user, sub.destination);
-      for (const msg of stored) {
-        this.deps.metrics.offlineReplayed.inc();
-        void this.write(sub, msg);
-      }
+      do {
+        this.replayAgain.delete(sub);
+        const stored = await this.deps.store.take(this.user, sub.destination);
+        for (const msg of stored) {
+          this.deps.metrics.offlineReplayed.inc();
+          void this.write(sub, msg);
+        }
+      } while (this.replayAgain.has(sub) && this.subs.get(sub.id) === sub);
     } finally {
       const held = this.replaying.get(sub) ?? [];
       this.replaying.delete(sub);
@@ -448,6 +464,11 @@ function matcherOrError(destination: string): Subscription['matches'] {
     if (err instanceof DestinationPatternError) throw new RelayError('INVALID_DESTINATION', `invalid destination pattern: ${err.message}`);
     throw err;
   }
+}
+
+/** User destinations and queues keep messages for their user; topics do not. */
+function replaysInbox(sub: Subscription): boolean {
+  return sub.kind === 'user' || sub.destination.startsWith('/queue/');
 }
 
 /** A message the relay could not take (publish buffer full, broker closing): the sender is told. */

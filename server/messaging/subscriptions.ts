@@ -11,6 +11,8 @@ export interface SessionHandle {
   readonly user: UserId;
   /** Writes one MESSAGE for `sub`. Resolves true once written to the socket, false if the session is gone. */
   deliver(sub: Subscription, msg: RelayMessage): Promise<boolean>;
+  /** Takes the user's offline inbox for `subscription` again, if this session is subscribed to it. */
+  replayStored(subscription: string): void;
 }
 
 export interface Subscription {

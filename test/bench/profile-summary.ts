@@ -88,10 +88,15 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const inclusive = new Map<string, { name: string; where: string; us: number }>();
   let busy = 0;
   const keyOf = (cf: CallFrame) => `${cf.functionName}|${cf.url}|${cf.lineNumber}`;
+  // A sample stands for the time until the next one, but V8 samples wall-clock: while the process
+  // is runnable and not running (all processes share two cores), the gap would land on whatever
+  // frame was on the stack — typically a write that just woke another process. Capping each
+  // sample at twice the usual interval makes the shares CPU-time shares.
+  const sortedDeltas = [...profile.timeDeltas].sort((a, b) => a - b);
+  const cap = 2 * (sortedDeltas[sortedDeltas.length >> 1] ?? 1000);
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i] as number;
-    // timeDeltas[i + 1] is the time until the next sample: the time this sample stands for.
-    const us = profile.timeDeltas[i + 1] ?? 0;
+    const us = Math.min(profile.timeDeltas[i + 1] ?? 0, cap);
     const node = byId.get(id);
     if (!node || IDLE.has(node.callFrame.functionName)) continue;
     busy += us;
@@ -128,7 +133,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
 export function renderProfile(s: ProfileSummary): string {
   const rows = (list: readonly ProfileEntry[]) => list.map((e) => `    ${e.pct.toFixed(1).padStart(5)} %  ${e.ms.toFixed(0).padStart(6)} ms  ${e.name}${e.where ? `  ${e.where}` : ''}`).join('\n');
   return [
-    `  ${path.relative(REPO_ROOT, s.file)}: ${(s.busyMs / 1000).toFixed(1)} s busy (idle excluded)`,
+    `  ${path.relative(REPO_ROOT, s.file)}: ${(s.busyMs / 1000).toFixed(1)} s busy (idle excluded; samples capped at 2× the sampling interval)`,
     '   self time by area:', rows(s.areas),
     '   self time by function:', rows(s.self),
     '   inclusive time, product functions:', rows(s.inclusive),

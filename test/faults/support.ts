@@ -195,7 +195,10 @@ abstract class ReconnectingClient {
         this.connects++;
         this.onConnected(frame);
       },
-      onStompError: (frame) => this.errors.push(frame.headers.message ?? ''),
+      onStompError: (frame) => {
+        this.errors.push(frame.headers.message ?? '');
+        this.onError();
+      },
       onWebSocketClose: (evt: { code: number }) => {
         if (!this.stopped) this.closes.push(evt.code);
         this.onDisconnected();
@@ -225,6 +228,7 @@ abstract class ReconnectingClient {
 
   protected abstract onConnected(frame: IFrame): void;
   protected abstract onDisconnected(): void;
+  protected onError(): void {}
 }
 
 /**
@@ -271,18 +275,24 @@ interface Outstanding {
   readonly to: string;
   readonly n: number;
   attempts: number;
+  /** The connection (generation) it was last published on; a RECEIPT can only come from that one. */
+  sentOn: number;
 }
 
 /**
  * A careful sender: every SEND carries the message's own `message-id` and a receipt; a message
  * without RECEIPT when the connection ends (its node died, drained, or answered ERROR) is sent
  * again, with the same `message-id`, after the next CONNECTED. It keeps at most `window`
- * messages unconfirmed.
+ * messages unconfirmed. After an ERROR (the relay did not take a message) it backs off as TCP
+ * does: the next connection starts with one message in flight and doubles per RECEIPT, so a
+ * full relay buffer is not hit again at once by a burst of re-sends.
  */
 export class CarefulSender extends ReconnectingClient {
   private readonly outstanding = new Map<string, Outstanding>();
   private readonly counters = new Map<string, number>();
   private seq = 0;
+  private generation = 0;
+  private cap: number;
   /** SENDs that were repeats of a message already sent once. */
   resent = 0;
 
@@ -294,10 +304,16 @@ export class CarefulSender extends ReconnectingClient {
     reconnectDelayMs = 200,
   ) {
     super(user, url, reconnectDelayMs);
+    this.cap = window;
   }
 
   ready(): boolean {
     return this.connected;
+  }
+
+  /** For failure messages: connection state, reconnects, ERRORs, close codes. */
+  state(): string {
+    return `connected=${this.connected} connects=${this.connects} errors=${this.errors.length} closes=${this.closes.join('/')}`;
   }
 
   get pending(): number {
@@ -307,15 +323,14 @@ export class CarefulSender extends ReconnectingClient {
   /** Sends the next numbered message to `to`, once fewer than `window` wait for their RECEIPT. */
   async next(to: string, deadline: number): Promise<void> {
     while (this.outstanding.size >= this.window) {
-      if (Date.now() > deadline) throw new Error(`${this.user}: ${this.outstanding.size} messages without RECEIPT at the deadline`);
+      if (Date.now() > deadline) throw new Error(`${this.user}: ${this.outstanding.size} messages without RECEIPT at the deadline (${this.state()})`);
       await delay(5);
     }
     const n = (this.counters.get(to) ?? 0) + 1;
     this.counters.set(to, n);
     const key = this.ledger.sent(this.user, to, n);
-    const o: Outstanding = { key, to, n, attempts: 0 };
-    this.outstanding.set(key, o);
-    if (this.connected) this.publish(o);
+    this.outstanding.set(key, { key, to, n, attempts: 0, sentOn: 0 });
+    this.pump();
   }
 
   /** Sends `perRecipient` messages to each of `to`, round robin, one every `everyMs`. */
@@ -329,23 +344,46 @@ export class CarefulSender extends ReconnectingClient {
 
   /** Waits until every message sent so far got its RECEIPT. */
   async allAccepted(timeoutMs: number): Promise<void> {
-    await waitFor(() => this.outstanding.size === 0, `${this.user}: a RECEIPT for every message (${this.outstanding.size} missing)`, timeoutMs, 50);
+    await waitFor(() => this.outstanding.size === 0, `${this.user}: a RECEIPT for every message`, timeoutMs, 50).catch((err: unknown) => {
+      throw new Error(`${String(err)}; ${this.outstanding.size} missing (${this.state()})`);
+    });
   }
 
   protected onConnected(): void {
+    this.generation++;
     // Whatever got no RECEIPT on the last connection is sent again, in order, with its id.
-    for (const o of this.outstanding.values()) this.publish(o);
+    this.pump();
   }
 
   protected onDisconnected(): void {}
 
+  protected override onError(): void {
+    this.cap = 1;
+  }
+
+  /** Publishes, in order, what is not on the current connection yet, up to `cap` in flight. */
+  private pump(): void {
+    if (!this.connected) return;
+    let inFlight = 0;
+    for (const o of this.outstanding.values()) if (o.sentOn === this.generation) inFlight++;
+    for (const o of this.outstanding.values()) {
+      if (inFlight >= this.cap) return;
+      if (o.sentOn === this.generation) continue;
+      this.publish(o);
+      inFlight++;
+    }
+  }
+
   private publish(o: Outstanding): void {
     if (o.attempts > 0) this.resent++;
     o.attempts++;
+    o.sentOn = this.generation;
     const receipt = `${o.key}#${++this.seq}`;
     this.client.watchForReceipt(receipt, () => {
       this.ledger.accept(o.key);
       this.outstanding.delete(o.key);
+      this.cap = Math.min(this.window, this.cap * 2);
+      this.pump();
     });
     try {
       this.client.publish({
@@ -424,3 +462,25 @@ export async function suppressedDuplicates(nodes: readonly { http: string; proce
   }
   return sum;
 }
+
+/** What a user's offline inbox holds, one short line per message (id, origin node, rerouted), for a failure message. */
+export async function describeInbox(redis: Redis, keyPrefix: string, user: string): Promise<string> {
+  const entries = await redis.lrange(redisKeys(keyPrefix).inbox(user), 0, -1);
+  return entries
+    .map((e) => {
+      try {
+        const v = JSON.parse(e) as { msg?: { id?: string; origin?: string; rerouted?: boolean } };
+        const m = v.msg ?? {};
+        return `${m.id ?? '?'} (origin ${m.origin ?? '?'}${m.rerouted ? ', rerouted' : ''})`;
+      } catch {
+        return e.slice(0, 120);
+      }
+    })
+    .join('; ');
+}
+
+/**
+ * `it` for a scenario that a known product bug makes fail (sometimes): skipped so that the suite
+ * stays green, run with FAULTS_KNOWN_BUGS=1 to see the bug. The title names the bug.
+ */
+export const itKnownBug: Mocha.TestFunction = (process.env.FAULTS_KNOWN_BUGS === '1' ? it : it.skip) as Mocha.TestFunction;

@@ -13,7 +13,7 @@ import { deferred } from './wait.js';
 /** The repository root: children run `server/main.ts` from here, as `npm start` would. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Output lines kept per node, printed when a test fails. */
-const KEPT_LINES = 200;
+const KEPT_LINES = Number(process.env.CLUSTER_KEPT_LINES ?? 200);
 /** Lines per node printed for a failed test: enough to see what happened, never a flood. */
 const PRINTED_LINES = 40;
 const MAX_LINE_CHARS = 600;

@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { startBalancer, type Balancer } from '../helpers/balancer.js';
+import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { delay, waitFor } from '../helpers/wait.js';
+import { CarefulSender, describeInbox, inboxLength, Ledger, nodeOf, Recipient, stopAll, suppressedDuplicates } from './support.js';
+
+/**
+ * The node-failure scenarios (kill -9, SIGTERM drain): three nodes behind a round-robin balancer,
+ * every client's URL points at the balancer and STOMP.js reconnects through it. Three recipients
+ * and three senders, one of each per node; every sender streams numbered messages to every
+ * recipient; `fault` hits the node that holds R2 (and S2) mid-stream.
+ */
+export interface BalancedRun {
+  readonly ledger: Ledger;
+  readonly victim: ClusterNode;
+  /** The clients that were on the victim. */
+  readonly moved: readonly (Recipient | CarefulSender)[];
+  readonly all: readonly (Recipient | CarefulSender)[];
+}
+
+export class BalancedCluster {
+  private constructor(
+    readonly cluster: Cluster,
+    readonly balancer: Balancer,
+  ) {}
+
+  static async start(env: Record<string, string>): Promise<BalancedCluster> {
+    const cluster = await startCluster(3, env);
+    const balancer = await startBalancer(cluster.nodes.map((n) => n.port));
+    return new BalancedCluster(cluster, balancer);
+  }
+
+  async stop(): Promise<void> {
+    await this.balancer.close();
+    await this.cluster.stop();
+  }
+
+  /**
+   * `layout`: 'recipients' — one recipient and one sender per node, the victim holds R2 and S2;
+   * 'senders' — the victim holds only senders (S1, S3), the recipients are on the other nodes.
+   */
+  async run(
+    scenario: string,
+    fault: (victim: ClusterNode) => Promise<void>,
+    clients: { stop(): Promise<void> }[],
+    layout: 'recipients' | 'senders' = 'recipients',
+  ): Promise<BalancedRun> {
+    const { cluster, balancer } = this;
+    const ledger = new Ledger(scenario);
+    const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
+    const url = balancer.url();
+    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, 150));
+    const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 150));
+    const [r1, r2, r3] = recipients as [Recipient, Recipient, Recipient];
+    const [s1, s2, s3] = senders as [CarefulSender, CarefulSender, CarefulSender];
+    // Connected one at a time, so round robin decides: positions 0..5 go to nodes 1 2 3 1 2 3.
+    const order = layout === 'recipients' ? [r1, r2, r3, s1, s2, s3] : [r1, r2, s1, r3, s2, s3];
+    const all = [...recipients, ...senders];
+    clients.push(...all);
+    for (const c of order) {
+      c.start();
+      await c.waitReady();
+    }
+    const where = await Promise.all(all.map((c) => nodeOf(cluster.redis, cluster.keyPrefix, c.user)));
+    const victimId = layout === 'recipients' ? where[1] : where[3];
+    const victim = cluster.nodes.find((n) => n.nodeId === victimId);
+    if (!victim) throw new Error(`the victim's client is on no single node (${String(victimId)})`);
+    const moved = all.filter((_, i) => where[i] === victimId);
+    if (layout === 'recipients') expect(moved.map((c) => c.user), 'the victim holds R2 and S2').to.have.members([R2, S2]);
+    else expect(moved.map((c) => c.user), 'the victim holds S1 and S3 only').to.have.members([S1, S3]);
+
+    const survivors = cluster.nodes.filter((n) => n !== victim);
+    const suppressedBefore = await suppressedDuplicates(survivors);
+    const deadline = Date.now() + 60_000;
+    const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
+    await delay(1500);
+    const faultAt = Date.now();
+    await fault(victim);
+    // Every client that was on the victim is connected (and subscribed) elsewhere.
+    await waitFor(() => moved.every((c) => c.connects >= 2 && c.ready()), 'the victim\'s clients to reconnect elsewhere', 20_000, 20);
+    const reconnectedMs = Date.now() - faultAt;
+    await Promise.all(streams);
+    await Promise.all(senders.map((s) => s.allAccepted(30_000)));
+    await ledger.settle(30_000);
+    const settledMs = Date.now() - faultAt;
+
+    for (const c of moved) {
+      const now = await nodeOf(cluster.redis, cluster.keyPrefix, c.user);
+      expect(survivors.map((n) => n.nodeId), `${c.user} is on a surviving node`).to.include(now);
+    }
+    const inbox = (await Promise.all([R1, R2, R3].map((u) => inboxLength(cluster.redis, cluster.keyPrefix, u)))).reduce((a, b) => a + b, 0);
+    ledger.report({
+      resent: senders.reduce((n, s) => n + s.resent, 0),
+      suppressed: (await suppressedDuplicates(survivors)) - suppressedBefore,
+      reconnectMs: reconnectedMs,
+      settleMs: settledMs,
+      inbox,
+    });
+    console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
+    expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
+    if (ledger.lost().length > 0) {
+      for (const u of [R1, R2, R3]) console.log(`      ${u}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, u)}`);
+      console.log(`      where: ${all.map((c, i) => `${c.user}@${String(where[i]).replace(/.*-/, '')}`).join(' ')}`);
+    }
+    expect(ledger.lost(), `${ledger.describeLost()}; left in the recipients' offline inboxes: ${inbox}`).to.have.length(0);
+    expect(ledger.idMismatches, 'MESSAGE message-id differs from the SEND message-id').to.equal(0);
+    return { ledger, victim, moved, all };
+  }
+}
+
+export { stopAll };

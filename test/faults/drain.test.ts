@@ -1,0 +1,61 @@
+import { expect } from 'chai';
+import type { ClusterNode } from '../helpers/cluster.js';
+import { requireService } from '../helpers/services.js';
+import { BalancedCluster, stopAll, type BalancedRun } from './balanced.js';
+import { itKnownBug } from './support.js';
+
+/**
+ * SPEC §8 "Graceful drain on SIGTERM": the node stops accepting, leaves the registry, closes its
+ * sessions with 1012 so that clients reconnect elsewhere (through the balancer), hands back what
+ * is still queued for it (re-routed to wherever its users are now), and exits 0 in bounded time.
+ * Each test drains one node of a fresh three-node cluster.
+ */
+describe('faults: SIGTERM drain under load, clients behind a balancer', function () {
+  let cluster: BalancedCluster | undefined;
+  const clients: { stop(): Promise<void> }[] = [];
+
+  beforeEach(async function () {
+    this.timeout(60_000);
+    await requireService(this, 'redis');
+    await requireService(this, 'rabbitmq');
+    cluster = await BalancedCluster.start({ NODE_TTL_MS: '3000', DRAIN_TIMEOUT_MS: '5000' });
+  });
+  afterEach(async function () {
+    this.timeout(30_000);
+    cluster?.cluster.printLogsIfFailed(this);
+    await stopAll(clients.splice(0));
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  async function drain(name: string, layout: 'recipients' | 'senders'): Promise<void> {
+    let drainMs = 0;
+    const run: BalancedRun = await cluster!.run(
+      name,
+      async (victim: ClusterNode) => {
+        const t0 = Date.now();
+        const exit = await victim.kill('SIGTERM');
+        drainMs = Date.now() - t0;
+        expect(exit, 'the drained node exits 0').to.deep.equal({ code: 0, signal: null });
+      },
+      clients,
+      layout,
+    );
+    console.log(`      drain took ${drainMs} ms; close codes of the moved clients: ${run.moved.map((c) => `${c.user}=${c.closes.join('/')}`).join(' ')}`);
+    for (const c of run.moved) expect(c.closes, `${c.user}'s close codes`).to.include(1012);
+    expect(drainMs, 'drain within DRAIN_TIMEOUT_MS').to.be.below(5000);
+  }
+
+  it("loses nothing when the senders' node drains: exit 0, its clients reconnect elsewhere after a 1012 and re-send", async function () {
+    this.timeout(120_000);
+    await drain('sigterm drain senders node', 'senders');
+  });
+
+  // BUG "offline-store race" (see offline-race.test.ts): while R2 moves from the draining node,
+  // a message routed to R2 is stored offline (locate → []) and the append lands after R2's new
+  // SUBSCRIBE took the inbox: it stays there (1 run in 3-5 here). FAULTS_KNOWN_BUGS=1 runs it.
+  itKnownBug("loses nothing when the recipients' node drains: exit 0, its clients reconnect elsewhere after a 1012 [BUG offline-store race]", async function () {
+    this.timeout(120_000);
+    await drain('sigterm drain recipient node', 'recipients');
+  });
+});
