@@ -26,7 +26,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly inByCommand = new Map<string, Counter.Internal>();
+  private readonly outByCommand = new Map<string, Counter.Internal>();
+
+  /** Counts a frame in; the labelled child is looked up once per command (hot path). */
+  frameIn(command: string): void {
+    child(this.framesIn, this.inByCommand, command).inc();
+  }
+
+  frameOut(command: string): void {
+    child(this.framesOut, this.outByCommand, command).inc();
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
+}
+
+function child(counter: Counter<'command'>, cache: Map<string, Counter.Internal>, command: string): Counter.Internal {
+  let c = cache.get(command);
+  if (!c) cache.set(command, (c = counter.labels(command)));
+  return c;
 }

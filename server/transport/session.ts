@@ -101,7 +101,7 @@ export class StompSession implements SessionLink {
     try {
       for (const event of this.decoder.push(chunk)) {
         if (event.kind === 'heartbeat') continue;
-        this.deps.metrics.framesIn.inc({ command: event.frame.command });
+        this.deps.metrics.frameIn(event.frame.command);
         this.countFrame();
         if (this.state === 'authenticating') this.pending.push(event.frame);
         else this.onFrame(event.frame);
@@ -251,7 +251,7 @@ export class StompSession implements SessionLink {
 
   write(frame: Frame): Promise<boolean> {
     if (this.state === 'closed') return Promise.resolve(false);
-    this.deps.metrics.framesOut.inc({ command: frame.command });
+    this.deps.metrics.frameOut(frame.command);
     const binary = frame.command === 'MESSAGE' && frame.body.length > 0 && isOctetStream(header(frame, 'content-type'));
     return this.send(encodeFrame(frame, this.negotiated), binary);
   }
@@ -286,7 +286,7 @@ export class StompSession implements SessionLink {
     headers.push(['content-length', '0']);
     try {
       this.socket.send(encodeFrame({ command: 'ERROR', headers, body: EMPTY_BODY }, this.negotiated), false, () => {});
-      this.deps.metrics.framesOut.inc({ command: 'ERROR' });
+      this.deps.metrics.frameOut('ERROR');
     } catch {
       // the socket is already unusable; closing below is all that is left
     }
