@@ -18,6 +18,18 @@ export interface BalancedRun {
   readonly all: readonly (Recipient | CarefulSender)[];
 }
 
+export interface RunOptions {
+  /**
+   * 'recipients' (default): one recipient and one sender per node, the victim holds R2 and S2;
+   * 'senders': the victim holds only senders (S1, S3), the recipients are on the other nodes.
+   */
+  readonly layout?: 'recipients' | 'senders';
+  /** R2 also has a second tab (session) on a surviving node: R2 is never "nowhere". */
+  readonly secondTab?: boolean;
+  /** How long R2's STOMP.js waits before reconnecting (default 150 ms). */
+  readonly r2ReconnectDelayMs?: number;
+}
+
 export class BalancedCluster {
   private constructor(
     readonly cluster: Cluster,
@@ -35,21 +47,18 @@ export class BalancedCluster {
     await this.cluster.stop();
   }
 
-  /**
-   * `layout`: 'recipients' — one recipient and one sender per node, the victim holds R2 and S2;
-   * 'senders' — the victim holds only senders (S1, S3), the recipients are on the other nodes.
-   */
   async run(
     scenario: string,
     fault: (victim: ClusterNode) => Promise<void>,
     clients: { stop(): Promise<void> }[],
-    layout: 'recipients' | 'senders' = 'recipients',
+    options: RunOptions = {},
   ): Promise<BalancedRun> {
+    const { layout = 'recipients', secondTab = false, r2ReconnectDelayMs = 150 } = options;
     const { cluster, balancer } = this;
     const ledger = new Ledger(scenario);
     const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
     const url = balancer.url();
-    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, 150));
+    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: u === R2 ? r2ReconnectDelayMs : 150 }));
     const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 150));
     const [r1, r2, r3] = recipients as [Recipient, Recipient, Recipient];
     const [s1, s2, s3] = senders as [CarefulSender, CarefulSender, CarefulSender];
@@ -62,6 +71,15 @@ export class BalancedCluster {
       await c.waitReady();
     }
     const where = await Promise.all(all.map((c) => nodeOf(cluster.redis, cluster.keyPrefix, c.user)));
+    if (secondTab) {
+      // Connection 7 goes where connection 1 went: R1's node, not R2's.
+      const tabB = new Recipient(R2, url, ledger, { reconnectDelayMs: 150, tab: 'b' });
+      clients.push(tabB);
+      tabB.start();
+      await tabB.waitReady();
+      const r2Nodes = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${R2}`)).sort();
+      expect(r2Nodes, "R2's two tabs are on R2's and R1's nodes").to.deep.equal([where[0], where[1]].sort());
+    }
     const victimId = layout === 'recipients' ? where[1] : where[3];
     const victim = cluster.nodes.find((n) => n.nodeId === victimId);
     if (!victim) throw new Error(`the victim's client is on no single node (${String(victimId)})`);
@@ -85,8 +103,9 @@ export class BalancedCluster {
     const settledMs = Date.now() - faultAt;
 
     for (const c of moved) {
-      const now = await nodeOf(cluster.redis, cluster.keyPrefix, c.user);
-      expect(survivors.map((n) => n.nodeId), `${c.user} is on a surviving node`).to.include(now);
+      const now = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${c.user}`));
+      expect(now.length, `${c.user} is registered`).to.be.greaterThan(0);
+      for (const n of now) expect(survivors.map((x) => x.nodeId), `${c.user} is on surviving nodes only`).to.include(n);
     }
     const inbox = (await Promise.all([R1, R2, R3].map((u) => inboxLength(cluster.redis, cluster.keyPrefix, u)))).reduce((a, b) => a + b, 0);
     ledger.report({

@@ -3,7 +3,7 @@ import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type C
 import { requireService, TEST_REDIS_URL } from '../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, DOC, inboxLength, Ledger, Recipient, registrySnapshot, stopAll, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
+import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, stopAll, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "Redis lost while running": each node reaches Redis through a TCP proxy of this test.
@@ -105,12 +105,18 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     expect(mine).to.deep.equal([`${R1}@${n2.nodeId}`, `${R2}@${n3.nodeId}`, `${R3}@${n1.nodeId}`, `${J1}@${n3.nodeId}`, `${J2}@${n1.nodeId}`].sort());
   });
 
+  // Found by this suite as BUG "offline-store race": node 3 re-routed M's messages with a lookup
+  // queued behind the outage, found M nowhere (M's join on node 1 not in yet) and appended to the
+  // inbox after M's SUBSCRIBE on node 1 had taken it (1 run in 2). Fixed in c707749.
   it('delivers to a recipient who moves to another node while Redis is cut', async function () {
     this.timeout(120_000);
     const [n1, n2, n3] = nodes;
     const ledger = new Ledger('redis cut 3s, recipient moves');
     const [M, R, S1, S2] = uniqueUsers('M', 'R', 'S1', 'S2');
-    const mover = new Recipient(M, n3.url, ledger);
+    // M acknowledges each message (client-individual): what node 3 writes to M's old session
+    // while M is leaving is then kept for M's next session, not counted delivered (in auto mode
+    // it would be gone: see last-hop.test.ts).
+    const mover = new Recipient(M, n3.url, ledger, { ack: 'client-individual' });
     const stay = new Recipient(R, n3.url, ledger);
     const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger)];
     clients.push(mover, stay, ...senders);
@@ -124,7 +130,7 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     await waitReady(http(), 503, 2000);
     // M closes its tab on node 3 and opens it again on node 1: the new CONNECT waits for Redis.
     await mover.stop();
-    const moved = new Recipient(M, n1.url, ledger);
+    const moved = new Recipient(M, n1.url, ledger, { ack: 'client-individual' });
     clients.push(moved);
     moved.start();
     await delay(3000);
@@ -136,7 +142,7 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     await ledger.settle(20_000);
     ledger.report({ resent: senders.reduce((n, s) => n + s.resent, 0), inbox: await inboxLength(cluster.redis, cluster.keyPrefix, M) });
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
-    expect(ledger.lost(), `${ledger.describeLost()}; kept in ${M}'s offline inbox: ${await inboxLength(cluster.redis, cluster.keyPrefix, M)}`).to.have.length(0);
+    expect(ledger.lost(), `${ledger.describeLost()}; kept in ${M}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, M)}`).to.have.length(0);
   });
 });
 

@@ -39,7 +39,8 @@ export interface UserCounts {
 export class Ledger {
   private readonly expected = new Map<string, Expected>();
   private readonly accepted = new Set<string>();
-  private readonly received = new Map<string, number>();
+  /** Copies received, per message, per tab (a user's session: a user may have several). */
+  private readonly received = new Map<string, Map<string, number>>();
   /** Per (from, to): the last number received, to count arrivals out of order. */
   private readonly lastN = new Map<string, number>();
   private reorderedBy = new Map<string, number>();
@@ -66,8 +67,11 @@ export class Ledger {
     return this.accepted.has(key);
   }
 
-  /** A recipient got a MESSAGE whose body is `{k, from, to, n}`. */
-  receive(to: string, msg: IMessage, checkHeaderId: boolean): void {
+  /**
+   * A recipient's session (`tab`) got a MESSAGE whose body is `{k, from, to, n}`. A message counts
+   * as received when any tab of its user got it; a duplicate is a second copy in one tab.
+   */
+  receive(to: string, msg: IMessage, checkHeaderId: boolean, tab = 'main'): void {
     let body: { k?: unknown; from?: unknown; n?: unknown; to?: unknown };
     try {
       body = JSON.parse(msg.body) as typeof body;
@@ -76,8 +80,11 @@ export class Ledger {
     }
     if (typeof body.k !== 'string' || body.to !== to) return;
     if (checkHeaderId && msg.headers['message-id'] !== body.k) this.idMismatches++;
-    const seen = this.received.get(body.k) ?? 0;
-    this.received.set(body.k, seen + 1);
+    let tabs = this.received.get(body.k);
+    if (!tabs) this.received.set(body.k, (tabs = new Map()));
+    let seen = 0;
+    for (const c of tabs.values()) seen += c;
+    tabs.set(tab, (tabs.get(tab) ?? 0) + 1);
     if (seen === 0 && typeof body.from === 'string' && typeof body.n === 'number') {
       const pair = `${body.from}>${to}`;
       const last = this.lastN.get(pair) ?? 0;
@@ -103,9 +110,9 @@ export class Ledger {
       let received = 0;
       let duplicates = 0;
       for (const e of mine) {
-        const c = this.received.get(e.key) ?? 0;
-        if (c > 0) received++;
-        if (c > 1) duplicates += c - 1;
+        const tabs = this.received.get(e.key);
+        if (tabs) received++;
+        for (const c of tabs?.values() ?? []) duplicates += c - 1;
       }
       return {
         user,
@@ -241,14 +248,28 @@ export class Recipient extends ReconnectingClient {
   /** When the current subscription was confirmed. */
   subscribedAt = 0;
 
+  /** Which of the user's sessions this is, for the ledger (a second browser tab: 'b'). */
+  readonly tab: string;
+  private readonly ack: 'auto' | 'client-individual';
+
   constructor(
     user: string,
     url: string,
     private readonly ledger: Ledger,
-    reconnectDelayMs = 200,
-    private readonly destination = SUB_DEST,
+    options: {
+      /** STOMP.js reconnectDelay. Default 200 ms. */
+      reconnectDelayMs?: number;
+      tab?: string;
+      /**
+       * 'client-individual': each MESSAGE is ACKed after it was counted, so what the node wrote to
+       * a session that then ends unread is kept for the next one (SPEC §3). Default 'auto'.
+       */
+      ack?: 'auto' | 'client-individual';
+    } = {},
   ) {
-    super(user, url, reconnectDelayMs);
+    super(user, url, options.reconnectDelayMs ?? 200);
+    this.tab = options.tab ?? 'main';
+    this.ack = options.ack ?? 'auto';
   }
 
   ready(): boolean {
@@ -262,7 +283,16 @@ export class Recipient extends ReconnectingClient {
       this.subscribed = true;
       this.subscribedAt = Date.now();
     });
-    this.client.subscribe(this.destination, (m) => this.ledger.receive(this.user, m, true), { id: 'faults', receipt });
+    const headers: Record<string, string> = { id: 'faults', receipt };
+    if (this.ack !== 'auto') headers.ack = this.ack;
+    this.client.subscribe(
+      SUB_DEST,
+      (m) => {
+        this.ledger.receive(this.user, m, true, this.tab);
+        if (this.ack !== 'auto') m.ack();
+      },
+      headers,
+    );
   }
 
   protected onDisconnected(): void {

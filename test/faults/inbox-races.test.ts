@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { RelayMessage } from '../../server/broker/relay-message.js';
+import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { MemoryOfflineStore } from '../../server/store/memory-offline-store.js';
 import type { OfflineStore } from '../../server/store/offline-store.js';
 import { requireService } from '../helpers/services.js';
@@ -16,9 +17,11 @@ import { deferred, waitFor } from '../helpers/wait.js';
  * the user subscribes again. Here the gap between "nowhere" and "appended" (a Redis round trip,
  * or a queued one during an outage) is held open on purpose with a gated store.
  */
-describe('faults: offline inbox vs. a concurrent subscription (minimal reproduction)', function () {
+describe('faults: offline inbox vs. a concurrent subscription (minimal reproductions)', function () {
   let node: StartedNode | undefined;
   let client: TestClient | undefined;
+  let node2: StartedNode | undefined;
+  let client2: TestClient | undefined;
 
   before(async function () {
     await requireService(this, 'redis');
@@ -27,15 +30,14 @@ describe('faults: offline inbox vs. a concurrent subscription (minimal reproduct
   after(async () => {
     await client?.disconnect();
     await node?.stop();
+    await client2?.disconnect();
+    await node2?.stop();
   });
 
-  // BUG "offline-store race": server/messaging/router.ts routeUserMessage (locate → [] at line 178,
-  // then this.store() at line 181 → store.append at line 237; deliverUserHere's fallback at line 232 too)
-  // decides "nowhere" and appends in two steps; a SUBSCRIBE that joins and takes the inbox in
-  // between (server/messaging/session-messaging.ts subscribe(), lines 210-211 → replay() line 217)
-  // leaves an accepted message in the inbox while its user is subscribed. Skipped until fixed, so
-  // the suite stays green; remove `.skip` to see it fail.
-  it.skip('delivers a message stored while its user was subscribing (BUG: it stays in the offline inbox)', async function () {
+  // Found by these suites as BUG "offline-store race" (router.ts routeUserMessage: locate → [],
+  // then store.append, with a SUBSCRIBE's join + take in between); fixed in c707749 by a fresh
+  // lookup after the append that makes the user's nodes take the inbox again. A regression test.
+  it('delivers a message stored while its user was subscribing (the append lands after the take)', async function () {
     this.timeout(20_000);
     const gate = deferred<void>();
     const appending = deferred<void>();
@@ -66,5 +68,39 @@ describe('faults: offline inbox vs. a concurrent subscription (minimal reproduct
     const got = await waitFor(() => inbox.messages.length > 0, 'the stored message to reach bob', 3000).catch(() => false);
     const left = await memory.count('bob');
     expect(got, `bob got nothing; ${left} message(s) stranded in his offline inbox`).to.equal(true);
+  });
+
+  it('delivers to a user who moved onto the sending node while the stale target node\'s queue is gone', async function () {
+    this.timeout(20_000);
+    // The sender's lookup still names the node the user just left ("ghost": drained or swept, its
+    // queue unbound, so the publish comes back unroutable); meanwhile the user is here. The router
+    // re-resolves without the gone node *and without itself* (router.ts unroutable()), finds
+    // nobody, and stores: the message only reaches the user through the inbox nudge.
+    let stale = true;
+    const memory = new MemoryRegistry('self');
+    const registry = new Proxy(memory, {
+      get(target, prop, receiver) {
+        if (prop === 'locate') {
+          return async (user: string, doc?: string) => {
+            if (stale) {
+              stale = false;
+              return ['ghost'];
+            }
+            return target.locate(user, doc);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    node2 = await startNode({ NODE_ID: 'self' }, { registry });
+    client2 = await connectClient(node2.url, { login: 'carol' });
+    const inbox = await client2.subscribeWithReceipt('/user/42/queue/chat');
+    stale = true;
+    await node2.node.template.convertAndSendToUser('carol', '/42/queue/chat', { k: 'm2' });
+    const got = await waitFor(() => inbox.messages.length > 0, 'the message to reach carol', 3000).catch(() => false);
+    expect(got, 'carol, subscribed on the sending node, got nothing').to.equal(true);
+    const stored = (await node2.node.metrics.offlineStored.get()).values.reduce((n, v) => n + v.value, 0);
+    console.log(`      went through the offline inbox: ${stored} (0 would be a direct local delivery)`);
   });
 });

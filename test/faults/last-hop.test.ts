@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { requireService } from '../helpers/services.js';
+import { connectRaw, type RawSocket } from '../helpers/raw-socket.js';
+import { startNode, type StartedNode } from '../helpers/start-node.js';
+import { connectClient, type TestClient } from '../helpers/stomp-client.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The last hop, node → client, in `auto` ack mode: a message counts as delivered once its MESSAGE
+ * frame is queued on the session's open socket. A client that leaves politely — DISCONNECT with a
+ * receipt, as STOMP.js' deactivate() does, which then ignores every frame after the RECEIPT
+ * (stomp-handler.js `_closeWebsocket`: `onmessage = () => {}`) — should not lose what is sent to
+ * it after it asked to leave: the node should stop delivering to the session before it answers.
+ */
+describe('faults: the last hop after a DISCONNECT (minimal reproduction)', function () {
+  let node: StartedNode | undefined;
+  let raw: RawSocket | undefined;
+  let client: TestClient | undefined;
+
+  before(async function () {
+    await requireService(this, 'redis');
+    await requireService(this, 'rabbitmq');
+  });
+  after(async () => {
+    raw?.close();
+    await client?.disconnect();
+    await node?.stop();
+  });
+
+  // BUG "delivery after DISCONNECT receipt": server/transport/session.ts disconnect() (lines
+  // 166-178) writes the RECEIPT and leaves the session connected, its subscriptions registered,
+  // until the client closes or CLOSE_GRACE_MS (1 s) passes; a user message routed to the user
+  // meanwhile is written after the RECEIPT (session-messaging.ts deliver()/write()), counted as
+  // delivered and acked to RabbitMQ, and STOMP.js drops it. It is neither delivered nor kept
+  // offline. Seen once in ten runs of redis.test.ts "recipient moves" in auto mode (lost 1, inbox
+  // empty). Skipped until fixed; remove `.skip` to see it fail.
+  it.skip('keeps a message sent after the RECEIPT of a DISCONNECT for the user\'s next session [BUG delivery after DISCONNECT receipt]', async function () {
+    this.timeout(20_000);
+    node = await startNode();
+    raw = await connectRaw(node.url, 'erin');
+    raw.send('SUBSCRIBE\nid:0\ndestination:/user/queue/x\nreceipt:s\n\n\0');
+    await raw.next('RECEIPT');
+    raw.send('DISCONNECT\nreceipt:bye\n\n\0');
+    const bye = await raw.next('RECEIPT');
+    expect(bye.headers.find(([n]) => n === 'receipt-id')?.[1]).to.equal('bye');
+
+    // The client has its RECEIPT and, as STOMP.js, reads nothing more; the socket is still open.
+    const status = await node.node.template.convertAndSendToUser('erin', '/queue/x', 'sent after the DISCONNECT');
+    const written = await raw.next('MESSAGE', 2000).then(
+      () => 'a MESSAGE was written to the old session after its DISCONNECT RECEIPT',
+      () => 'no MESSAGE reached the old session',
+    );
+    raw.close();
+
+    client = await connectClient(node.url, { login: 'erin' });
+    const inbox = await client.subscribeWithReceipt('/user/queue/x');
+    const got = await waitFor(() => inbox.messages.length > 0, "the message to reach erin's next session", 3000).catch(() => false);
+    expect(got, `erin's next session got nothing (the router said '${status}'; ${written})`).to.equal(true);
+  });
+});
