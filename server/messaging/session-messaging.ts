@@ -11,6 +11,7 @@ import {
   invalidDestinationReason,
   parseSendDestination,
   parseSubscribeDestination,
+  type SendTarget,
   userSubscriptionOf,
 } from './destinations.js';
 import type { MessagingDeps, SessionLink } from './messaging.js';
@@ -20,6 +21,8 @@ import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription
 /** Headers of a SEND that describe the frame itself, not the message; never copied into MESSAGE. */
 const FRAME_HEADERS = new Set(['destination', 'content-length', 'receipt', 'transaction', 'subscription', 'ack', 'message-id', 'redelivered']);
 const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
+/** SEND destinations whose check a session keeps (see sendTarget). */
+const MAX_KNOWN_SEND_TARGETS = 64;
 /** A NACKed message is delivered again this many times, then dead-lettered. */
 const MAX_REDELIVERIES = 3;
 
@@ -45,8 +48,9 @@ export class SessionMessaging implements SessionHandle {
   private readonly replaying = new Map<Subscription, RelayMessage[]>();
   private readonly nacks = new Map<string, number>();
   private readonly replayAgain = new Set<Subscription>();
+  private readonly sendTargets = new Map<string, SendTarget>();
   private closed = false;
-  private readonly recent = new RecentIds(1024);
+  private readonly recent = new RecentIds(256);
 
   constructor(
     private readonly deps: MessagingDeps,
@@ -103,10 +107,7 @@ export class SessionMessaging implements SessionHandle {
   private prepareSend(frame: Frame): () => Promise<void> {
     const destination = header(frame, 'destination');
     if (destination === undefined) return async () => {}; // Spring drops a SEND without destination silently
-    const invalid = invalidDestinationReason(destination);
-    if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
-    const target = parseSendDestination(destination);
-    if (target.kind !== 'none') this.authorize('send', destination);
+    const target = this.sendTarget(destination);
     const headers = messageHeaders(frame.headers);
     const id = header(frame, 'message-id');
     const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
@@ -122,6 +123,23 @@ export class SessionMessaging implements SessionHandle {
       case 'none':
         return async () => this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
     }
+  }
+
+  /**
+   * Checks and parses a SEND destination (validity, policy). A session usually sends to a few
+   * destinations many times, so the answer is kept per session (bounded); refusals are not kept:
+   * they end the session.
+   */
+  private sendTarget(destination: string): SendTarget {
+    const known = this.sendTargets.get(destination);
+    if (known) return known;
+    const invalid = invalidDestinationReason(destination);
+    if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
+    const target = parseSendDestination(destination);
+    if (target.kind !== 'none') this.authorize('send', destination);
+    if (this.sendTargets.size >= MAX_KNOWN_SEND_TARGETS) this.sendTargets.clear();
+    this.sendTargets.set(destination, target);
+    return target;
   }
 
   private async runHandler(destination: string, path: string, frame: Frame): Promise<void> {
@@ -481,23 +499,29 @@ async function notAccepted<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/** The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. */
+/**
+ * The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. Allocated on
+ * first use, so an idle session costs nothing here.
+ */
 class RecentIds {
-  private readonly set = new Set<string>();
-  private readonly ring: (string | undefined)[];
+  private set: Set<string> | undefined;
+  private ring: (string | undefined)[] = [];
   private next = 0;
 
-  constructor(capacity: number) {
-    this.ring = new Array<string | undefined>(capacity);
-  }
+  constructor(private readonly capacity: number) {}
 
   add(id: string): boolean {
-    if (this.set.has(id)) return false;
-    const old = this.ring[this.next];
-    if (old !== undefined) this.set.delete(old);
-    this.ring[this.next] = id;
-    this.next = (this.next + 1) % this.ring.length;
-    this.set.add(id);
+    const set = (this.set ??= new Set());
+    if (set.has(id)) return false;
+    if (this.ring.length < this.capacity) {
+      this.ring.push(id);
+    } else {
+      const old = this.ring[this.next];
+      if (old !== undefined) set.delete(old);
+      this.ring[this.next] = id;
+      this.next = (this.next + 1) % this.capacity;
+    }
+    set.add(id);
     return true;
   }
 }
