@@ -75,6 +75,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const onDropped = (_user: string, count: number, reason: 'bound' | 'expired') => metrics.offlineDropped.inc({ reason }, count);
   let redis: Redis | undefined;
 
+  // The registry is built before the subscriptions it reports resyncs to.
+  const subscriptionsRef: { current?: LocalSubscriptions } = {};
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store);
   if (needRedis && config.redisUrl) {
     redis = new Redis(config.redisUrl, {
@@ -95,6 +97,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           keyPrefix: config.keyPrefix,
           nodeTtlMs: config.nodeTtlMs,
           onError: (err) => log.warn({ err: err.message }, 'registry update failed'),
+          onResynced: () => subscriptionsRef.current?.replayAllStored(),
         })
       : new MemoryRegistry(config.nodeId));
   const store: OfflineStore =
@@ -119,6 +122,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   const bindings = new BrokerBindings(broker, log);
   const subscriptions = new LocalSubscriptions(bindings);
+  subscriptionsRef.current = subscriptions;
   const routeCache = new RouteCache(config.routeCacheMs);
   const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log, routeCache });
   const template = new MessagingTemplate(router);

@@ -231,9 +231,9 @@ export class SessionMessaging implements SessionHandle {
     await Promise.all(work);
   }
 
-  replayStored(subscription: string): void {
+  replayStored(subscription?: string): void {
     for (const sub of this.subs.values()) {
-      if (sub.destination !== subscription || !replaysInbox(sub)) continue;
+      if ((subscription !== undefined && sub.destination !== subscription) || !replaysInbox(sub)) continue;
       if (this.replaying.has(sub)) {
         this.replayAgain.add(sub); // a take is running; it may have missed this message
         continue;

@@ -11,8 +11,8 @@ export interface SessionHandle {
   readonly user: UserId;
   /** Writes one MESSAGE for `sub`. Resolves true once written to the socket, false if the session is gone. */
   deliver(sub: Subscription, msg: RelayMessage): Promise<boolean>;
-  /** Takes the user's offline inbox for `subscription` again, if this session is subscribed to it. */
-  replayStored(subscription: string): void;
+  /** Takes the user's offline inbox for `subscription` again (every subscription when omitted). */
+  replayStored(subscription?: string): void;
 }
 
 export interface Subscription {
@@ -77,6 +77,11 @@ export class LocalSubscriptions {
 
   users(): IterableIterator<UserId> {
     return this.sessionsByUser.keys();
+  }
+
+  /** Every session of this node takes its inboxes again (after the node was taken for dead). */
+  replayAllStored(): void {
+    for (const sessions of this.sessionsByUser.values()) for (const s of sessions) s.replayStored();
   }
 
   static matcherFor(destination: string): ((d: string) => boolean) | undefined {

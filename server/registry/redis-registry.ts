@@ -21,6 +21,11 @@ export interface RedisRegistryOptions {
    * found the node missing) fails; the next `keepAlive()` retries it. @default process.emitWarning
    */
   readonly onError?: (err: Error) => void;
+  /**
+   * Told after a resync rewrote this node's entries: other nodes may have taken the node for
+   * dead meanwhile and kept its users' messages offline, so the node takes those inboxes again.
+   */
+  readonly onResynced?: () => void;
 }
 
 /**
@@ -260,6 +265,7 @@ export class RedisRegistry implements Registry {
   readonly #nodeTtlMs: number;
   readonly #quitOnClose: boolean;
   readonly #onError: (err: Error) => void;
+  readonly #onResynced: (() => void) | undefined;
   readonly #mirror = new SessionIndex();
   /** Set when an update may not have reached Redis; the next keepAlive resyncs. */
   #dirty = false;
@@ -284,6 +290,7 @@ export class RedisRegistry implements Registry {
     this.#nodeTtlMs = options.nodeTtlMs;
     this.#quitOnClose = options.quitOnClose ?? false;
     this.#onError = options.onError ?? ((err) => process.emitWarning(err));
+    this.#onResynced = options.onResynced;
     this.#wasReady = options.redis.status === 'ready';
     this.#redis.on('ready', this.#onReady);
   }
@@ -392,6 +399,7 @@ export class RedisRegistry implements Registry {
       this.#dirty = true;
       throw err;
     }
+    this.#onResynced?.();
   }
 
   /** True while the connection is 'ready' and the registry is not closed (for `/readyz`). */

@@ -36,7 +36,7 @@ export interface SessionDeps {
   readonly log: Logger;
 }
 
-type State = 'connecting' | 'authenticating' | 'connected' | 'closed';
+type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | 'closed';
 
 /**
  * One STOMP session over one WebSocket: the CONNECT handshake, heart-beats, the order of inbound
@@ -169,6 +169,10 @@ export class StompSession implements SessionLink {
       return;
     }
     this.receipts = this.receipts.then(async () => {
+      // The client stops reading once it has the RECEIPT: leave the registry first, so what is
+      // sent to the user from now on goes to its other sessions or its offline inbox, not here.
+      this.state = 'disconnecting';
+      await this.messaging?.close();
       await this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
       // The client closes after the RECEIPT; if it does not, close for it.
       const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);

@@ -3,7 +3,7 @@ import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../he
 import { requireService, TEST_REDIS_URL } from '../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, describeInbox, itKnownBug, Ledger, nodeOf, Recipient, stopAll, waitReady } from './support.js';
+import { CarefulSender, describeInbox, Ledger, nodeOf, Recipient, stopAll, waitReady } from './support.js';
 
 /** Liveness TTL here: node 2's Redis cut outlasts it, so the others take node 2 for dead. */
 const TTL_MS = 2000;
@@ -34,13 +34,10 @@ describe('faults: a node cut from Redis for longer than NODE_TTL_MS (taken for d
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 
-  // BUG "swept while alive": server/node.ts sweeper (lines ~140-152) adopts and deletes the queue of
-  // a node whose liveness key expired only because its Redis link was cut; the router then finds
-  // its users nowhere and stores their messages offline (router.ts line 181), while the users stay
-  // connected and subscribed on that node. Nothing replays the inbox to existing subscriptions
-  // (redis-registry.ts resync() re-registers the sessions, session-messaging.ts replays only at a
-  // new SUBSCRIBE), so the messages wait until the user re-subscribes. FAULTS_KNOWN_BUGS=1 runs it.
-  itKnownBug('delivers what was accepted for its users while it was taken for dead [BUG swept while alive]', async function () {
+  // A node cut from Redis past NODE_TTL_MS is taken for dead: its queue is taken over and its
+  // users' messages go to their inboxes, while the users stay subscribed there. When the node's
+  // registry resyncs, it takes those inboxes again for its live subscriptions.
+  it('delivers what was accepted for its users while it was taken for dead', async function () {
     this.timeout(120_000);
     for (let i = 0; i < 3; i++) proxies.push(await startTcpProxy(TEST_REDIS_URL));
     cluster = await startCluster(3, { NODE_TTL_MS: String(TTL_MS) }, 30_000, {

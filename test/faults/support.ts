@@ -509,8 +509,3 @@ export async function describeInbox(redis: Redis, keyPrefix: string, user: strin
     .join('; ');
 }
 
-/**
- * `it` for a scenario that a known product bug makes fail (sometimes): skipped so that the suite
- * stays green, run with FAULTS_KNOWN_BUGS=1 to see the bug. The title names the bug.
- */
-export const itKnownBug: Mocha.TestFunction = (process.env.FAULTS_KNOWN_BUGS === '1' ? it : it.skip) as Mocha.TestFunction;
