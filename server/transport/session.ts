@@ -171,8 +171,10 @@ export class StompSession implements SessionLink {
     this.receipts = this.receipts.then(async () => {
       // The client stops reading once it has the RECEIPT: leave the registry first, so what is
       // sent to the user from now on goes to its other sessions or its offline inbox, not here.
+      // Not awaited: the local part is done at once; the registry's part may wait for Redis,
+      // and the client's DISCONNECT must not.
       this.state = 'disconnecting';
-      await this.messaging?.close();
+      this.messaging?.close().catch((err: unknown) => this.deps.log.warn({ err: String(err), session: this.id }, 'session cleanup failed'));
       await this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
       // The client closes after the RECEIPT; if it does not, close for it.
       const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);
