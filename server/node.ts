@@ -152,10 +152,9 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     registry.keepAlive().catch((err: unknown) => log.warn({ err: String(err) }, 'liveness refresh failed'));
   }, Math.max(250, Math.floor(config.nodeTtlMs / 3)));
   timers.push(keepAlive);
-  if ('sweep' in registry && typeof registry.sweep === 'function') {
-    const sweeper = registry as Registry & { sweep(): Promise<NodeId[]> };
+  if (cluster) {
     const sweep = setInterval(() => {
-      sweeper
+      registry
         .sweep()
         .then(async (gone) => {
           if (gone.length === 0) return;

@@ -53,6 +53,11 @@ export class MemoryRegistry implements Registry {
     }));
   }
 
+  /** One node, and it is this one: nobody else's entries to sweep. */
+  async sweep(): Promise<NodeId[]> {
+    return [];
+  }
+
   /** Nothing to refresh: a process that can answer is alive. */
   async keepAlive(): Promise<void> {}
 

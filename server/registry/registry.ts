@@ -50,6 +50,13 @@ export interface Registry {
   /** Removes every entry of `nodeId` (graceful drain of this node, or sweep of a dead one). */
   removeNode(nodeId: NodeId): Promise<void>;
 
+  /**
+   * Removes every entry of known nodes whose liveness has lapsed and resolves with those nodes, so
+   * the caller can take over what they left (their queues). Safe to run on several nodes at once:
+   * each dead node is returned to one of them.
+   */
+  sweep(): Promise<NodeId[]>;
+
   /** Nodes whose liveness key is still there. */
   liveNodes(): Promise<NodeId[]>;
 
