@@ -15,7 +15,8 @@ import {
   isValidNodeId,
   nodeQueueOptions,
 } from './rabbit-topology.js';
-import type { RelayMessage, RelayTarget } from './relay-message.js';
+import { decodeEnvelope, encodeEnvelope } from './relay-envelope.js';
+import type { RelayMessage } from './relay-message.js';
 
 /** pino-compatible: a pino `Logger` fits. */
 export interface BrokerLog {
@@ -87,31 +88,18 @@ interface Outgoing {
 
 /** Sending the same message this many times without a confirm (each time losing the channel) rejects it. */
 const MAX_SENDS = 3;
-/** The AMQP header carrying everything of a RelayMessage except id and body. */
-const META_HEADER = 'relay';
 /** A TCP connect that hangs (black-holed host) counts as a failed attempt after this. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Bounds the per-message attempt counters of failing handlers. */
 const MAX_TRACKED_FAILURES = 10_000;
-
-/** The RelayMessage fields that travel as JSON in one header (short names: it is the hot path). */
-interface WireMeta {
-  t: RelayTarget;
-  d: Destination;
-  h: RelayMessage['headers'];
-  o: NodeId;
-  s: number;
-  r?: 1;
-  x?: 1;
-}
 
 /**
  * `Broker` on RabbitMQ (SPEC §5, §8); maps the interface to the wire and nothing more.
  *
  * - One connection; a confirm channel publishes, a second channel declares topology and consumes
  *   the node queue (manual ack, `prefetch`). Names: rabbit-topology.ts.
- * - Wire: AMQP content = body bytes, `messageId` = id, the rest as JSON in header `relay`;
- *   messages are persistent.
+ * - Wire: AMQP `messageId` = id, content = the binary envelope of relay-envelope.ts (every other
+ *   field, then the body); messages are persistent.
  * - Handlers run one at a time per origin node (so per-sender order holds at the handler), in
  *   parallel across origins. Ack after the handler resolved; on rejection, nack with requeue
  *   (after a short pause) up to `maxDeliveryAttempts`, then drop with an error log.
@@ -218,7 +206,7 @@ export class RabbitBroker implements Broker {
     const unroutable = targets.filter((n) => !isValidNodeId(n));
     const routable = targets.filter((n) => isValidNodeId(n));
     if (routable.length > 0) {
-      const content = msg.body;
+      const content = encodeEnvelope(msg);
       const options = publishOptions(msg, true);
       const results = await Promise.allSettled(
         routable.map((n) => this.enqueue(this.topology.relayExchange, this.topology.nodeRoutingKey(n), content, options)),
@@ -239,7 +227,7 @@ export class RabbitBroker implements Broker {
    * nobody needed it).
    */
   async publish(msg: RelayMessage): Promise<void> {
-    await this.enqueue(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), msg.body, publishOptions(msg, false));
+    await this.enqueue(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), encodeEnvelope(msg), publishOptions(msg, false));
   }
 
   /**
@@ -734,37 +722,13 @@ export class RabbitBroker implements Broker {
 }
 
 function publishOptions(msg: RelayMessage, mandatory: boolean): Options.Publish {
-  const meta: WireMeta = {
-    t: msg.target,
-    d: msg.destination,
-    h: msg.headers,
-    o: msg.origin,
-    s: msg.sentAt,
-    ...(msg.redelivered ? { r: 1 as const } : {}),
-    ...(msg.rerouted ? { x: 1 as const } : {}),
-  };
-  return { messageId: msg.id, persistent: true, mandatory, headers: { [META_HEADER]: JSON.stringify(meta) } };
+  return { messageId: msg.id, persistent: true, mandatory };
 }
 
 function decode(raw: Message): RelayMessage {
   const id = asString(raw.properties.messageId);
-  const header = (raw.properties.headers as Record<string, unknown> | undefined)?.[META_HEADER];
-  if (!id || typeof header !== 'string') throw new Error('not a relay message (no message id or relay header)');
-  const meta = JSON.parse(header) as Partial<WireMeta>;
-  if (typeof meta.d !== 'string' || typeof meta.o !== 'string' || typeof meta.s !== 'number' || !Array.isArray(meta.h) || typeof meta.t !== 'object' || meta.t === null) {
-    throw new Error('malformed relay header');
-  }
-  return {
-    id,
-    target: meta.t,
-    destination: meta.d,
-    headers: meta.h,
-    body: raw.content,
-    origin: meta.o,
-    sentAt: meta.s,
-    ...(meta.r ? { redelivered: true } : {}),
-    ...(meta.x ? { rerouted: true } : {}),
-  };
+  if (!id) throw new Error('not a relay message (no message id)');
+  return decodeEnvelope(id, raw.content);
 }
 
 function returnKey(routingKey: string, messageId: unknown): string {

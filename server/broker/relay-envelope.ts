@@ -1,0 +1,145 @@
+import type { HeaderList } from '../../protocol/index.js';
+import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
+import type { RelayMessage, RelayTarget } from './relay-message.js';
+
+/**
+ * The AMQP content of a relayed message: a small binary head with every RelayMessage field but
+ * the id (which travels as the AMQP `message-id`), then the body bytes. A binary head, not JSON in
+ * an AMQP header table: encoding a table field by field cost more CPU than the rest of a publish.
+ *
+ *   u8 version (1) | u8 flags | f64 sentAt | str origin | str destination
+ *   | [str user | [str sessionId]]   (user target; sessionId when flags say so)
+ *   | u32 header count | (str name, str value)… | body…
+ *
+ * `str` is a u32 byte length and UTF-8 bytes; numbers are little-endian.
+ */
+export const ENVELOPE_VERSION = 1;
+
+const REDELIVERED = 1;
+const REROUTED = 2;
+const BROADCAST = 4;
+const HAS_SESSION = 8;
+const FIXED_BYTES = 1 + 1 + 8 + 4;
+
+export class EnvelopeError extends Error {}
+
+/** Encodes everything of `msg` but its id. */
+export function encodeEnvelope(msg: RelayMessage): Buffer {
+  const { target, headers } = msg;
+  // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), so every string is written once.
+  let room = FIXED_BYTES + 4 * 4 + maxUtf8(msg.origin) + maxUtf8(msg.destination) + msg.body.length;
+  if (target.kind === 'user') room += maxUtf8(target.user) + (target.sessionId === undefined ? 0 : 4 + maxUtf8(target.sessionId));
+  for (const h of headers) room += 8 + maxUtf8(h[0]) + maxUtf8(h[1]);
+  const buf = Buffer.allocUnsafe(room);
+
+  let flags = 0;
+  if (msg.redelivered) flags |= REDELIVERED;
+  if (msg.rerouted) flags |= REROUTED;
+  if (target.kind === 'broadcast') flags |= BROADCAST;
+  else if (target.sessionId !== undefined) flags |= HAS_SESSION;
+  buf[0] = ENVELOPE_VERSION;
+  buf[1] = flags;
+  buf.writeDoubleLE(msg.sentAt, 2);
+  let at = writeString(buf, 10, msg.origin);
+  at = writeString(buf, at, msg.destination);
+  if (target.kind === 'user') {
+    at = writeString(buf, at, target.user);
+    if (target.sessionId !== undefined) at = writeString(buf, at, target.sessionId);
+  }
+  buf.writeUInt32LE(headers.length, at);
+  at += 4;
+  for (const h of headers) {
+    at = writeString(buf, at, h[0]);
+    at = writeString(buf, at, h[1]);
+  }
+  at += msg.body.copy(buf, at);
+  return buf.subarray(0, at);
+}
+
+/** The message `id` carried; the body is a view into `content`. Throws EnvelopeError when malformed. */
+export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
+  const reader = new Reader(content);
+  const version = reader.u8();
+  if (version !== ENVELOPE_VERSION) throw new EnvelopeError(`unknown relay envelope version ${version}`);
+  const flags = reader.u8();
+  const sentAt = reader.f64();
+  const origin: NodeId = reader.string();
+  const destination: Destination = reader.string();
+  let target: RelayTarget;
+  if (flags & BROADCAST) {
+    target = { kind: 'broadcast' };
+  } else {
+    const user: UserId = reader.string();
+    if (flags & HAS_SESSION) {
+      const sessionId: SessionId = reader.string();
+      target = { kind: 'user', user, sessionId };
+    } else {
+      target = { kind: 'user', user };
+    }
+  }
+  const count = reader.u32();
+  // Each header takes at least 8 bytes: a count past what is left is a lie, not an allocation.
+  if (count * 8 > reader.left) throw new EnvelopeError('relay envelope header count exceeds its length');
+  const headers: [string, string][] = new Array(count);
+  for (let i = 0; i < count; i++) headers[i] = [reader.string(), reader.string()];
+  const msg: RelayMessage = { id, target, destination, headers: headers as HeaderList, body: reader.rest(), origin, sentAt };
+  if (!(flags & (REDELIVERED | REROUTED))) return msg;
+  return { ...msg, ...(flags & REDELIVERED ? { redelivered: true } : {}), ...(flags & REROUTED ? { rerouted: true } : {}) };
+}
+
+function maxUtf8(s: string): number {
+  return 3 * s.length;
+}
+
+function writeString(buf: Buffer, at: number, s: string): number {
+  const n = buf.write(s, at + 4, 'utf8');
+  buf.writeUInt32LE(n, at);
+  return at + 4 + n;
+}
+
+class Reader {
+  private at = 0;
+
+  constructor(private readonly buf: Buffer) {}
+
+  get left(): number {
+    return this.buf.length - this.at;
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++] as number;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  string(): string {
+    const n = this.u32();
+    this.need(n);
+    const s = this.buf.toString('utf8', this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+
+  rest(): Buffer {
+    const body = this.buf.subarray(this.at);
+    this.at = this.buf.length;
+    return body;
+  }
+
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) throw new EnvelopeError('relay envelope truncated');
+  }
+}

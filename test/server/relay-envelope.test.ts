@@ -1,0 +1,78 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../../server/broker/relay-envelope.js';
+import type { RelayMessage, RelayTarget } from '../../server/broker/relay-message.js';
+
+const text = fc.string({ unit: 'binary', maxLength: 40 });
+const target: fc.Arbitrary<RelayTarget> = fc.oneof(
+  fc.constant<RelayTarget>({ kind: 'broadcast' }),
+  fc.record({ kind: fc.constant('user' as const), user: text }),
+  fc.record({ kind: fc.constant('user' as const), user: text, sessionId: text }),
+);
+const message: fc.Arbitrary<RelayMessage> = fc
+  .record({
+    target,
+    destination: text,
+    headers: fc.array(fc.tuple(text, text), { maxLength: 6 }),
+    body: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+    origin: text,
+    sentAt: fc.integer({ min: 0, max: 2 ** 47 }),
+    redelivered: fc.boolean(),
+    rerouted: fc.boolean(),
+  })
+  .map(({ redelivered, rerouted, ...m }) => ({
+    id: 'id-1',
+    ...m,
+    ...(redelivered ? { redelivered: true } : {}),
+    ...(rerouted ? { rerouted: true } : {}),
+  }));
+
+/** Lone surrogates cannot survive UTF-8; a string that is valid UTF-16 must come back as it was. */
+function wellFormed(m: RelayMessage): boolean {
+  const strings = [m.destination, m.origin, ...m.headers.flat()];
+  if (m.target.kind === 'user') strings.push(m.target.user, m.target.sessionId ?? '');
+  return strings.every((s) => Buffer.from(s, 'utf8').toString('utf8') === s);
+}
+
+describe('relay envelope (the AMQP content of a relayed message)', () => {
+  it('gives back every field of the message, for any message', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        fc.pre(wellFormed(m));
+        const back = decodeEnvelope(m.id, encodeEnvelope(m));
+        expect({ ...back, body: Buffer.from(back.body) }).to.deep.equal(m);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps a user target with and without a session id apart', () => {
+    const base = { id: 'm', destination: '/queue/chat', headers: [], body: Buffer.from('hi'), origin: 'n1', sentAt: 1 };
+    const a = decodeEnvelope('m', encodeEnvelope({ ...base, target: { kind: 'user', user: 'bob' } }));
+    const b = decodeEnvelope('m', encodeEnvelope({ ...base, target: { kind: 'user', user: 'bob', sessionId: 's-1' } }));
+    expect(a.target).to.deep.equal({ kind: 'user', user: 'bob' });
+    expect(b.target).to.deep.equal({ kind: 'user', user: 'bob', sessionId: 's-1' });
+  });
+
+  it('refuses every truncation of a message with a clear error, never a wrong message', () => {
+    const m: RelayMessage = {
+      id: 'm', target: { kind: 'user', user: 'bob', sessionId: 's' }, destination: '/queue/chat',
+      headers: [['content-type', 'text/plain']], body: Buffer.alloc(0), origin: 'n1', sentAt: 5,
+    };
+    const whole = encodeEnvelope(m);
+    for (let n = 0; n < whole.length; n++) {
+      expect(() => decodeEnvelope('m', whole.subarray(0, n)), `first ${n} bytes`).to.throw(EnvelopeError);
+    }
+  });
+
+  it('refuses an unknown version and a header count larger than the content', () => {
+    const whole = encodeEnvelope({ id: 'm', target: { kind: 'broadcast' }, destination: '/topic/a', headers: [], body: Buffer.alloc(0), origin: 'n', sentAt: 0 });
+    const v2 = Buffer.from(whole);
+    v2[0] = 2;
+    expect(() => decodeEnvelope('m', v2)).to.throw(EnvelopeError, /version 2/);
+    const lying = Buffer.from(whole);
+    lying.writeUInt32LE(0xffffffff, lying.length - 4);
+    expect(() => decodeEnvelope('m', lying)).to.throw(EnvelopeError, /header count/);
+    expect(() => decodeEnvelope('m', Buffer.from('{"json":true}'))).to.throw(EnvelopeError);
+  });
+});
