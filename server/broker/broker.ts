@@ -10,12 +10,19 @@ import type { RelayMessage } from './relay-message.js';
  *   confirms), or the in-memory broker handed it to the handler. Only then may the caller send a
  *   RECEIPT or an HTTP 202. A rejection means it was not accepted.
  * - Messages from one node to one node arrive in the order they were sent.
- * - A message is acknowledged to the broker only after `onMessage` resolved, so a node that dies
- *   mid-delivery leaves it to be delivered again (at least once).
+ * - A message is acknowledged to the broker only after `onMessage` finished (returned nothing, or
+ *   a promise that resolved), so a node that dies mid-delivery leaves it to be delivered again
+ *   (at least once).
  */
+/**
+ * Handles one relayed message. Returns nothing when it finished synchronously (the common case:
+ * written to local sessions), so the hot path makes no promise; a rejection means "not handled".
+ */
+export type MessageHandler = (msg: RelayMessage) => Promise<void> | void;
+
 export interface Broker {
   /** Declares this node's topology and starts consuming. Resolves once consuming. */
-  start(onMessage: (msg: RelayMessage) => Promise<void>): Promise<void>;
+  start(onMessage: MessageHandler): Promise<void>;
 
   /**
    * Sends `msg` to exactly the given nodes' queues (never to others). Rejects with
@@ -47,7 +54,7 @@ export interface Broker {
    * `onMessage` (which re-routes it) and acknowledged after that resolved, then the queue is
    * deleted. Resolves with the number of messages handed over (0: no such queue).
    */
-  adoptQueue(nodeId: NodeId, onMessage: (msg: RelayMessage) => Promise<void>): Promise<number>;
+  adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number>;
 
   /** True while messages can be published and consumed (for `/readyz`). */
   isReady(): boolean;

@@ -1,5 +1,5 @@
 import type { Destination, NodeId } from '../ids.js';
-import { UnroutableError, type Broker } from './broker.js';
+import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
 import { compilePattern, type DestinationMatcher } from './destination-pattern.js';
 import type { RelayMessage } from './relay-message.js';
 
@@ -9,7 +9,7 @@ import type { RelayMessage } from './relay-message.js';
  * is this form's meaning of "accepted"; a handler rejection rejects the call.
  */
 export class MemoryBroker implements Broker {
-  private onMessage: ((msg: RelayMessage) => Promise<void>) | undefined;
+  private onMessage: MessageHandler | undefined;
   private closed = false;
   /** Bound destinations and patterns, each with its matcher. */
   private readonly bindings = new Map<Destination, DestinationMatcher>();
@@ -17,7 +17,7 @@ export class MemoryBroker implements Broker {
   constructor(readonly nodeId: NodeId) {}
 
   /** Installs the handler. Resolves at once; calling it again replaces the handler. */
-  async start(onMessage: (msg: RelayMessage) => Promise<void>): Promise<void> {
+  async start(onMessage: MessageHandler): Promise<void> {
     this.onMessage = onMessage;
     this.closed = false;
   }
@@ -70,7 +70,7 @@ export class MemoryBroker implements Broker {
     this.closed = true;
   }
 
-  private handler(): (msg: RelayMessage) => Promise<void> {
+  private handler(): MessageHandler {
     if (this.closed) throw new Error('MemoryBroker is closed');
     if (!this.onMessage) throw new Error('MemoryBroker is not started');
     return this.onMessage;

@@ -1,6 +1,7 @@
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, type Options } from 'amqplib';
 import type { Destination, NodeId } from '../ids.js';
-import { UnroutableError, type Broker } from './broker.js';
+import { AckBatcher, type AckHandle } from './ack-batcher.js';
+import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
 import {
   BROADCAST_EXCHANGE_TYPE,
   DURABLE_EXCHANGE,
@@ -122,7 +123,7 @@ export class RabbitBroker implements Broker {
   private readonly maxDeliveryAttempts: number;
   private readonly closeTimeoutMs: number;
 
-  private onMessage: ((msg: RelayMessage) => Promise<void>) | undefined;
+  private onMessage: MessageHandler | undefined;
   private startPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
   private closing = false;
@@ -133,6 +134,7 @@ export class RabbitBroker implements Broker {
   private conn: ChannelModel | undefined;
   private pubCh: ConfirmChannel | undefined;
   private subCh: Channel | undefined;
+  private subAcks: AckBatcher<ConsumeMessage> | undefined;
   private consumerTag: string | undefined;
   private ready = false;
   /** RabbitMQ blocked publishing (memory or disk alarm): not ready, though connected. */
@@ -185,7 +187,7 @@ export class RabbitBroker implements Broker {
    * node id; consumes the node queue. Resolves once consuming; rejects only if `close()` is
    * called first. A second call returns the first call's promise.
    */
-  start(onMessage: (msg: RelayMessage) => Promise<void>): Promise<void> {
+  start(onMessage: MessageHandler): Promise<void> {
     if (this.closing) return Promise.reject(new BrokerClosedError());
     this.startPromise ??= ((): Promise<void> => {
       this.onMessage = onMessage;
@@ -305,7 +307,7 @@ export class RabbitBroker implements Broker {
    * messages were handed over; 0 when the queue does not exist. If `onMessage` rejects, the
    * message goes back to the queue and the promise rejects.
    */
-  async adoptQueue(nodeId: NodeId, onMessage: (msg: RelayMessage) => Promise<void>): Promise<number> {
+  async adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number> {
     if (!isValidNodeId(nodeId)) return 0;
     await this.whenReady();
     const conn = this.conn;
@@ -358,6 +360,7 @@ export class RabbitBroker implements Broker {
     this.consumerTag = undefined;
     if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
     await this.within(Promise.all([...this.chains.values()]));
+    this.subAcks?.flush();
   }
 
   /** True while connected, with topology declared, the consumer running, and publishing not blocked by a RabbitMQ alarm. */
@@ -439,13 +442,19 @@ export class RabbitBroker implements Broker {
 
       await this.declare(sub);
       await sub.prefetch(this.prefetch);
-      const { consumerTag } = await sub.consume(this.queue, (m) => this.onDelivery(conn, sub, m), { noAck: false });
+      // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
+      const acks = new AckBatcher<ConsumeMessage>(
+        { ack: (m, allUpTo) => safely(() => sub.ack(m, allUpTo)) }, // a closed channel: RabbitMQ redelivers
+        Math.max(1, Math.floor(this.prefetch / 4)),
+      );
+      const { consumerTag } = await sub.consume(this.queue, (m) => this.onDelivery(conn, sub, acks, m), { noAck: false });
 
       if (this.closing) throw new BrokerClosedError();
       if (closedDuringSetup) throw new Error('connection closed during setup');
       this.conn = conn;
       this.pubCh = pub;
       this.subCh = sub;
+      this.subAcks = acks;
       this.consumerTag = consumerTag;
       this.blocked = false;
       this.ready = true;
@@ -485,6 +494,7 @@ export class RabbitBroker implements Broker {
     this.conn = undefined;
     this.pubCh = undefined;
     this.subCh = undefined;
+    this.subAcks = undefined;
     this.consumerTag = undefined;
     this.ready = false;
     this.blocked = false;
@@ -516,11 +526,13 @@ export class RabbitBroker implements Broker {
     const { conn, subCh, pubCh, consumerTag } = this;
     if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
     await this.within(Promise.all([...this.chains.values()]));
+    this.subAcks?.flush();
     if (pubCh && this.inflight.size > 0) await this.within(pubCh.waitForConfirms().catch(() => undefined));
     this.ready = false;
     this.conn = undefined;
     this.pubCh = undefined;
     this.subCh = undefined;
+    this.subAcks = undefined;
     for (const o of this.pending.slice(this.pendingHead)) this.settle(o, new BrokerClosedError('RabbitBroker closed before the message was published'));
     this.pending = [];
     this.pendingHead = 0;
@@ -624,57 +636,80 @@ export class RabbitBroker implements Broker {
 
   // ---- consuming ------------------------------------------------------------------------------
 
-  private onDelivery(conn: ChannelModel, ch: Channel, raw: ConsumeMessage | null): void {
+  private onDelivery(conn: ChannelModel, ch: Channel, acks: AckBatcher<ConsumeMessage>, raw: ConsumeMessage | null): void {
     if (raw === null) {
       // The server cancelled the consumer (queue deleted): reconnecting re-declares it.
       this.log.warn({ queue: this.queue }, 'RabbitMQ cancelled the consumer');
       this.lost(conn, 'consumer cancelled');
       return;
     }
+    const entry = acks.delivered(raw);
     let msg: RelayMessage;
     try {
       msg = decode(raw);
     } catch (err) {
       this.log.error({ err: errorMessage(err), messageId: raw.properties.messageId as unknown }, 'dropping undecodable message');
+      acks.settled(entry);
       safely(() => ch.nack(raw, false, false));
       return;
     }
-    const prev = this.chains.get(msg.origin);
-    const next = (prev ?? Promise.resolve()).then(() => this.handle(ch, raw, msg));
-    this.chains.set(msg.origin, next);
+    const origin = msg.origin;
+    const prev = this.chains.get(origin);
+    // Nothing of this origin is running: handle it now, and when that finished synchronously
+    // (delivered to local sessions), no promise is made at all.
+    const next = prev === undefined ? this.handle(ch, acks, entry, raw, msg) : prev.then(() => this.handle(ch, acks, entry, raw, msg));
+    if (next === undefined) return;
+    this.chains.set(origin, next);
     void next.then(() => {
-      if (this.chains.get(msg.origin) === next) this.chains.delete(msg.origin);
+      if (this.chains.get(origin) === next) this.chains.delete(origin);
     });
   }
 
-  /** Never rejects. */
-  private async handle(ch: Channel, raw: ConsumeMessage, msg: RelayMessage): Promise<void> {
-    const handler = this.onMessage;
+  /** Runs the handler; returns undefined when it finished synchronously. Never rejects. */
+  private handle(ch: Channel, acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, raw: ConsumeMessage, msg: RelayMessage): Promise<void> | undefined {
+    let result: Promise<void> | void;
     try {
-      if (!handler) throw new Error('no handler');
-      await handler(msg);
-      this.failures.delete(msg.id);
-      // The channel may be gone (reconnected): then RabbitMQ redelivers it, at least once.
-      safely(() => ch.ack(raw));
+      if (!this.onMessage) throw new Error('no handler');
+      result = this.onMessage(msg);
     } catch (err) {
-      const attempts = (this.failures.get(msg.id) ?? 0) + 1;
-      if (attempts >= this.maxDeliveryAttempts) {
-        this.failures.delete(msg.id);
-        this.log.error({ err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts }, 'handler keeps failing, dropping message');
-        safely(() => ch.nack(raw, false, false));
-        return;
-      }
-      this.failures.delete(msg.id); // re-insert: Map order is age order for the eviction below
-      this.failures.set(msg.id, attempts);
-      if (this.failures.size > MAX_TRACKED_FAILURES) {
-        const oldest = this.failures.keys().next();
-        if (!oldest.done) this.failures.delete(oldest.value);
-      }
-      this.log.warn({ err: errorMessage(err), messageId: msg.id, attempts }, 'handler failed, requeueing message');
-      // A pause, so a transient failure (Redis hiccup) is not retried in a tight loop.
-      if (!this.closing) await this.sleepUnref(Math.min(1000, 50 * 2 ** attempts));
-      safely(() => ch.nack(raw, false, true));
+      return this.failed(ch, acks, entry, raw, msg, err);
     }
+    if (result === undefined) {
+      this.handled(acks, entry, msg);
+      return undefined;
+    }
+    return result.then(
+      () => this.handled(acks, entry, msg),
+      (err: unknown) => this.failed(ch, acks, entry, raw, msg, err),
+    );
+  }
+
+  private handled(acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, msg: RelayMessage): void {
+    if (this.failures.size > 0) this.failures.delete(msg.id);
+    // The channel may be gone (reconnected) by the time the batch goes: then RabbitMQ redelivers it, at least once.
+    acks.done(entry);
+  }
+
+  private async failed(ch: Channel, acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, raw: ConsumeMessage, msg: RelayMessage, err: unknown): Promise<void> {
+    const attempts = (this.failures.get(msg.id) ?? 0) + 1;
+    if (attempts >= this.maxDeliveryAttempts) {
+      this.failures.delete(msg.id);
+      this.log.error({ err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts }, 'handler keeps failing, dropping message');
+      acks.settled(entry);
+      safely(() => ch.nack(raw, false, false));
+      return;
+    }
+    this.failures.delete(msg.id); // re-insert: Map order is age order for the eviction below
+    this.failures.set(msg.id, attempts);
+    if (this.failures.size > MAX_TRACKED_FAILURES) {
+      const oldest = this.failures.keys().next();
+      if (!oldest.done) this.failures.delete(oldest.value);
+    }
+    this.log.warn({ err: errorMessage(err), messageId: msg.id, attempts }, 'handler failed, requeueing message');
+    // A pause, so a transient failure (Redis hiccup) is not retried in a tight loop.
+    if (!this.closing) await this.sleepUnref(Math.min(1000, 50 * 2 ** attempts));
+    acks.settled(entry);
+    safely(() => ch.nack(raw, false, true));
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ export interface SessionLink {
   /** Who authenticated the session; the destination policy decides on it. */
   readonly principal: Principal;
   readonly version: StompVersion;
-  /** Writes a frame; resolves true once it is on the socket, false when the session is closed. */
-  write(frame: Frame): Promise<boolean>;
+  /** Writes a frame: true once it is queued on the socket, false when the session is closed. */
+  write(frame: Frame): boolean;
   /** Ends the session with an ERROR frame and the error's close code. */
   fail(error: RelayError, receipt?: string): void;
 }

@@ -27,6 +27,12 @@ export class RouteCache {
     return entry && { nodes: entry.nodes, fresh: now - entry.at < this.ttlMs };
   }
 
+  /** The nodes, when the entry is still fresh (the hot path: no allocation). */
+  fresh(user: UserId, doc: DocId | undefined, now: number): readonly NodeId[] | undefined {
+    const entry = this.byUser.get(user)?.get(doc ?? '');
+    return entry !== undefined && now - entry.at < this.ttlMs ? entry.nodes : undefined;
+  }
+
   set(user: UserId, doc: DocId | undefined, nodes: readonly NodeId[], now: number): void {
     if (this.ttlMs <= 0 || nodes.length === 0) return;
     if (this.size >= this.maxEntries) this.clear(); // bounded memory; refilled on demand

@@ -45,6 +45,10 @@ export const ROUTES_CHANNEL = '/_relay/routes';
 /** Internal user-targeted nudge: "the user's inbox has something; take it now". */
 export const INBOX_CHANNEL = '/_relay/inbox';
 const EMPTY = Buffer.alloc(0);
+const ROUTED_RESULT: RouteResult = 'routed';
+const STORED: RouteResult = 'stored';
+/** Shared: most user messages are routed without anything to wait for. */
+const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
 
 export class MessageRouter {
   private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
@@ -57,7 +61,7 @@ export class MessageRouter {
   }
 
   /** Spring's convertAndSendToUser: `destination` without the `/user/{name}` part (`/42/queue/chat`). */
-  async sendToUser(user: UserId, out: OutgoingMessage, sessionId?: SessionId): Promise<RouteResult> {
+  sendToUser(user: UserId, out: OutgoingMessage, sessionId?: SessionId): Promise<RouteResult> {
     const msg: RelayMessage = {
       id: out.id ?? this.deps.nextId(),
       target: sessionId === undefined ? { kind: 'user', user } : { kind: 'user', user, sessionId },
@@ -71,7 +75,7 @@ export class MessageRouter {
   }
 
   /** Spring's convertAndSend to a broker destination: every subscriber on every node. */
-  async broadcast(out: OutgoingMessage): Promise<void> {
+  broadcast(out: OutgoingMessage): Promise<void> {
     const msg: RelayMessage = {
       id: out.id ?? this.deps.nextId(),
       target: { kind: 'broadcast' },
@@ -81,30 +85,33 @@ export class MessageRouter {
       origin: this.deps.nodeId,
       sentAt: Date.now(),
     };
-    const local = this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
+    this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
     this.deps.metrics.broadcastPublished.inc();
-    await Promise.all([local, this.deps.broker.publish(msg)]);
+    return this.deps.broker.publish(msg);
   }
 
-  /** The broker's handler: a message another node (or this one) relayed here. */
-  readonly onRelayed = async (msg: RelayMessage): Promise<void> => {
+  /**
+   * The broker's handler: a message another node (or this one) relayed here. Returns nothing
+   * when it is done synchronously (written to local sessions), the usual case.
+   */
+  readonly onRelayed = (msg: RelayMessage): Promise<void> | undefined => {
     if (msg.destination === ROUTES_CHANNEL) {
       const user = msg.headers.find(([name]) => name === 'user')?.[1];
       if (user !== undefined && msg.origin !== this.deps.nodeId) this.forget(user);
-      return;
+      return undefined;
     }
     if (msg.destination === INBOX_CHANNEL) {
       const subscription = msg.headers.find(([name]) => name === 'subscription')?.[1];
       if (msg.target.kind === 'user' && subscription !== undefined) this.replayHere(msg.target.user, subscription);
-      return;
+      return undefined;
     }
-    this.deps.metrics.relayConsumed.inc({ origin: msg.origin, kind: msg.target.kind });
+    this.deps.metrics.consumed(msg.origin, msg.target.kind);
     if (msg.target.kind === 'broadcast') {
-      if (msg.origin === this.deps.nodeId) return; // delivered locally when it was accepted
-      await this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
-      return;
+      // An own broadcast was delivered locally when it was accepted.
+      if (msg.origin !== this.deps.nodeId) this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
+      return undefined;
     }
-    await this.deliverUserHere(msg, true);
+    return this.deliverUserHere(msg, true);
   };
 
   /**
@@ -129,7 +136,7 @@ export class MessageRouter {
    */
   private locate(user: UserId, doc: string | undefined, fresh: boolean): Promise<readonly NodeId[]> {
     const { routeCache, registry, subscriptions, nodeId } = this.deps;
-    const key = `${user}\n${doc ?? ''}`;
+    const key = lookupKey(user, doc);
     const inflight = this.lookups.get(key);
     if (inflight && !fresh) return inflight;
     const now = Date.now();
@@ -156,6 +163,12 @@ export class MessageRouter {
     return lookup;
   }
 
+  /** `locate`'s answer when it needs no waiting: a fresh cache entry and no lookup in flight. */
+  private locateNow(user: UserId, doc: string | undefined): readonly NodeId[] | undefined {
+    if (this.lookups.size > 0 && this.lookups.has(lookupKey(user, doc))) return undefined;
+    return this.deps.routeCache.fresh(user, doc, Date.now());
+  }
+
   /**
    * Tells every node that `user`'s presence grew here (a session, or a session in a document), so
    * none keeps sending on a cached route that misses this node. Resolves once RabbitMQ has it.
@@ -180,29 +193,37 @@ export class MessageRouter {
   }
 
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */
-  async routeUserMessage(msg: RelayMessage, exclude: readonly NodeId[] = [], fresh = false): Promise<RouteResult> {
-    if (msg.target.kind !== 'user') throw new Error('routeUserMessage needs a user target');
+  routeUserMessage(msg: RelayMessage, exclude: readonly NodeId[] = [], fresh = false): Promise<RouteResult> {
+    if (msg.target.kind !== 'user') return Promise.reject(new Error('routeUserMessage needs a user target'));
     const user = msg.target.user;
-    const located = await this.locate(user, docOfUserDestination(msg.destination), fresh || exclude.length > 0);
-    const nodes = located.filter((n) => !exclude.includes(n));
-    if (nodes.length === 0) {
-      await this.store(user, msg);
-      return 'stored';
-    }
+    const doc = docOfUserDestination(msg.destination);
+    const forced = fresh || exclude.length > 0;
+    // A cache hit routes synchronously: no promise until a broker publish needs one.
+    const known = forced ? undefined : this.locateNow(user, doc);
+    if (known) return this.routeTo(user, msg, known, exclude);
+    return this.locate(user, doc, forced).then((nodes) => this.routeTo(user, msg, nodes, exclude));
+  }
+
+  private routeTo(user: UserId, msg: RelayMessage, located: readonly NodeId[], exclude: readonly NodeId[]): Promise<RouteResult> {
+    const nodes = exclude.length === 0 ? located : located.filter((n) => !exclude.includes(n));
+    if (nodes.length === 0) return this.store(user, msg).then(() => STORED);
     const self = this.deps.nodeId;
-    const remote = nodes.filter((n) => n !== self);
-    const work: Promise<unknown>[] = [];
-    const localToo = remote.length < nodes.length;
+    let remote: NodeId[] | undefined;
+    let localToo = false;
+    for (const n of nodes) {
+      if (n === self) localToo = true;
+      else (remote ??= []).push(n);
+    }
+    let local: Promise<void> | undefined;
     if (localToo) {
       this.deps.metrics.localShortCircuits.inc();
-      work.push(this.deliverUserHere(msg, false));
+      local = this.deliverUserHere(msg, false);
     }
-    if (remote.length > 0) {
-      for (const n of remote) this.deps.metrics.relayPublished.inc({ node: n });
-      work.push(this.deps.broker.sendToNodes(remote, msg).catch((err: unknown) => this.unroutable(err, msg, remote, exclude, localToo)));
-    }
-    await Promise.all(work);
-    return 'routed';
+    if (remote === undefined) return local === undefined ? ROUTED : local.then(() => ROUTED_RESULT);
+    for (const n of remote) this.deps.metrics.relayedTo(n);
+    const targets = remote;
+    const sent = this.deps.broker.sendToNodes(targets, msg).catch((err: unknown) => this.unroutable(err, msg, targets, exclude, localToo));
+    return (local === undefined ? sent : Promise.all([local, sent])).then(() => ROUTED_RESULT);
   }
 
   /** Some target nodes had no queue (gone between lookup and publish): route again without them. */
@@ -223,20 +244,20 @@ export class MessageRouter {
   }
 
   /**
-   * Delivers a user message to this node's sessions. When none is subscribed to it: if the user
-   * left this node after the sender looked it up, route it once more to wherever the user is now;
-   * otherwise keep it for the user's next subscription (SPEC §5).
+   * Delivers a user message to this node's sessions; nothing to wait for when one took it. When
+   * none is subscribed to it: if the user left this node after the sender looked it up, route it
+   * once more to wherever the user is now; otherwise keep it for the user's next subscription
+   * (SPEC §5).
    */
-  private async deliverUserHere(msg: RelayMessage, viaBroker: boolean): Promise<void> {
-    if (msg.target.kind !== 'user') return;
+  private deliverUserHere(msg: RelayMessage, viaBroker: boolean): Promise<void> | undefined {
+    if (msg.target.kind !== 'user') return undefined;
     const user = msg.target.user;
     const subs = this.deps.subscriptions.userTargets(user, msg.destination, msg.target.sessionId);
-    if (subs.length > 0 && (await this.deliverAll(subs, msg)) > 0) return;
+    if (subs.length > 0 && this.deliverAll(subs, msg) > 0) return undefined;
     if (viaBroker && !msg.rerouted && this.deps.subscriptions.sessionsOf(user).size === 0) {
-      await this.routeUserMessage({ ...msg, rerouted: true }, [this.deps.nodeId], true);
-      return;
+      return this.routeUserMessage({ ...msg, rerouted: true }, [this.deps.nodeId], true).then(() => undefined);
     }
-    await this.store(user, msg);
+    return this.store(user, msg);
   }
 
   private async store(user: UserId, msg: RelayMessage): Promise<void> {
@@ -278,10 +299,14 @@ export class MessageRouter {
     for (const session of this.deps.subscriptions.sessionsOf(user)) session.replayStored(subscription);
   }
 
-  /** Resolves with how many sessions it was written to. */
-  private async deliverAll(subs: readonly Subscription[], msg: RelayMessage): Promise<number> {
-    if (subs.length === 1) return (await subs[0]!.session.deliver(subs[0]!, msg)) ? 1 : 0;
-    const written = await Promise.all(subs.map((s) => s.session.deliver(s, msg)));
-    return written.filter(Boolean).length;
+  /** How many sessions it was written to. */
+  private deliverAll(subs: readonly Subscription[], msg: RelayMessage): number {
+    let written = 0;
+    for (const s of subs) if (s.session.deliver(s, msg)) written++;
+    return written;
   }
+}
+
+function lookupKey(user: UserId, doc: string | undefined): string {
+  return `${user}\n${doc ?? ''}`;
 }

@@ -16,6 +16,7 @@ import {
 } from './destinations.js';
 import type { MessagingDeps, SessionLink } from './messaging.js';
 import { toBody, type Payload } from './payload.js';
+import type { OutgoingMessage } from './router.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
 
 /** Headers of a SEND that describe the frame itself, not the message; never copied into MESSAGE. */
@@ -97,7 +98,9 @@ export class SessionMessaging implements SessionHandle {
   // ---- SEND -------------------------------------------------------------------------------
 
   private send(frame: Frame): Promise<void> {
-    return this.prepareSend(frame)();
+    const destination = header(frame, 'destination');
+    if (destination === undefined) return DONE; // Spring drops a SEND without destination silently
+    return this.sendTo(frame, destination, this.sendTarget(destination));
   }
 
   /**
@@ -106,22 +109,23 @@ export class SessionMessaging implements SessionHandle {
    */
   private prepareSend(frame: Frame): () => Promise<void> {
     const destination = header(frame, 'destination');
-    if (destination === undefined) return async () => {}; // Spring drops a SEND without destination silently
+    if (destination === undefined) return () => DONE;
     const target = this.sendTarget(destination);
-    const headers = messageHeaders(frame.headers);
-    const id = header(frame, 'message-id');
-    const out = { headers, body: frame.body, ...(id !== undefined ? { id } : {}) };
+    return () => this.sendTo(frame, destination, target);
+  }
+
+  /** The effect of a checked SEND; resolves when the relay accepted it (its RECEIPT may go). */
+  private sendTo(frame: Frame, destination: string, target: SendTarget): Promise<void> {
     switch (target.kind) {
       case 'broker':
-        return () => notAccepted(this.deps.router.broadcast({ ...out, destination: target.destination }));
+        return this.deps.router.broadcast(outgoing(frame, target.destination)).then(undefined, notAccepted);
       case 'user':
-        return async () => {
-          await notAccepted(this.deps.router.sendToUser(target.user, { ...out, destination: target.destination }));
-        };
+        return this.deps.router.sendToUser(target.user, outgoing(frame, target.destination)).then(ignore, notAccepted);
       case 'app':
-        return () => this.runHandler(destination, target.path, frame);
+        return this.runHandler(destination, target.path, frame);
       case 'none':
-        return async () => this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
+        this.deps.log.debug({ destination }, 'SEND to a destination with no prefix dropped');
+        return DONE;
     }
   }
 
@@ -250,13 +254,13 @@ export class SessionMessaging implements SessionHandle {
         const stored = await this.deps.store.take(this.user, sub.destination);
         for (const msg of stored) {
           this.deps.metrics.offlineReplayed.inc();
-          void this.write(sub, msg);
+          this.write(sub, msg);
         }
       } while (this.replayAgain.has(sub) && this.subs.get(sub.id) === sub);
     } finally {
       const held = this.replaying.get(sub) ?? [];
       this.replaying.delete(sub);
-      for (const msg of held) void this.write(sub, msg);
+      for (const msg of held) this.write(sub, msg);
     }
   }
 
@@ -273,7 +277,7 @@ export class SessionMessaging implements SessionHandle {
     }
     // @SubscribeMapping: one MESSAGE to this session, addressed to the /app destination.
     const { body, contentType } = toBody(payload);
-    await this.link.write({
+    this.link.write({
       command: 'MESSAGE',
       headers: [
         ['destination', destination],
@@ -330,23 +334,23 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- delivery ---------------------------------------------------------------------------
 
-  deliver(sub: Subscription, msg: RelayMessage): Promise<boolean> {
-    if (this.closed || this.subs.get(sub.id) !== sub) return Promise.resolve(false);
+  deliver(sub: Subscription, msg: RelayMessage): boolean {
+    if (this.closed || this.subs.get(sub.id) !== sub) return false;
     // At-least-once hops can bring a message twice after a failure: one copy per subscription.
     if (!this.recent.add(`${sub.id}\n${msg.id}`)) {
       this.deps.metrics.duplicatesSuppressed.inc();
-      return Promise.resolve(true);
+      return true;
     }
     const held = this.replaying.get(sub);
     if (held) {
       held.push(msg);
-      return Promise.resolve(true);
+      return true;
     }
     return this.write(sub, msg);
   }
 
-  private write(sub: Subscription, msg: RelayMessage): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
+  private write(sub: Subscription, msg: RelayMessage): boolean {
+    if (this.closed) return false;
     const headers: [string, string][] = [
       ['destination', sub.kind === 'user' ? userSubscriptionOf(msg.destination) : msg.destination],
       ['subscription', sub.id],
@@ -355,7 +359,7 @@ export class SessionMessaging implements SessionHandle {
     if (sub.ackMode !== 'auto') {
       if (this.acks.pendingFor(sub) >= this.deps.limits.maxUnackedPerSubscription) {
         this.link.fail(new RelayError('TOO_MANY_UNACKED', `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`));
-        return Promise.resolve(false);
+        return false;
       }
       const ackId = this.acks.nextAckId();
       this.acks.add({ ackId, sub, msg });
@@ -403,7 +407,7 @@ export class SessionMessaging implements SessionHandle {
       return;
     }
     this.nacks.set(entry.msg.id, attempts);
-    await this.write(entry.sub, { ...entry.msg, redelivered: true });
+    this.write(entry.sub, { ...entry.msg, redelivered: true });
   }
 
   /** Unacknowledged user and queue messages go to the user's next subscription (SPEC §3). */
@@ -490,13 +494,20 @@ function replaysInbox(sub: Subscription): boolean {
 }
 
 /** A message the relay could not take (publish buffer full, broker closing): the sender is told. */
-async function notAccepted<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof RelayError) throw err;
-    throw new RelayError('NOT_ACCEPTED', 'message not accepted by the relay; send it again later', true, { cause: err });
-  }
+function notAccepted(err: unknown): never {
+  if (err instanceof RelayError) throw err;
+  throw new RelayError('NOT_ACCEPTED', 'message not accepted by the relay; send it again later', true, { cause: err });
+}
+
+function ignore(): void {}
+
+const DONE: Promise<void> = Promise.resolve();
+
+/** What a SEND hands to the router: its destination, the headers every MESSAGE copies, its body and id. */
+function outgoing(frame: Frame, destination: string): OutgoingMessage {
+  const id = header(frame, 'message-id');
+  const headers = messageHeaders(frame.headers);
+  return id === undefined ? { destination, headers, body: frame.body } : { destination, headers, body: frame.body, id };
 }
 
 /**

@@ -9,8 +9,11 @@ export type AckMode = 'auto' | 'client' | 'client-individual';
 export interface SessionHandle {
   readonly id: SessionId;
   readonly user: UserId;
-  /** Writes one MESSAGE for `sub`. Resolves true once written to the socket, false if the session is gone. */
-  deliver(sub: Subscription, msg: RelayMessage): Promise<boolean>;
+  /**
+   * Writes one MESSAGE for `sub`, synchronously: true once it is queued on the socket (or held for
+   * a replay in progress, or already written once), false if the session or subscription is gone.
+   */
+  deliver(sub: Subscription, msg: RelayMessage): boolean;
   /** Takes the user's offline inbox for `subscription` again (every subscription when omitted). */
   replayStored(subscription?: string): void;
 }

@@ -175,7 +175,7 @@ export class StompSession implements SessionLink {
       // and the client's DISCONNECT must not.
       this.state = 'disconnecting';
       this.messaging?.close().catch((err: unknown) => this.deps.log.warn({ err: String(err), session: this.id }, 'session cleanup failed'));
-      await this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
+      this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
       // The client closes after the RECEIPT; if it does not, close for it.
       const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);
       t.unref();
@@ -213,8 +213,8 @@ export class StompSession implements SessionLink {
       ];
       if (!principal.anonymous) headers.push(['user-name', principal.name]);
       this.state = 'connected';
-      void this.write({ command: 'CONNECTED', headers, body: EMPTY_BODY });
-      if (receipt !== undefined) void this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
+      this.write({ command: 'CONNECTED', headers, body: EMPTY_BODY });
+      if (receipt !== undefined) this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
       this.startHeartbeats(negotiateHeartbeat(clientBeat, [sx, sy]));
       this.watchExpiry();
       const queued = this.pending;
@@ -255,27 +255,27 @@ export class StompSession implements SessionLink {
 
   // ---- outbound ---------------------------------------------------------------------------
 
-  write(frame: Frame): Promise<boolean> {
-    if (this.state === 'closed') return Promise.resolve(false);
+  write(frame: Frame): boolean {
+    if (this.state === 'closed') return false;
     this.deps.metrics.frameOut(frame.command);
     const binary = frame.command === 'MESSAGE' && frame.body.length > 0 && isOctetStream(header(frame, 'content-type'));
     return this.send(encodeFrame(frame, this.negotiated), binary);
   }
 
   /**
-   * Hands a frame to the socket. Resolves true once it is queued on an open socket — not when the
+   * Hands a frame to the socket. True once it is queued on an open socket — not when the
    * peer has read it: waiting for that would let one client that stops reading hold up every
    * delivery queued behind it (a RECEIPT, a broker ack). What a slow client leaves queued is
    * bounded instead: past MAX_OUTBOUND_BYTES the session is cut off (SPEC §7).
    */
-  private send(data: Buffer, binary: boolean): Promise<boolean> {
-    if (this.state === 'closed' || !this.socket.isOpen) return FALSE;
+  private send(data: Buffer, binary: boolean): boolean {
+    if (this.state === 'closed' || !this.socket.isOpen) return false;
     this.lastWriteAt = Date.now();
     this.socket.send(data, binary, ignore);
     if (this.socket.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
       this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
     }
-    return TRUE;
+    return true;
   }
 
   // ---- errors and close -------------------------------------------------------------------
@@ -342,8 +342,6 @@ export class StompSession implements SessionLink {
   }
 }
 
-const TRUE = Promise.resolve(true);
-const FALSE = Promise.resolve(false);
 const ignore = (): void => {};
 
 function toRelayError(err: unknown): RelayError {
