@@ -1,5 +1,5 @@
 import { commandEscapesHeaders, escapeHeader } from './escape.js';
-import type { Frame, StompVersion } from './frame.js';
+import type { Command, Frame, HeaderList, StompVersion } from './frame.js';
 
 /** A heart-beat: one LF, sent as its own WebSocket message (as Spring does). Shared; do not modify. */
 export const HEARTBEAT_EOL: Buffer = Buffer.from([0x0a]);
@@ -15,15 +15,45 @@ export const HEARTBEAT_EOL: Buffer = Buffer.from([0x0a]);
 export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
   const rules: StompVersion = commandEscapesHeaders(frame.command) ? version : '1.0';
   // The head is short and built as a string; the body is copied once, straight into the result.
-  let head = `${frame.command}\n`;
-  for (const [name, value] of frame.headers) {
-    head += `${escapeHeader(name, rules)}:${escapeHeader(value, rules)}\n`;
-  }
-  head += '\n';
+  const head = `${frame.command}\n${headerLines(frame.headers, rules)}\n`;
   const headBytes = Buffer.byteLength(head, 'utf8');
   const out = Buffer.allocUnsafe(headBytes + frame.body.length + 1);
   out.write(head, 0, 'utf8');
   frame.body.copy(out, headBytes);
   out[out.length - 1] = 0;
   return out;
+}
+
+/**
+ * The end of a frame — its last headers, the blank line, the body and the NUL — for frames that
+ * differ only in their first headers: a MESSAGE to each subscriber of one destination differs in
+ * `subscription` (and `ack`) alone. Encode the tail once, then each frame with `encodeWithTail`.
+ * Escaped as `encodeFrame` would for `version` (MESSAGE escapes its headers).
+ */
+export function encodeTail(headers: HeaderList, body: Buffer, version: StompVersion): Buffer {
+  const head = `${headerLines(headers, version)}\n`;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes + body.length + 1);
+  out.write(head, 0, 'utf8');
+  body.copy(out, headBytes);
+  out[out.length - 1] = 0;
+  return out;
+}
+
+/** `command`, its first `headers`, then a shared tail from `encodeTail` (same version). */
+export function encodeWithTail(command: Command, headers: HeaderList, tail: Buffer, version: StompVersion): Buffer {
+  const rules: StompVersion = commandEscapesHeaders(command) ? version : '1.0';
+  const head = `${command}\n${headerLines(headers, rules)}`;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes + tail.length);
+  out.write(head, 0, 'utf8');
+  tail.copy(out, headBytes);
+  return out;
+}
+
+/** One `name:value` LF per header, in order (repeats kept), escaped per `rules`. */
+function headerLines(headers: HeaderList, rules: StompVersion): string {
+  let lines = '';
+  for (const [name, value] of headers) lines += `${escapeHeader(name, rules)}:${escapeHeader(value, rules)}\n`;
+  return lines;
 }

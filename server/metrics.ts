@@ -26,7 +26,7 @@ export class Metrics {
   readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'stomp_delivery_latency_seconds',
-    help: 'From accepting a message to writing it to a session',
+    help: 'From accepting a message to writing it to the sessions of this node (once per message and node)',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });

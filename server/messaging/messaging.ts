@@ -1,4 +1,4 @@
-import type { Frame, StompVersion } from '../../protocol/index.js';
+import type { Frame, HeaderList, StompVersion } from '../../protocol/index.js';
 import type { Principal } from '../auth/authenticator.js';
 import type { DestinationPolicy } from '../auth/policy.js';
 import type { Broker } from '../broker/broker.js';
@@ -17,6 +17,13 @@ import { SessionMessaging } from './session-messaging.js';
 import type { LocalSubscriptions } from './subscriptions.js';
 import type { MessagingTemplate } from './template.js';
 
+/** The end of a MESSAGE frame, encoded once (protocol `encodeTail`) for the session's escaping rules. */
+export interface MessageTail {
+  readonly bytes: Buffer;
+  /** Sent as a binary WebSocket message (an `application/octet-stream` body). */
+  readonly binary: boolean;
+}
+
 /** What the messaging layer needs from the transport of one session. */
 export interface SessionLink {
   readonly id: SessionId;
@@ -26,6 +33,8 @@ export interface SessionLink {
   readonly version: StompVersion;
   /** Writes a frame: true once it is queued on the socket, false when the session is closed. */
   write(frame: Frame): boolean;
+  /** Writes a MESSAGE: its own first `headers`, then `tail` (shared by every subscriber of the message). */
+  writeMessage(headers: HeaderList, tail: MessageTail): boolean;
   /** Ends the session with an ERROR frame and the error's close code. */
   fail(error: RelayError, receipt?: string): void;
 }

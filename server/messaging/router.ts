@@ -303,6 +303,8 @@ export class MessageRouter {
   private deliverAll(subs: readonly Subscription[], msg: RelayMessage): number {
     let written = 0;
     for (const s of subs) if (s.session.deliver(s, msg)) written++;
+    // Once per message and node: the deliveries of one fan-out are written in the same moment.
+    if (written > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
     return written;
   }
 }

@@ -1,4 +1,4 @@
-import { header, type Frame, type HeaderList } from '../../protocol/index.js';
+import { encodeTail, header, type Frame, type HeaderList, type StompVersion } from '../../protocol/index.js';
 import type { PolicyAction } from '../auth/policy.js';
 import type { RelayMessage } from '../broker/relay-message.js';
 import { DestinationPatternError } from '../broker/destination-pattern.js';
@@ -14,7 +14,7 @@ import {
   type SendTarget,
   userSubscriptionOf,
 } from './destinations.js';
-import type { MessagingDeps, SessionLink } from './messaging.js';
+import type { MessageTail, MessagingDeps, SessionLink } from './messaging.js';
 import { toBody, type Payload } from './payload.js';
 import type { OutgoingMessage } from './router.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
@@ -365,12 +365,8 @@ export class SessionMessaging implements SessionHandle {
       this.acks.add({ ackId, sub, msg });
       if (this.link.version === '1.2') headers.push(['ack', ackId]);
     }
-    if (msg.redelivered) headers.push(['redelivered', 'true']);
-    for (const h of msg.headers) headers.push([h[0], h[1]]);
-    headers.push(['content-length', String(msg.body.length)]);
     this.deps.metrics.deliveries.inc();
-    this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
-    return this.link.write({ command: 'MESSAGE', headers, body: msg.body });
+    return this.link.writeMessage(headers, messageTail(msg, this.link.version));
   }
 
   // ---- ACK / NACK -------------------------------------------------------------------------
@@ -491,6 +487,30 @@ function matcherOrError(destination: string): Subscription['matches'] {
 /** User destinations and queues keep messages for their user; topics do not. */
 function replaysInbox(sub: Subscription): boolean {
   return sub.kind === 'user' || sub.destination.startsWith('/queue/');
+}
+
+/** The last tail encoded: a fan-out writes one message to many sessions in a row. */
+let lastTail: { msg: RelayMessage; plain: boolean; tail: MessageTail } | undefined;
+
+/**
+ * What every MESSAGE of `msg` ends with — `redelivered`, the copied headers, `content-length`,
+ * the body — encoded once per message and escaping rule (1.0 escapes nothing), not per subscriber.
+ */
+function messageTail(msg: RelayMessage, version: StompVersion): MessageTail {
+  const plain = version === '1.0';
+  if (lastTail !== undefined && lastTail.msg === msg && lastTail.plain === plain) return lastTail.tail;
+  const headers: [string, string][] = msg.redelivered ? [['redelivered', 'true']] : [];
+  let contentType: string | undefined;
+  for (const h of msg.headers) {
+    headers.push([h[0], h[1]]);
+    if (h[0] === 'content-type') contentType ??= h[1];
+  }
+  headers.push(['content-length', String(msg.body.length)]);
+  // An octet-stream body goes as a binary WebSocket message, text otherwise (as Spring does).
+  const binary = msg.body.length > 0 && contentType !== undefined && contentType.toLowerCase().startsWith('application/octet-stream');
+  const tail: MessageTail = { bytes: encodeTail(headers, msg.body, version), binary };
+  lastTail = { msg, plain, tail };
+  return tail;
 }
 
 /** A message the relay could not take (publish buffer full, broker closing): the sender is told. */

@@ -5,11 +5,13 @@ import {
   StompProtocolError,
   SUPPORTED_VERSIONS_HEADER,
   encodeFrame,
+  encodeWithTail,
   header,
   negotiateHeartbeat,
   negotiateVersion,
   parseHeartbeat,
   type Frame,
+  type HeaderList,
   type StompVersion,
 } from '../../protocol/index.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
@@ -18,7 +20,7 @@ import { RelayError, type CloseCode } from '../errors.js';
 import type { SessionId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Messaging, SessionLink } from '../messaging/messaging.js';
+import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import type { SessionSocket } from './session-socket.js';
 
@@ -260,6 +262,12 @@ export class StompSession implements SessionLink {
     this.deps.metrics.frameOut(frame.command);
     const binary = frame.command === 'MESSAGE' && frame.body.length > 0 && isOctetStream(header(frame, 'content-type'));
     return this.send(encodeFrame(frame, this.negotiated), binary);
+  }
+
+  writeMessage(headers: HeaderList, tail: MessageTail): boolean {
+    if (this.state === 'closed') return false;
+    this.deps.metrics.frameOut('MESSAGE');
+    return this.send(encodeWithTail('MESSAGE', headers, tail.bytes, this.negotiated), tail.binary);
   }
 
   /**

@@ -18,7 +18,7 @@ export class WsSocket implements SessionSocket {
   }
 
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void {
-    this.ws.send(data, { binary }, done);
+    this.ws.send(data, binary ? BINARY : TEXT, done);
   }
 
   close(code: number, reason: string): void {
@@ -39,3 +39,7 @@ export class WsSocket implements SessionSocket {
     this.ws.on('close', listener);
   }
 }
+
+/** Shared send options: one object per frame adds up on a fan-out. */
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;

@@ -5,6 +5,8 @@ import {
   SERVER_COMMANDS,
   commandEscapesHeaders,
   encodeFrame,
+  encodeTail,
+  encodeWithTail,
 } from '../../protocol/index.js';
 import type { DecoderLimits, Frame, StompVersion } from '../../protocol/index.js';
 import { HEARTBEAT, collapseHeartbeats, decodePieces, frame } from './feed.js';
@@ -108,6 +110,19 @@ describe('codec properties', () => {
           expect(events).to.deep.equal([frame(f.command, f.headers, f.body)]);
         }),
         { numRuns: 400 },
+      );
+    });
+
+    it(`encodes a frame split into its first headers and a shared tail byte for byte as whole (${version})`, () => {
+      fc.assert(
+        fc.property(frameArb(version), fc.nat(), (f, at) => {
+          const split = at % (f.headers.length + 1);
+          // The tail is encoded with the frame's own rules, as a MESSAGE fan-out does.
+          const rules = commandEscapesHeaders(f.command) ? version : '1.0';
+          const tail = encodeTail(f.headers.slice(split), f.body, rules);
+          expect(encodeWithTail(f.command, f.headers.slice(0, split), tail, version).equals(encodeFrame(f, version))).to.equal(true);
+        }),
+        { numRuns: 300 },
       );
     });
 
