@@ -1,27 +1,15 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 
 describe('cluster: delivery across nodes', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(3);
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3);
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it("delivers the seed's chat sent by A on node 1 to B on node 3, and to nobody else", async () => {

@@ -1,29 +1,17 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('cluster: offline messages', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(3);
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
   const contents = (bodies: string[]) => bodies.map((b) => (JSON.parse(b) as { content: string }).content);
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3);
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it('keeps three chats for B while B is away and delivers them in order, exactly once, when B comes back on another node', async () => {

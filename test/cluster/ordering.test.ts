@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { IMessage } from '@stomp/stompjs';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 
 const COUNT = 1000;
 
@@ -20,27 +20,15 @@ function expectInOrder(messages: readonly IMessage[], sender: string, count: num
 }
 
 describe('cluster: per-sender order', function () {
-  let cluster: Cluster;
+  // The default route cache is on: lookups for one user resolve in order, so a cached route
+  // never lets a later message overtake an earlier one still waiting for Redis.
+  const cluster = useCluster(3);
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    // The default route cache is on: lookups for one user resolve in order, so a cached route
-    // never lets a later message overtake an earlier one still waiting for Redis.
-    cluster = await startCluster(3);
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it(`keeps each sender's order to B across nodes over ${COUNT} messages each, with no loss and no duplicate`, async function () {

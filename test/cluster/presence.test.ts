@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface PresenceBody {
@@ -9,7 +9,7 @@ interface PresenceBody {
 }
 
 describe('cluster: GET /api/docs/{docId}/presence', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(3);
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
@@ -21,20 +21,8 @@ describe('cluster: GET /api/docs/{docId}/presence', function () {
     return { docId: body.docId, users: body.users.filter((u) => users.includes(u.userId)) };
   };
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3);
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it('answers the same users and nodes from every node', async () => {

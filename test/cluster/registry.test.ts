@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import amqp from 'amqplib';
-import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { TEST_AMQP_URL, requireService } from '../helpers/services.js';
+import { uniqueUsers, unsubscribeWithReceipt, type ClusterNode } from '../helpers/cluster.js';
+import { TEST_AMQP_URL } from '../helpers/services.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The value of one user's field in `{prefix}co:{docId}` (SPEC §5). */
@@ -21,7 +22,7 @@ async function sendToUser(node: ClusterNode, user: string, destination: string, 
 }
 
 describe('cluster: the Redis registry', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(3);
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
@@ -31,20 +32,8 @@ describe('cluster: the Redis registry', function () {
     return raw === null ? null : (JSON.parse(raw) as Presence);
   };
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3);
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it('holds A and B in {prefix}co:42 with their nodes while they subscribe to /user/42/queue/chat', async () => {
@@ -107,25 +96,13 @@ describe('cluster: the Redis registry', function () {
 
 describe('cluster: a node killed with SIGKILL', function () {
   const ttlMs = 3000;
-  let cluster: Cluster;
+  const cluster = useCluster(3, { env: { NODE_TTL_MS: String(ttlMs) } });
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3, { NODE_TTL_MS: String(ttlMs) });
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it('stops locating its users within the liveness TTL, sweeps their entries, and stores messages for them offline', async function () {
@@ -173,25 +150,13 @@ describe('cluster: a node killed with SIGKILL', function () {
 
 describe('cluster: messages caught on a node killed with SIGKILL', function () {
   const ttlMs = 3000;
-  let cluster: Cluster;
+  const cluster = useCluster(3, { env: { NODE_TTL_MS: String(ttlMs) } });
   let n1: ClusterNode;
   let n2: ClusterNode;
   let n3: ClusterNode;
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3, { NODE_TTL_MS: String(ttlMs) });
+  before(() => {
     [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it('reaches the user, in order, when it reconnects to another node after the dead node was swept', async function () {

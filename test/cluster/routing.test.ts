@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import amqp from 'amqplib';
-import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type ClusterNode, type MetricsSnapshot } from '../helpers/cluster.js';
-import { TEST_AMQP_URL, requireService } from '../helpers/services.js';
+import { uniqueUsers, unsubscribeWithReceipt, type ClusterNode, type MetricsSnapshot } from '../helpers/cluster.js';
+import { TEST_AMQP_URL } from '../helpers/services.js';
+import { useCluster } from '../helpers/use-cluster.js';
 
 const PUBLISHED = 'stomp_relay_published_total';
 const CONSUMED = 'stomp_relay_consumed_total';
@@ -15,7 +16,12 @@ const DELIVERIES = 'stomp_deliveries_total';
  * first message reached the fenced node, it would have been counted before the fence arrived.
  */
 describe('cluster: routing (only the nodes that need a message get it)', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(3, {
+    // CLUSTER_REPORT=1: what each node relayed over this whole suite, for a look at the routing.
+    beforeStop: async (c) => {
+      if (process.env.CLUSTER_REPORT) console.log(`\n${await c.relayReport()}`);
+    },
+  });
   let nodes: readonly ClusterNode[];
   let n1: ClusterNode;
   let n2: ClusterNode;
@@ -24,23 +30,9 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
   const delta = (before: MetricsSnapshot[], after: MetricsSnapshot[], i: number, name: string, labels: Record<string, string> = {}) =>
     after[i]!.value(name, labels) - before[i]!.value(name, labels);
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await startCluster(3);
+  before(() => {
     nodes = cluster.nodes;
     [n1, n2, n3] = nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    // CLUSTER_REPORT=1: what each node relayed over this whole suite, for a look at the routing.
-    if (cluster && process.env.CLUSTER_REPORT) console.log(`\n${await cluster.relayReport()}`);
-    await cluster?.stop();
   });
 
   it('declares the exchange {prefix}relay and one consumed queue {prefix}node.{nodeId} per node', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { startBalancer, type Balancer } from '../helpers/balancer.js';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import { CarefulSender, describeInbox, inboxLength, Ledger, nodeOf, Recipient, stopAll, suppressedDuplicates } from './support.js';
 
@@ -30,22 +31,36 @@ export interface RunOptions {
   readonly r2ReconnectDelayMs?: number;
 }
 
+/**
+ * Call at the top of a `describe`: a fresh three-node cluster behind a balancer for every test
+ * (each test kills or drains a node); after each test `clients` are stopped, then the balancer
+ * is closed and the nodes stopped. Returns the running one.
+ */
+export function useBalancedCluster(env: Record<string, string>, clients: { stop(): Promise<void> }[]): () => BalancedCluster {
+  let balanced: BalancedCluster | undefined;
+  const cluster = useCluster(3, {
+    perTest: true,
+    env,
+    afterEach: () => stopAll(clients.splice(0)),
+    beforeStop: async () => {
+      await balanced?.balancer.close();
+      balanced = undefined;
+    },
+  });
+  beforeEach(async () => {
+    balanced = new BalancedCluster(cluster, await startBalancer(cluster.nodes.map((n) => n.port)));
+  });
+  return () => {
+    if (!balanced) throw new Error('no balanced cluster is running: use it in tests');
+    return balanced;
+  };
+}
+
 export class BalancedCluster {
-  private constructor(
+  constructor(
     readonly cluster: Cluster,
     readonly balancer: Balancer,
   ) {}
-
-  static async start(env: Record<string, string>): Promise<BalancedCluster> {
-    const cluster = await startCluster(3, env);
-    const balancer = await startBalancer(cluster.nodes.map((n) => n.port));
-    return new BalancedCluster(cluster, balancer);
-  }
-
-  async stop(): Promise<void> {
-    await this.balancer.close();
-    await this.cluster.stop();
-  }
 
   async run(
     scenario: string,
@@ -126,5 +141,3 @@ export class BalancedCluster {
     return { ledger, victim, moved, all };
   }
 }
-
-export { stopAll };

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { TEST_AMQP_URL } from '../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import { CarefulSender, Ledger, Recipient, stopAll, suppressedDuplicates, USER_DEST, waitReady } from './support.js';
 
@@ -15,31 +16,27 @@ const BUFFER = 20;
  * or dropping what it already accepted.
  */
 describe('faults: a publish buffer that fills during a long RabbitMQ outage', function () {
-  let cluster: Cluster;
-  let n1: ClusterNode;
-  let n2: ClusterNode;
   let proxy: TcpProxy;
   const clients: { stop(): Promise<void> }[] = [];
-
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    proxy = await startTcpProxy(TEST_AMQP_URL);
+  const cluster = useCluster(2, {
+    env: { NODE_TTL_MS: '3000', RELAY_BUFFER_MAX: String(BUFFER), LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'info' },
+    beforeStart: async () => {
+      proxy = await startTcpProxy(TEST_AMQP_URL);
+    },
     // Only node 1 reaches RabbitMQ through the proxy: it is the senders' node.
-    cluster = await startCluster(2, { NODE_TTL_MS: '3000', RELAY_BUFFER_MAX: String(BUFFER), LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'info' }, 30_000, {
-      nodeEnv: (i): Record<string, string> => (i === 0 ? { AMQP_URL: proxy.url(TEST_AMQP_URL) } : {}),
-    });
+    nodeEnv: (i): Record<string, string> => (i === 0 ? { AMQP_URL: proxy.url(TEST_AMQP_URL) } : {}),
+    afterEach: async () => {
+      proxy?.restore();
+      await stopAll(clients.splice(0));
+    },
+  });
+  let n1: ClusterNode;
+  let n2: ClusterNode;
+
+  before(() => {
     [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode];
   });
-  afterEach(async function () {
-    cluster?.printLogsIfFailed(this);
-    proxy?.restore();
-    await stopAll(clients.splice(0));
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
+  after(async () => {
     await proxy?.close();
   });
 

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
-import { BalancedCluster, stopAll, type BalancedRun } from './balanced.js';
+import { useBalancedCluster, type BalancedRun } from './balanced.js';
 
 /**
  * SPEC §8 "Graceful drain on SIGTERM": the node stops accepting, leaves the registry, closes its
@@ -10,26 +9,12 @@ import { BalancedCluster, stopAll, type BalancedRun } from './balanced.js';
  * Each test drains one node of a fresh three-node cluster.
  */
 describe('faults: SIGTERM drain under load, clients behind a balancer', function () {
-  let cluster: BalancedCluster | undefined;
   const clients: { stop(): Promise<void> }[] = [];
-
-  beforeEach(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await BalancedCluster.start({ NODE_TTL_MS: '3000', DRAIN_TIMEOUT_MS: '5000' });
-  });
-  afterEach(async function () {
-    this.timeout(30_000);
-    cluster?.cluster.printLogsIfFailed(this);
-    await stopAll(clients.splice(0));
-    await cluster?.stop();
-    cluster = undefined;
-  });
+  const balanced = useBalancedCluster({ NODE_TTL_MS: '3000', DRAIN_TIMEOUT_MS: '5000' }, clients);
 
   async function drain(name: string, layout: 'recipients' | 'senders', secondTab = false): Promise<void> {
     let drainMs = 0;
-    const run: BalancedRun = await cluster!.run(
+    const run: BalancedRun = await balanced().run(
       name,
       async (victim: ClusterNode) => {
         const t0 = Date.now();

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { requireService } from '../helpers/services.js';
-import { BalancedCluster, stopAll } from './balanced.js';
+import { useBalancedCluster } from './balanced.js';
 
 /** Liveness TTL: a killed node's queue is adopted within about two of these. */
 const TTL_MS = 3000;
@@ -13,26 +12,12 @@ const TTL_MS = 3000;
  * Each test kills one node of a fresh three-node cluster.
  */
 describe("faults: SIGKILL of the recipients' node mid-stream, clients behind a balancer", function () {
-  let cluster: BalancedCluster | undefined;
   const clients: { stop(): Promise<void> }[] = [];
-
-  beforeEach(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    cluster = await BalancedCluster.start({ NODE_TTL_MS: String(TTL_MS) });
-  });
-  afterEach(async function () {
-    this.timeout(30_000);
-    cluster?.cluster.printLogsIfFailed(this);
-    await stopAll(clients.splice(0));
-    await cluster?.stop();
-    cluster = undefined;
-  });
+  const balanced = useBalancedCluster({ NODE_TTL_MS: String(TTL_MS) }, clients);
 
   it('loses nothing when the node holding R2 and S2 is killed; STOMP.js reconnects through the balancer at once', async function () {
     this.timeout(120_000);
-    const run = await cluster!.run(
+    const run = await balanced().run(
       'sigkill recipient node',
       async (victim) => {
         const exit = await victim.kill('SIGKILL');
@@ -46,7 +31,7 @@ describe("faults: SIGKILL of the recipients' node mid-stream, clients behind a b
 
   it('loses nothing when R2 comes back only after the dead node was swept (adopted messages wait offline)', async function () {
     this.timeout(120_000);
-    const run = await cluster!.run(
+    const run = await balanced().run(
       'sigkill, R2 back after the sweep',
       async (victim) => {
         await victim.kill('SIGKILL');

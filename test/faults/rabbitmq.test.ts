@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import { delay } from '../helpers/wait.js';
-import { CarefulSender, Ledger, Recipient, stopAll, suppressedDuplicates, waitReady } from './support.js';
+import { useProxiedCluster } from './proxied.js';
+import { CarefulSender, Ledger, Recipient, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "RabbitMQ lost while running": each node reaches RabbitMQ through a TCP proxy of this
@@ -11,30 +10,12 @@ import { CarefulSender, Ledger, Recipient, stopAll, suppressedDuplicates, waitRe
  * node's buffer (no RECEIPT until RabbitMQ confirms), deliveries in flight are redelivered.
  */
 describe('faults: RabbitMQ connection cut during a steady stream', function () {
-  let cluster: Cluster;
-  let nodes: [ClusterNode, ClusterNode, ClusterNode];
-  const proxies: TcpProxy[] = [];
   const clients: { stop(): Promise<void> }[] = [];
+  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, { env: { NODE_TTL_MS: '3000', LOG_LEVEL: 'info' } });
+  let nodes: [ClusterNode, ClusterNode, ClusterNode];
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    for (let i = 0; i < 3; i++) proxies.push(await startTcpProxy(TEST_AMQP_URL));
-    cluster = await startCluster(3, { NODE_TTL_MS: '3000', LOG_LEVEL: 'info' }, 30_000, {
-      nodeEnv: (i) => ({ AMQP_URL: proxies[i]!.url(TEST_AMQP_URL) }),
-    });
+  before(() => {
     nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster?.printLogsIfFailed(this);
-    for (const p of proxies) p.restore();
-    await stopAll(clients.splice(0));
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
-    await Promise.all(proxies.map((p) => p.close()));
   });
 
   /** Three senders and three recipients, one of each per node; every sender streams to every recipient. */

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService, TEST_REDIS_URL } from '../helpers/services.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, describeInbox, Ledger, nodeOf, Recipient, stopAll, waitReady } from './support.js';
+import { useProxiedCluster } from './proxied.js';
+import { CarefulSender, describeInbox, Ledger, nodeOf, Recipient, waitReady } from './support.js';
 
 /** Liveness TTL here: node 2's Redis cut outlasts it, so the others take node 2 for dead. */
 const TTL_MS = 2000;
@@ -15,36 +14,16 @@ const TTL_MS = 2000;
  * its queue. What was accepted for its users in between must still reach them.
  */
 describe('faults: a node cut from Redis for longer than NODE_TTL_MS (taken for dead while alive)', function () {
-  let cluster: Cluster;
-  let nodes: [ClusterNode, ClusterNode, ClusterNode];
-  const proxies: TcpProxy[] = [];
   const clients: { stop(): Promise<void> }[] = [];
-
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-  });
-  afterEach(async function () {
-    this.timeout(30_000);
-    cluster?.printLogsIfFailed(this);
-    for (const p of proxies) p.restore();
-    await stopAll(clients.splice(0));
-    await cluster?.stop();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-  });
+  // A fresh cluster per test: a test leaves behind a node the others once took for dead.
+  const { cluster, proxies } = useProxiedCluster(3, 'redis', clients, { env: { NODE_TTL_MS: String(TTL_MS) }, perTest: true });
 
   // A node cut from Redis past NODE_TTL_MS is taken for dead: its queue is taken over and its
   // users' messages go to their inboxes, while the users stay subscribed there. When the node's
   // registry resyncs, it takes those inboxes again for its live subscriptions.
   it('delivers what was accepted for its users while it was taken for dead', async function () {
     this.timeout(120_000);
-    for (let i = 0; i < 3; i++) proxies.push(await startTcpProxy(TEST_REDIS_URL));
-    cluster = await startCluster(3, { NODE_TTL_MS: String(TTL_MS) }, 30_000, {
-      nodeEnv: (i) => ({ REDIS_URL: proxies[i]!.url(TEST_REDIS_URL) }),
-    });
-    nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const [n1, n2, n3] = nodes;
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const ledger = new Ledger(`redis partition of one node > NODE_TTL_MS=${TTL_MS}`);
     const [R, S1, S3] = uniqueUsers('R', 'S1', 'S3');
     const recipient = new Recipient(R, n2.url, ledger);

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, unsubscribeWithReceipt, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService, TEST_REDIS_URL } from '../helpers/services.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { uniqueUsers, unsubscribeWithReceipt, type ClusterNode } from '../helpers/cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, stopAll, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
+import { useProxiedCluster } from './proxied.js';
+import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "Redis lost while running": each node reaches Redis through a TCP proxy of this test.
@@ -12,31 +11,12 @@ import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, regi
  * registrations (resync). NODE_TTL_MS is long enough here that no node is taken for dead.
  */
 describe('faults: Redis connection cut during a stream and during joins/leaves', function () {
-  let cluster: Cluster;
-  let nodes: [ClusterNode, ClusterNode, ClusterNode];
-  const proxies: TcpProxy[] = [];
   const clients: { stop(): Promise<void> }[] = [];
+  const { cluster, proxies } = useProxiedCluster(3, 'redis', clients, { env: { NODE_TTL_MS: '10000' } });
+  let nodes: [ClusterNode, ClusterNode, ClusterNode];
 
-  before(async function () {
-    this.timeout(60_000);
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    for (let i = 0; i < 3; i++) proxies.push(await startTcpProxy(TEST_REDIS_URL));
-    cluster = await startCluster(3, { NODE_TTL_MS: '10000' }, 30_000, {
-      nodeEnv: (i) => ({ REDIS_URL: proxies[i]!.url(TEST_REDIS_URL) }),
-    });
+  before(() => {
     nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster?.printLogsIfFailed(this);
-    for (const p of proxies) p.restore();
-    await stopAll(clients.splice(0));
-    await cluster?.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
-    await Promise.all(proxies.map((p) => p.close()));
   });
 
   const http = () => nodes.map((n) => n.http);

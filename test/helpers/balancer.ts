@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { forwardBoth, listenLoopback } from './tcp-forward.js';
 
 /** One client connection the balancer forwards, and the backend it went to. */
 export interface BalancedConnection {
@@ -82,28 +83,19 @@ export async function startBalancer(backends: readonly number[]): Promise<Balanc
       history.push({ backend, openedAt: Date.now() });
       upstream.on('error', () => destroy(pair));
       upstream.on('close', () => destroy(pair));
-      pair.client.pipe(upstream);
-      upstream.pipe(pair.client);
+      forwardBoth(pair.client, upstream);
       pair.client.resume();
     });
   };
 
-  const server = net.createServer({ pauseOnConnect: true }, (client) => {
+  const listener = await listenLoopback((client) => {
     const pair: Pair = { client, upstream: undefined, backend: undefined };
-    client.setNoDelay(true);
     client.on('error', () => destroy(pair));
     client.on('close', () => destroy(pair));
     pairs.add(pair);
     dial(pair, 0);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const { port } = listener;
 
   return {
     port,
@@ -116,7 +108,7 @@ export async function startBalancer(backends: readonly number[]): Promise<Balanc
     close: async () => {
       closed = true;
       for (const pair of [...pairs]) destroy(pair);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { forwardBoth, listenLoopback } from './tcp-forward.js';
 
 export type ProxyState = 'open' | 'cut' | 'stalled';
 
@@ -45,33 +46,20 @@ export async function startTcpProxy(target: { host: string; port: number } | str
     }
   };
 
-  /** Moves bytes from one side to the other with backpressure; a drain resumes only while open. */
-  const forward = (from: net.Socket, to: net.Socket) => {
-    from.on('data', (chunk: Buffer) => {
-      if (!to.write(chunk)) from.pause();
-    });
-    to.on('drain', () => {
-      if (state === 'open') from.resume();
-    });
-    from.on('end', () => to.end());
-  };
-
   const connectUpstream = (pair: Pair) => {
     const upstream = net.connect(to);
     pair.upstream = upstream;
     upstream.setNoDelay(true);
     upstream.on('error', () => destroy(pair, false));
     upstream.on('close', () => destroy(pair, false));
-    forward(pair.client, upstream);
-    forward(upstream, pair.client);
+    forwardBoth(pair.client, upstream, () => state === 'open');
     // Paused sockets leave bytes in the kernel buffers: the peer's sends block as on a dead network.
     if (state === 'open') pair.client.resume();
     else upstream.pause();
   };
 
-  const server = net.createServer({ pauseOnConnect: true }, (client) => {
+  const listener = await listenLoopback((client) => {
     const pair: Pair = { client, upstream: undefined };
-    client.setNoDelay(true);
     client.on('error', () => destroy(pair, false));
     client.on('close', () => destroy(pair, false));
     if (state === 'cut') {
@@ -82,14 +70,7 @@ export async function startTcpProxy(target: { host: string; port: number } | str
     // While stalled, even the upstream connect waits: nothing gets through until restore().
     if (state === 'open') connectUpstream(pair);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const { port } = listener;
 
   return {
     port,
@@ -127,7 +108,7 @@ export async function startTcpProxy(target: { host: string; port: number } | str
     close: async () => {
       state = 'cut';
       for (const pair of [...pairs]) destroy(pair, false);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startCluster, uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { useCluster } from '../helpers/use-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 import { get, jsonOf, post, pushToUser } from './http-client.js';
 
@@ -15,24 +15,12 @@ interface PresenceAnswer {
 
 /** The backend's view (seeds 000, 001, 004): it calls whichever node the balancer picks. */
 describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)', function () {
-  let cluster: Cluster;
+  const cluster = useCluster(2);
   let n1: ClusterNode;
   let n2: ClusterNode;
 
-  before(async function () {
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    this.timeout(60_000);
-    cluster = await startCluster(2);
+  before(() => {
     [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode];
-  });
-  afterEach(async function () {
-    cluster.printLogsIfFailed(this);
-    await cluster.disconnectClients();
-  });
-  after(async function () {
-    this.timeout(30_000);
-    await cluster?.stop();
   });
 
   it("routes a push sent to node 2 to the user's session on node 1", async () => {
