@@ -62,7 +62,7 @@ export class WsEndpoint {
       refuse(503, 'Service Unavailable');
       return true;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, url.searchParams));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, url.searchParams));
     return true;
   }
 
@@ -78,8 +78,10 @@ export class WsEndpoint {
     }
   }
 
-  private accept(ws: WebSocket, query: URLSearchParams): void {
-    this.adopt(new WsSocket(ws), randomUUID(), query);
+  private accept(ws: WebSocket, tcp: Duplex, query: URLSearchParams): void {
+    // A burst is held (corked) up to a quarter of what makes a slow consumer, so it never looks like one.
+    const holdBytes = Math.min(16 * 1024, Math.floor(this.deps.config.limits.maxOutboundBytes / 4));
+    this.adopt(new WsSocket(ws, tcp, holdBytes), randomUUID(), query);
   }
 
   /** Runs a STOMP session over any transport (raw WebSocket here, SockJS from SockJsEndpoint). */

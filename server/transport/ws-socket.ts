@@ -1,9 +1,26 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { SessionSocket } from './session-socket.js';
+import { releaseAtTickEnd, type Held } from './tick-cork.js';
 
-/** A `ws` WebSocket as a SessionSocket. */
-export class WsSocket implements SessionSocket {
-  constructor(private readonly ws: WebSocket) {
+/**
+ * A `ws` WebSocket as a SessionSocket. Frames sent in one turn of the event loop leave in one
+ * write: the TCP socket is corked at the first and uncorked when the turn ends (tick-cork.ts).
+ * ws corks and uncorks around each frame itself; Node counts corks, so those nest inside ours.
+ */
+export class WsSocket implements SessionSocket, Held {
+  private corked = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The TCP socket under `ws` (from the upgrade). */
+    private readonly tcp?: Duplex,
+    /**
+     * Held bytes past which the burst goes out at once: what is held counts in `bufferedAmount`,
+     * which must keep measuring a client that does not read, not a burst (MAX_OUTBOUND_BYTES).
+     */
+    private readonly holdBytes = 16 * 1024,
+  ) {
     ws.on('error', () => {
       // 'close' follows; the session cleans up there
     });
@@ -18,7 +35,20 @@ export class WsSocket implements SessionSocket {
   }
 
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void {
+    if (this.tcp !== undefined && !this.corked) {
+      this.corked = true;
+      this.tcp.cork();
+      releaseAtTickEnd(this);
+    }
     this.ws.send(data, binary ? BINARY : TEXT, done);
+    if (this.corked && (this.tcp as Duplex).writableLength >= this.holdBytes) this.release();
+  }
+
+  /** Ends the hold (at the end of the turn, or early for a big burst); a second call does nothing. */
+  release(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.tcp?.uncork();
   }
 
   close(code: number, reason: string): void {
