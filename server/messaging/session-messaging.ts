@@ -41,17 +41,19 @@ function required(frame: Frame, name: string): string {
 export class SessionMessaging implements SessionHandle {
   readonly id: SessionId;
   readonly user: UserId;
-  private readonly subs = new Map<string, Subscription>();
-  private readonly docs = new Map<DocId, number>();
-  private readonly acks = new AckTracker();
-  private readonly transactions = new Map<string, Frame[]>();
+  // Every collection is made on first use: most sessions are idle most of the time, and an empty
+  // Map costs ~170 bytes (issue 7: connection cost). Reads on the hot path use the `_` fields.
+  private _subs: Map<string, Subscription> | undefined;
+  private _docs: Map<DocId, number> | undefined;
+  private _acks: AckTracker | undefined;
+  private _transactions: Map<string, Frame[]> | undefined;
   /** Live deliveries held back while a new subscription replays its offline messages (keeps order). */
-  private readonly replaying = new Map<Subscription, RelayMessage[]>();
-  private readonly nacks = new Map<string, number>();
-  private readonly replayAgain = new Set<Subscription>();
-  private readonly sendTargets = new Map<string, SendTarget>();
+  private _replaying: Map<Subscription, RelayMessage[]> | undefined;
+  private _nacks: Map<string, number> | undefined;
+  private _replayAgain: Set<Subscription> | undefined;
+  private _sendTargets: Map<string, SendTarget> | undefined;
+  private _recent: RecentIds | undefined;
   private closed = false;
-  private readonly recent = new RecentIds(256);
 
   constructor(
     private readonly deps: MessagingDeps,
@@ -59,6 +61,34 @@ export class SessionMessaging implements SessionHandle {
   ) {
     this.id = link.id;
     this.user = link.user;
+  }
+
+  private get subs(): Map<string, Subscription> {
+    return (this._subs ??= new Map());
+  }
+  private get docs(): Map<DocId, number> {
+    return (this._docs ??= new Map());
+  }
+  private get acks(): AckTracker {
+    return (this._acks ??= new AckTracker());
+  }
+  private get transactions(): Map<string, Frame[]> {
+    return (this._transactions ??= new Map());
+  }
+  private get replaying(): Map<Subscription, RelayMessage[]> {
+    return (this._replaying ??= new Map());
+  }
+  private get nacks(): Map<string, number> {
+    return (this._nacks ??= new Map());
+  }
+  private get replayAgain(): Set<Subscription> {
+    return (this._replayAgain ??= new Set());
+  }
+  private get sendTargets(): Map<string, SendTarget> {
+    return (this._sendTargets ??= new Map());
+  }
+  private get recent(): RecentIds {
+    return (this._recent ??= new RecentIds(256));
   }
 
   handle(frame: Frame): Promise<void> {
@@ -135,7 +165,7 @@ export class SessionMessaging implements SessionHandle {
    * they end the session.
    */
   private sendTarget(destination: string): SendTarget {
-    const known = this.sendTargets.get(destination);
+    const known = this._sendTargets?.get(destination);
     if (known) return known;
     const invalid = invalidDestinationReason(destination);
     if (invalid) throw new RelayError('INVALID_DESTINATION', `invalid destination: ${invalid}`);
@@ -335,13 +365,13 @@ export class SessionMessaging implements SessionHandle {
   // ---- delivery ---------------------------------------------------------------------------
 
   deliver(sub: Subscription, msg: RelayMessage): boolean {
-    if (this.closed || this.subs.get(sub.id) !== sub) return false;
+    if (this.closed || this._subs?.get(sub.id) !== sub) return false;
     // At-least-once hops can bring a message twice after a failure: one copy per subscription.
     if (!this.recent.add(`${sub.id}\n${msg.id}`)) {
       this.deps.metrics.duplicatesSuppressed.inc();
       return true;
     }
-    const held = this.replaying.get(sub);
+    const held = this._replaying?.get(sub);
     if (held) {
       held.push(msg);
       return true;
@@ -386,7 +416,7 @@ export class SessionMessaging implements SessionHandle {
       if (!entry) return; // already settled, or never ours: nothing to do (Spring ignores ACKs altogether)
       const settled = this.acks.settle(entry);
       if (frame.command === 'ACK') {
-        for (const e of settled) this.nacks.delete(e.msg.id);
+        for (const e of settled) this._nacks?.delete(e.msg.id);
         return;
       }
       await Promise.all(settled.map((e) => this.redeliver(e)));
@@ -454,18 +484,18 @@ export class SessionMessaging implements SessionHandle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.transactions.clear();
-    const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain())];
-    for (const sub of this.subs.values()) {
+    this._transactions?.clear();
+    const work: Promise<unknown>[] = this._acks ? [this.keepUnacked(this._acks.drain())] : [];
+    for (const sub of this._subs?.values() ?? []) {
       this.deps.subscriptions.remove(sub);
       this.deps.metrics.subscriptions.dec();
     }
-    this.subs.clear();
-    this.replaying.clear();
-    for (const doc of this.docs.keys()) {
+    this._subs?.clear();
+    this._replaying?.clear();
+    for (const doc of this._docs?.keys() ?? []) {
       work.push(this.deps.registry.leaveDoc(doc, this.user, this.id).then(() => this.announce(doc, 'leave')));
     }
-    this.docs.clear();
+    this._docs?.clear();
     this.deps.subscriptions.removeSession(this);
     work.push(this.deps.registry.removeSession(this.user, this.id));
     this.deps.metrics.sessions.dec();

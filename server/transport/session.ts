@@ -22,6 +22,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
+import { HeartbeatWheel } from './heartbeat-wheel.js';
 import type { SessionSocket } from './session-socket.js';
 
 export const SERVER_NAME = 'stomp-relay/0.1.0';
@@ -36,7 +37,27 @@ export interface SessionDeps {
   readonly messaging: Messaging;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** The node's heart-beat timers (see HeartbeatWheel); a session joins them after CONNECT. */
+  readonly beats: SessionBeats;
 }
+
+export interface SessionBeats {
+  /** Calls `sendBeat` every send period. */
+  readonly send: HeartbeatWheel<StompSession>;
+  /** Calls `checkBeat` every half expected period. */
+  readonly check: HeartbeatWheel<StompSession>;
+}
+
+/** The node-wide wheels that drive every session's heart-beats. */
+export function sessionBeats(): SessionBeats {
+  return {
+    send: new HeartbeatWheel((s, now) => s.sendBeat(now)),
+    check: new HeartbeatWheel((s, now) => s.checkBeat(now)),
+  };
+}
+
+/** The starting point of every session's receipt chain (shared: one promise fewer per session). */
+const SETTLED: Promise<void> = Promise.resolve();
 
 type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | 'closed';
 
@@ -54,17 +75,23 @@ export class StompSession implements SessionLink {
   /** Frames that arrived while CONNECT was being authenticated, handled right after it. */
   private pending: Frame[] = [];
   /** RECEIPTs go out in the order their frames came in. */
-  private receipts: Promise<unknown> = Promise.resolve();
+  private receipts: Promise<unknown> = SETTLED;
   private lastReadAt = Date.now();
   private lastWriteAt = Date.now();
   private readonly timers: NodeJS.Timeout[] = [];
+  private connectTimer: NodeJS.Timeout | undefined;
+  /** Heart-beat plan once CONNECTED; 0 = off. */
+  private sendEveryMs = 0;
+  private checkEveryMs = 0;
+  private readLimitMs = 0;
   private windowStart = Date.now();
   private framesInWindow = 0;
 
   constructor(
     private readonly socket: SessionSocket,
     readonly id: SessionId,
-    private readonly query: URLSearchParams,
+    /** The upgrade URL's query, for the authenticator; dropped once CONNECT is done with it. */
+    private query: URLSearchParams | undefined,
     private readonly deps: SessionDeps,
   ) {
     const { limits } = deps.config;
@@ -75,11 +102,10 @@ export class StompSession implements SessionLink {
     });
     socket.onMessage((chunk) => this.onData(chunk));
     socket.onClose(() => void this.onClose());
-    const connectTimer = setTimeout(() => {
+    this.connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
     }, CONNECT_TIMEOUT_MS);
-    connectTimer.unref();
-    this.timers.push(connectTimer);
+    this.connectTimer.unref();
   }
 
   get user(): string {
@@ -197,8 +223,11 @@ export class StompSession implements SessionLink {
       }
       this.negotiated = version;
       const clientBeat = parseHeartbeat(header(frame, 'heart-beat'));
-      const principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query, sessionId: this.id });
+      const principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query ?? new URLSearchParams(), sessionId: this.id });
       this.authenticated = principal;
+      this.query = undefined;
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
       if ((this.state as State) === 'closed') return;
       this.messaging = await this.deps.messaging.open(this);
       if ((this.state as State) === 'closed') {
@@ -232,18 +261,31 @@ export class StompSession implements SessionLink {
 
   private startHeartbeats(plan: { sendEveryMs: number; expectEveryMs: number }): void {
     if (plan.sendEveryMs > 0) {
-      const t = setInterval(() => {
-        if (Date.now() - this.lastWriteAt >= plan.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
-      }, plan.sendEveryMs);
-      this.timers.push(t);
+      this.sendEveryMs = plan.sendEveryMs;
+      this.deps.beats.send.add(this.sendEveryMs, this);
     }
     if (plan.expectEveryMs > 0) {
-      const limit = plan.expectEveryMs * this.deps.config.heartbeatGraceFactor;
-      const t = setInterval(() => {
-        if (Date.now() - this.lastReadAt > limit) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
-      }, Math.max(50, Math.round(plan.expectEveryMs / 2)));
-      this.timers.push(t);
+      this.readLimitMs = plan.expectEveryMs * this.deps.config.heartbeatGraceFactor;
+      this.checkEveryMs = Math.max(50, Math.round(plan.expectEveryMs / 2));
+      this.deps.beats.check.add(this.checkEveryMs, this);
     }
+  }
+
+  /** The send wheel's tick: a heart-beat unless a frame went out lately. */
+  sendBeat(now: number): void {
+    if (now - this.lastWriteAt >= this.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
+  }
+
+  /** The check wheel's tick: nothing read for too long ends the session. */
+  checkBeat(now: number): void {
+    if (now - this.lastReadAt > this.readLimitMs) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+  }
+
+  private stopHeartbeats(): void {
+    if (this.sendEveryMs > 0) this.deps.beats.send.remove(this.sendEveryMs, this);
+    if (this.checkEveryMs > 0) this.deps.beats.check.remove(this.checkEveryMs, this);
+    this.sendEveryMs = 0;
+    this.checkEveryMs = 0;
   }
 
   /** A token that expires ends the session with an ERROR (SPEC §7). */
@@ -347,6 +389,8 @@ export class StompSession implements SessionLink {
   private clearTimers(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
+    clearTimeout(this.connectTimer);
+    this.stopHeartbeats();
   }
 }
 

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SessionSocket } from './session-socket.js';
-import { StompSession, type SessionDeps } from './session.js';
+import { StompSession, sessionBeats, type SessionDeps } from './session.js';
 import { WsSocket } from './ws-socket.js';
 
 /**
@@ -19,8 +19,11 @@ export class WsEndpoint {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<StompSession>();
   private accepting = true;
+  private readonly deps: SessionDeps;
 
-  constructor(private readonly deps: SessionDeps & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
+  constructor(deps: Omit<SessionDeps, 'beats'> & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
+    // One set of heart-beat timers for every session of the endpoint.
+    this.deps = { ...deps, beats: sessionBeats() };
     const { limits } = deps.config;
     this.wss = new WebSocketServer({
       noServer: true,
