@@ -20,8 +20,9 @@ import type { MessagingTemplate } from './template.js';
 /** The end of a MESSAGE frame, encoded once (protocol `encodeTail`) for the session's escaping rules. */
 export interface MessageTail {
   readonly bytes: Buffer;
-  /** Sent as a binary WebSocket message (an `application/octet-stream` body). */
-  readonly binary: boolean;
+  readonly bodyBytes: number;
+  /** The message's `content-type`: the transport picks a text or binary WebSocket message by it. */
+  readonly contentType: string | undefined;
 }
 
 /** What the messaging layer needs from the transport of one session. */

@@ -396,7 +396,10 @@ export class SessionMessaging implements SessionHandle {
       if (this.link.version === '1.2') headers.push(['ack', ackId]);
     }
     this.deps.metrics.deliveries.inc();
-    return this.link.writeMessage(headers, messageTail(msg, this.link.version));
+    const tail = sharedTail(msg, this.link.version);
+    if (tail !== undefined) return this.link.writeMessage(headers, tail);
+    addTailHeaders(headers, msg);
+    return this.link.write({ command: 'MESSAGE', headers, body: msg.body });
   }
 
   // ---- ACK / NACK -------------------------------------------------------------------------
@@ -519,28 +522,33 @@ function replaysInbox(sub: Subscription): boolean {
   return sub.kind === 'user' || sub.destination.startsWith('/queue/');
 }
 
-/** The last tail encoded: a fan-out writes one message to many sessions in a row. */
-let lastTail: { msg: RelayMessage; plain: boolean; tail: MessageTail } | undefined;
+/** The message written last, and its tail once a second session wanted it (a fan-out, in a row). */
+let last: { msg: RelayMessage; plain: boolean; tail: MessageTail | undefined } | undefined;
 
 /**
  * What every MESSAGE of `msg` ends with — `redelivered`, the copied headers, `content-length`,
- * the body — encoded once per message and escaping rule (1.0 escapes nothing), not per subscriber.
+ * the body — encoded once per message and escaping rule (1.0 escapes nothing) when it goes to
+ * several sessions. Undefined for its first: most messages go to one session, which is cheaper
+ * encoded whole.
  */
-function messageTail(msg: RelayMessage, version: StompVersion): MessageTail {
+function sharedTail(msg: RelayMessage, version: StompVersion): MessageTail | undefined {
   const plain = version === '1.0';
-  if (lastTail !== undefined && lastTail.msg === msg && lastTail.plain === plain) return lastTail.tail;
-  const headers: [string, string][] = msg.redelivered ? [['redelivered', 'true']] : [];
-  let contentType: string | undefined;
-  for (const h of msg.headers) {
-    headers.push([h[0], h[1]]);
-    if (h[0] === 'content-type') contentType ??= h[1];
+  if (last === undefined || last.msg !== msg || last.plain !== plain) {
+    last = { msg, plain, tail: undefined };
+    return undefined;
   }
+  if (last.tail === undefined) {
+    const headers: [string, string][] = [];
+    addTailHeaders(headers, msg);
+    last.tail = { bytes: encodeTail(headers, msg.body, version), bodyBytes: msg.body.length, contentType: header(msg, 'content-type') };
+  }
+  return last.tail;
+}
+
+function addTailHeaders(headers: [string, string][], msg: RelayMessage): void {
+  if (msg.redelivered) headers.push(['redelivered', 'true']);
+  for (const h of msg.headers) headers.push([h[0], h[1]]);
   headers.push(['content-length', String(msg.body.length)]);
-  // An octet-stream body goes as a binary WebSocket message, text otherwise (as Spring does).
-  const binary = msg.body.length > 0 && contentType !== undefined && contentType.toLowerCase().startsWith('application/octet-stream');
-  const tail: MessageTail = { bytes: encodeTail(headers, msg.body, version), binary };
-  lastTail = { msg, plain, tail };
-  return tail;
 }
 
 /** A message the relay could not take (publish buffer full, broker closing): the sender is told. */

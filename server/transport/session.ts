@@ -309,7 +309,7 @@ export class StompSession implements SessionLink {
   writeMessage(headers: HeaderList, tail: MessageTail): boolean {
     if (this.state === 'closed') return false;
     this.deps.metrics.frameOut('MESSAGE');
-    return this.send(encodeWithTail('MESSAGE', headers, tail.bytes, this.negotiated), tail.binary);
+    return this.send(encodeWithTail('MESSAGE', headers, tail.bytes, this.negotiated), tail.bodyBytes > 0 && isOctetStream(tail.contentType));
   }
 
   /**

@@ -8,6 +8,11 @@ export interface TestClient {
   readonly connected: IFrame;
   readonly errors: IFrame[];
   readonly closes: { code: number; reason: string }[];
+  /**
+   * The MESSAGE frames as they came off the socket (the last 100): whether the WebSocket message
+   * was binary, and its text. STOMP.js itself hands every frame over as bytes, so only this tells.
+   */
+  readonly wire: { binary: boolean; text: string }[];
   subscribe(destination: string, headers?: StompHeaders): Inbox;
   send(destination: string, body?: string | Uint8Array, headers?: StompHeaders): void;
   /** Sends with a receipt and resolves when the RECEIPT arrives. */
@@ -24,8 +29,18 @@ export interface Inbox {
   bodies(): string[];
 }
 
-export function webSocketFactory(url: string, protocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'], headers?: Record<string, string>) {
-  return () => new WebSocket(url, protocols, headers ? { headers } : {}) as unknown as import('@stomp/stompjs').IStompSocket;
+export function webSocketFactory(
+  url: string,
+  protocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'],
+  headers?: Record<string, string>,
+  onMessage?: (data: Buffer, binary: boolean) => void,
+) {
+  return () => {
+    const ws = new WebSocket(url, protocols, headers ? { headers } : {});
+    // STOMP.js sets binaryType 'arraybuffer': data comes as ArrayBuffer (or Buffer[] when fragmented).
+    if (onMessage) ws.on('message', (data: WebSocket.RawData, binary: boolean) => onMessage(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), binary));
+    return ws as unknown as import('@stomp/stompjs').IStompSocket;
+  };
 }
 
 let receiptSeq = 0;
@@ -36,9 +51,15 @@ export async function connectClient(
 ): Promise<TestClient> {
   const errors: IFrame[] = [];
   const closes: { code: number; reason: string }[] = [];
+  const wire: { binary: boolean; text: string }[] = [];
+  const record = (data: Buffer, binary: boolean): void => {
+    if (data.subarray(0, 8).toString('latin1') !== 'MESSAGE\n') return;
+    wire.push({ binary, text: data.toString('latin1') });
+    if (wire.length > 100) wire.shift();
+  };
   const ready = deferred<IFrame>();
   const client = new Client({
-    webSocketFactory: webSocketFactory(url, options.versions?.map((v) => `v${v.replace('.', '')}.stomp`), options.wsHeaders),
+    webSocketFactory: webSocketFactory(url, options.versions?.map((v) => `v${v.replace('.', '')}.stomp`), options.wsHeaders, record),
     connectHeaders: { ...(options.login !== undefined ? { login: options.login } : {}), ...options.connectHeaders },
     reconnectDelay: 0,
     heartbeatIncoming: options.heartbeat?.[1] ?? 0,
@@ -92,6 +113,7 @@ export async function connectClient(
     connected,
     errors,
     closes,
+    wire,
     subscribe,
     send: (destination, body, headers = {}) => {
       if (body instanceof Uint8Array) client.publish({ destination, binaryBody: body, headers });

@@ -68,8 +68,38 @@ describe('/topic and /queue broker destinations', () => {
     const bytes = new Uint8Array(256).map((_, i) => i);
     a.send('/topic/bin', bytes, { 'content-type': 'application/octet-stream' });
     const [m] = await inbox.wait(1);
-    expect(m!.isBinaryBody).to.equal(true);
     expect(Buffer.from(m!.binaryBody).equals(Buffer.from(bytes))).to.equal(true);
+    expect(b.wire.at(-1)?.binary, 'a binary WebSocket message').to.equal(true);
+  });
+
+  it('writes a fanned-out message right to each subscriber: binary or text, headers escaped for each version', async () => {
+    // The shared end of a fanned-out MESSAGE is encoded once per message and version: every
+    // subscriber, whichever came first, must still get its own correct frame.
+    const v10 = await connectClient(n.url, { login: 'old', versions: ['1.0'] });
+    const v12 = await connectClient(n.url, { login: 'new', versions: ['1.2'] });
+    try {
+      const inboxes = [await a.subscribeWithReceipt('/topic/mixed'), await v10.subscribeWithReceipt('/topic/mixed'), await b.subscribeWithReceipt('/topic/mixed'), await v12.subscribeWithReceipt('/topic/mixed')];
+      const bytes = new Uint8Array(300).map((_, i) => (i * 7) % 256);
+      a.send('/topic/mixed', bytes, { 'content-type': 'application/octet-stream', 'x-note': 'a:b' });
+      a.send('/topic/mixed', 'plain text', { 'content-type': 'text/plain', 'x-note': 'c:d' });
+      const clients = [a, v10, b, v12];
+      for (const [i, inbox] of inboxes.entries()) {
+        const [bin, text] = await inbox.wait(2);
+        expect(Buffer.from(bin!.binaryBody).equals(Buffer.from(bytes)), `subscriber ${i}: bytes`).to.equal(true);
+        expect(bin!.headers['x-note'], `subscriber ${i}`).to.equal('a:b');
+        expect(text!.body).to.equal('plain text');
+        expect(text!.headers['x-note']).to.equal('c:d');
+        expect(text!.headers.subscription).to.equal(inbox.subscription.id);
+        // On the wire: binary, then text WebSocket messages; `:` escaped as \c in 1.2, verbatim in 1.0.
+        const [wireBin, wireText] = clients[i]!.wire.filter((w) => w.text.includes('destination:/topic/mixed'));
+        expect([wireBin?.binary, wireText?.binary], `subscriber ${i}: WebSocket message types`).to.deep.equal([true, false]);
+        expect(wireText!.text, `subscriber ${i}`).to.include(i === 1 ? '\nx-note:c:d\n' : '\nx-note:c\\cd\n');
+        expect(wireText!.text).to.include(`\nsubscription:${inbox.subscription.id}\n`);
+      }
+    } finally {
+      await v10.disconnect();
+      await v12.disconnect();
+    }
   });
 
   it('drops a SEND to a destination with no known prefix without an ERROR', async () => {
