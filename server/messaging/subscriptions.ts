@@ -149,8 +149,9 @@ export class LocalSubscriptions {
     const form = userSubscriptionOf(destination);
     const exact = byDest.get(form);
     if (exact) for (const s of exact.subs) out.push(s);
-    for (const [dest, bucket] of byDest) {
-      if (dest !== form && bucket.matches?.(form)) for (const s of bucket.subs) out.push(s);
+    // Exact buckets have no matcher; only pattern subscriptions are tried (values(): no entry arrays).
+    for (const bucket of byDest.values()) {
+      if (bucket.matches !== undefined && bucket !== exact && bucket.matches(form)) for (const s of bucket.subs) out.push(s);
     }
     return onlySession === undefined ? out : out.filter((s) => s.session.id === onlySession);
   }
