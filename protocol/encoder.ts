@@ -40,15 +40,15 @@ export function encodeTail(headers: HeaderList, body: Buffer, version: StompVers
   return out;
 }
 
-/** `command`, its first `headers`, then a shared tail from `encodeTail` (same version). */
-export function encodeWithTail(command: Command, headers: HeaderList, tail: Buffer, version: StompVersion): Buffer {
+/** `command` and its first `headers`: what goes before a shared tail from `encodeTail` (same version). */
+export function encodeHead(command: Command, headers: HeaderList, version: StompVersion): Buffer {
   const rules: StompVersion = commandEscapesHeaders(command) ? version : '1.0';
-  const head = `${command}\n${headerLines(headers, rules)}`;
-  const headBytes = Buffer.byteLength(head, 'utf8');
-  const out = Buffer.allocUnsafe(headBytes + tail.length);
-  out.write(head, 0, 'utf8');
-  tail.copy(out, headBytes);
-  return out;
+  return Buffer.from(`${command}\n${headerLines(headers, rules)}`, 'utf8');
+}
+
+/** The whole frame: `encodeHead` followed by the tail, in one buffer. */
+export function encodeWithTail(command: Command, headers: HeaderList, tail: Buffer, version: StompVersion): Buffer {
+  return Buffer.concat([encodeHead(command, headers, version), tail]);
 }
 
 /** One `name:value` LF per header, in order (repeats kept), escaped per `rules`. */

@@ -9,6 +9,11 @@ export interface SessionSocket {
   readonly isOpen: boolean;
   /** Writes one WebSocket message; `done` runs once it is written (with an error if it was not). */
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void;
+  /**
+   * Writes one WebSocket message made of `head` then `tail`. `tail` is shared by many sessions (a
+   * fan-out) and must not be changed; a transport may send it without copying it.
+   */
+  sendParts(head: Buffer, tail: Buffer, binary: boolean, done: (err?: Error) => void): void;
   /** Starts a clean close with a WebSocket close code. */
   close(code: number, reason: string): void;
   /** Drops the connection at once. */

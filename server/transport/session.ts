@@ -5,7 +5,7 @@ import {
   StompProtocolError,
   SUPPORTED_VERSIONS_HEADER,
   encodeFrame,
-  encodeWithTail,
+  encodeHead,
   header,
   negotiateHeartbeat,
   negotiateVersion,
@@ -307,9 +307,12 @@ export class StompSession implements SessionLink {
   }
 
   writeMessage(headers: HeaderList, tail: MessageTail): boolean {
-    if (this.state === 'closed') return false;
+    if (this.state === 'closed' || !this.socket.isOpen) return false;
     this.deps.metrics.frameOut('MESSAGE');
-    return this.send(encodeWithTail('MESSAGE', headers, tail.bytes, this.negotiated), tail.bodyBytes > 0 && isOctetStream(tail.contentType));
+    this.lastWriteAt = Date.now();
+    this.socket.sendParts(encodeHead('MESSAGE', headers, this.negotiated), tail.bytes, tail.bodyBytes > 0 && isOctetStream(tail.contentType), ignore);
+    this.checkBacklog();
+    return true;
   }
 
   /**
@@ -322,10 +325,15 @@ export class StompSession implements SessionLink {
     if (this.state === 'closed' || !this.socket.isOpen) return false;
     this.lastWriteAt = Date.now();
     this.socket.send(data, binary, ignore);
+    this.checkBacklog();
+    return true;
+  }
+
+  /** A client that does not read is cut off once MAX_OUTBOUND_BYTES wait for it (SPEC §7). */
+  private checkBacklog(): void {
     if (this.socket.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
       this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
     }
-    return true;
   }
 
   // ---- errors and close -------------------------------------------------------------------

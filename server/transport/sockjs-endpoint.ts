@@ -21,6 +21,10 @@ class SockJsSocket implements SessionSocket {
     return this.conn.readyState === 1;
   }
 
+  sendParts(head: Buffer, tail: Buffer, binary: boolean, done: (err?: Error) => void): void {
+    this.send(Buffer.concat([head, tail]), binary, done);
+  }
+
   send(data: Buffer, _binary: boolean, done: (err?: Error) => void): void {
     const ok = this.conn.write(data.toString('utf8'));
     done(ok === false && this.conn.readyState !== 1 ? new Error('SockJS connection closed') : undefined);

@@ -35,12 +35,31 @@ export class WsSocket implements SessionSocket, Held {
   }
 
   send(data: Buffer, binary: boolean, done: (err?: Error) => void): void {
-    if (this.tcp !== undefined && !this.corked) {
-      this.corked = true;
-      this.tcp.cork();
-      releaseAtTickEnd(this);
-    }
+    this.hold();
     this.ws.send(data, binary ? BINARY : TEXT, done);
+    this.releaseIfBig();
+  }
+
+  /**
+   * Two fragments of one WebSocket message (RFC 6455 §5.4): the shared tail goes out as it is,
+   * not copied behind each subscriber's head. Both are queued at once, so nothing can come
+   * between them; receivers see one message.
+   */
+  sendParts(head: Buffer, tail: Buffer, binary: boolean, done: (err?: Error) => void): void {
+    this.hold();
+    this.ws.send(head, binary ? BINARY_FIRST : TEXT_FIRST);
+    this.ws.send(tail, binary ? BINARY : TEXT, done);
+    this.releaseIfBig();
+  }
+
+  private hold(): void {
+    if (this.tcp === undefined || this.corked) return;
+    this.corked = true;
+    this.tcp.cork();
+    releaseAtTickEnd(this);
+  }
+
+  private releaseIfBig(): void {
     if (this.corked && (this.tcp as Duplex).writableLength >= this.holdBytes) this.release();
   }
 
@@ -73,3 +92,5 @@ export class WsSocket implements SessionSocket, Held {
 /** Shared send options: one object per frame adds up on a fan-out. */
 const BINARY = { binary: true } as const;
 const TEXT = { binary: false } as const;
+const BINARY_FIRST = { binary: true, fin: false } as const;
+const TEXT_FIRST = { binary: false, fin: false } as const;
