@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
+import { deleteRedisKeys as deleteKeysUnder } from '../helpers/cleanup.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KEPT_LINES = 100;
@@ -221,49 +221,16 @@ export function floorArgs(script: string, tsx: boolean): string[] {
   return ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/floors', script)];
 }
 
-/** Deletes every Redis key under `keyPrefix` (SCAN, never a flush). */
+/** Deletes every Redis key under `keyPrefix` (SCAN, never a flush), on a connection of its own. */
 export async function deleteRedisKeys(redisUrl: string, keyPrefix: string): Promise<number> {
-  if (/[*?[\]\\]/.test(keyPrefix) || keyPrefix.length < 8) throw new Error(`refusing key prefix ${keyPrefix}`);
+  if (keyPrefix.length < 8) throw new Error(`refusing key prefix ${keyPrefix}`);
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  let deleted = 0;
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) deleted += await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    return await deleteKeysUnder(redis, keyPrefix);
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }
-  return deleted;
 }
 
-/** Deletes the queues and exchanges one bench cluster declares: `{p}node.{id}`, `{p}node-broadcast.{id}`, `{p}relay`, `{p}broadcast`. */
-export async function deleteRabbitNames(amqpUrl: string, amqpPrefix: string, nodeIds: readonly string[], extraQueues: readonly string[] = [], extraExchanges: readonly string[] = []): Promise<void> {
-  const conn = await amqp.connect(amqpUrl);
-  try {
-    const steps: ((ch: amqp.Channel) => Promise<unknown>)[] = [
-      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteQueue(`${amqpPrefix}node.${id}`)),
-      ...extraQueues.map((q) => (ch: amqp.Channel) => ch.deleteQueue(q)),
-      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteExchange(`${amqpPrefix}node-broadcast.${id}`)),
-      (ch) => ch.deleteExchange(`${amqpPrefix}relay`),
-      (ch) => ch.deleteExchange(`${amqpPrefix}broadcast`),
-      ...extraExchanges.map((x) => (ch: amqp.Channel) => ch.deleteExchange(x)),
-    ];
-    for (const step of steps) {
-      // A failed step closes its channel: one channel per step.
-      const ch = await conn.createChannel();
-      ch.on('error', () => undefined);
-      try {
-        await step(ch);
-        await ch.close();
-      } catch {
-        // already gone
-      }
-    }
-  } finally {
-    await conn.close();
-  }
-}
+export { deleteRabbitNames } from '../helpers/cleanup.js';

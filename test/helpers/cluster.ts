@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import type { StompSubscription } from '@stomp/stompjs';
 import { Redis } from 'ioredis';
-import { RabbitTopology } from '../../server/broker/rabbit-topology.js';
+import { deleteRabbitNames, deleteRedisKeys } from './cleanup.js';
 import { TEST_AMQP_URL, TEST_REDIS_URL, uniquePrefix } from './services.js';
 import { connectClient, type TestClient } from './stomp-client.js';
 import { deferred } from './wait.js';
@@ -202,43 +201,6 @@ async function killWithin(s: Spawned, graceMs: number): Promise<void> {
   }
 }
 
-async function deleteRedisKeys(redis: Redis, prefix: string): Promise<void> {
-  if (/[*?[\]\\]/.test(prefix)) throw new Error(`refusing a glob in a key prefix: ${prefix}`);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
-/** AMQP has no "list queues": delete the names this cluster's nodes declare (rabbit-topology.ts). */
-async function deleteRabbitNames(amqpPrefix: string, nodeIds: readonly string[]): Promise<void> {
-  const topology = new RabbitTopology(amqpPrefix);
-  const conn = await amqp.connect(TEST_AMQP_URL);
-  try {
-    const steps: ((ch: amqp.Channel) => Promise<unknown>)[] = [
-      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteQueue(topology.nodeQueue(id))),
-      ...nodeIds.map((id) => (ch: amqp.Channel) => ch.deleteExchange(topology.nodeBroadcastExchange(id))),
-      (ch) => ch.deleteExchange(topology.relayExchange),
-      (ch) => ch.deleteExchange(topology.broadcastExchange),
-    ];
-    for (const step of steps) {
-      // A channel error (an old server refusing to delete a missing name) closes the channel: one per step.
-      const ch = await conn.createChannel();
-      ch.on('error', () => undefined);
-      try {
-        await step(ch);
-        await ch.close();
-      } catch {
-        // already gone
-      }
-    }
-  } finally {
-    await conn.close();
-  }
-}
-
 /** What a test may vary per node (fault tests: each node reaches Redis or RabbitMQ through its own proxy). */
 export interface ClusterOptions {
   /**
@@ -293,7 +255,7 @@ export async function startCluster(
       await Promise.all(spawned.map((s) => killWithin(s, graceMs)));
       try {
         await deleteRedisKeys(redis, keyPrefix);
-        await deleteRabbitNames(amqpPrefix, nodeIds);
+        await deleteRabbitNames(TEST_AMQP_URL, amqpPrefix, nodeIds);
       } finally {
         await redis.quit().catch(() => redis.disconnect());
       }
