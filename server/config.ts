@@ -77,6 +77,8 @@ export interface Config {
   readonly allowedOrigins: readonly string[];
   /** MAX_HTTP_BODY_BYTES, default 1 MiB. */
   readonly maxHttpBodyBytes: number;
+  /** HTTP_KEEPALIVE_MS, how long an idle keep-alive HTTP connection is kept, default 65 s. */
+  readonly httpKeepAliveMs: number;
   readonly limits: Limits;
 }
 
@@ -97,6 +99,7 @@ export const DEFAULTS = {
   RELAY_BUFFER_MAX: '10000',
   ALLOWED_ORIGINS: '*',
   MAX_HTTP_BODY_BYTES: '1048576',
+  HTTP_KEEPALIVE_MS: '65000',
   MAX_FRAME_BYTES: '65536',
   MAX_HEADERS: '64',
   MAX_HEADER_LINE_BYTES: '8192',
@@ -236,6 +239,7 @@ export function loadConfig(env: Env): Config {
     relayBufferMax: int(env, 'RELAY_BUFFER_MAX', 1, 10_000_000),
     allowedOrigins: origins,
     maxHttpBodyBytes: int(env, 'MAX_HTTP_BODY_BYTES', 1, 64 * 1024 * 1024),
+    httpKeepAliveMs: int(env, 'HTTP_KEEPALIVE_MS', 1000, 3_600_000),
     limits: Object.freeze({
       maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 256, 64 * 1024 * 1024),
       maxHeaders: int(env, 'MAX_HEADERS', 4, 10_000),
