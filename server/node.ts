@@ -138,7 +138,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   // An idle keep-alive connection is closed by the client or the balancer, not by us: with Node's
   // 5 s default, nginx (upstream keepalive, 60 s) or a backend's agent reuses a connection just as
   // the node closes it, and a POST then fails with a reset (seen as "socket hang up" in the bench).
-  const server = http.createServer({ keepAliveTimeout: config.httpKeepAliveMs, headersTimeout: config.httpKeepAliveMs + 1000 }, (req, res) => {
+  const server = http.createServer({ keepAliveTimeout: config.httpKeepAliveMs }, (req, res) => {
     if (!sockJs.handleRequest(req, res)) void koaHandler(req, res);
   });
   server.on('upgrade', (req, socket, head: Buffer) => {

@@ -58,8 +58,11 @@ export class AckBatcher<M> {
     entry.state = SETTLED;
   }
 
-  /** Sends the acks that are due now (also called before the channel is closed). */
-  flush(): void {
+  /**
+   * Sends the acks that are due now. `final` (before the channel closes): also every finished
+   * delivery behind a handler that is still running, one by one, so none of them comes back.
+   */
+  flush(final = false): void {
     this.scheduled = false;
     let last: Entry<M> | undefined;
     while (this.head < this.entries.length) {
@@ -73,13 +76,21 @@ export class AckBatcher<M> {
     }
     // `multiple` acks every outstanding delivery up to this one; settled ones are not outstanding.
     if (last) this.channel.ack(last.message, true);
-    if (this.held > this.maxHeld) {
+    if (this.held > this.maxHeld || (final && this.held > 0)) {
+      // Ack the finished ones alone and keep only the running ones: while a handler is stuck,
+      // the list stays as long as the prefetch window, not as long as the stream behind it.
+      const running: Entry<M>[] = [];
       for (let i = this.head; i < this.entries.length; i++) {
         const e = this.entries[i] as Entry<M>;
-        if (e.state !== DONE) continue;
-        this.channel.ack(e.message, false);
-        e.state = SETTLED;
+        if (e.state === DONE) {
+          this.channel.ack(e.message, false);
+          e.state = SETTLED;
+        } else if (e.state === PENDING) {
+          running.push(e);
+        }
       }
+      this.entries = running;
+      this.head = 0;
       this.held = 0;
     }
     if (this.head === this.entries.length) {

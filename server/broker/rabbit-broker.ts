@@ -360,7 +360,7 @@ export class RabbitBroker implements Broker {
     this.consumerTag = undefined;
     if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
     await this.within(Promise.all([...this.chains.values()]));
-    this.subAcks?.flush();
+    this.subAcks?.flush(true);
   }
 
   /** True while connected, with topology declared, the consumer running, and publishing not blocked by a RabbitMQ alarm. */
@@ -526,7 +526,7 @@ export class RabbitBroker implements Broker {
     const { conn, subCh, pubCh, consumerTag } = this;
     if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
     await this.within(Promise.all([...this.chains.values()]));
-    this.subAcks?.flush();
+    this.subAcks?.flush(true);
     if (pubCh && this.inflight.size > 0) await this.within(pubCh.waitForConfirms().catch(() => undefined));
     this.ready = false;
     this.conn = undefined;

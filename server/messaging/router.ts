@@ -85,9 +85,11 @@ export class MessageRouter {
       origin: this.deps.nodeId,
       sentAt: Date.now(),
     };
-    this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
+    // Published first: other nodes get it even if a local write were to throw.
+    const published = this.deps.broker.publish(msg);
     this.deps.metrics.broadcastPublished.inc();
-    return this.deps.broker.publish(msg);
+    this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
+    return published;
   }
 
   /**

@@ -478,7 +478,8 @@ export class SessionMessaging implements SessionHandle {
   private async commit(tx: string): Promise<void> {
     const frames = this.takeTransaction(tx);
     const effects = frames.map((f) => (f.command === 'SEND' ? this.prepareSend(f) : this.prepareAck(f)));
-    await Promise.all(effects.map((run) => run()));
+    // Every effect runs, even if one throws at once: the checks above already passed for all.
+    await Promise.all(effects.map((run) => Promise.resolve().then(run)));
   }
 
   // ---- close ------------------------------------------------------------------------------

@@ -260,6 +260,7 @@ export class StompSession implements SessionLink {
   }
 
   private startHeartbeats(plan: { sendEveryMs: number; expectEveryMs: number }): void {
+    if (this.state === 'closed') return; // writing CONNECTED may have failed the session already
     if (plan.sendEveryMs > 0) {
       this.sendEveryMs = plan.sendEveryMs;
       this.deps.beats.send.add(this.sendEveryMs, this);

@@ -24,5 +24,11 @@ function releaseAll(): void {
   releaseQueued = false;
   // A release may write and hold again: that one goes in the next round.
   const now = held.splice(0);
-  for (const h of now) h.release();
+  for (const h of now) {
+    try {
+      h.release();
+    } catch {
+      // one broken socket must not leave the others held
+    }
+  }
 }

@@ -75,6 +75,18 @@ describe('AckBatcher (RabbitMQ acks, batched)', () => {
     expect(settledBy(frames, [1, 2, 3, 4, 5, 6])).to.deep.equal([1, 2, 3, 4, 5, 6]);
   });
 
+  it('before the channel closes, also acks what finished behind a handler that still runs, so it does not come back', () => {
+    const { frames, batcher, turn } = recorder();
+    const h = [1, 2, 3].map((t) => batcher.delivered(t));
+    batcher.done(h[1]!);
+    batcher.done(h[2]!);
+    turn();
+    expect(frames, 'held behind tag 1').to.deep.equal([]);
+    batcher.flush(true);
+    expect(frames).to.deep.equal(['2', '3']);
+    expect(settledBy(frames, [1, 2, 3]), 'tag 1 stays unacked: RabbitMQ redelivers it').to.deep.equal([2, 3]);
+  });
+
   it('flush() sends what is due at once (before a channel closes)', () => {
     const { frames, batcher } = recorder();
     batcher.done(batcher.delivered(7));
