@@ -14,30 +14,17 @@ export const HEARTBEAT_EOL: Buffer = Buffer.from([0x0a]);
  */
 export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
   const rules: StompVersion = commandEscapesHeaders(frame.command) ? version : '1.0';
-  // The head is short and built as a string; the body is copied once, straight into the result.
-  const head = `${frame.command}\n${headerLines(frame.headers, rules)}\n`;
-  const headBytes = Buffer.byteLength(head, 'utf8');
-  const out = Buffer.allocUnsafe(headBytes + frame.body.length + 1);
-  out.write(head, 0, 'utf8');
-  frame.body.copy(out, headBytes);
-  out[out.length - 1] = 0;
-  return out;
+  return withBody(`${frame.command}\n${headerLines(frame.headers, rules)}\n`, frame.body);
 }
 
 /**
  * The end of a frame — its last headers, the blank line, the body and the NUL — for frames that
  * differ only in their first headers: a MESSAGE to each subscriber of one destination differs in
- * `subscription` (and `ack`) alone. Encode the tail once, then each frame with `encodeWithTail`.
+ * `subscription` (and `ack`) alone. Encode the tail once, and each frame's own start with `encodeHead`.
  * Escaped as `encodeFrame` would for `version` (MESSAGE escapes its headers).
  */
 export function encodeTail(headers: HeaderList, body: Buffer, version: StompVersion): Buffer {
-  const head = `${headerLines(headers, version)}\n`;
-  const headBytes = Buffer.byteLength(head, 'utf8');
-  const out = Buffer.allocUnsafe(headBytes + body.length + 1);
-  out.write(head, 0, 'utf8');
-  body.copy(out, headBytes);
-  out[out.length - 1] = 0;
-  return out;
+  return withBody(`${headerLines(headers, version)}\n`, body);
 }
 
 /** `command` and its first `headers`: what goes before a shared tail from `encodeTail` (same version). */
@@ -46,9 +33,14 @@ export function encodeHead(command: Command, headers: HeaderList, version: Stomp
   return Buffer.from(`${command}\n${headerLines(headers, rules)}`, 'utf8');
 }
 
-/** The whole frame: `encodeHead` followed by the tail, in one buffer. */
-export function encodeWithTail(command: Command, headers: HeaderList, tail: Buffer, version: StompVersion): Buffer {
-  return Buffer.concat([encodeHead(command, headers, version), tail]);
+/** `head`, then the body, then NUL. The head is short and built as a string; the body is copied once, straight into the result. */
+function withBody(head: string, body: Buffer): Buffer {
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes + body.length + 1);
+  out.write(head, 0, 'utf8');
+  body.copy(out, headBytes);
+  out[out.length - 1] = 0;
+  return out;
 }
 
 /** One `name:value` LF per header, in order (repeats kept), escaped per `rules`. */

@@ -4,7 +4,7 @@ export { StompErrorCode, StompProtocolError } from './errors.js';
 export { escapeHeader, unescapeHeader, commandEscapesHeaders } from './escape.js';
 export { FrameDecoder, DEFAULT_DECODER_LIMITS } from './decoder.js';
 export type { DecodeEvent, DecoderLimits } from './decoder.js';
-export { encodeFrame, encodeHead, encodeTail, encodeWithTail, HEARTBEAT_EOL } from './encoder.js';
+export { encodeFrame, encodeHead, encodeTail, HEARTBEAT_EOL } from './encoder.js';
 export {
   SUPPORTED_VERSIONS,
   SUPPORTED_VERSIONS_HEADER,

@@ -308,24 +308,23 @@ export class StompSession implements SessionLink {
   }
 
   writeMessage(headers: HeaderList, tail: MessageTail): boolean {
-    if (this.state === 'closed' || !this.socket.isOpen) return false;
+    if (this.state === 'closed') return false;
     this.deps.metrics.frameOut('MESSAGE');
-    this.lastWriteAt = Date.now();
-    this.socket.sendParts(encodeHead('MESSAGE', headers, this.negotiated), tail.bytes, tail.bodyBytes > 0 && isOctetStream(tail.contentType), ignore);
-    this.checkBacklog();
-    return true;
+    return this.send(encodeHead('MESSAGE', headers, this.negotiated), tail.bodyBytes > 0 && isOctetStream(tail.contentType), tail.bytes);
   }
 
   /**
-   * Hands a frame to the socket. True once it is queued on an open socket — not when the
-   * peer has read it: waiting for that would let one client that stops reading hold up every
-   * delivery queued behind it (a RECEIPT, a broker ack). What a slow client leaves queued is
-   * bounded instead: past MAX_OUTBOUND_BYTES the session is cut off (SPEC §7).
+   * Hands a frame to the socket — with `tail`, as two parts of one WebSocket message (a shared
+   * MESSAGE end). True once it is queued on an open socket — not when the peer has read it:
+   * waiting for that would let one client that stops reading hold up every delivery queued
+   * behind it (a RECEIPT, a broker ack). What a slow client leaves queued is bounded instead:
+   * past MAX_OUTBOUND_BYTES the session is cut off (SPEC §7).
    */
-  private send(data: Buffer, binary: boolean): boolean {
+  private send(data: Buffer, binary: boolean, tail?: Buffer): boolean {
     if (this.state === 'closed' || !this.socket.isOpen) return false;
     this.lastWriteAt = Date.now();
-    this.socket.send(data, binary, ignore);
+    if (tail === undefined) this.socket.send(data, binary, ignore);
+    else this.socket.sendParts(data, tail, binary, ignore);
     this.checkBacklog();
     return true;
   }

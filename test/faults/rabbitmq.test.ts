@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import { delay } from '../helpers/wait.js';
 import { useProxiedCluster } from './proxied.js';
-import { CarefulSender, Ledger, Recipient, suppressedDuplicates, waitReady } from './support.js';
+import { Ledger, startMesh, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "RabbitMQ lost while running": each node reaches RabbitMQ through a TCP proxy of this
@@ -21,25 +21,14 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
   /** Three senders and three recipients, one of each per node; every sender streams to every recipient. */
   async function scenario(name: string, fault: () => Promise<void>): Promise<Ledger> {
     const ledger = new Ledger(name);
-    const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
-    const [n1, n2, n3] = nodes;
-    const recipients = [new Recipient(R1, n2.url, ledger), new Recipient(R2, n3.url, ledger), new Recipient(R3, n1.url, ledger)];
-    const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
-    clients.push(...recipients, ...senders);
-    for (const c of [...recipients, ...senders]) c.start();
-    await Promise.all([...recipients, ...senders].map((c) => c.waitReady()));
-
-    const suppressedBefore = await suppressedDuplicates(nodes);
-    const deadline = Date.now() + 60_000;
-    const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
+    const mesh = await startMesh(nodes, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients);
     await fault();
-    await Promise.all(streams);
-    await Promise.all(senders.map((s) => s.allAccepted(30_000)));
-    await ledger.settle(20_000);
+    await mesh.finish();
 
-    const resent = senders.reduce((n, s) => n + s.resent, 0);
+    const { recipients, senders } = mesh;
+    const resent = mesh.resent();
     const errors = senders.reduce((n, s) => n + s.errors.length, 0);
-    const suppressed = (await suppressedDuplicates(nodes)) - suppressedBefore;
+    const suppressed = (await suppressedDuplicates(nodes)) - mesh.suppressedBefore;
     ledger.report({ resent, errors, suppressed, reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0) });
     console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { uniqueUsers, unsubscribeWithReceipt, type ClusterNode } from '../helpers/cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import { useProxiedCluster } from './proxied.js';
-import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
+import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, startMesh, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
 
 /**
  * SPEC §8 "Redis lost while running": each node reaches Redis through a TCP proxy of this test.
@@ -26,8 +26,6 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     const [n1, n2, n3] = nodes;
     const ledger = new Ledger('redis cut 2.5s, joins/leaves');
     const [R1, R2, R3, S1, S2, S3, J1, J2, L1, L2] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3', 'J1', 'J2', 'L1', 'L2');
-    const recipients = [new Recipient(R1, n2.url, ledger), new Recipient(R2, n3.url, ledger), new Recipient(R3, n1.url, ledger)];
-    const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
     // Churn: L1 will unsubscribe (leave the document, stay connected), L2 disconnect, J1 subscribe
     // (join) on its open session, J2 connect and subscribe, all while Redis is away.
     const l1 = await cluster.connect(n1, L1);
@@ -35,13 +33,7 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     const l2 = await cluster.connect(n2, L2);
     await l2.subscribeWithReceipt(SUB_DEST);
     const j1 = await cluster.connect(n3, J1);
-    clients.push(...recipients, ...senders);
-    for (const c of [...recipients, ...senders]) c.start();
-    await Promise.all([...recipients, ...senders].map((c) => c.waitReady()));
-
-    const suppressedBefore = await suppressedDuplicates(nodes);
-    const deadline = Date.now() + 60_000;
-    const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
+    const mesh = await startMesh(nodes, ledger, [R1, R2, R3, S1, S2, S3], clients);
     await delay(1500);
     for (const p of proxies) p.cut();
     await waitReady(http(), 503, 2000);
@@ -55,12 +47,10 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     for (const p of proxies) p.restore();
     await waitReady(http(), 200);
     await Promise.all([leave1, leave2, join1, j2.waitReady(20_000)]);
-    await Promise.all(streams);
-    await Promise.all(senders.map((s) => s.allAccepted(30_000)));
-    await ledger.settle(20_000);
+    await mesh.finish();
 
-    const suppressed = (await suppressedDuplicates(nodes)) - suppressedBefore;
-    ledger.report({ resent: senders.reduce((n, s) => n + s.resent, 0), suppressed });
+    const suppressed = (await suppressedDuplicates(nodes)) - mesh.suppressedBefore;
+    ledger.report({ resent: mesh.resent(), suppressed });
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
     expect(ledger.lost(), ledger.describeLost()).to.have.length(0);
 

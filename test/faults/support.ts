@@ -509,3 +509,54 @@ export async function describeInbox(redis: Redis, keyPrefix: string, user: strin
     .join('; ');
 }
 
+
+/** Nodes as the mesh needs them: a STOMP endpoint, and what suppressedDuplicates reads. */
+type MeshNode = { readonly url: string } & Parameters<typeof suppressedDuplicates>[0][number];
+
+/** The fault suites' steady load: see startMesh. */
+export interface Mesh {
+  readonly recipients: readonly Recipient[];
+  readonly senders: readonly CarefulSender[];
+  /** The nodes' suppressed-duplicate count when the streams began. */
+  readonly suppressedBefore: number;
+  /** Resolves when every stream has sent, every SEND was accepted, and the ledger settled. */
+  finish(): Promise<void>;
+  /** SENDs repeated after a reconnect, over all senders. */
+  resent(): number;
+}
+
+/**
+ * Three recipients and three senders, one of each per node (R1 on node 2, R2 on node 3, R3 on
+ * node 1; S1–S3 on nodes 1–3), connected and subscribed; then every sender streams 70 messages
+ * to every recipient, one every 25 ms. `clients` gets them all, for the suite to stop.
+ */
+export async function startMesh(
+  nodes: readonly [MeshNode, MeshNode, MeshNode],
+  ledger: Ledger,
+  users: readonly [R1: string, R2: string, R3: string, S1: string, S2: string, S3: string],
+  clients: { stop(): Promise<void> }[],
+): Promise<Mesh> {
+  const [R1, R2, R3, S1, S2, S3] = users;
+  const [n1, n2, n3] = nodes;
+  const recipients = [new Recipient(R1, n2.url, ledger), new Recipient(R2, n3.url, ledger), new Recipient(R3, n1.url, ledger)];
+  const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
+  const all = [...recipients, ...senders];
+  clients.push(...all);
+  for (const c of all) c.start();
+  await Promise.all(all.map((c) => c.waitReady()));
+
+  const suppressedBefore = await suppressedDuplicates(nodes);
+  const deadline = Date.now() + 60_000;
+  const streams = senders.map((s) => s.stream([R1, R2, R3], 70, 25, deadline));
+  return {
+    recipients,
+    senders,
+    suppressedBefore,
+    async finish() {
+      await Promise.all(streams);
+      await Promise.all(senders.map((s) => s.allAccepted(30_000)));
+      await ledger.settle(20_000);
+    },
+    resent: () => senders.reduce((n, s) => n + s.resent, 0),
+  };
+}
