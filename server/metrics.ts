@@ -10,11 +10,15 @@ export class Metrics {
   private readonly inByCommand = new Map<string, Tally>();
   private readonly outByCommand = new Map<string, Tally>();
   private readonly publishedTo = new Map<string, Tally>();
-  private readonly consumedFrom = new Map<string, Tally>();
+  /** By kind, then origin node: no key to build per message. */
+  private readonly consumedFrom = { user: new Map<string, Tally>(), broadcast: new Map<string, Tally>() };
   readonly framesIn: Counter<'command'> = new Counter({ name: 'stomp_frames_in_total', help: 'Frames received, by command', labelNames: ['command'] as const, registers: [this.registry], collect: () => flushAll(this.inByCommand) });
   readonly framesOut: Counter<'command'> = new Counter({ name: 'stomp_frames_out_total', help: 'Frames sent, by command', labelNames: ['command'] as const, registers: [this.registry], collect: () => flushAll(this.outByCommand) });
   private readonly relayPublished: Counter<'node'> = new Counter({ name: 'stomp_relay_published_total', help: 'Messages published to another node, by target node', labelNames: ['node'] as const, registers: [this.registry], collect: () => flushAll(this.publishedTo) });
-  private readonly relayConsumed: Counter<'origin' | 'kind'> = new Counter({ name: 'stomp_relay_consumed_total', help: 'Messages consumed from the broker, by origin node and kind', labelNames: ['origin', 'kind'] as const, registers: [this.registry], collect: () => flushAll(this.consumedFrom) });
+  private readonly relayConsumed: Counter<'origin' | 'kind'> = new Counter({ name: 'stomp_relay_consumed_total', help: 'Messages consumed from the broker, by origin node and kind', labelNames: ['origin', 'kind'] as const, registers: [this.registry], collect: () => {
+    flushAll(this.consumedFrom.user);
+    flushAll(this.consumedFrom.broadcast);
+  } });
   readonly broadcastPublished = new Counter({ name: 'stomp_broadcast_published_total', help: 'Broadcast messages published to the broker', registers: [this.registry] });
   readonly localShortCircuits: Tally = tally({ name: 'stomp_local_deliveries_total', help: 'User messages delivered on the accepting node with no broker hop', registers: [this.registry] });
   readonly deliveries: Tally = tally({ name: 'stomp_deliveries_total', help: 'MESSAGE frames written to sessions', registers: [this.registry] });
@@ -46,8 +50,8 @@ export class Metrics {
   }
 
   /** Counts a message consumed from the broker. */
-  consumed(origin: string, kind: string): void {
-    tallyOf(this.consumedFrom, `${kind}\n${origin}`, () => this.relayConsumed.labels(origin, kind)).inc();
+  consumed(origin: string, kind: 'user' | 'broadcast'): void {
+    tallyOf(this.consumedFrom[kind], origin, () => this.relayConsumed.labels(origin, kind)).inc();
   }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

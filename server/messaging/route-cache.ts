@@ -23,14 +23,18 @@ export class RouteCache {
 
   /** The entry and whether it is still fresh. */
   get(user: UserId, doc: DocId | undefined, now: number): { nodes: readonly NodeId[]; fresh: boolean } | undefined {
-    const entry = this.byUser.get(user)?.get(doc ?? '');
+    const entry = this.entry(user, doc);
     return entry && { nodes: entry.nodes, fresh: now - entry.at < this.ttlMs };
   }
 
   /** The nodes, when the entry is still fresh (the hot path: no allocation). */
   fresh(user: UserId, doc: DocId | undefined, now: number): readonly NodeId[] | undefined {
-    const entry = this.byUser.get(user)?.get(doc ?? '');
+    const entry = this.entry(user, doc);
     return entry !== undefined && now - entry.at < this.ttlMs ? entry.nodes : undefined;
+  }
+
+  private entry(user: UserId, doc: DocId | undefined): Entry | undefined {
+    return this.byUser.get(user)?.get(doc ?? '');
   }
 
   set(user: UserId, doc: DocId | undefined, nodes: readonly NodeId[], now: number): void {

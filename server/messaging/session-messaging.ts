@@ -570,24 +570,23 @@ function outgoing(frame: Frame, destination: string): OutgoingMessage {
 }
 
 /**
- * The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. Allocated on
- * first use, so an idle session costs nothing here.
+ * The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. A session
+ * makes one on its first delivery (the `recent` getter).
  */
 class RecentIds {
-  private set: Set<string> | undefined;
-  private ring: (string | undefined)[] = [];
+  private readonly set = new Set<string>();
+  private readonly ring: string[] = [];
   private next = 0;
 
   constructor(private readonly capacity: number) {}
 
   add(id: string): boolean {
-    const set = (this.set ??= new Set());
+    const set = this.set;
     if (set.has(id)) return false;
     if (this.ring.length < this.capacity) {
       this.ring.push(id);
     } else {
-      const old = this.ring[this.next];
-      if (old !== undefined) set.delete(old);
+      set.delete(this.ring[this.next] as string);
       this.ring[this.next] = id;
       this.next = (this.next + 1) % this.capacity;
     }
