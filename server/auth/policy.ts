@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { compilePattern, DestinationPatternError, isPattern } from '../broker/destination-pattern.js';
+import { compilePattern, DestinationPatternError, isPattern } from '../destinations/destination-pattern.js';
 import { ConfigError } from '../config.js';
 import type { Destination } from '../ids.js';
-import { encodeUserName } from '../messaging/destinations.js';
+import { encodeUserName } from '../destinations/destinations.js';
 import type { Principal } from './authenticator.js';
 
 /** What a client asks to do with a destination. */

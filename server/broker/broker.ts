@@ -1,5 +1,5 @@
 import type { Destination, NodeId } from '../ids.js';
-import type { RelayMessage } from './relay-message.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 
 /**
  * Node-to-node delivery. Two forms: MemoryBroker (one process, the embedded default) and

@@ -1,7 +1,7 @@
 import type { Destination, NodeId } from '../ids.js';
 import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
-import { compilePattern, type DestinationMatcher } from './destination-pattern.js';
-import type { RelayMessage } from './relay-message.js';
+import { compilePattern, type DestinationMatcher } from '../destinations/destination-pattern.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 
 /**
  * The broker of the embedded (single-node) mode: there is one node, so "delivering" is calling

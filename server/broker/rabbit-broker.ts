@@ -16,8 +16,8 @@ import {
   isValidNodeId,
   nodeQueueOptions,
 } from './rabbit-topology.js';
-import { decodeEnvelope, encodeEnvelope } from './relay-envelope.js';
-import type { RelayMessage } from './relay-message.js';
+import { decodeEnvelope, encodeEnvelope } from '../relay/relay-envelope.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 
 /** pino-compatible: a pino `Logger` fits. */
 export interface BrokerLog {

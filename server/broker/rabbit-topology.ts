@@ -1,6 +1,6 @@
 import type { Options } from 'amqplib';
 import type { Destination, NodeId } from '../ids.js';
-import { isPattern } from './destination-pattern.js';
+import { isPattern } from '../destinations/destination-pattern.js';
 
 /**
  * Node ids become queue names and routing keys; the same rule as `NODE_ID` in config.ts, so an

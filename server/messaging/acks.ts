@@ -1,4 +1,4 @@
-import type { RelayMessage } from '../broker/relay-message.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 import type { Subscription } from './subscriptions.js';
 
 export interface Unacked {

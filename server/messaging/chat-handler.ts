@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { invalidUserIdReason } from '../auth/authenticator.js';
 import { MessageRejection, type AppRouter } from './app-router.js';
-import { decodeUserName } from './destinations.js';
+import { decodeUserName } from '../destinations/destinations.js';
 
 /** The chat message the recipient receives on `/user/{docId}/queue/chat` (SPEC §4). */
 export interface ChatMessage {

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { OfflineStore } from '../store/offline-store.js';
 import type { AppRouter } from './app-router.js';
-import type { MessageRouter } from './router.js';
+import type { MessageRouter } from '../relay/router.js';
 import { SessionMessaging } from './session-messaging.js';
 import type { LocalSubscriptions } from './subscriptions.js';
 import type { MessagingTemplate } from './template.js';

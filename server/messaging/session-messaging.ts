@@ -1,7 +1,7 @@
 import { encodeTail, header, type Frame, type HeaderList, type StompVersion } from '../../protocol/index.js';
 import type { PolicyAction } from '../auth/policy.js';
-import type { RelayMessage } from '../broker/relay-message.js';
-import { DestinationPatternError } from '../broker/destination-pattern.js';
+import type { RelayMessage } from '../relay/relay-message.js';
+import { DestinationPatternError } from '../destinations/destination-pattern.js';
 import { RelayError } from '../errors.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
 import { AckTracker, type Unacked } from './acks.js';
@@ -13,10 +13,10 @@ import {
   parseSubscribeDestination,
   type SendTarget,
   userSubscriptionOf,
-} from './destinations.js';
+} from '../destinations/destinations.js';
 import type { MessageTail, MessagingDeps, SessionLink } from './messaging.js';
 import { toBody, type Payload } from './payload.js';
-import type { OutgoingMessage } from './router.js';
+import type { OutgoingMessage } from '../relay/router.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
 
 /** Headers of a SEND that describe the frame itself, not the message; never copied into MESSAGE. */

@@ -1,7 +1,7 @@
-import type { RelayMessage } from '../broker/relay-message.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
-import { compilePattern, isPattern } from '../broker/destination-pattern.js';
-import { userSubscriptionOf } from './destinations.js';
+import { compilePattern, isPattern } from '../destinations/destination-pattern.js';
+import { userSubscriptionOf } from '../destinations/destinations.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 

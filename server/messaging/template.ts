@@ -1,7 +1,7 @@
 import type { SessionId, UserId } from '../ids.js';
-import { encodeUserName, isBrokerDestination, parseSendDestination } from './destinations.js';
+import { encodeUserName, isBrokerDestination, parseSendDestination } from '../destinations/destinations.js';
 import { toBody, type Payload } from './payload.js';
-import type { MessageRouter, RouteResult } from './router.js';
+import type { MessageRouter, RouteResult } from '../relay/router.js';
 
 export type HeaderMap = Readonly<Record<string, string | number | boolean>>;
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { DocId, NodeId, SessionId, UserId } from '../ids.js';
-import { LUA_KEYS, redisKeys, type RedisKeys } from './redis-keys.js';
-import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from './redis-script.js';
+import { LUA_KEYS, redisKeys, type RedisKeys } from '../redis/redis-keys.js';
+import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from '../redis/redis-script.js';
 import type { PresenceEntry, Registry } from './registry.js';
 import { SessionIndex } from './session-index.js';
 

@@ -1,4 +1,4 @@
-import type { RelayMessage } from '../broker/relay-message.js';
+import type { RelayMessage } from '../relay/relay-message.js';
 import type { Destination, UserId } from '../ids.js';
 
 /**

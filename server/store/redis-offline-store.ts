@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
-import { relayMessageFromJson, relayMessageToJson, type RelayMessage } from '../broker/relay-message.js';
+import type { RelayMessage } from '../relay/relay-message.js';
+import { relayMessageFromJson, relayMessageToJson } from './relay-message-json.js';
 import type { Destination, UserId } from '../ids.js';
-import { redisKeys, type RedisKeys } from '../registry/redis-keys.js';
-import { checkNoClientKeyPrefix, RedisScript } from '../registry/redis-script.js';
+import { redisKeys, type RedisKeys } from '../redis/redis-keys.js';
+import { checkNoClientKeyPrefix, RedisScript } from '../redis/redis-script.js';
 import { checkOfflineStoreLimits, type OfflineDropListener } from './offline-drop.js';
 import type { OfflineStore, OfflineStoreLimits } from './offline-store.js';
 

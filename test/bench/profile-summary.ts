@@ -39,7 +39,7 @@ function sourceMapFor(file: string): SourceMap | null {
   return m;
 }
 
-/** `server/messaging/router.ts:87` for a dist frame, a shortened path otherwise. */
+/** `server/relay/router.ts:87` for a dist frame, a shortened path otherwise. */
 function where(cf: CallFrame): string {
   if (cf.url === '') return '';
   let file = cf.url;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DestinationPatternError, compilePattern, isPattern } from '../../server/broker/destination-pattern.js';
+import { DestinationPatternError, compilePattern, isPattern } from '../../server/destinations/destination-pattern.js';
 import {
   OVERFLOW_ROUTING_KEY,
   RabbitTopology,

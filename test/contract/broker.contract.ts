@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { UnroutableError, type Broker } from '../../server/broker/broker.js';
-import type { RelayMessage } from '../../server/broker/relay-message.js';
+import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { NodeId } from '../../server/ids.js';
 
 /** What a contract runner provides for one Broker implementation. */

@@ -6,7 +6,7 @@ import type { Broker } from '../../server/broker/broker.js';
 import { MemoryBroker } from '../../server/broker/memory-broker.js';
 import { RabbitBroker, type BrokerLog, type RabbitBrokerOptions } from '../../server/broker/rabbit-broker.js';
 import { RabbitTopology } from '../../server/broker/rabbit-topology.js';
-import type { RelayMessage } from '../../server/broker/relay-message.js';
+import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { NodeId } from '../../server/ids.js';
 import { TEST_AMQP_URL, requireService, uniquePrefix } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { RelayMessage } from '../../server/broker/relay-message.js';
+import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { OfflineDropListener, OfflineDropReason } from '../../server/store/offline-drop.js';
 import type { OfflineStore, OfflineStoreLimits } from '../../server/store/offline-store.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { RelayMessage } from '../../server/broker/relay-message.js';
+import type { RelayMessage } from '../../server/relay/relay-message.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { MemoryOfflineStore } from '../../server/store/memory-offline-store.js';
 import type { OfflineStore } from '../../server/store/offline-store.js';

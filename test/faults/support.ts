@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
 import type { Redis } from 'ioredis';
-import { redisKeys } from '../../server/registry/redis-keys.js';
+import { redisKeys } from '../../server/redis/redis-keys.js';
 import { webSocketFactory } from '../helpers/stomp-client.js';
 import { delay, waitFor } from '../helpers/wait.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
-import { encodeKeyPart, LUA_KEYS, redisKeys } from '../../server/registry/redis-keys.js';
+import { encodeKeyPart, LUA_KEYS, redisKeys } from '../../server/redis/redis-keys.js';
 import { requireService } from '../helpers/services.js';
 import { connectTestRedis } from './redis-support.js';
 

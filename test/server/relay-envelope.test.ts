@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../../server/broker/relay-envelope.js';
-import type { RelayMessage, RelayTarget } from '../../server/broker/relay-message.js';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../../server/relay/relay-envelope.js';
+import type { RelayMessage, RelayTarget } from '../../server/relay/relay-message.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
 const target: fc.Arbitrary<RelayTarget> = fc.oneof(

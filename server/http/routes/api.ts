@@ -1,7 +1,7 @@
 import type { Router } from '@koa/router';
 import { RelayError } from '../../errors.js';
 import { invalidUserIdReason } from '../../auth/authenticator.js';
-import { invalidDestinationReason, isBrokerDestination } from '../../messaging/destinations.js';
+import { invalidDestinationReason, isBrokerDestination } from '../../destinations/destinations.js';
 import type { Payload } from '../../messaging/payload.js';
 import type { HeaderMap } from '../../messaging/template.js';
 import type { HttpDeps } from '../app.js';

@@ -1,15 +1,15 @@
 import type { Broker } from '../broker/broker.js';
 import { UnroutableError } from '../broker/broker.js';
-import type { RelayMessage } from '../broker/relay-message.js';
+import type { RelayMessage } from './relay-message.js';
 import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { OfflineStore } from '../store/offline-store.js';
 import type { HeaderList } from '../../protocol/index.js';
-import { docOfUserDestination, userSubscriptionOf } from './destinations.js';
+import { docOfUserDestination, userSubscriptionOf } from '../destinations/destinations.js';
 import type { RouteCache } from './route-cache.js';
-import type { LocalSubscriptions, Subscription } from './subscriptions.js';
+import type { LocalSubscriptions, Subscription } from '../messaging/subscriptions.js';
 
 /** What happened to a user message: it went to live sessions, or into the offline inbox. */
 export type RouteResult = 'routed' | 'stored';
