@@ -37,15 +37,3 @@ describe('architecture', () => {
     expect(offenders).to.deep.equal([]);
   });
 });
-
-describe('README', () => {
-  it('documents every error code and close code of the catalogue', async () => {
-    const { ERRORS, CloseCode } = await import('../server/errors.js');
-    const readme = readFileSync('README.md', 'utf8');
-    const missing = [
-      ...Object.keys(ERRORS).filter((code) => !readme.includes(`\`${code}\``)),
-      ...Object.values(CloseCode).filter((code) => !new RegExp(`^\\| ${code} \\|`, 'm').test(readme)).map(String),
-    ];
-    expect(missing).to.deep.equal([]);
-  });
-});

@@ -7,7 +7,7 @@ import { deleteRabbitNames, deleteRedisKeys, floorArgs, productArgs, REPO_ROOT, 
 import type { Figure, MsgFigure } from './report.js';
 
 /**
- * Limits raised for the bench's product nodes (defaults in README): a throughput sender exceeds
+ * Limits raised for the bench's product nodes (defaults in README "Configuration"): a throughput sender exceeds
  * 2,000 frames/s per session, and a max-throughput receiver may hold more than 1 MiB unsent.
  */
 export const PRODUCT_BENCH_ENV: Readonly<Record<string, string>> = {

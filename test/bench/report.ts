@@ -158,7 +158,7 @@ export interface RenderInput {
   readonly header: readonly string[];
 }
 
-/** The report as markdown: readable in a terminal, pasteable into README. */
+/** The report as markdown: readable in a terminal, pasteable into docs/performance.md. */
 export function renderTables(input: RenderInput): string {
   const byId = new Map<string, Figure>();
   for (const f of input.figures) byId.set(`${f.id}@${'size' in f ? f.size : ''}${f.kind === 'fanout' ? `/${f.subscribers}` : ''}`, f);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the performance scenarios of issue 7 against real node processes on
  * loopback, each beside its floor, with a table at the end (and JSON with --json).
- * Never part of `npm test`. See README "Performance" and `npm run bench -- --help`.
+ * Never part of `npm test`. See docs/performance.md and `npm run bench -- --help`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,7 @@ const SECRET = 'authz-test-secret-0123456789abcdefghijkl';
 const alice: Principal = { name: 'alice', anonymous: false };
 const as = (name: string, docs?: string[]): Principal => ({ name, anonymous: false, ...(docs ? { docs } : {}) });
 
-/** The rules of the policy file the live-node tests run with (README "Security" shows the same). */
+/** The rules of the policy file the live-node tests run with; docs/security.md shows the same (checked below). */
 const FILE_RULES: PolicyRule[] = [
   { effect: 'allow', actions: ['subscribe'], destination: '/topic/private/{user}/**' },
   { effect: 'deny', actions: ['send', 'subscribe'], destination: '/topic/private/**' },
@@ -62,6 +62,12 @@ describe('destination policy (RuleListPolicy)', () => {
       expect(p.check('subscribe', alice, d).allowed, d).to.equal(false);
     }
     expect(DEFAULT_RULES.map((r) => r.destination)).to.deep.equal(['/app/**', '/topic/**', '/queue/**', '/user/**']);
+  });
+
+  it('is the policy docs/security.md shows, so the page says what these tests check', async () => {
+    const page = await readFile('docs/security.md', 'utf8');
+    const json = /```json\n([\s\S]*?)```/.exec(page)?.[1];
+    expect(JSON.parse(json ?? '{}')).to.deep.equal({ rules: FILE_RULES });
   });
 
   it('lets the first matching rule decide, restricts rules to their users, and denies when no rule matches', () => {
