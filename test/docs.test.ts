@@ -90,6 +90,16 @@ describe('documentation', () => {
     expect(broken).to.deep.equal([]);
   });
 
+  it('names only source paths that exist', () => {
+    const missing = DOCS.flatMap((file) =>
+      [...read(file).matchAll(/`((?:server|protocol|client-demo|deploy|scripts|test)\/[^`*{}<>\s]+)`/g)]
+        .map((m) => m[1]!)
+        .filter((p) => !existsSync(p))
+        .map((p) => `${file}: ${p}`),
+    );
+    expect(missing).to.deep.equal([]);
+  });
+
   it('keeps the README to a page, and the documents free of commit hashes, issue numbers and project jargon', () => {
     expect(read('README.md').split('\n').length).to.be.below(300);
     const jargon = DOCS.flatMap((file) =>
