@@ -202,9 +202,15 @@ export interface RenderInput {
   readonly sections?: readonly string[];
 }
 
-/** Clients' CPU at max throughput, e.g. `12.3 µs, 45 %`: near 100 % the bench's clients are the cap. */
+/**
+ * The bench clients' CPU at max throughput, e.g. `31.4 µs (≤ 31,800/s), 45 %`: µs per message, the
+ * rate one core of such clients could drive at most, and the share of a core they took; near
+ * 100 % the clients, not the servers, are the cap.
+ */
 export const clientCell = (s: MsgSummary): string =>
-  Number.isFinite(s.maxClientCore) ? `${fmt(s.maxClientUs, 1)} µs, ${Math.round(s.maxClientCore * 100)} %${s.maxClientCore >= CLIENT_BOUND ? ' (client-bound)' : ''}` : '—';
+  Number.isFinite(s.maxClientCore) && s.maxClientUs > 0
+    ? `${fmt(s.maxClientUs, 1)} µs (≤ ${fmt(1e6 / s.maxClientUs)}/s), ${Math.round(s.maxClientCore * 100)} %${s.maxClientCore >= CLIENT_BOUND ? ' client-bound' : ''}`
+    : '—';
 /** A share of a core above which a figure is taken as capped by the bench's own clients. */
 export const CLIENT_BOUND = 0.9;
 
@@ -221,7 +227,7 @@ export function renderTables(input: RenderInput): string {
   const floors = msg.filter(isReference);
   const msgHead = ['figure', 'body', 'fixed msg/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max msg/s', 'node CPU µs/msg', 'Rabbit+Redis µs/msg', 'clients at max'];
   if (product.length > 0) {
-    out.push('**Messaging** — fixed rate (latency, one clock; CPU per message at that rate) and max throughput; (×…) = ratio to the floor named', '');
+    out.push('**Messaging** — fixed rate (latency, one clock; CPU per message at that rate) and max throughput; (×…) = ratio to the floor named; "clients at max" = the bench process (all clients: senders and receivers) in the max-throughput runs: CPU per message, the rate one core of it could drive, its share of a core', '');
     out.push(table([...msgHead, 'floor'], product.map((f) => {
       const s = summarizeMsg(f);
       const fl = floorOf(f);
@@ -242,7 +248,7 @@ export function renderTables(input: RenderInput): string {
     })), '');
   }
   if (floors.length > 0) {
-    out.push('**Floors and peers** (same process layout, same run; "clients at max" = the bench process\'s CPU per message and share of a core in the max-throughput runs)', '');
+    out.push('**Floors and peers** (same process layout, same run)', '');
     out.push(table(msgHead, floors.map((f) => {
       const s = summarizeMsg(f);
       return [f.label + (f.problems.length > 0 ? ' ⚠' : ''), size(f.size), fmt(s.achievedRate) + (s.saturated ? ' (sat.)' : ''), fmt(s.p50), fmt(s.p99), fmt(s.p999), fmt(s.maxRate), s.cpuUs > 0 ? fmt(s.cpuUs, 1) : '—', fmt(s.infraUs, 1), clientCell(s)];

@@ -132,7 +132,8 @@ for (const [i, name] of scenarios.entries()) {
     const label = { single: 's1', cross: 's2', fast: 'fast', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
-      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && (f.startsWith(`${label}-`) || f.startsWith(`${label}f-`)) && f.endsWith('.cpuprofile')).sort();
+      // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
+      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && new RegExp(`^${label}(f|t|io)?-`).test(f) && f.endsWith('.cpuprofile')).sort();
     } catch {
       // no profile written
     }
