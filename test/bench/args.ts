@@ -45,7 +45,7 @@ export interface BenchArgs {
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick               one run of each figure, shorter runs (a sanity check, ~3 min)
+  --quick               one run of each figure, shorter runs (a sanity check, ~4 min)
   --scenario <names>    only these (comma separated or repeated): ${SCENARIOS.join(', ')}
                         (aliases s1..s6); default: all but soak
   --runs <n>            runs per figure, reported as their median (default 3, --quick 1)
