@@ -1,11 +1,11 @@
 /** `npm run bench -- [flags]`: everything the bench can be told. */
 
-export const SCENARIOS = ['single', 'cross', 'fanout', 'http', 'idle', 'floors', 'soak'] as const;
+export const SCENARIOS = ['single', 'cross', 'fast', 'fanout', 'http', 'idle', 'floors', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Readonly<Record<string, ScenarioName>> = {
   s1: 'single', s2: 'cross', s3: 'fanout', s4: 'http', s5: 'idle', s6: 'floors',
-  chat: 'cross', 'fan-out': 'fanout', push: 'http',
+  chat: 'cross', 'fan-out': 'fanout', push: 'http', 'fast-sender': 'fast', flow: 'fast',
 };
 
 export interface BenchArgs {
@@ -28,6 +28,11 @@ export interface BenchArgs {
   readonly fanoutProbes: number;
   /** Deliveries per fan-out max-throughput run. */
   readonly fanoutDeliveries: (size: number) => number;
+  /** S2 beside the transient floor, the Socket.IO peer and @stomp/stompjs clients. */
+  readonly peers: boolean;
+  /** The fast sender: its unreceipted window and how long it sends. */
+  readonly fastWindow: number;
+  readonly fastSeconds: number;
   readonly idleSessions: number;
   readonly idleHoldMs: number;
   readonly soak: boolean;
@@ -40,13 +45,17 @@ export interface BenchArgs {
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick               one run of each figure, shorter runs (a sanity check, ~3 min)
+  --quick               one run of each figure, shorter runs (a sanity check, ~4 min)
   --scenario <names>    only these (comma separated or repeated): ${SCENARIOS.join(', ')}
                         (aliases s1..s6); default: all but soak
   --runs <n>            runs per figure, reported as their median (default 3, --quick 1)
   --sizes <bytes,...>   body sizes (default 100,4096)
   --rate <msg/s>        fixed-rate mode rate (default 5000)
   --duration <s>        fixed-rate mode length (default 5, --quick 2)
+  --no-peers            scenario cross without what users would pick instead (the transient
+                        ws→amqplib→ws floor, Socket.IO + Redis adapter, @stomp/stompjs clients)
+  --fast-seconds <s>    scenario fast: how long the fast sender sends (default 10, --quick 5)
+  --fast-window <n>     scenario fast: messages it keeps sent and undelivered (default 10000)
   --idle-20k            scenario idle with 20,000 sessions instead of 5,000
   --idle <n>            scenario idle with n sessions
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
@@ -60,6 +69,7 @@ const USAGE = `usage: npm run bench -- [options]
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BenchArgs {
   const picked: ScenarioName[] = [];
   let quick = false, runs: number | undefined, sizes = [100, 4096], rate = 5000, duration: number | undefined;
+  let peers = true, fastSeconds: number | undefined, fastWindow = 10_000;
   let idle: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -87,6 +97,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--sizes': sizes = value().split(',').map(Number); if (sizes.some((s) => !Number.isInteger(s) || s < 32 || s > 60_000)) fail('--sizes: integers 32..60000'); break;
       case '--rate': rate = num(1); break;
       case '--duration': duration = num(0.5) * 1000; break;
+      case '--no-peers': peers = false; break;
+      case '--fast-seconds': fastSeconds = num(1); break;
+      case '--fast-window': fastWindow = Math.floor(num(1)); break;
       case '--idle-20k': idle = 20_000; break;
       case '--idle': idle = Math.floor(num(10)); break;
       case '--soak': soak = true; break;
@@ -115,6 +128,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     fanoutSubscribers: [100, 1000],
     fanoutProbes: quick ? 10 : 30,
     fanoutDeliveries: (size) => Math.round((size <= 1024 ? 200_000 : 60_000) / shrink),
+    peers,
+    fastWindow,
+    fastSeconds: fastSeconds ?? (quick ? 5 : 10),
     idleSessions: idle ?? (quick ? 1000 : 5000),
     idleHoldMs: quick ? 3000 : 11_000,
     soak,

@@ -2,8 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchArgs } from './args.js';
-import { cpuMeter, runFixedRate, runMaxThroughput, sleep, type CpuSample, type Pipe } from './load.js';
-import { deleteRabbitNames, deleteRedisKeys, floorArgs, productArgs, REPO_ROOT, spawnChild, type BenchChild } from './processes.js';
+import { cpuMeter, Recorder, runFixedRate, runMaxThroughput, sleep, type CpuSample, type Pipe } from './load.js';
+import { deleteRabbitNames, deleteRedisKeys, floorArgs, productArgs, REPO_ROOT, spawnChild, sumCpu, type BenchChild } from './processes.js';
 import type { Figure, MsgFigure } from './report.js';
 
 /**
@@ -21,8 +21,12 @@ export interface BenchContext {
   /** `bench-<pid>-<hex>`: every Redis key, RabbitMQ name and node id of this run starts with it. */
   readonly runId: string;
   readonly infraPids: readonly number[];
+  /** RabbitMQ's beam.smp alone (also in infraPids). */
+  readonly rabbitPids: readonly number[];
   readonly figures: Figure[];
   readonly profileDir: string | undefined;
+  /** Lines for the report's header (e.g. RabbitMQ's CPU while the bench was idle). */
+  readonly notes: string[];
   progress(line: string): void;
 }
 
@@ -111,18 +115,27 @@ export interface FloorGroup {
   stop(): Promise<void>;
 }
 
-/** `count` floor processes running `script` (test/bench/floors/); relay floors get their own RabbitMQ names. */
-export async function startFloors(ctx: BenchContext, label: string, script: string, count: number): Promise<FloorGroup> {
+export interface FloorOptions {
+  /** More environment for the processes (e.g. the relay floor's DURABILITY). */
+  readonly env?: Record<string, string>;
+  /** Redis keys under this prefix are deleted after the processes stopped (the Socket.IO peer's). */
+  readonly redisKeyPrefix?: string;
+}
+
+/** `count` floor (or peer) processes running `script` (test/bench/floors/); relay floors get their own RabbitMQ names. */
+export async function startFloors(ctx: BenchContext, label: string, script: string, count: number, opts: FloorOptions = {}): Promise<FloorGroup> {
   const amqpPrefix = `${ctx.runId}-${label}.`;
   const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-f${i + 1}`);
   const relay = script.startsWith('relay');
+  const env = { PORT: '0', HOST: '127.0.0.1', AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix, REDIS_URL: ctx.args.redisUrl, ...opts.env };
   const started = await Promise.allSettled(nodeIds.map((id) =>
-    spawnChild({ name: id, args: [...profileFlags(ctx, `${label}-${id.slice(-2)}`), ...floorArgs(script, ctx.args.tsx)], env: { PORT: '0', HOST: '127.0.0.1', NODE_ID: id, AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix } }),
+    spawnChild({ name: id, args: [...profileFlags(ctx, `${label}-${id.slice(-2)}`), ...floorArgs(script, ctx.args.tsx)], env: { ...env, NODE_ID: id } }),
   ));
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const cleanup = tracked(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     if (relay) await deleteRabbitNames(ctx.args.amqpUrl, amqpPrefix, nodeIds);
+    if (opts.redisKeyPrefix) await deleteRedisKeys(ctx.args.redisUrl, opts.redisKeyPrefix);
   });
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
@@ -148,12 +161,37 @@ export function msgFigure(ctx: BenchContext, id: string, label: string, size: nu
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '—');
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 const perMsg = (cpu: CpuSample, n: number) =>
-  cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg, ${(cpu.serverWrites / n).toFixed(2)} writes/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`;
+  (cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg, ${(cpu.serverWrites / n).toFixed(2)} writes/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`) +
+  `, RabbitMQ ${(cpu.rabbitUs / n).toFixed(1)} µs/msg, clients ${clientCore(cpu)} % of a core`;
+/** The bench process's CPU (the clients) as a share of one core: near 100, the clients are the cap. */
+const clientCore = (cpu: CpuSample) => (cpu.wallMs > 0 ? Math.round(cpu.clientUs / (cpu.wallMs * 10)) : NaN);
+
+/**
+ * Sends message 0 every 200 ms until one arrives (bounded): a path whose subscriptions are still
+ * on their way (Redis pub/sub, a SUBSCRIBE without receipt) would lose the first messages.
+ */
+export async function awaitPath(pipe: Pipe & { size: number }, what: string, timeoutMs = 10_000): Promise<void> {
+  const rec = new Recorder(1);
+  pipe.recorder = rec;
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    pipe.send(0);
+    if (await rec.until(1, 200)) return;
+  }
+  throw new Error(`${what}: no message went through within ${timeoutMs} ms: ${pipe.problems().slice(0, 3).join('; ')}`);
+}
+
+/** RabbitMQ's CPU while this bench sends nothing, as a share of one core: other users of the broker. */
+export async function rabbitIdleShare(ctx: BenchContext, ms = 1000): Promise<number> {
+  const c0 = sumCpu(ctx.rabbitPids), t0 = performance.now();
+  await sleep(ms);
+  return (sumCpu(ctx.rabbitPids) - c0) / ((performance.now() - t0) * 1000);
+}
 
 /** A short unmeasured pass so both sides are JIT-compiled and connections are warm. */
 export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, size: number): Promise<void> {
   pipe.size = size;
-  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, clientUs: 0, wallMs: 0, serverReads: 0, serverWrites: 0 }));
+  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, rabbitUs: 0, clientUs: 0, wallMs: 0, serverReads: 0, serverWrites: 0 }));
   await sleep(200);
 }
 
@@ -161,7 +199,7 @@ export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, s
 export async function measureMsg(ctx: BenchContext, fig: MsgFigure, pipe: Pipe & { size: number }, serverPids: readonly number[], run: number): Promise<void> {
   const { args } = ctx;
   pipe.size = fig.size;
-  const meter = () => cpuMeter(serverPids, ctx.infraPids);
+  const meter = () => cpuMeter(serverPids, ctx.infraPids, ctx.rabbitPids);
   const fixed = await runFixedRate(pipe, { rate: args.rate, durationMs: args.durationMs, maxInFlight: args.maxInFlight }, meter);
   await sleep(300);
   const max = await runMaxThroughput(pipe, { count: args.maxCount(fig.size), timeLimitMs: args.maxTimeMs, window: args.window(fig.size) }, meter);

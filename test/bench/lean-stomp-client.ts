@@ -21,6 +21,8 @@ let receiptSeq = 0;
 export class LeanStompClient {
   /** Called for every MESSAGE frame. */
   onMessage: (frame: Frame) => void = () => {};
+  /** Called for a RECEIPT nobody waits for with `withReceipt` (a sender's own `receipt` headers). */
+  onReceipt: (id: string) => void = () => {};
   /** ERROR frames and unexpected closes, as text: a bench run fails when it is not empty. */
   readonly problems: string[] = [];
   private readonly decoder = new FrameDecoder({ maxFrameBytes: 16 * 1024 * 1024 });
@@ -52,8 +54,11 @@ export class LeanStompClient {
         if (f.command === 'MESSAGE') this.onMessage(f);
         else if (f.command === 'RECEIPT') {
           const id = header(f, 'receipt-id') ?? '';
-          this.receipts.get(id)?.();
-          this.receipts.delete(id);
+          const waiter = this.receipts.get(id);
+          if (waiter) {
+            waiter();
+            this.receipts.delete(id);
+          } else this.onReceipt(id);
         } else if (f.command === 'CONNECTED') this.connected?.(f);
         else if (f.command === 'ERROR') this.problems.push(`ERROR ${header(f, 'message') ?? ''} ${f.body.toString('utf8', 0, 200)}`);
       }

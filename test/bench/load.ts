@@ -28,6 +28,21 @@ export function stampedText(seq: number, size: number): string {
   return head + PAD_TEXT.slice(0, Math.max(0, size - head.length));
 }
 
+/** Reads `<seq> <ts> ` at `offset` of a string (clients that hand over text); false when it is not a stamp. */
+export function readStampText(text: string, offset: number, out: { seq: number; ts: number }): boolean {
+  let i = offset;
+  let seq = 0;
+  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) seq = seq * 10 + (c - 48);
+  if (i === offset || text.charCodeAt(i) !== 32) return false;
+  const tsStart = ++i;
+  let ts = 0;
+  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) ts = ts * 10 + (c - 48);
+  if (i === tsStart) return false;
+  out.seq = seq;
+  out.ts = ts;
+  return true;
+}
+
 /** Reads `<seq> <ts> ` at `offset`; false when the bytes there are not a stamp. */
 export function readStamp(buf: Buffer, offset: number, out: { seq: number; ts: number }): boolean {
   let i = offset;
@@ -82,6 +97,11 @@ export class Recorder {
     } else if (c > this.expect) this.duplicates++;
   }
 
+  /** Whether message `seq` is complete. */
+  has(seq: number): boolean {
+    return (this.counts[seq] ?? 0) >= this.expect;
+  }
+
   /** Resolves true once `target` messages are complete, false after `timeoutMs`. */
   until(target: number, timeoutMs: number): Promise<boolean> {
     if (this.completed >= target) return Promise.resolve(true);
@@ -118,7 +138,10 @@ export interface Pipe {
 /** CPU time spent during a run: the measured server processes, RabbitMQ + Redis, and this process (the clients). */
 export interface CpuSample {
   readonly serverUs: number;
+  /** RabbitMQ and Redis together. */
   readonly infraUs: number;
+  /** RabbitMQ (its beam.smp) alone; 0 when no RabbitMQ pid was given. */
+  readonly rabbitUs: number;
   readonly clientUs: number;
   readonly wallMs: number;
   /** Read / write syscalls of the measured servers (/proc/<pid>/io). */
@@ -126,14 +149,15 @@ export interface CpuSample {
   readonly serverWrites: number;
 }
 
-export function cpuMeter(serverPids: readonly number[], infraPids: readonly number[]): () => CpuSample {
-  const s0 = sumCpu(serverPids), i0 = sumCpu(infraPids), c0 = process.cpuUsage(), w0 = performance.now(), io0 = sumSyscalls(serverPids);
+export function cpuMeter(serverPids: readonly number[], infraPids: readonly number[], rabbitPids: readonly number[] = []): () => CpuSample {
+  const s0 = sumCpu(serverPids), i0 = sumCpu(infraPids), r0 = sumCpu(rabbitPids), c0 = process.cpuUsage(), w0 = performance.now(), io0 = sumSyscalls(serverPids);
   return () => {
     const c = process.cpuUsage(c0);
     const io = sumSyscalls(serverPids);
     return {
       serverUs: sumCpu(serverPids) - s0,
       infraUs: sumCpu(infraPids) - i0,
+      rabbitUs: sumCpu(rabbitPids) - r0,
       clientUs: c.user + c.system,
       wallMs: performance.now() - w0,
       serverReads: io.reads - io0.reads,

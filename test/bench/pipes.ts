@@ -132,3 +132,10 @@ export class HttpPushPipe implements SizedPipe {
     this.agent.destroy();
   }
 }
+
+/** POSTs JSON and fails on a non-2xx answer (the floors' /routes). */
+export async function postJson(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`POST ${url}: ${res.status}`);
+  await res.arrayBuffer();
+}

@@ -4,7 +4,7 @@
  * from /proc, stopping them, and deleting what cluster-mode runs left in Redis and RabbitMQ.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -45,14 +45,73 @@ export function rssBytes(pid: number): number {
   }
 }
 
-/** Pids of RabbitMQ (beam.smp) and Redis (redis-server) on this machine: their CPU is reported beside the nodes'. */
-export function infraPids(): number[] {
+/**
+ * Pids of the RabbitMQ (beam.smp) and Redis (redis-server) serving `amqpUrl` and `redisUrl`: their
+ * CPU is reported beside the nodes'. Read-only from /proc.
+ */
+export function infraPids(redisUrl: string, amqpUrl: string): number[] {
+  return [...rabbitPids(amqpUrl), ...servicePids('redis-server', portOf(redisUrl, 6379))];
+}
+
+/** Pids of the Erlang VM of the RabbitMQ serving `amqpUrl` (not the short-lived VMs of rabbitmqctl). */
+export function rabbitPids(amqpUrl: string): number[] {
+  return servicePids('beam.smp', portOf(amqpUrl, 5672));
+}
+
+function portOf(url: string, fallback: number): number {
+  return Number(new URL(url).port) || fallback;
+}
+
+/**
+ * The processes named `comm` that hold the listening socket of `port`; every process named `comm`
+ * when that cannot be told (/proc/<pid>/fd not readable).
+ */
+function servicePids(comm: string, port: number): number[] {
+  const named = pidsNamed(comm);
+  const inodes = listeningInodes(port);
+  const owners = named.filter((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+  return owners.length > 0 ? owners : named;
+}
+
+/** `socket:[inode]` of the sockets listening on `port` (IPv4 and IPv6). */
+function listeningInodes(port: number): Set<string> {
+  const out = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the inode.
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A' && f[9]) out.add(`socket:[${f[9]}]`);
+    }
+  }
+  return out;
+}
+
+/** Pids whose /proc/<pid>/comm is `comm` (other users' processes included). */
+function pidsNamed(comm: string): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const comm = readFileSync(`/proc/${entry}/comm`, 'latin1').trim();
-      if (comm === 'beam.smp' || comm === 'redis-server') out.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, 'latin1').trim() === comm) out.push(Number(entry));
     } catch {
       // gone meanwhile
     }

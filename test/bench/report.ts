@@ -68,7 +68,41 @@ export interface SoakFigure {
   readonly problems: string[];
 }
 
-export type Figure = MsgFigure | FanoutFigure | IdleFigure | SoakFigure;
+export interface FastSample {
+  /** Seconds since the sender started, at the end of the interval. */
+  readonly atS: number;
+  readonly sentPerSec: number;
+  readonly receiptsPerSec: number;
+  readonly deliveriesPerSec: number;
+  /** Sent and not yet delivered (the sender's window), and sent and not yet receipted, at the sample. */
+  readonly undelivered: number;
+  readonly unreceipted: number;
+  /** Bytes the client's socket could not write yet: it grows when a node stops reading it. */
+  readonly bufferedKiB: number;
+}
+
+export interface FastFigure {
+  readonly kind: 'fast';
+  readonly id: string;
+  readonly label: string;
+  readonly size: number;
+  readonly window: number;
+  readonly durationMs: number;
+  readonly floor?: string;
+  readonly samples: FastSample[];
+  sent: number;
+  receipted: number;
+  delivered: number;
+  /** Receipted (accepted) messages that never arrived: must be 0. */
+  receiptedNotDelivered: number;
+  disconnected?: { readonly atS: number; readonly reason: string };
+  /** Median deliveries/s over the second half of the samples. */
+  settledRate: number;
+  latency: Percentiles;
+  readonly problems: string[];
+}
+
+export type Figure = MsgFigure | FanoutFigure | IdleFigure | SoakFigure | FastFigure;
 
 export interface Target {
   readonly name: string;
@@ -92,6 +126,11 @@ export interface MsgSummary {
   readonly infraUs: number;
   readonly clientUs: number;
   readonly maxCpuUs: number;
+  /** RabbitMQ's own CPU per message in the fixed-rate runs (beam.smp alone). */
+  readonly rabbitUs: number;
+  /** The bench process (the clients) during the max-throughput runs: µs per message, share of a core. */
+  readonly maxClientUs: number;
+  readonly maxClientCore: number;
   readonly saturated: boolean;
 }
 
@@ -106,6 +145,9 @@ export function summarizeMsg(f: MsgFigure): MsgSummary {
     infraUs: median(f.fixed.map((r) => r.cpu.infraUs / r.delivered)),
     clientUs: median(f.fixed.map((r) => r.cpu.clientUs / r.delivered)),
     maxCpuUs: median(f.max.map((r) => r.cpu.serverUs / r.completed)),
+    rabbitUs: median(f.fixed.map((r) => r.cpu.rabbitUs / r.delivered)),
+    maxClientUs: median(f.max.map((r) => r.cpu.clientUs / r.completed)),
+    maxClientCore: median(f.max.map((r) => (r.cpu.wallMs > 0 ? r.cpu.clientUs / (r.cpu.wallMs * 1000) : NaN))),
     saturated: f.fixed.some((r) => r.saturated),
   };
 }
@@ -132,12 +174,12 @@ export function summarizeFanout(f: FanoutFigure): FanoutSummary {
 
 // ---- formatting ---------------------------------------------------------------------------------
 
-const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)) : '—');
+export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)) : '—');
 const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? ` (×${(a / b).toFixed(2)})` : '');
 const kib = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : '—');
-const size = (n: number): string => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+export const size = (n: number): string => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
@@ -156,7 +198,21 @@ export interface RenderInput {
   readonly figures: readonly Figure[];
   readonly targets: readonly Target[];
   readonly header: readonly string[];
+  /** Sections placed after the figures' own tables, before the targets. */
+  readonly sections?: readonly string[];
 }
+
+/**
+ * The bench clients' CPU at max throughput, e.g. `31.4 µs (≤ 31,800/s), 45 %`: µs per message, the
+ * rate one core of such clients could drive at most, and the share of a core they took; near
+ * 100 % the clients, not the servers, are the cap.
+ */
+export const clientCell = (s: MsgSummary): string =>
+  Number.isFinite(s.maxClientCore) && s.maxClientUs > 0
+    ? `${fmt(s.maxClientUs, 1)} µs (≤ ${fmt(1e6 / s.maxClientUs)}/s), ${Math.round(s.maxClientCore * 100)} %${s.maxClientCore >= CLIENT_BOUND ? ' client-bound' : ''}`
+    : '—';
+/** A share of a core above which a figure is taken as capped by the bench's own clients. */
+export const CLIENT_BOUND = 0.9;
 
 /** The report as markdown: readable in a terminal, pasteable into docs/performance.md. */
 export function renderTables(input: RenderInput): string {
@@ -166,11 +222,12 @@ export function renderTables(input: RenderInput): string {
   const out: string[] = [...input.header, ''];
 
   const msg = input.figures.filter((f): f is MsgFigure => f.kind === 'msg');
-  const product = msg.filter((f) => !f.id.startsWith('floor.'));
-  const floors = msg.filter((f) => f.id.startsWith('floor.'));
-  const msgHead = ['figure', 'body', 'fixed msg/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max msg/s', 'node CPU µs/msg', 'Rabbit+Redis µs/msg'];
+  const isReference = (f: MsgFigure) => f.id.startsWith('floor.') || f.id.startsWith('peer.');
+  const product = msg.filter((f) => !isReference(f));
+  const floors = msg.filter(isReference);
+  const msgHead = ['figure', 'body', 'fixed msg/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max msg/s', 'node CPU µs/msg', 'Rabbit+Redis µs/msg', 'clients at max'];
   if (product.length > 0) {
-    out.push('**Messaging** — fixed rate (latency, one clock; CPU per message at that rate) and max throughput; (×…) = ratio to the floor named', '');
+    out.push('**Messaging** — fixed rate (latency, one clock; CPU per message at that rate) and max throughput; (×…) = ratio to the floor named; "clients at max" = the bench process (all clients: senders and receivers) in the max-throughput runs: CPU per message, the rate one core of it could drive, its share of a core', '');
     out.push(table([...msgHead, 'floor'], product.map((f) => {
       const s = summarizeMsg(f);
       const fl = floorOf(f);
@@ -185,15 +242,16 @@ export function renderTables(input: RenderInput): string {
         fmt(s.maxRate) + ratio(s.maxRate, fs?.maxRate ?? NaN),
         fmt(s.cpuUs, 1) + ratio(s.cpuUs, fs?.cpuUs ?? NaN),
         fmt(s.infraUs, 1),
+        clientCell(s),
         fl?.label ?? '—',
       ];
     })), '');
   }
   if (floors.length > 0) {
-    out.push('**Floors** (same process layout, same run)', '');
+    out.push('**Floors and peers** (same process layout, same run)', '');
     out.push(table(msgHead, floors.map((f) => {
       const s = summarizeMsg(f);
-      return [f.label + (f.problems.length > 0 ? ' ⚠' : ''), size(f.size), fmt(s.achievedRate) + (s.saturated ? ' (sat.)' : ''), fmt(s.p50), fmt(s.p99), fmt(s.p999), fmt(s.maxRate), s.cpuUs > 0 ? fmt(s.cpuUs, 1) : '—', fmt(s.infraUs, 1)];
+      return [f.label + (f.problems.length > 0 ? ' ⚠' : ''), size(f.size), fmt(s.achievedRate) + (s.saturated ? ' (sat.)' : ''), fmt(s.p50), fmt(s.p99), fmt(s.p999), fmt(s.maxRate), s.cpuUs > 0 ? fmt(s.cpuUs, 1) : '—', fmt(s.infraUs, 1), clientCell(s)];
     })), '');
   }
 
@@ -241,6 +299,8 @@ export function renderTables(input: RenderInput): string {
       String(s.minute), fmt(s.achievedRate), fmt(s.p99), s.rss.map((r) => (r / 2 ** 20).toFixed(0)).join(' / '), s.heap.map((r) => (r / 2 ** 20).toFixed(0)).join(' / '),
     ])), '');
   }
+
+  for (const section of input.sections ?? []) out.push(section, '');
 
   if (input.targets.length > 0) {
     out.push('**Targets**', '');

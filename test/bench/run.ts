@@ -10,10 +10,12 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ScenarioName } from './args.js';
 import { PRODUCT_BENCH_ENV, profileDirFor, stopEverything, type BenchContext } from './context.js';
-import { deleteRedisKeys, infraPids, productArgs, REPO_ROOT } from './processes.js';
+import { deleteRedisKeys, infraPids, productArgs, rabbitPids, REPO_ROOT } from './processes.js';
 import { renderProfile, summarizeProfile } from './profile-summary.js';
+import { evaluatePeerTargets, renderComparison, renderFastSender } from './report-compare.js';
 import { evaluateTargets, machineInfo, renderTables, type Figure } from './report.js';
 import { cross } from './scenarios/cross.js';
+import { fastSender } from './scenarios/fast-sender.js';
 import { fanout } from './scenarios/fanout.js';
 import { amqpFloor } from './scenarios/floors.js';
 import { httpPush } from './scenarios/http-push.js';
@@ -47,14 +49,16 @@ const figures: Figure[] = [];
 const ctx: BenchContext = {
   args,
   runId,
-  infraPids: infraPids(),
+  infraPids: infraPids(args.redisUrl, args.amqpUrl),
+  rabbitPids: rabbitPids(args.amqpUrl),
   figures,
   profileDir: args.profile ? profileDirFor(runId) : undefined,
+  notes: [],
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fanout', 'http', 'idle', 'floors', 'soak']);
-const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fanout', 'http', 'idle', 'soak'];
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'fanout', 'http', 'idle', 'floors', 'soak']);
+const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'fanout', 'http', 'idle', 'soak'];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   floors: async () => {
@@ -65,6 +69,7 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   },
   single: () => single(ctx),
   cross: () => cross(ctx),
+  fast: () => fastSender(ctx),
   fanout: () => fanout(ctx),
   http: () => httpPush(ctx),
   idle: () => idle(ctx),
@@ -73,7 +78,8 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
 const TITLES: Record<ScenarioName, string> = {
   floors: 'S6 floors: raw amqplib publish→consume' + (floorsAlone ? ', and every scenario\'s floor' : ' (the other floors run inside their scenarios)'),
   single: 'S1 single node, user to user (floor: raw ws echo)',
-  cross: 'S2 cross node, user to user and /app/chat (floor: ws→amqplib→ws)',
+  cross: `S2 cross node, user to user and /app/chat (floor: ws→amqplib→ws${args.peers ? '; beside: transient ws→amqplib→ws, Socket.IO + Redis adapter, @stomp/stompjs clients' : ''})`,
+  fast: `fast sender: ${args.fastWindow.toLocaleString('en-US')} messages undelivered for ${args.fastSeconds} s on a healthy cluster`,
   fanout: `S3 fan-out to ${args.fanoutSubscribers.join(' and ')} subscribers over two nodes (floor: raw ws server→client)`,
   http: 'S4 HTTP push to a node without the user (floor: HTTP→amqplib→ws)',
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
@@ -123,10 +129,11 @@ for (const [i, name] of scenarios.entries()) {
     failures.push(msg.split('\n')[0] ?? msg);
   }
   if (ctx.profileDir) {
-    const label = { single: 's1', cross: 's2', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
+    const label = { single: 's1', cross: 's2', fast: 'fast', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
-      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && (f.startsWith(`${label}-`) || f.startsWith(`${label}f-`)) && f.endsWith('.cpuprofile')).sort();
+      // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
+      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && new RegExp(`^${label}(f|t|io)?-`).test(f) && f.endsWith('.cpuprofile')).sort();
     } catch {
       // no profile written
     }
@@ -135,19 +142,21 @@ for (const [i, name] of scenarios.entries()) {
 }
 
 const elapsedS = (Date.now() - started) / 1000;
-const targets = evaluateTargets(figures);
+const targets = [...evaluateTargets(figures), ...evaluatePeerTargets(figures)];
 const tables = renderTables({
   figures,
   targets,
+  sections: [renderComparison(figures), renderFastSender(figures)].filter((x): x is string => x !== undefined),
   header: [
     `### Run of ${new Date().toISOString().slice(0, 10)} (${elapsedS >= 90 ? `${(elapsedS / 60).toFixed(1)} min` : `${elapsedS.toFixed(0)} s`}${args.quick ? ', --quick' : ''})`,
     '',
     `${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average ${machine.loadavg1} at start. Median of ${args.runs} run(s). Fixed rate ${args.rate.toLocaleString('en-US')} msg/s × ${args.durationMs / 1000} s. Product nodes with ${Object.entries(PRODUCT_BENCH_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}.`,
+    ...(ctx.notes.length > 0 ? ['', ...ctx.notes] : []),
   ],
 });
 const outDir = path.join(REPO_ROOT, 'test-artifacts', 'bench');
 mkdirSync(outDir, { recursive: true });
-const json = { runId, date: new Date().toISOString(), elapsedSeconds: elapsedS, machine, args: { ...args, maxCount: Object.fromEntries(args.sizes.map((s) => [s, args.maxCount(s)])), window: Object.fromEntries(args.sizes.map((s) => [s, args.window(s)])), fanoutDeliveries: Object.fromEntries(args.sizes.map((s) => [s, args.fanoutDeliveries(s)])) }, productEnv: PRODUCT_BENCH_ENV, figures, targets, failures };
+const json = { runId, date: new Date().toISOString(), elapsedSeconds: elapsedS, machine, notes: ctx.notes, args: { ...args, maxCount: Object.fromEntries(args.sizes.map((s) => [s, args.maxCount(s)])), window: Object.fromEntries(args.sizes.map((s) => [s, args.window(s)])), fanoutDeliveries: Object.fromEntries(args.sizes.map((s) => [s, args.fanoutDeliveries(s)])) }, productEnv: PRODUCT_BENCH_ENV, figures, targets, failures };
 writeFileSync(path.join(outDir, `${runId}.json`), JSON.stringify(json, null, 2));
 writeFileSync(path.join(outDir, `${runId}.md`), tables);
 

@@ -10,9 +10,14 @@
  *   POST /push/V          {"body":"…"}: to V, 202 once RabbitMQ confirmed (as the product's API)
  *   GET /stats
  * env: NODE_ID, AMQP_URL, AMQP_PREFIX (names `{p}relay`, `{p}node.{NODE_ID}`), PORT, HOST.
+ *
+ * DURABILITY=transient makes it the at-most-once stack a user writes by the RabbitMQ tutorials
+ * instead: a plain channel, non-persistent publishes, no confirms, no mandatory flag, a non-durable
+ * exclusive queue consumed with automatic ack (the broker forgets a message once it pushed it).
+ * /push answers 202 once the publish is written to the socket.
  */
 import http from 'node:http';
-import amqp, { type ConsumeMessage } from 'amqplib';
+import amqp, { type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const NODE_ID = process.env.NODE_ID ?? 'floor';
@@ -25,10 +30,11 @@ if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '10');
 // Nagle off: amqplib writes a message over 2 KiB as two chunks, and with Nagle the second waits
 // for the broker's delayed ACK (~40 ms) whenever the link is otherwise idle.
 const conn = await amqp.connect(url.toString(), { noDelay: true });
-const pub = await conn.createConfirmChannel();
+const TRANSIENT = process.env.DURABILITY === 'transient';
+const pub = TRANSIENT ? await conn.createChannel() : await conn.createConfirmChannel();
 const sub = await conn.createChannel();
-await pub.assertExchange(EXCHANGE, 'direct', { durable: true, autoDelete: false });
-await sub.assertQueue(QUEUE, { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 3_600_000 } });
+await pub.assertExchange(EXCHANGE, 'direct', { durable: !TRANSIENT, autoDelete: false });
+await sub.assertQueue(QUEUE, TRANSIENT ? { durable: false, exclusive: true } : { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 3_600_000 } });
 await sub.bindQueue(QUEUE, EXCHANGE, NODE_ID);
 await sub.prefetch(256);
 
@@ -47,8 +53,8 @@ function deliver(to: string, data: Buffer, done: () => void): void {
 await sub.consume(QUEUE, (m: ConsumeMessage | null) => {
   if (!m) return;
   const to = (m.properties.headers as Record<string, unknown> | undefined)?.to;
-  deliver(typeof to === 'string' ? to : '', m.content, () => sub.ack(m));
-}, { noAck: false });
+  deliver(typeof to === 'string' ? to : '', m.content, TRANSIENT ? () => undefined : () => sub.ack(m));
+}, { noAck: TRANSIENT });
 
 /** Local short-circuit as the product does; otherwise one confirmed publish to the node. */
 function route(to: string, data: Buffer, confirmed?: (err: unknown) => void): void {
@@ -61,7 +67,12 @@ function route(to: string, data: Buffer, confirmed?: (err: unknown) => void): vo
     deliver(to, data, () => confirmed?.(undefined));
     return;
   }
-  pub.publish(EXCHANGE, node, data, { persistent: true, mandatory: true, headers: { to } }, (err: unknown) => confirmed?.(err ?? undefined));
+  if (TRANSIENT) {
+    pub.publish(EXCHANGE, node, data, { persistent: false, headers: { to } });
+    confirmed?.(undefined);
+    return;
+  }
+  (pub as ConfirmChannel).publish(EXCHANGE, node, data, { persistent: true, mandatory: true, headers: { to } }, (err: unknown) => confirmed?.(err ?? undefined));
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {

@@ -2,28 +2,41 @@
  * Scenario 2: two nodes in cluster mode (real Redis and RabbitMQ), A on node 1, B on node 2:
  * SEND /user/B/queue/chat, and the seed's SEND /app/chat/A/C/{docId} to C on node 2.
  * Floor: ws in → amqplib → ws out between two bare processes, registry lookup cached.
+ * Beside it (unless --no-peers), what users would pick instead, interleaved run by run: the
+ * transient floor, Socket.IO + Redis adapter, and S2 user → user with @stomp/stompjs clients.
  */
-import { measureMsg, msgFigure, startFloors, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
+import { measureMsg, msgFigure, rabbitIdleShare, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
-import { openRaw, RawSendPipe, receiveRaw, receiveStomp, StompSendPipe } from '../pipes.js';
+import type { SizedPipe } from '../pipes.js';
+import { receiveStomp, StompSendPipe } from '../pipes.js';
+import { StompJsClient, StompJsSendPipe } from '../stompjs-pipe.js';
+import { startRelayFloor, startSocketIoPeer } from './cross-peers.js';
+
+/** One system measured in S2: its pipe, the processes whose CPU is its, and its figure. */
+interface Entry {
+  readonly id: string;
+  readonly label: string;
+  readonly floor?: string;
+  readonly pipe: SizedPipe;
+  readonly pids: readonly number[];
+}
 
 export async function cross(ctx: BenchContext, floorOnly = false): Promise<void> {
   await withCleanup(async (defer) => {
-    const floors = await startFloors(ctx, 's2f', 'relay-floor.ts', 2);
-    defer(() => floors.stop());
-    const [f1, f2] = floors.nodes as [typeof floors.nodes[0], typeof floors.nodes[0]];
-    await postJson(`${f1!.http}/routes`, { 'bench-b': floors.nodeIds[1] });
-    const rb = await openRaw(`ws://127.0.0.1:${f2!.port}/ws?user=bench-b`);
-    const ra = await openRaw(`ws://127.0.0.1:${f1!.port}/ws?user=bench-a&to=bench-b`);
-    defer(() => { ra.terminate(); rb.terminate(); });
-    const floorPipe = new RawSendPipe(ra, [rb]);
-    receiveRaw(rb, floorPipe);
-    const floorPids = floors.nodes.map((n) => n.pid);
+    const entries: Entry[] = [];
+    const persistent = await startRelayFloor(ctx, defer, 's2f', 'persistent');
+    entries.push({ id: 'floor.relay', label: 'ws→amqplib→ws, 2 procs', ...persistent });
+    if (ctx.args.peers) {
+      const transient = await startRelayFloor(ctx, defer, 's2t', 'transient');
+      entries.push({ id: 'floor.transient', label: 'ws→amqplib→ws transient, 2 procs', ...transient });
+      const sio = await startSocketIoPeer(ctx, defer, 's2io');
+      entries.push({ id: 'peer.socketio', label: 'Socket.IO + Redis adapter, 2 nodes', ...sio });
+    }
 
-    let product: { user: StompSendPipe; chat: StompSendPipe; pids: number[] } | undefined;
     if (!floorOnly) {
       const cluster = await startProduct(ctx, 's2', 2, 'cluster');
       defer(() => cluster.stop());
+      const pids = cluster.nodes.map((n) => n.pid);
       const a = await LeanStompClient.connect({ url: cluster.wsUrl(0), login: 'bench-a' });
       const b = await LeanStompClient.connect({ url: cluster.wsUrl(1), login: 'bench-b' });
       const c = await LeanStompClient.connect({ url: cluster.wsUrl(1), login: 'bench-c' });
@@ -34,31 +47,29 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       const chat = new StompSendPipe(a, '/app/chat/bench-a/bench-c/doc-1', [c]);
       receiveStomp(c, chat, 'chat');
       await c.subscribe('/user/doc-1/queue/chat', 'sub-0');
-      product = { user, chat, pids: cluster.nodes.map((n) => n.pid) };
+      entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids });
+      entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids });
+      if (ctx.args.peers) {
+        const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
+        const e = await StompJsClient.connect(cluster.wsUrl(1), 'bench-e');
+        defer(() => Promise.all([d.close(), e.close()]));
+        const pipe = new StompJsSendPipe(d, '/user/bench-e/queue/chat', [e]);
+        await pipe.receiveOn(e, '/user/queue/chat');
+        entries.push({ id: 'cross.stompjs', label: 'S2 user→user, @stomp/stompjs clients', floor: 'floor.relay', pipe, pids });
+      }
     }
 
+    if (ctx.args.peers) {
+      const idle = await rabbitIdleShare(ctx);
+      ctx.notes.push(`RabbitMQ (beam.smp) used ${(idle * 100).toFixed(1)} % of a core while S2 was connected and idle: other users of the broker; it counts in every "RabbitMQ µs/msg".`);
+      ctx.progress(`  RabbitMQ while idle: ${(idle * 100).toFixed(1)} % of a core`);
+    }
     for (const size of ctx.args.sizes) {
-      const ff = msgFigure(ctx, 'floor.relay', 'ws→amqplib→ws, 2 procs', size);
-      const uf = product ? msgFigure(ctx, 'cross.user', 'S2 cross node user→user', size, 'floor.relay') : undefined;
-      const cf = product ? msgFigure(ctx, 'cross.chat', 'S2 cross node /app/chat', size, 'floor.relay') : undefined;
-      await warmUp(ctx, floorPipe, size);
-      if (product) {
-        await warmUp(ctx, product.user, size);
-        await warmUp(ctx, product.chat, size);
-      }
+      const figs = entries.map((e) => msgFigure(ctx, e.id, e.label, size, e.floor));
+      for (const e of entries) await warmUp(ctx, e.pipe, size);
       for (let r = 0; r < ctx.args.runs; r++) {
-        await measureMsg(ctx, ff, floorPipe, floorPids, r);
-        if (product && uf && cf) {
-          await measureMsg(ctx, uf, product.user, product.pids, r);
-          await measureMsg(ctx, cf, product.chat, product.pids, r);
-        }
+        for (const [i, e] of entries.entries()) await measureMsg(ctx, figs[i]!, e.pipe, e.pids, r);
       }
     }
   });
-}
-
-export async function postJson(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`POST ${url}: ${res.status}`);
-  await res.arrayBuffer();
 }

@@ -5,8 +5,7 @@
  */
 import { measureMsg, msgFigure, startFloors, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
-import { HttpPushPipe, openRaw, receiveRaw, receiveStomp } from '../pipes.js';
-import { postJson } from './cross.js';
+import { HttpPushPipe, openRaw, postJson, receiveRaw, receiveStomp } from '../pipes.js';
 
 export async function httpPush(ctx: BenchContext, floorOnly = false): Promise<void> {
   await withCleanup(async (defer) => {
