@@ -28,20 +28,33 @@ describe('main: signals', function () {
     return Promise.race([exited(child), new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms).unref())]);
   }
 
-  /** Resolves with the first line of `stream` that matches `re`. */
-  function lineMatching(stream: NodeJS.ReadableStream, re: RegExp, what: string, timeoutMs = 15_000): Promise<RegExpExecArray> {
-    const found = deferred<RegExpExecArray>();
-    const timer = setTimeout(() => found.reject(new Error(`no line matching ${re} (${what}) within ${timeoutMs} ms`)), timeoutMs);
-    const lines = createInterface({ input: stream });
-    lines.on('line', (line) => {
-      const m = re.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        lines.close();
-        found.resolve(m);
-      }
+  /** Every line of `stream`, kept; `next(re)` resolves with the first (past or future) that matches. */
+  function lines(stream: NodeJS.ReadableStream) {
+    const seen: string[] = [];
+    const waiting = new Set<(line: string) => void>();
+    createInterface({ input: stream }).on('line', (line) => {
+      seen.push(line);
+      for (const w of waiting) w(line);
     });
-    return found.promise;
+    return {
+      next(re: RegExp, what: string, timeoutMs = 15_000): Promise<RegExpExecArray> {
+        const found = deferred<RegExpExecArray>();
+        const check = (line: string) => {
+          const m = re.exec(line);
+          if (!m) return;
+          clearTimeout(timer);
+          waiting.delete(check);
+          found.resolve(m);
+        };
+        const timer = setTimeout(() => {
+          waiting.delete(check);
+          found.reject(new Error(`no line matching ${re} (${what}) within ${timeoutMs} ms; saw:\n${seen.join('\n')}`));
+        }, timeoutMs);
+        waiting.add(check);
+        for (const line of seen) check(line);
+        return found.promise;
+      },
+    };
   }
 
   function startNode(env: Record<string, string>, stdout: 'pipe' | NodeJS.WritableStream): ChildProcess {
@@ -50,7 +63,7 @@ describe('main: signals', function () {
       stdio: ['ignore', stdout === 'pipe' ? 'pipe' : (stdout as never), 'pipe'],
     });
     children.add(child);
-    child.stderr?.resume();
+    child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[node stderr] ${d.toString()}`));
     return child;
   }
 
@@ -62,7 +75,7 @@ describe('main: signals', function () {
     const node = startNode({ DRAIN_TIMEOUT_MS: '3000' }, reader.stdin!);
     // Only the node holds the pipe's write end now, and only the reader its read end.
     reader.stdin!.destroy();
-    await lineMatching(reader.stdout!, /"port":(\d+)/, 'the node is listening');
+    await lines(reader.stdout!).next(/"port":(\d+)/, 'the node is listening');
 
     reader.kill('SIGKILL');
     await exited(reader);
@@ -84,11 +97,10 @@ describe('main: signals', function () {
       },
       'pipe',
     );
-    await lineMatching(node.stdout!, /"port":(\d+)/, 'the node is listening');
-    const draining = lineMatching(node.stdout!, /"msg":"draining"/, 'the drain started');
+    const out = lines(node.stdout!);
+    await out.next(/"port":(\d+)/, 'the node is listening');
     node.kill('SIGINT');
-    await draining;
-    node.stdout!.resume();
+    await out.next(/"msg":"draining"/, 'the drain started');
     expect(await exitWithin(node, 500), 'the first drain is stuck').to.equal('still running');
     node.kill('SIGINT');
     const exit = await exitWithin(node, 10_000);
