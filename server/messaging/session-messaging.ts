@@ -93,12 +93,18 @@ export class SessionMessaging implements SessionHandle {
 
   handle(frame: Frame): Promise<void> {
     switch (frame.command) {
-      case 'SEND':
+      case 'SEND': {
+        // Checked before a transaction takes it: a SEND that can go nowhere is refused at once.
+        const destination = required(frame, 'destination');
+        const tx = header(frame, 'transaction');
+        if (tx !== undefined) return this.enlist(tx, frame);
+        return this.sendTo(frame, destination, this.sendTarget(destination));
+      }
       case 'ACK':
       case 'NACK': {
         const tx = header(frame, 'transaction');
         if (tx !== undefined) return this.enlist(tx, frame);
-        return frame.command === 'SEND' ? this.send(frame) : this.ack(frame);
+        return this.ack(frame);
       }
       case 'SUBSCRIBE':
         return this.subscribe(frame);
@@ -127,19 +133,12 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- SEND -------------------------------------------------------------------------------
 
-  private send(frame: Frame): Promise<void> {
-    const destination = header(frame, 'destination');
-    if (destination === undefined) return DONE; // Spring drops a SEND without destination silently
-    return this.sendTo(frame, destination, this.sendTarget(destination));
-  }
-
   /**
    * Checks a SEND (destination, policy) and returns its effect, to run later. Throwing here has
    * no effect yet: COMMIT checks every frame of a transaction before any of them takes effect.
    */
   private prepareSend(frame: Frame): () => Promise<void> {
-    const destination = header(frame, 'destination');
-    if (destination === undefined) return () => DONE;
+    const destination = required(frame, 'destination');
     const target = this.sendTarget(destination);
     return () => this.sendTo(frame, destination, target);
   }
@@ -222,11 +221,12 @@ export class SessionMessaging implements SessionHandle {
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------
 
   private async subscribe(frame: Frame): Promise<void> {
-    const id = header(frame, 'id');
-    const destination = header(frame, 'destination');
-    // Spring ignores a SUBSCRIBE without id or destination, and a second one with an id in use.
-    if (id === undefined || destination === undefined || this.subs.has(id)) {
-      this.deps.log.debug({ id, destination }, 'SUBSCRIBE ignored');
+    // Both required by STOMP: refused with an ERROR (Spring ignores such a frame, and its RECEIPT
+    // would tell the client it subscribed). A second SUBSCRIBE with an id in use is ignored, as Spring.
+    const destination = required(frame, 'destination');
+    const id = required(frame, 'id');
+    if (this.subs.has(id)) {
+      this.deps.log.debug({ id, destination }, 'SUBSCRIBE with an id in use ignored');
       return;
     }
     const invalid = invalidDestinationReason(destination);
