@@ -14,7 +14,7 @@ import {
   type SendTarget,
   userSubscriptionOf,
 } from '../destinations/destinations.js';
-import type { MessageTail, MessagingDeps, SessionLink } from './messaging.js';
+import { travelsBinary, type MessageTail, type MessagingDeps, type SessionLink } from './messaging.js';
 import { toBody, type Payload } from './payload.js';
 import type { OutgoingMessage } from '../relay/router.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
@@ -307,7 +307,7 @@ export class SessionMessaging implements SessionHandle {
     }
     // @SubscribeMapping: one MESSAGE to this session, addressed to the /app destination.
     const { body, contentType } = toBody(payload);
-    this.link.write({
+    const reply: Frame = {
       command: 'MESSAGE',
       headers: [
         ['destination', destination],
@@ -317,7 +317,8 @@ export class SessionMessaging implements SessionHandle {
         ['content-length', String(body.length)],
       ],
       body,
-    });
+    };
+    this.link.write(reply, travelsBinary(contentType, body));
   }
 
   private async unsubscribe(id: string): Promise<void> {
@@ -399,7 +400,7 @@ export class SessionMessaging implements SessionHandle {
     const tail = sharedTail(msg, this.link.version);
     if (tail !== undefined) return this.link.writeMessage(headers, tail);
     addTailHeaders(headers, msg);
-    return this.link.write({ command: 'MESSAGE', headers, body: msg.body });
+    return this.link.write({ command: 'MESSAGE', headers, body: msg.body }, lastBinary(msg));
   }
 
   // ---- ACK / NACK -------------------------------------------------------------------------
@@ -523,8 +524,11 @@ function replaysInbox(sub: Subscription): boolean {
   return sub.kind === 'user' || sub.destination.startsWith('/queue/');
 }
 
-/** The message written last, and its tail once a second session wanted it (a fan-out, in a row). */
-let last: { msg: RelayMessage; plain: boolean; tail: MessageTail | undefined } | undefined;
+/**
+ * The message written last: whether it travels binary (decided once, not per subscriber), and its
+ * tail once a second session wanted it (a fan-out, in a row).
+ */
+let last: { msg: RelayMessage; binary: boolean; plain: boolean; tail: MessageTail | undefined } | undefined;
 
 /**
  * What every MESSAGE of `msg` ends with — `redelivered`, the copied headers, `content-length`,
@@ -534,16 +538,26 @@ let last: { msg: RelayMessage; plain: boolean; tail: MessageTail | undefined } |
  */
 function sharedTail(msg: RelayMessage, version: StompVersion): MessageTail | undefined {
   const plain = version === '1.0';
-  if (last === undefined || last.msg !== msg || last.plain !== plain) {
-    last = { msg, plain, tail: undefined };
+  if (last === undefined || last.msg !== msg) {
+    last = { msg, binary: travelsBinary(header(msg, 'content-type'), msg.body), plain, tail: undefined };
+    return undefined;
+  }
+  if (last.plain !== plain) {
+    last.plain = plain;
+    last.tail = undefined;
     return undefined;
   }
   if (last.tail === undefined) {
     const headers: [string, string][] = [];
     addTailHeaders(headers, msg);
-    last.tail = { bytes: encodeTail(headers, msg.body, version), bodyBytes: msg.body.length, contentType: header(msg, 'content-type') };
+    last.tail = { bytes: encodeTail(headers, msg.body, version), binary: last.binary };
   }
   return last.tail;
+}
+
+/** Whether `msg` travels binary; known once sharedTail has seen it. */
+function lastBinary(msg: RelayMessage): boolean {
+  return last !== undefined && last.msg === msg ? last.binary : travelsBinary(header(msg, 'content-type'), msg.body);
 }
 
 function addTailHeaders(headers: [string, string][], msg: RelayMessage): void {
