@@ -1,6 +1,2 @@
-import { runNode } from './run-node.js';
-
-runNode(process.env).catch((err: unknown) => {
-  process.stderr.write(`stomp-relay failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// `npm start` and the tests run this file; the `stomp-relay` command is the same program.
+import './cli.js';

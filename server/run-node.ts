@@ -1,12 +1,16 @@
 import { constants } from 'node:os';
 import { ConfigError, loadConfig } from './config.js';
+import { flagOf } from './config-vars.js';
 import { createLogger, LogOutput } from './log.js';
 import { createNode } from './node.js';
 
-/** Prints a configuration error as one line and exits 2 (SPEC §2). */
-function exitOnConfigError(err: unknown): void {
+/**
+ * Prints a configuration error as one line and exits 2 (SPEC §2), naming the flag when the value
+ * came from one (`invalid --port: …`), else the variable (`invalid PORT: …`).
+ */
+function exitOnConfigError(err: unknown, flags: ReadonlySet<string>): void {
   if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
+    process.stderr.write(`${flags.has(err.variable) ? `invalid ${flagOf(err.variable)}: ${err.reason}` : err.message}\n`);
     process.exit(2);
   }
 }
@@ -14,15 +18,16 @@ function exitOnConfigError(err: unknown): void {
 /**
  * Runs a node as this process: loadConfig → createNode → listen, and owns the process's end:
  * SIGINT/SIGTERM drain (SPEC §8), a second signal exits at once, config errors exit 2.
+ * `fromFlags`: the variables the command line set, named as flags in errors.
  */
-export async function runNode(env: Readonly<Record<string, string | undefined>>): Promise<void> {
+export async function runNode(env: Readonly<Record<string, string | undefined>>, fromFlags: ReadonlySet<string> = new Set()): Promise<void> {
   // A gone reader of our stderr must not turn a one-line config error into a crash.
   process.stderr.on('error', () => undefined);
   let config;
   try {
     config = loadConfig(env);
   } catch (err) {
-    exitOnConfigError(err);
+    exitOnConfigError(err, fromFlags);
     throw err;
   }
   const output = new LogOutput();
@@ -34,7 +39,7 @@ export async function runNode(env: Readonly<Record<string, string | undefined>>)
   try {
     node = await createNode(config, { log });
   } catch (err) {
-    exitOnConfigError(err);
+    exitOnConfigError(err, fromFlags);
     throw err;
   }
   let stopping = false;
