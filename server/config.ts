@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import type { ConfigVarName } from './config-vars.js';
 
 export type AuthMode = 'dev' | 'jwt';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -117,7 +118,7 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(
     readonly variable: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`invalid ${variable}: ${reason}`);
   }
@@ -125,9 +126,14 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function raw(env: Env, name: keyof typeof DEFAULTS): string {
+/** Every read of the environment goes through here, by a name of the catalogue (config-vars.ts). */
+function optional(env: Env, name: ConfigVarName): string | undefined {
   const value = env[name];
-  return value === undefined || value === '' ? DEFAULTS[name] : value;
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function raw(env: Env, name: keyof typeof DEFAULTS): string {
+  return optional(env, name) ?? DEFAULTS[name];
 }
 
 function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number, what = 'an integer'): number {
@@ -139,9 +145,9 @@ function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number, wh
   return n;
 }
 
-function optionalUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
-  const text = env[name];
-  if (text === undefined || text === '') return undefined;
+function optionalUrl(env: Env, name: ConfigVarName, protocols: readonly string[]): string | undefined {
+  const text = optional(env, name);
+  if (text === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(text);
@@ -179,7 +185,7 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError(missing, 'cluster mode needs both REDIS_URL and AMQP_URL (set neither for the embedded mode)');
   }
 
-  const nodeId = env.NODE_ID === undefined || env.NODE_ID === '' ? generatedNodeId() : env.NODE_ID;
+  const nodeId = optional(env, 'NODE_ID') ?? generatedNodeId();
   if (!NODE_ID.test(nodeId)) {
     throw new ConfigError('NODE_ID', `${JSON.stringify(nodeId)} must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
   }
@@ -203,8 +209,8 @@ export function loadConfig(env: Env): Config {
   }
 
   const authMode = oneOf<AuthMode>(env, 'AUTH_MODE', ['dev', 'jwt']);
-  const jwtSecret = env.JWT_SECRET || undefined;
-  const jwtPublicKey = env.JWT_PUBLIC_KEY || undefined;
+  const jwtSecret = optional(env, 'JWT_SECRET');
+  const jwtPublicKey = optional(env, 'JWT_PUBLIC_KEY');
   if (authMode === 'jwt' && jwtSecret === undefined && jwtPublicKey === undefined) {
     throw new ConfigError('AUTH_MODE', 'jwt needs JWT_SECRET or JWT_PUBLIC_KEY');
   }
@@ -224,10 +230,10 @@ export function loadConfig(env: Env): Config {
     authMode,
     jwtSecret,
     jwtPublicKey,
-    jwtAudience: env.JWT_AUDIENCE || undefined,
-    jwtIssuer: env.JWT_ISSUER || undefined,
-    apiToken: env.API_TOKEN || undefined,
-    authzPolicy: env.AUTHZ_POLICY || undefined,
+    jwtAudience: optional(env, 'JWT_AUDIENCE'),
+    jwtIssuer: optional(env, 'JWT_ISSUER'),
+    apiToken: optional(env, 'API_TOKEN'),
+    authzPolicy: optional(env, 'AUTHZ_POLICY'),
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     heartbeat: [Number(hb[1]), Number(hb[2])],
     heartbeatGraceFactor: grace,

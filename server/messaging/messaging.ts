@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Frame, HeaderList, StompVersion } from '../../protocol/index.js';
 import type { Principal } from '../auth/authenticator.js';
 import type { DestinationPolicy } from '../auth/policy.js';
@@ -20,9 +21,20 @@ import type { MessagingTemplate } from './template.js';
 /** The end of a MESSAGE frame, encoded once (protocol `encodeTail`) for the session's escaping rules. */
 export interface MessageTail {
   readonly bytes: Buffer;
-  readonly bodyBytes: number;
-  /** The message's `content-type`: the transport picks a text or binary WebSocket message by it. */
-  readonly contentType: string | undefined;
+  /** Send it as a binary WebSocket message (see `travelsBinary`). */
+  readonly binary: boolean;
+}
+
+/**
+ * Whether a MESSAGE with this body goes as a binary WebSocket message: an octet-stream body, as
+ * Spring does, and any body that is not valid UTF-8 whatever its headers, since a browser (or
+ * `ws`) fails the whole connection on a text message that is not UTF-8 (RFC 6455 §8.1).
+ * Decided once per message, not per subscriber (isUtf8 is a SIMD scan).
+ */
+export function travelsBinary(contentType: string | undefined, body: Buffer): boolean {
+  if (body.length === 0) return false;
+  if (contentType !== undefined && contentType.toLowerCase().startsWith('application/octet-stream')) return true;
+  return !isUtf8(body);
 }
 
 /** What the messaging layer needs from the transport of one session. */
@@ -32,8 +44,11 @@ export interface SessionLink {
   /** Who authenticated the session; the destination policy decides on it. */
   readonly principal: Principal;
   readonly version: StompVersion;
-  /** Writes a frame: true once it is queued on the socket, false when the session is closed. */
-  write(frame: Frame): boolean;
+  /**
+   * Writes a frame: true once it is queued on the socket, false when the session is closed.
+   * `binary`: as a binary WebSocket message (a MESSAGE whose body `travelsBinary`); default text.
+   */
+  write(frame: Frame, binary?: boolean): boolean;
   /** Writes a MESSAGE: its own first `headers`, then `tail` (shared by every subscriber of the message). */
   writeMessage(headers: HeaderList, tail: MessageTail): boolean;
   /** Ends the session with an ERROR frame and the error's close code. */

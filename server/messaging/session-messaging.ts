@@ -14,7 +14,7 @@ import {
   type SendTarget,
   userSubscriptionOf,
 } from '../destinations/destinations.js';
-import type { MessageTail, MessagingDeps, SessionLink } from './messaging.js';
+import { travelsBinary, type MessageTail, type MessagingDeps, type SessionLink } from './messaging.js';
 import { toBody, type Payload } from './payload.js';
 import type { OutgoingMessage } from '../relay/router.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
@@ -93,12 +93,18 @@ export class SessionMessaging implements SessionHandle {
 
   handle(frame: Frame): Promise<void> {
     switch (frame.command) {
-      case 'SEND':
+      case 'SEND': {
+        // Checked before a transaction takes it: a SEND that can go nowhere is refused at once.
+        const destination = required(frame, 'destination');
+        const tx = header(frame, 'transaction');
+        if (tx !== undefined) return this.enlist(tx, frame);
+        return this.sendTo(frame, destination, this.sendTarget(destination));
+      }
       case 'ACK':
       case 'NACK': {
         const tx = header(frame, 'transaction');
         if (tx !== undefined) return this.enlist(tx, frame);
-        return frame.command === 'SEND' ? this.send(frame) : this.ack(frame);
+        return this.ack(frame);
       }
       case 'SUBSCRIBE':
         return this.subscribe(frame);
@@ -127,19 +133,12 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- SEND -------------------------------------------------------------------------------
 
-  private send(frame: Frame): Promise<void> {
-    const destination = header(frame, 'destination');
-    if (destination === undefined) return DONE; // Spring drops a SEND without destination silently
-    return this.sendTo(frame, destination, this.sendTarget(destination));
-  }
-
   /**
    * Checks a SEND (destination, policy) and returns its effect, to run later. Throwing here has
    * no effect yet: COMMIT checks every frame of a transaction before any of them takes effect.
    */
   private prepareSend(frame: Frame): () => Promise<void> {
-    const destination = header(frame, 'destination');
-    if (destination === undefined) return () => DONE;
+    const destination = required(frame, 'destination');
     const target = this.sendTarget(destination);
     return () => this.sendTo(frame, destination, target);
   }
@@ -222,11 +221,12 @@ export class SessionMessaging implements SessionHandle {
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------
 
   private async subscribe(frame: Frame): Promise<void> {
-    const id = header(frame, 'id');
-    const destination = header(frame, 'destination');
-    // Spring ignores a SUBSCRIBE without id or destination, and a second one with an id in use.
-    if (id === undefined || destination === undefined || this.subs.has(id)) {
-      this.deps.log.debug({ id, destination }, 'SUBSCRIBE ignored');
+    // Both required by STOMP: refused with an ERROR (Spring ignores such a frame, and its RECEIPT
+    // would tell the client it subscribed). A second SUBSCRIBE with an id in use is ignored, as Spring.
+    const destination = required(frame, 'destination');
+    const id = required(frame, 'id');
+    if (this.subs.has(id)) {
+      this.deps.log.debug({ id, destination }, 'SUBSCRIBE with an id in use ignored');
       return;
     }
     const invalid = invalidDestinationReason(destination);
@@ -307,7 +307,7 @@ export class SessionMessaging implements SessionHandle {
     }
     // @SubscribeMapping: one MESSAGE to this session, addressed to the /app destination.
     const { body, contentType } = toBody(payload);
-    this.link.write({
+    const reply: Frame = {
       command: 'MESSAGE',
       headers: [
         ['destination', destination],
@@ -317,7 +317,8 @@ export class SessionMessaging implements SessionHandle {
         ['content-length', String(body.length)],
       ],
       body,
-    });
+    };
+    this.link.write(reply, travelsBinary(contentType, body));
   }
 
   private async unsubscribe(id: string): Promise<void> {
@@ -399,7 +400,7 @@ export class SessionMessaging implements SessionHandle {
     const tail = sharedTail(msg, this.link.version);
     if (tail !== undefined) return this.link.writeMessage(headers, tail);
     addTailHeaders(headers, msg);
-    return this.link.write({ command: 'MESSAGE', headers, body: msg.body });
+    return this.link.write({ command: 'MESSAGE', headers, body: msg.body }, lastBinary(msg));
   }
 
   // ---- ACK / NACK -------------------------------------------------------------------------
@@ -523,8 +524,11 @@ function replaysInbox(sub: Subscription): boolean {
   return sub.kind === 'user' || sub.destination.startsWith('/queue/');
 }
 
-/** The message written last, and its tail once a second session wanted it (a fan-out, in a row). */
-let last: { msg: RelayMessage; plain: boolean; tail: MessageTail | undefined } | undefined;
+/**
+ * The message written last: whether it travels binary (decided once, not per subscriber), and its
+ * tail once a second session wanted it (a fan-out, in a row).
+ */
+let last: { msg: RelayMessage; binary: boolean; plain: boolean; tail: MessageTail | undefined } | undefined;
 
 /**
  * What every MESSAGE of `msg` ends with — `redelivered`, the copied headers, `content-length`,
@@ -534,16 +538,26 @@ let last: { msg: RelayMessage; plain: boolean; tail: MessageTail | undefined } |
  */
 function sharedTail(msg: RelayMessage, version: StompVersion): MessageTail | undefined {
   const plain = version === '1.0';
-  if (last === undefined || last.msg !== msg || last.plain !== plain) {
-    last = { msg, plain, tail: undefined };
+  if (last === undefined || last.msg !== msg) {
+    last = { msg, binary: travelsBinary(header(msg, 'content-type'), msg.body), plain, tail: undefined };
+    return undefined;
+  }
+  if (last.plain !== plain) {
+    last.plain = plain;
+    last.tail = undefined;
     return undefined;
   }
   if (last.tail === undefined) {
     const headers: [string, string][] = [];
     addTailHeaders(headers, msg);
-    last.tail = { bytes: encodeTail(headers, msg.body, version), bodyBytes: msg.body.length, contentType: header(msg, 'content-type') };
+    last.tail = { bytes: encodeTail(headers, msg.body, version), binary: last.binary };
   }
   return last.tail;
+}
+
+/** Whether `msg` travels binary; known once sharedTail has seen it. */
+function lastBinary(msg: RelayMessage): boolean {
+  return last !== undefined && last.msg === msg ? last.binary : travelsBinary(header(msg, 'content-type'), msg.body);
 }
 
 function addTailHeaders(headers: [string, string][], msg: RelayMessage): void {

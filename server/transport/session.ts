@@ -300,17 +300,16 @@ export class StompSession implements SessionLink {
 
   // ---- outbound ---------------------------------------------------------------------------
 
-  write(frame: Frame): boolean {
+  write(frame: Frame, binary = false): boolean {
     if (this.state === 'closed') return false;
     this.deps.metrics.frameOut(frame.command);
-    const binary = frame.command === 'MESSAGE' && frame.body.length > 0 && isOctetStream(header(frame, 'content-type'));
     return this.send(encodeFrame(frame, this.negotiated), binary);
   }
 
   writeMessage(headers: HeaderList, tail: MessageTail): boolean {
     if (this.state === 'closed') return false;
     this.deps.metrics.frameOut('MESSAGE');
-    return this.send(encodeHead('MESSAGE', headers, this.negotiated), tail.bodyBytes > 0 && isOctetStream(tail.contentType), tail.bytes);
+    return this.send(encodeHead('MESSAGE', headers, this.negotiated), tail.binary, tail.bytes);
   }
 
   /**
@@ -410,10 +409,6 @@ function toRelayError(err: unknown): RelayError {
   return new RelayError('INTERNAL', 'internal error', false, { cause: err });
 }
 
-/** Spring sends a MESSAGE as a binary WebSocket message only for octet-stream bodies. */
-function isOctetStream(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.toLowerCase().startsWith('application/octet-stream');
-}
 
 /** A WebSocket close reason is at most 123 bytes. */
 function truncateReason(reason: string): string {

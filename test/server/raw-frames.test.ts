@@ -51,22 +51,28 @@ describe('raw STOMP over WebSocket', () => {
     expect((await s.closed).code).to.equal(1002);
   });
 
-  it('answers missing required headers: ERROR for UNSUBSCRIBE/ACK/BEGIN, silence for SUBSCRIBE as Spring', async () => {
-    const s = await connectRaw(n.url, 'missing');
-    s.send('SUBSCRIBE\ndestination:/topic/x\nreceipt:ignored\n\n\0');
-    expect(header(await s.next('RECEIPT'), 'receipt-id')).to.equal('ignored');
-    s.send('UNSUBSCRIBE\nreceipt:u1\n\n\0');
-    const err = await s.next('ERROR');
-    expect(header(err, 'message')).to.contain("'id'");
-    expect(header(err, 'receipt-id')).to.equal('u1');
-    await s.closed;
-    for (const frame of ['ACK\n\n\0', 'BEGIN\n\n\0']) {
-      const t = await connectRaw(n.url, 'missing2');
-      t.send(frame);
-      expect(header(await t.next('ERROR'), 'message')).to.match(/needs a '(id|transaction)' header/);
-      await t.closed;
-    }
-  });
+  // STOMP 1.2 "Frames and Headers": these headers are required; the frame is refused, never
+  // acknowledged (a RECEIPT for a SEND that went nowhere would break "accepted means kept").
+  const missing: [string, string, string][] = [
+    ['SEND without destination', 'SEND\nreceipt:r\n\nlost\0', 'destination'],
+    ['SEND in a transaction without destination', 'BEGIN\ntransaction:t\n\n\0SEND\ntransaction:t\nreceipt:r\n\nlost\0', 'destination'],
+    ['SUBSCRIBE without destination', 'SUBSCRIBE\nid:1\nreceipt:r\n\n\0', 'destination'],
+    ['SUBSCRIBE without id', 'SUBSCRIBE\ndestination:/topic/x\nreceipt:r\n\n\0', 'id'],
+    ['UNSUBSCRIBE without id', 'UNSUBSCRIBE\nreceipt:r\n\n\0', 'id'],
+    ['ACK without id', 'ACK\nreceipt:r\n\n\0', 'id'],
+    ['BEGIN without transaction', 'BEGIN\nreceipt:r\n\n\0', 'transaction'],
+  ];
+  for (const [what, frames, name] of missing) {
+    it(`answers ${what} with an ERROR naming '${name}', carrying the receipt-id, then closes with 1002`, async () => {
+      const s = await connectRaw(n.url, 'missing');
+      s.send(frames);
+      const err = await s.next('ERROR');
+      expect(header(err, 'message')).to.match(new RegExp(`needs a '${name}' header`));
+      expect(header(err, 'receipt-id')).to.equal('r');
+      expect((await s.closed).code).to.equal(1002);
+      expect(s.frames.map((f) => f.command), 'never a RECEIPT').to.not.include('RECEIPT');
+    });
+  }
 
   it('answers a body on a frame other than SEND with an ERROR', async () => {
     const s = await connectRaw(n.url, 'body');

@@ -1,8 +1,8 @@
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import type Koa from 'koa';
+import { packageRoot } from '../../package-info.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -15,19 +15,12 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 };
 
-/** The repository root, both from sources (tsx) and from dist/. */
-function projectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
-
 /**
  * Serves client-demo/ at `/` and STOMP.js's browser bundle from its npm package (no CDN: SPEC §2).
  * Only files that exist at start-up are served: a fixed map, so no path can escape the folder.
  */
 export function staticFiles(onMissing: (message: string) => void = () => {}): Koa.Middleware {
-  const root = path.join(projectRoot(), 'client-demo');
+  const root = path.join(packageRoot(), 'client-demo');
   const files = new Map<string, string>();
   const walk = (dir: string, prefix: string) => {
     if (!existsSync(dir)) return;
