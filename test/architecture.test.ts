@@ -23,9 +23,9 @@ describe('architecture', () => {
   });
 
   it('lets only node.ts construct Redis- and RabbitMQ-backed classes; messaging/ sees interfaces only', () => {
-    const backed = /(redis-registry|redis-offline-store|rabbit-broker|memory-broker|memory-registry|memory-offline-store)\.js$|^(ioredis|amqplib)$/;
+    const backed = /(redis-registry|redis-offline-store|redis-history|rabbit-broker|memory-broker|memory-registry|memory-offline-store|memory-history)\.js$|^(ioredis|amqplib)$/;
     const offenders = sources('server')
-      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis)\//.test(f))
+      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis|history)\//.test(f))
       .flatMap((f) => imports(f).filter((i) => backed.test(i)).map((i) => `${f}: ${i}`));
     expect(offenders).to.deep.equal([]);
   });
