@@ -91,7 +91,7 @@ export class OffsetGate<T> {
    * offset, each offset once; a resume's messages or offline ones), then the copies that arrived
    * meanwhile and pass. Counting goes on from the larger of `position.offset` and the last replayed.
    */
-  begin(position: StreamPosition, replay: readonly Sequenced<T>[], now: number): T[] {
+  begin(position: StreamPosition, replay: readonly Sequenced<T>[]): T[] {
     const waiting = this.#waiting;
     if (waiting === undefined) throw new Error('OffsetGate.begin called twice');
     this.#waiting = undefined;

@@ -24,7 +24,7 @@ const seq = (...offsets: number[]): Sequenced<string>[] => offsets.map((offset) 
 describe('offset gate', () => {
   it('delivers the offsets after its starting position in order, one by one', () => {
     const { g, dropped } = gate();
-    expect(g.begin({ epoch: E, offset: 5 }, [], 0)).to.deep.equal([]);
+    expect(g.begin({ epoch: E, offset: 5 }, [])).to.deep.equal([]);
     expect(g.offer(E, 6, 'm6', 1)).to.deep.equal(['m6']);
     expect(g.offer(E, 7, 'm7', 2)).to.deep.equal(['m7']);
     expect(g.position).to.deep.equal({ epoch: E, offset: 7 });
@@ -33,7 +33,7 @@ describe('offset gate', () => {
 
   it('drops, and counts, a copy whose offset was passed or is already held', () => {
     const { g, dropped } = gate();
-    g.begin({ epoch: E, offset: 5 }, [], 0);
+    g.begin({ epoch: E, offset: 5 }, []);
     expect(g.offer(E, 5, 'm5', 1)).to.deep.equal([]);
     expect(g.offer(E, 6, 'm6', 1)).to.deep.equal(['m6']);
     expect(g.offer(E, 6, 'm6 again', 1)).to.deep.equal([]);
@@ -49,7 +49,7 @@ describe('offset gate', () => {
 
   it('holds n+2 until n+1 arrives, then delivers both in order', () => {
     const { g } = gate({ holdMs: 100 });
-    g.begin({ epoch: E, offset: 0 }, [], 0);
+    g.begin({ epoch: E, offset: 0 }, []);
     expect(g.offer(E, 1, 'm1', 10)).to.deep.equal(['m1']);
     expect(g.wakeAt).to.equal(undefined);
     expect(g.offer(E, 3, 'm3', 20)).to.deep.equal([]);
@@ -64,7 +64,7 @@ describe('offset gate', () => {
 
   it('after holdMs asks history for the gap, delivers in order, and gives up offsets the history no longer has', () => {
     const { g, skipped, dropped } = gate({ holdMs: 100 });
-    g.begin({ epoch: E, offset: 10 }, [], 0);
+    g.begin({ epoch: E, offset: 10 }, []);
     g.offer(E, 14, 'm14', 5);
     g.offer(E, 16, 'm16', 6);
     g.offer(E, 19, 'm19', 7);
@@ -84,7 +84,7 @@ describe('offset gate', () => {
 
   it('delivers what it holds when the gap fill fails', () => {
     const { g, skipped } = gate({ holdMs: 0 });
-    g.begin({ epoch: E, offset: 0 }, [], 0);
+    g.begin({ epoch: E, offset: 0 }, []);
     g.offer(E, 3, 'm3', 1);
     const fill = g.gapFill(1)!;
     expect(g.filled(fill, [])).to.deep.equal(['m3']);
@@ -93,7 +93,7 @@ describe('offset gate', () => {
 
   it('ignores an answer to a fill it no longer waits for', () => {
     const { g } = gate({ holdMs: 0 });
-    g.begin({ epoch: E, offset: 0 }, [], 0);
+    g.begin({ epoch: E, offset: 0 }, []);
     g.offer(E, 2, 'm2', 0);
     const fill = g.gapFill(0)!;
     g.filled(fill, seq(1));
@@ -103,7 +103,7 @@ describe('offset gate', () => {
 
   it('fills at once, without waiting holdMs, once maxHeld copies are held', () => {
     const { g } = gate({ holdMs: 10_000, maxHeld: 3 });
-    g.begin({ epoch: E, offset: 0 }, [], 0);
+    g.begin({ epoch: E, offset: 0 }, []);
     g.offer(E, 2, 'm2', 5);
     g.offer(E, 3, 'm3', 6);
     expect(g.wakeAt).to.equal(10_005);
@@ -120,24 +120,24 @@ describe('offset gate', () => {
     expect(g.offer(E, 12, 'm12 live', 3)).to.deep.equal([]);
     expect(g.holding).to.equal(3);
     // The resume read: messages 8..11, the stream at 11.
-    expect(g.begin({ epoch: E, offset: 11 }, seq(8, 9, 10, 11), 4)).to.deep.equal(['m8', 'm9', 'm10', 'm11', 'm12 live']);
+    expect(g.begin({ epoch: E, offset: 11 }, seq(8, 9, 10, 11))).to.deep.equal(['m8', 'm9', 'm10', 'm11', 'm12 live']);
     expect(dropped).to.deep.equal([
       ['duplicate', 9],
       ['duplicate', 11],
     ]);
-    expect(() => g.begin({ epoch: E, offset: 0 }, [], 5)).to.throw(/twice/);
+    expect(() => g.begin({ epoch: E, offset: 0 }, [])).to.throw(/twice/);
   });
 
   it('delivers a replay sorted and once per offset (an offline copy and a history copy of one message)', () => {
     const { g } = gate();
     const replay = [...seq(4, 2), { offset: 3, item: 'm3 inbox' }, { offset: 3, item: 'm3 history' }];
-    expect(g.begin({ epoch: E, offset: 3 }, replay, 0)).to.deep.equal(['m2', 'm3 inbox', 'm4']);
+    expect(g.begin({ epoch: E, offset: 3 }, replay)).to.deep.equal(['m2', 'm3 inbox', 'm4']);
     expect(g.position).to.deep.equal({ epoch: E, offset: 4 });
   });
 
   it('follows a reset stream: delivers what it held, starts again at the new epoch, and drops copies of the older one', () => {
     const { g, dropped, skipped } = gate();
-    g.begin({ epoch: E, offset: 5 }, [], 0);
+    g.begin({ epoch: E, offset: 5 }, []);
     g.offer(E, 7, 'm7', 1);
     expect(g.offer(NEWER, 1, 'n1', 2)).to.deep.equal(['m7', 'n1']);
     expect(skipped).to.deep.equal([1]);
@@ -161,7 +161,7 @@ describe('offset gate', () => {
         (n, plan, maxHeld) => {
           const history = seq(...Array.from({ length: n }, (_, i) => i + 1));
           const { g } = gate({ holdMs: 50, maxHeld });
-          g.begin({ epoch: E, offset: 0 }, [], 0);
+          g.begin({ epoch: E, offset: 0 }, []);
           // Arrivals: every offset once (unless lost), plus duplicates, at shuffled times.
           const arrivals: { at: number; offset: number }[] = [];
           for (let o = 1; o <= n; o++) {
