@@ -30,8 +30,17 @@ describe('architecture', () => {
     expect(offenders).to.deep.equal([]);
   });
 
+  it('keeps client/ to @stomp/stompjs types and its own files, so it runs in a browser', () => {
+    const offenders = sources('client').flatMap((f) =>
+      imports(f).filter((i) => !i.startsWith('./') && i !== '@stomp/stompjs').map((i) => `${f}: ${i}`),
+    );
+    expect(offenders).to.deep.equal([]);
+    const runtime = sources('client').filter((f) => /^import (?!type)[^;]*'@stomp\/stompjs'/m.test(readFileSync(f, 'utf8')));
+    expect(runtime, 'only `import type` from @stomp/stompjs: the page brings its own copy').to.deep.equal([]);
+  });
+
   it('never imports test code from the product', () => {
-    const offenders = [...sources('server'), ...sources('protocol')].flatMap((f) =>
+    const offenders = [...sources('server'), ...sources('protocol'), ...sources('client')].flatMap((f) =>
       imports(f).filter((i) => i.includes('/test/')).map((i) => `${f}: ${i}`),
     );
     expect(offenders).to.deep.equal([]);
