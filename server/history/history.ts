@@ -66,7 +66,9 @@ export const HISTORY_META_TTL_MS = 24 * 3600 * 1000;
  *
  * - **One order per stream.** Offsets are assigned by `append`, atomically, in the order the
  *   appends reach the store: concurrent appends from many nodes get distinct, consecutive offsets.
- *   Nothing is assigned twice, nothing is skipped.
+ *   Nothing is assigned twice, nothing is skipped. Appends made through one handle get offsets in
+ *   the order they were made (the router appends in acceptance order, so one sender's messages
+ *   keep their order).
  * - **Epochs.** A stream is created (with a random epoch, offset 0) by the first call that
  *   touches it, whichever method that is. When its history is lost (TTL, eviction, a bound on
  *   streams in memory, Redis keys gone), the next touch creates it again with a different epoch.

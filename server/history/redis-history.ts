@@ -41,18 +41,27 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;
 
-// ARGV[3] entry ("<at> <json>"), ARGV[4] size, ARGV[5] ttlMs. Returns { epoch, offset }.
+// ARGV[3] size, ARGV[4] ttlMs, ARGV[5…] entries ("<at> <json>") in order. Returns { epoch, offset of the last }.
 const APPEND = new RedisScript(
   'stompRelayHistory_append',
   `${ENSURE}
-top = redis.call('HINCRBY', KEYS[1], 'o', 1)
-local n = redis.call('RPUSH', KEYS[2], ARGV[3])
-local size = tonumber(ARGV[4])
+top = redis.call('HINCRBY', KEYS[1], 'o', #ARGV - 4)
+local n = redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+local size = tonumber(ARGV[3])
 if n > size then redis.call('LTRIM', KEYS[2], -size, -1) end
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return { epoch, top }`,
   2,
 );
+
+/** Entries sent in one append script at most (Lua's unpack has a stack limit of about 8000). */
+const MAX_BATCH = 500;
+
+interface Waiter {
+  readonly entry: string;
+  readonly resolve: (position: StreamPosition) => void;
+  readonly reject: (err: unknown) => void;
+}
 
 // Returns { epoch, offset }.
 const POSITION = new RedisScript('stompRelayHistory_position', `${ENSURE}\nreturn { epoch, top }`, 2);
@@ -104,8 +113,9 @@ return out`,
  * script, so an append's offset, its entry and the trim happen at once: concurrent appends from
  * every node get consecutive offsets with no gap.
  *
- * Cost per accepted message of a stream: one EVALSHA (HMGET, PEXPIRE, HINCRBY, RPUSH, LTRIM at
- * the bound, PEXPIRE) and the message's JSON (body in base64) in memory until it leaves the list.
+ * Cost per accepted message of a stream: its share of one EVALSHA (HMGET, PEXPIRE, HINCRBY,
+ * RPUSH, LTRIM at the bound, PEXPIRE): one script per message on a quiet stream, one per batch of
+ * up to 500 on a busy one. In memory, the message's JSON (body in base64) until it leaves the list.
  */
 export class RedisHistory implements History {
   /** The key names this history uses (tests, tooling). */
@@ -113,6 +123,10 @@ export class RedisHistory implements History {
   readonly #redis: Redis;
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
+  /** Appends not yet sent, per stream. */
+  readonly #queued = new Map<StreamId, Waiter[]>();
+  /** Streams with an append script in flight. */
+  readonly #sending = new Set<StreamId>();
 
   constructor(options: RedisHistoryOptions) {
     checkNoClientKeyPrefix(options.redis);
@@ -125,17 +139,44 @@ export class RedisHistory implements History {
     this.#now = options.now ?? Date.now;
   }
 
-  async append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
-    const now = this.#now();
-    const reply = await APPEND.run(this.#redis, [
-      ...this.#streamKeys(stream),
-      newEpoch(now),
-      this.#limits.metaTtlMs,
-      `${now} ${relayMessageToJson(message)}`,
-      this.#limits.size,
-      this.#limits.ttlMs,
-    ]);
-    return positionOf(reply);
+  /**
+   * One script per stream at a time: appends made while one is in flight (or in the same tick)
+   * go together in the next, so a busy stream costs one round trip per batch, an idle one sends at
+   * once, and a node's appends to one stream keep the order they were made in.
+   */
+  append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
+    const entry = `${this.#now()} ${relayMessageToJson(message)}`;
+    return new Promise((resolve, reject) => {
+      const queued = this.#queued.get(stream);
+      if (queued) {
+        queued.push({ entry, resolve, reject });
+        return;
+      }
+      this.#queued.set(stream, [{ entry, resolve, reject }]);
+      if (!this.#sending.has(stream)) queueMicrotask(() => this.#send(stream));
+    });
+  }
+
+  #send(stream: StreamId): void {
+    const queued = this.#queued.get(stream);
+    if (!queued) return;
+    const batch = queued.length > MAX_BATCH ? queued.splice(0, MAX_BATCH) : queued;
+    if (batch === queued) this.#queued.delete(stream);
+    this.#sending.add(stream);
+    const args = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
+    for (const w of batch) args.push(w.entry);
+    APPEND.run(this.#redis, args)
+      .then((reply) => {
+        const { epoch, offset: last } = positionOf(reply);
+        batch.forEach((w, i) => w.resolve({ epoch, offset: last - batch.length + 1 + i }));
+      })
+      .catch((err: unknown) => {
+        for (const w of batch) w.reject(err);
+      })
+      .finally(() => {
+        this.#sending.delete(stream);
+        this.#send(stream);
+      });
   }
 
   async position(stream: StreamId): Promise<StreamPosition> {

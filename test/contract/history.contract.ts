@@ -85,6 +85,14 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
       expect(offsets(recovery.messages)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
     });
 
+    it("numbers one node's appends in the order it made them, even when made at once", async () => {
+      const [h] = await open();
+      const positions = await Promise.all(Array.from({ length: 30 }, (_, i) => h.append(DOC, streamMessage(`m${i}`))));
+      expect(positions.map((p) => p.offset)).to.deep.equal(Array.from({ length: 30 }, (_, i) => i + 1));
+      const recovery = await h.since(DOC, positions[0]!.epoch, 0);
+      expect(recovery.recovered && ids(recovery.messages)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `m${i}`));
+    });
+
     it('recovers every message after an offset, in order, as appended (headers, binary body)', async () => {
       const [h, other] = await open();
       const { epoch } = await h.position(DOC);

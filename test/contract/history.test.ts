@@ -130,6 +130,35 @@ describe('RedisHistory', function () {
       expect(recovery.recovered && recovery.messages.map((e) => e.message.id)).to.deep.equal(['3']);
     });
 
+    it('sends the appends made at once to one stream in a few scripts, more than one script holds, in order', async () => {
+      const counted = await connectTestRedis();
+      let commands = 0;
+      const send = counted.sendCommand.bind(counted);
+      counted.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+        commands++;
+        return send(...args);
+      };
+      try {
+        const history = new RedisHistory({ redis: counted, keyPrefix, limits: { size: 2000, ttlMs: 30_000 } });
+        const positions = await Promise.all(Array.from({ length: 1200 }, (_, i) => history.append('/topic/a', streamMessage(`m${i}`))));
+        expect(positions.map((p) => p.offset)).to.deep.equal(Array.from({ length: 1200 }, (_, i) => i + 1));
+        // 500 entries a script at most; EVALSHA may be retried as EVAL once per connection.
+        expect(commands).to.be.within(3, 4);
+        expect(await redis!.llen(history.keys.log('/topic/a'))).to.equal(1200);
+      } finally {
+        await counted.quit();
+      }
+    });
+
+    it('rejects every append of a script that fails, and nothing else is stored', async () => {
+      const broken = await connectTestRedis();
+      const history = new RedisHistory({ redis: broken, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
+      await broken.quit();
+      const results = await Promise.allSettled([history.append('/topic/a', streamMessage('1')), history.append('/topic/a', streamMessage('2'))]);
+      expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+      expect(await keysUnder(redis!, keyPrefix)).to.deep.equal([]);
+    });
+
     it('creates no key for a range read', async () => {
       const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
       expect(await history.range('/topic/none', 'e', 1, 10)).to.deep.equal([]);
