@@ -70,7 +70,8 @@ let instances = 0;
  * Resume after reconnect for @stomp/stompjs, with stomp-relay's history extension: every
  * subscription made through it is made again on each reconnect (STOMP.js forgets them) with
  * `x-resume-epoch` / `x-resume-offset` of the last message it delivered, so the server replays
- * what was missed, in order. Copies it has seen already (offset at or below the last) are dropped.
+ * what was missed, in order. Copies it has seen already (offset at or below the last) are dropped,
+ * unless the server flags them `redelivered` (NACK, or unacknowledged in `client` ack modes).
  * When the server cannot replay, `onNotRecovered` tells the application to reload.
  *
  * It takes over `client.onConnect` (the application's own callback still runs, after the
@@ -172,6 +173,12 @@ export class StompResume {
     }
     const at = entry.position;
     if (at !== undefined && at.epoch === epoch && offset <= at.offset) {
+      // A redelivery the server means (after NACK, or unacknowledged when a session ended) goes
+      // to the application, flagged `redelivered`; it does not move the position back.
+      if (message.headers.redelivered === 'true') {
+        entry.callback(message);
+        return;
+      }
       // A copy of a message delivered already. Acknowledge it so the server does not keep it as
       // unacknowledged; not in `client` mode, where an ACK also covers every message before it.
       if (entry.headers.ack === 'client-individual') message.ack();

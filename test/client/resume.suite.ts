@@ -13,7 +13,7 @@ export interface ResumeServer {
   /** Accepts a message for a broadcast destination; resolves once accepted. */
   publish(destination: string, body: string): Promise<void>;
   /** Writes a copy of the message at `offset` again to the destination's subscribers (stub only). */
-  duplicate?(destination: string, offset: number): Promise<void>;
+  duplicate?(destination: string, offset: number, redelivered?: boolean): Promise<void>;
   /** Loses every stream's history: new epochs from now on (stub only; the node: a restart). */
   forgetHistory?(): Promise<void>;
   /** Client frames the server received (stub only). */
@@ -278,6 +278,22 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
       expect(c.bodies()).to.deep.equal(range(1, 4));
       // Four ACKs for four messages delivered, one more for the copy.
       await waitFor(() => s.received!.filter((f) => f.command === 'ACK').length >= 5, 'five ACKs');
+    });
+
+    it('delivers a copy the server flags redelivered, even at an offset it passed, without moving back', async function () {
+      const s = await start();
+      if (!s.duplicate) this.skip();
+      const c = connect();
+      const sub = c.subscribe(DOC, { headers: { ack: 'client' } });
+      c.client.activate();
+      await c.confirmed(1);
+      await publish(DOC, ...range(1, 3));
+      await c.received(3);
+      await s.duplicate!(DOC, 2, true);
+      await publish(DOC, '4');
+      await c.received(5);
+      expect(c.bodies()).to.deep.equal(['1', '2', '3', '2', '4']);
+      expect(sub.position?.offset).to.equal(4);
     });
 
     it('tells the application when a live message shows that the stream was reset, and resumes in the new epoch', async function () {

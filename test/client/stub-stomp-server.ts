@@ -79,8 +79,8 @@ export class StubStompServer {
     });
   }
 
-  /** Writes the kept message at `offset` of `destination` again to every subscriber: a duplicate copy. */
-  duplicate(destination: string, offset: number): Promise<void> {
+  /** Writes the kept message at `offset` of `destination` again to every subscriber: a duplicate copy, or a redelivery. */
+  duplicate(destination: string, offset: number, redelivered = false): Promise<void> {
     return this.#serial(async () => {
       const stream = this.#streams.ofSubscription(destination, '');
       if (stream === undefined) throw new Error(`${destination} keeps no history`);
@@ -88,7 +88,9 @@ export class StubStompServer {
       const [entry] = await this.#history.range(stream, epoch, offset, offset);
       if (!entry) throw new Error(`offset ${offset} is not kept`);
       for (const conn of this.#connections) {
-        for (const [id, sub] of conn.subs) if (sub.destination === destination) this.#message(conn, id, sub, entry.message, { epoch, offset });
+        for (const [id, sub] of conn.subs) {
+          if (sub.destination === destination) this.#message(conn, id, sub, { ...entry.message, redelivered }, { epoch, offset });
+        }
       }
     });
   }
@@ -184,6 +186,7 @@ export class StubStompServer {
       ['message-id', msg.id],
     ];
     if (sub.ack !== 'auto') headers.push(['ack', `${msg.id}@${++this.#ids}`]);
+    if (msg.redelivered) headers.push(['redelivered', 'true']);
     if (position !== undefined) headers.push(...positionHeaders(position));
     headers.push(...msg.headers.map(([n, v]): [string, string] => [n, v]), ['content-length', String(msg.body.length)]);
     conn.ws.send(encodeFrame({ command: 'MESSAGE', headers, body: msg.body }, '1.2'));
