@@ -52,6 +52,9 @@ export const CONFIG_VARS = {
   MAX_CONNECTIONS: { meaning: 'WebSocket connections per node' },
   MAX_CONNECTIONS_PER_USER: { meaning: 'sessions per user per node' },
   MAX_TRANSACTION_FRAMES: { meaning: 'frames buffered in one open transaction' },
+  HISTORY_DESTINATIONS: { meaning: 'comma-separated Ant patterns of subscribed /topic/, /queue/ and /user/ destinations that keep history for resume after reconnect; empty: off' },
+  HISTORY_SIZE: { meaning: 'messages kept per history stream' },
+  HISTORY_TTL_MS: { meaning: 'how long a message stays in a history stream (10 min)' },
 } as const satisfies Record<keyof typeof DEFAULTS, Described> & Record<string, Described>;
 
 export type ConfigVarName = keyof typeof CONFIG_VARS;

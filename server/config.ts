@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { ConfigVarName } from './config-vars.js';
+import { compilePattern, DestinationPatternError } from './destinations/destination-pattern.js';
 
 export type AuthMode = 'dev' | 'jwt';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,6 +28,19 @@ export interface Limits {
   readonly maxConnectionsPerUser: number;
   /** MAX_TRANSACTION_FRAMES, frames buffered per open transaction, default 1000. */
   readonly maxTransactionFrames: number;
+}
+
+/** Which streams keep history for resume after reconnect, and how much (SPEC §11). */
+export interface HistoryConfig {
+  /**
+   * HISTORY_DESTINATIONS: Ant patterns over subscribed `/topic/`, `/queue/` and `/user/`
+   * destinations whose streams keep history; default none (the extension is off).
+   */
+  readonly destinations: readonly string[];
+  /** HISTORY_SIZE, messages kept per stream, default 300. */
+  readonly size: number;
+  /** HISTORY_TTL_MS, how long a message is kept, default 600000 (10 min). */
+  readonly ttlMs: number;
 }
 
 export interface Config {
@@ -81,6 +95,7 @@ export interface Config {
   /** HTTP_KEEPALIVE_MS, how long an idle keep-alive HTTP connection is kept, default 65 s. */
   readonly httpKeepAliveMs: number;
   readonly limits: Limits;
+  readonly history: HistoryConfig;
 }
 
 export const DEFAULTS = {
@@ -111,6 +126,9 @@ export const DEFAULTS = {
   MAX_CONNECTIONS: '20000',
   MAX_CONNECTIONS_PER_USER: '32',
   MAX_TRANSACTION_FRAMES: '1000',
+  HISTORY_DESTINATIONS: '',
+  HISTORY_SIZE: '300',
+  HISTORY_TTL_MS: '600000',
 } as const;
 
 /** A bad configuration value: start-up stops with this one line and exit code 2. */
@@ -174,6 +192,25 @@ const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 function generatedNodeId(): string {
   const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'node';
   return `${host}-${randomBytes(4).toString('hex')}`;
+}
+
+const HISTORY_PREFIXES = ['/topic/', '/queue/', '/user/'] as const;
+
+/** HISTORY_DESTINATIONS: comma-separated patterns, each checked with the destination matcher's own rules. */
+function historyDestinations(env: Env): string[] {
+  const patterns = raw(env, 'HISTORY_DESTINATIONS').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of patterns) {
+    if (!HISTORY_PREFIXES.some((prefix) => p.startsWith(prefix))) {
+      throw new ConfigError('HISTORY_DESTINATIONS', `${JSON.stringify(p)} is not a pattern of ${HISTORY_PREFIXES.join(', ')} destinations`);
+    }
+    try {
+      compilePattern(p);
+    } catch (err) {
+      if (err instanceof DestinationPatternError) throw new ConfigError('HISTORY_DESTINATIONS', `${JSON.stringify(p)}: ${err.reason}`);
+      throw err;
+    }
+  }
+  return patterns;
 }
 
 /** Reads the whole configuration from the environment. Pure: nothing else reads process.env. */
@@ -257,6 +294,11 @@ export function loadConfig(env: Env): Config {
       maxConnections: int(env, 'MAX_CONNECTIONS', 1, 10_000_000),
       maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 1, 1_000_000),
       maxTransactionFrames: int(env, 'MAX_TRANSACTION_FRAMES', 1, 1_000_000),
+    }),
+    history: Object.freeze({
+      destinations: Object.freeze(historyDestinations(env)),
+      size: int(env, 'HISTORY_SIZE', 1, 100_000),
+      ttlMs: int(env, 'HISTORY_TTL_MS', 1000, 7 * 24 * 3600 * 1000),
     }),
   };
   return Object.freeze(config);

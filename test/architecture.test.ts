@@ -23,15 +23,24 @@ describe('architecture', () => {
   });
 
   it('lets only node.ts construct Redis- and RabbitMQ-backed classes; messaging/ sees interfaces only', () => {
-    const backed = /(redis-registry|redis-offline-store|rabbit-broker|memory-broker|memory-registry|memory-offline-store)\.js$|^(ioredis|amqplib)$/;
+    const backed = /(redis-registry|redis-offline-store|redis-history|rabbit-broker|memory-broker|memory-registry|memory-offline-store|memory-history)\.js$|^(ioredis|amqplib)$/;
     const offenders = sources('server')
-      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis)\//.test(f))
+      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis|history)\//.test(f))
       .flatMap((f) => imports(f).filter((i) => backed.test(i)).map((i) => `${f}: ${i}`));
     expect(offenders).to.deep.equal([]);
   });
 
+  it('keeps client/ to @stomp/stompjs types and its own files, so it runs in a browser', () => {
+    const offenders = sources('client').flatMap((f) =>
+      imports(f).filter((i) => !i.startsWith('./') && i !== '@stomp/stompjs').map((i) => `${f}: ${i}`),
+    );
+    expect(offenders).to.deep.equal([]);
+    const runtime = sources('client').filter((f) => /^import (?!type)[^;]*'@stomp\/stompjs'/m.test(readFileSync(f, 'utf8')));
+    expect(runtime, 'only `import type` from @stomp/stompjs: the page brings its own copy').to.deep.equal([]);
+  });
+
   it('never imports test code from the product', () => {
-    const offenders = [...sources('server'), ...sources('protocol')].flatMap((f) =>
+    const offenders = [...sources('server'), ...sources('protocol'), ...sources('client')].flatMap((f) =>
       imports(f).filter((i) => i.includes('/test/')).map((i) => `${f}: ${i}`),
     );
     expect(offenders).to.deep.equal([]);

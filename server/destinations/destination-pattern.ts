@@ -12,7 +12,8 @@ export class DestinationPatternError extends Error {
   override readonly name = 'DestinationPatternError';
   constructor(
     readonly pattern: string,
-    reason: string,
+    /** What is wrong with it, without the pattern (for messages that name it their own way). */
+    readonly reason: string,
   ) {
     super(`invalid destination pattern ${JSON.stringify(pattern.slice(0, 80))}: ${reason}`);
   }

@@ -19,6 +19,13 @@ describe('config', () => {
     expect(loadConfig({}).nodeId).to.not.equal(c.nodeId);
   });
 
+  it('keeps no history by default, and reads HISTORY_* when set', () => {
+    expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000 });
+    const c = loadConfig({ HISTORY_DESTINATIONS: ' /user/*/queue/chat, /topic/docs/**,,', HISTORY_SIZE: '50', HISTORY_TTL_MS: '60000' });
+    expect(c.history).to.deep.equal({ destinations: ['/user/*/queue/chat', '/topic/docs/**'], size: 50, ttlMs: 60_000 });
+    expect(Object.isFrozen(c.history.destinations)).to.equal(true);
+  });
+
   it('is cluster mode with both URLs, and refuses only one of them', () => {
     expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://127.0.0.1' }).mode).to.equal('cluster');
     expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).to.throw(ConfigError, 'AMQP_URL');
@@ -35,6 +42,11 @@ describe('config', () => {
     ['NODE_ID', 'a:b*', /invalid NODE_ID/],
     ['KEY_PREFIX', 'x y', /invalid KEY_PREFIX/],
     ['MAX_FRAME_BYTES', '-1', /invalid MAX_FRAME_BYTES/],
+    ['HISTORY_DESTINATIONS', '/topic/docs/**,/app/**', /invalid HISTORY_DESTINATIONS: "\/app\/\*\*" is not a pattern of \/topic\/, \/queue\/, \/user\/ destinations/],
+    ['HISTORY_DESTINATIONS', '/topic/{doc', /invalid HISTORY_DESTINATIONS: "\/topic\/\{doc": unbalanced "\{"/],
+    ['HISTORY_DESTINATIONS', '/topic/{id:(a+)+}', /invalid HISTORY_DESTINATIONS: .*nested quantifiers/],
+    ['HISTORY_SIZE', '0', /invalid HISTORY_SIZE: "0" is not an integer \(1-100000\)/],
+    ['HISTORY_TTL_MS', '10ms', /invalid HISTORY_TTL_MS/],
   ];
   for (const [name, value, message] of bad) {
     it(`refuses ${name}=${JSON.stringify(value)} naming the variable`, () => {
@@ -53,4 +65,14 @@ describe('config', () => {
     expect(err?.code).to.equal(2);
     expect(err?.stderr.trim()).to.equal('invalid PORT: "99999" is not a port (0-65535)');
   });
+
+  it('stops start-up naming HISTORY_DESTINATIONS and the bad pattern, exit code 2', async () => {
+    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...process.env, HISTORY_DESTINATIONS: '/topic/ok,/topic/{x' } }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).to.equal(2);
+    expect(err?.stderr.trim()).to.equal('invalid HISTORY_DESTINATIONS: "/topic/{x": unbalanced "{" in segment "{x"');
+  });
+
 });

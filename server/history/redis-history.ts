@@ -1,0 +1,234 @@
+import type { Redis } from 'ioredis';
+import type { RelayMessage } from '../relay/relay-message.js';
+import { checkNoClientKeyPrefix, RedisScript } from '../redis/redis-script.js';
+import { relayMessageFromJson, relayMessageToJson } from '../store/relay-message-json.js';
+import { newEpoch } from './epoch.js';
+import {
+  checkHistoryLimits,
+  HISTORY_META_TTL_MS,
+  type History,
+  type HistoryEntry,
+  type HistoryLimits,
+  type Recovery,
+  type StreamId,
+  type StreamPosition,
+} from './history.js';
+import { historyKeys, type HistoryKeys } from './history-keys.js';
+
+export interface RedisHistoryOptions {
+  /** The connection; owned by the caller (`close()` does not quit it). No ioredis `keyPrefix`. */
+  readonly redis: Redis;
+  /** `KEY_PREFIX`, separator included. */
+  readonly keyPrefix: string;
+  /** `size` and `ttlMs` (HISTORY_SIZE, HISTORY_TTL_MS); `metaTtlMs` defaults to 24 h. */
+  readonly limits: Omit<HistoryLimits, 'metaTtlMs'> & Partial<Pick<HistoryLimits, 'metaTtlMs'>>;
+  /** Clock in epoch ms: append stamps and the TTL cutoff, and the time part of new epochs. @default Date.now */
+  readonly now?: () => number;
+}
+
+// Every script takes KEYS[1] meta, KEYS[2] log (one hash slot) and begins with ENSURE, which
+// needs ARGV[1] (an epoch to use if the stream must be created) and ARGV[2] (metaTtlMs). It
+// leaves `epoch` and `top` set. A missing meta means the history was lost: the log goes with it,
+// so the log always holds a contiguous run of offsets ending at `top`.
+const ENSURE = `
+local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+local epoch, top = m[1], tonumber(m[2]) or 0
+if not epoch then
+  epoch, top = ARGV[1], 0
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+`;
+
+// ARGV[3] size, ARGV[4] ttlMs, ARGV[5…] entries ("<at> <json>") in order. Returns { epoch, offset of the last }.
+const APPEND = new RedisScript(
+  'stompRelayHistory_append',
+  `${ENSURE}
+top = redis.call('HINCRBY', KEYS[1], 'o', #ARGV - 4)
+local n = redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+local size = tonumber(ARGV[3])
+if n > size then redis.call('LTRIM', KEYS[2], -size, -1) end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return { epoch, top }`,
+  2,
+);
+
+/** Entries sent in one append script at most (Lua's unpack has a stack limit of about 8000). */
+const MAX_BATCH = 500;
+
+interface Waiter {
+  readonly entry: string;
+  readonly resolve: (position: StreamPosition) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+// Returns { epoch, offset }.
+const POSITION = new RedisScript('stompRelayHistory_position', `${ENSURE}\nreturn { epoch, top }`, 2);
+
+// ARGV[3] the client's epoch, ARGV[4] its offset, ARGV[5] cutoff (entries appended at or before
+// it have expired). Returns { epoch, top, 0 } or { epoch, top, 1, { entries after the offset } }.
+const SINCE = new RedisScript(
+  'stompRelayHistory_since',
+  `${ENSURE}
+local want = tonumber(ARGV[4])
+if epoch ~= ARGV[3] or want == nil or want < 0 or want > top then return { epoch, top, 0 } end
+if want == top then return { epoch, top, 1, {} } end
+local first = top - redis.call('LLEN', KEYS[2]) + 1
+if want + 1 < first then return { epoch, top, 0 } end
+local entries = redis.call('LRANGE', KEYS[2], want + 1 - first, -1)
+local at = tonumber(string.match(entries[1] or '', '^(%d+) '))
+if at == nil or at <= tonumber(ARGV[5]) then return { epoch, top, 0 } end
+return { epoch, top, 1, entries }`,
+  2,
+);
+
+// ARGV[1] epoch, ARGV[2] from, ARGV[3] to, ARGV[4] cutoff. Creates nothing.
+// Returns { offset, entry, offset, entry, ... } of the kept, unexpired entries in the range.
+const RANGE = new RedisScript(
+  'stompRelayHistory_range',
+  `
+local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+if m[1] ~= ARGV[1] then return {} end
+local top = tonumber(m[2]) or 0
+local first = top - redis.call('LLEN', KEYS[2]) + 1
+local from, to = math.max(tonumber(ARGV[2]), first), math.min(tonumber(ARGV[3]), top)
+if from > to then return {} end
+local out, cutoff, offset = {}, tonumber(ARGV[4]), from
+for _, e in ipairs(redis.call('LRANGE', KEYS[2], from - first, to - first)) do
+  local at = tonumber(string.match(e, '^(%d+) '))
+  if at ~= nil and at > cutoff then
+    out[#out + 1] = offset
+    out[#out + 1] = e
+  end
+  offset = offset + 1
+end
+return out`,
+  2,
+);
+
+/**
+ * The cluster's history on Redis: per stream a hash (epoch, newest offset) and a list of the last
+ * `size` messages, both in the stream's hash slot (history-keys.ts). Every operation is one Lua
+ * script, so an append's offset, its entry and the trim happen at once: concurrent appends from
+ * every node get consecutive offsets with no gap.
+ *
+ * Cost per accepted message of a stream: its share of one EVALSHA (HMGET, PEXPIRE, HINCRBY,
+ * RPUSH, LTRIM at the bound, PEXPIRE): one script per message on a quiet stream, one per batch of
+ * up to 500 on a busy one. In memory, the message's JSON (body in base64) until it leaves the list.
+ */
+export class RedisHistory implements History {
+  /** The key names this history uses (tests, tooling). */
+  readonly keys: HistoryKeys;
+  readonly #redis: Redis;
+  readonly #limits: HistoryLimits;
+  readonly #now: () => number;
+  /** Appends not yet sent, per stream. */
+  readonly #queued = new Map<StreamId, Waiter[]>();
+  /** Streams with an append script in flight. */
+  readonly #sending = new Set<StreamId>();
+
+  constructor(options: RedisHistoryOptions) {
+    checkNoClientKeyPrefix(options.redis);
+    const { size, ttlMs } = options.limits;
+    const limits: HistoryLimits = { size, ttlMs, metaTtlMs: options.limits.metaTtlMs ?? Math.max(HISTORY_META_TTL_MS, ttlMs) };
+    checkHistoryLimits(limits);
+    this.keys = historyKeys(options.keyPrefix);
+    this.#redis = options.redis;
+    this.#limits = limits;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * One script per stream at a time: appends made while one is in flight (or in the same tick)
+   * go together in the next, so a busy stream costs one round trip per batch, an idle one sends at
+   * once, and a node's appends to one stream keep the order they were made in.
+   */
+  append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
+    const entry = `${this.#now()} ${relayMessageToJson(message)}`;
+    return new Promise((resolve, reject) => {
+      const queued = this.#queued.get(stream);
+      if (queued) {
+        queued.push({ entry, resolve, reject });
+        return;
+      }
+      this.#queued.set(stream, [{ entry, resolve, reject }]);
+      if (!this.#sending.has(stream)) queueMicrotask(() => this.#send(stream));
+    });
+  }
+
+  #send(stream: StreamId): void {
+    const queued = this.#queued.get(stream);
+    if (!queued) return;
+    const batch = queued.length > MAX_BATCH ? queued.splice(0, MAX_BATCH) : queued;
+    if (batch === queued) this.#queued.delete(stream);
+    this.#sending.add(stream);
+    const args = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
+    for (const w of batch) args.push(w.entry);
+    APPEND.run(this.#redis, args)
+      .then((reply) => {
+        const { epoch, offset: last } = positionOf(reply);
+        batch.forEach((w, i) => w.resolve({ epoch, offset: last - batch.length + 1 + i }));
+      })
+      .catch((err: unknown) => {
+        for (const w of batch) w.reject(err);
+      })
+      .finally(() => {
+        this.#sending.delete(stream);
+        this.#send(stream);
+      });
+  }
+
+  async position(stream: StreamId): Promise<StreamPosition> {
+    const now = this.#now();
+    return positionOf(await POSITION.run(this.#redis, [...this.#streamKeys(stream), newEpoch(now), this.#limits.metaTtlMs]));
+  }
+
+  async since(stream: StreamId, epoch: string, offset: number): Promise<Recovery> {
+    const now = this.#now();
+    // An offset that is not a plain non-negative integer can match nothing; Lua gets -1 for it.
+    const wanted = Number.isSafeInteger(offset) && offset >= 0 ? offset : -1;
+    const reply = await SINCE.run(this.#redis, [
+      ...this.#streamKeys(stream),
+      newEpoch(now),
+      this.#limits.metaTtlMs,
+      epoch,
+      wanted,
+      now - this.#limits.ttlMs,
+    ]);
+    if (!Array.isArray(reply)) throw new Error('unexpected reply from the history since script');
+    const position = positionOf(reply);
+    if (reply[2] !== 1) return { recovered: false, position };
+    const entries = reply[3];
+    if (!Array.isArray(entries)) throw new Error('unexpected reply from the history since script');
+    const messages = entries.map((e, i) => ({ offset: wanted + 1 + i, message: messageOf(e) }));
+    return { recovered: true, position, messages };
+  }
+
+  async range(stream: StreamId, epoch: string, from: number, to: number): Promise<HistoryEntry[]> {
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) return [];
+    const reply = await RANGE.run(this.#redis, [...this.#streamKeys(stream), epoch, from, to, this.#now() - this.#limits.ttlMs]);
+    if (!Array.isArray(reply)) throw new Error('unexpected reply from the history range script');
+    const out: HistoryEntry[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push({ offset: Number(reply[i]), message: messageOf(reply[i + 1]) });
+    return out;
+  }
+
+  /** Nothing to release: the connection belongs to the caller, and the keys expire by themselves. */
+  async close(): Promise<void> {}
+
+  #streamKeys(stream: StreamId): [string, string] {
+    return [this.keys.meta(stream), this.keys.log(stream)];
+  }
+}
+
+function positionOf(reply: unknown): StreamPosition {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error('unexpected reply from a history script');
+  return { epoch: reply[0], offset: Number(reply[1]) };
+}
+
+/** A log entry is `"<appendedAtMs> <relay message JSON>"`. */
+function messageOf(entry: unknown): RelayMessage {
+  const text = String(entry);
+  return relayMessageFromJson(text.slice(text.indexOf(' ') + 1));
+}

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { MemoryHistory } from '../../server/history/memory-history.js';
+import { RedisHistory } from '../../server/history/redis-history.js';
+import { requireService, uniquePrefix } from '../helpers/services.js';
+import { connectTestRedis, deleteKeysUnder, keysUnder } from '../registry/redis-support.js';
+import { historyContract, streamMessage } from './history.contract.js';
+
+historyContract('MemoryHistory', async (limits, now, advance) => {
+  const history = new MemoryHistory({ limits, now });
+  return {
+    histories: [history, history],
+    // In memory a stream is lost when nobody touched it for metaTtlMs (or it was evicted).
+    lose: async () => advance(limits.metaTtlMs),
+    cleanup: () => history.close(),
+  };
+});
+
+describe('MemoryHistory', () => {
+  it('forgets the least recently touched stream past maxStreams, which then starts over with a new epoch', async () => {
+    const history = new MemoryHistory({ limits: { size: 10, ttlMs: 1000 }, maxStreams: 2 });
+    try {
+      const a = await history.append('/topic/a', streamMessage('a1'));
+      await history.append('/topic/b', streamMessage('b1'));
+      await history.position('/topic/a'); // a is now the most recent; b goes first
+      await history.append('/topic/c', streamMessage('c1'));
+      expect(await history.position('/topic/a')).to.deep.equal(a);
+      const b = await history.since('/topic/b', a.epoch, 1);
+      expect(b.recovered).to.equal(false);
+      expect(b.position.offset).to.equal(0);
+    } finally {
+      await history.close();
+    }
+  });
+
+  it('refuses limits that would keep nothing', () => {
+    expect(() => new MemoryHistory({ limits: { size: 0, ttlMs: 1000 } })).to.throw(RangeError);
+    expect(() => new MemoryHistory({ limits: { size: 1, ttlMs: 0 } })).to.throw(RangeError);
+    expect(() => new MemoryHistory({ limits: { size: 1, ttlMs: 1000, metaTtlMs: 999 } })).to.throw(RangeError);
+    expect(() => new MemoryHistory({ limits: { size: 1, ttlMs: 1000 }, maxStreams: 0 })).to.throw(RangeError);
+  });
+});
+
+describe('RedisHistory', function () {
+  const runPrefix = uniquePrefix('history');
+  let redis: Redis | undefined;
+  let fixtures = 0;
+
+  before(async function () {
+    await requireService(this, 'redis');
+    redis = await connectTestRedis();
+  });
+
+  after(async () => {
+    if (!redis) return;
+    await deleteKeysUnder(redis, runPrefix);
+    await redis.quit();
+  });
+
+  historyContract('RedisHistory', async (limits, now) => {
+    const keyPrefix = `${runPrefix}${++fixtures}:`;
+    const second = await connectTestRedis();
+    const histories = [
+      new RedisHistory({ redis: redis!, keyPrefix, limits, now }),
+      new RedisHistory({ redis: second, keyPrefix, limits, now }),
+    ] as const;
+    return {
+      histories,
+      // Expiry or eviction of the stream's keys.
+      lose: async (stream) => void (await redis!.del(histories[0].keys.meta(stream), histories[0].keys.log(stream))),
+      async cleanup() {
+        await Promise.all(histories.map((h) => h.close()));
+        await deleteKeysUnder(redis!, keyPrefix);
+        await second.quit();
+      },
+    };
+  });
+
+  describe('in Redis', () => {
+    let keyPrefix = '';
+    beforeEach(() => {
+      keyPrefix = `${runPrefix}${++fixtures}:`;
+    });
+    afterEach(async () => {
+      await deleteKeysUnder(redis!, keyPrefix);
+    });
+
+    /** Redis Cluster hashes only the part inside the first `{…}` of a key (when non-empty). */
+    function hashTag(key: string): string {
+      const open = key.indexOf('{');
+      const close = key.indexOf('}', open + 1);
+      expect(open, key).to.be.greaterThan(-1);
+      expect(close, key).to.be.greaterThan(open + 1);
+      return key.slice(open + 1, close);
+    }
+
+    it('keeps a stream in two keys of one hash slot, {prefix}history:{stream}:meta and :log, streams in different slots', () => {
+      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 5, ttlMs: 1000 } });
+      const { meta, log } = history.keys;
+      expect(meta('/topic/a')).to.equal(`${keyPrefix}history:{%2Ftopic%2Fa}:meta`);
+      expect(log('/topic/a')).to.equal(`${keyPrefix}history:{%2Ftopic%2Fa}:log`);
+      for (const stream of ['/topic/a', '/user/x%7By%7D/queue/c', 'a}b{c']) expect(hashTag(meta(stream))).to.equal(hashTag(log(stream)));
+      expect(hashTag(meta('/topic/a'))).to.not.equal(hashTag(meta('/topic/b')));
+      expect(() => new RedisHistory({ redis: redis!, keyPrefix: 'x{y}:', limits: { size: 5, ttlMs: 1000 } })).to.throw(RangeError);
+    });
+
+    it('stores epoch and offset in the hash and "<at> <json>" entries in the list, trimmed to size, both with TTLs', async () => {
+      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 2, ttlMs: 30_000, metaTtlMs: 90_000 }, now: () => 1234 });
+      for (const id of ['1', '2', '3']) await history.append('/topic/a', streamMessage(id));
+      const { meta, log } = history.keys;
+      const hash = await redis!.hgetall(meta('/topic/a'));
+      expect(hash.o).to.equal('3');
+      expect(hash.e).to.be.a('string');
+      const entries = await redis!.lrange(log('/topic/a'), 0, -1);
+      expect(entries.map((e) => e.slice(0, 5))).to.deep.equal(['1234 ', '1234 ']);
+      expect(entries.map((e) => (JSON.parse(e.slice(5)) as { id: string }).id)).to.deep.equal(['2', '3']);
+      expect(await redis!.pttl(log('/topic/a'))).to.be.within(1, 30_000);
+      expect(await redis!.pttl(meta('/topic/a'))).to.be.within(30_001, 90_000);
+    });
+
+    it('starts over cleanly when the meta is evicted but the log is not', async () => {
+      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
+      const old = await history.append('/topic/a', streamMessage('1'));
+      await history.append('/topic/a', streamMessage('2'));
+      await redis!.del(history.keys.meta('/topic/a'));
+      const fresh = await history.append('/topic/a', streamMessage('3'));
+      expect(fresh.offset).to.equal(1);
+      expect(fresh.epoch).to.not.equal(old.epoch);
+      const recovery = await history.since('/topic/a', fresh.epoch, 0);
+      expect(recovery.recovered && recovery.messages.map((e) => e.message.id)).to.deep.equal(['3']);
+    });
+
+    it('sends the appends made at once to one stream in a few scripts, more than one script holds, in order', async () => {
+      const counted = await connectTestRedis();
+      let commands = 0;
+      const send = counted.sendCommand.bind(counted);
+      counted.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+        commands++;
+        return send(...args);
+      };
+      try {
+        const history = new RedisHistory({ redis: counted, keyPrefix, limits: { size: 2000, ttlMs: 30_000 } });
+        const positions = await Promise.all(Array.from({ length: 1200 }, (_, i) => history.append('/topic/a', streamMessage(`m${i}`))));
+        expect(positions.map((p) => p.offset)).to.deep.equal(Array.from({ length: 1200 }, (_, i) => i + 1));
+        // 500 entries a script at most; EVALSHA may be retried as EVAL once per connection.
+        expect(commands).to.be.within(3, 4);
+        expect(await redis!.llen(history.keys.log('/topic/a'))).to.equal(1200);
+      } finally {
+        await counted.quit();
+      }
+    });
+
+    it('rejects every append of a script that fails, and nothing else is stored', async () => {
+      const broken = await connectTestRedis();
+      const history = new RedisHistory({ redis: broken, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
+      await broken.quit();
+      const results = await Promise.allSettled([history.append('/topic/a', streamMessage('1')), history.append('/topic/a', streamMessage('2'))]);
+      expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+      expect(await keysUnder(redis!, keyPrefix)).to.deep.equal([]);
+    });
+
+    it('creates no key for a range read', async () => {
+      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
+      expect(await history.range('/topic/none', 'e', 1, 10)).to.deep.equal([]);
+      expect(await keysUnder(redis!, keyPrefix)).to.deep.equal([]);
+    });
+  });
+});
