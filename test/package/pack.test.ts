@@ -102,10 +102,10 @@ describe('package: npm pack, install, run', function () {
 
   it('packs the built library, its type declarations, the demo, LICENSE and README, and nothing else', () => {
     const outside = packed.filter(
-      (p) => !/^dist\/(server|protocol)\/.+\.(js|d\.ts)$/.test(p) && !p.startsWith('client-demo/') && !['LICENSE', 'README.md', 'package.json'].includes(p),
+      (p) => !/^dist\/(server|protocol|client)\/.+\.(js|d\.ts)$/.test(p) && !p.startsWith('client-demo/') && !['LICENSE', 'README.md', 'package.json'].includes(p),
     );
     expect(outside).to.deep.equal([]);
-    for (const needed of ['dist/server/index.js', 'dist/server/index.d.ts', 'dist/server/cli.js', 'client-demo/index.html', 'LICENSE']) {
+    for (const needed of ['dist/server/index.js', 'dist/server/index.d.ts', 'dist/server/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'client-demo/index.html', 'LICENSE']) {
       expect(packed).to.include(needed);
     }
   });
@@ -127,6 +127,12 @@ describe('package: npm pack, install, run', function () {
     await roundTrip(port, '/topic/echo', '/app/echo', 'echo: hello from the package');
     child.kill('SIGTERM');
     expect(await exited(child)).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('gives the STOMP.js resume helper at stomp-relay/client', async () => {
+    const probe = "import('stomp-relay/client').then((m) => console.log(typeof m.StompResume, Object.keys(m.RESUME_HEADERS).length > 0))";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: app });
+    expect(stdout.trim()).to.equal('function true');
   });
 
   it("types an application against the package's declarations", async () => {
