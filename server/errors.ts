@@ -32,6 +32,7 @@ export const ERRORS = {
   UNKNOWN_TRANSACTION: { closeCode: CloseCode.PROTOCOL_ERROR },
   INVALID_DESTINATION: { closeCode: CloseCode.PROTOCOL_ERROR },
   MISSING_HEADER: { closeCode: CloseCode.PROTOCOL_ERROR },
+  INVALID_HEADER: { closeCode: CloseCode.PROTOCOL_ERROR },
   AUTH_FAILED: { closeCode: CloseCode.POLICY, httpStatus: 401 },
   FORBIDDEN: { closeCode: CloseCode.POLICY, httpStatus: 403 },
   RATE_LIMITED: { closeCode: CloseCode.POLICY, httpStatus: 429 },

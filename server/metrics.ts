@@ -27,6 +27,10 @@ export class Metrics {
   readonly offlineReplayed = new Counter({ name: 'stomp_offline_replayed_total', help: 'Stored messages delivered on subscribe', registers: [this.registry] });
   readonly duplicatesSuppressed = new Counter({ name: 'stomp_duplicates_suppressed_total', help: 'Messages that reached a subscription twice (after a failure) and were written once', registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'stomp_dead_lettered_total', help: 'Messages dropped after too many NACKs', registers: [this.registry] });
+  readonly historyResumes = new Counter({ name: 'stomp_history_resumes_total', help: 'Resuming SUBSCRIBEs answered, by x-recovered', labelNames: ['recovered'] as const, registers: [this.registry] });
+  readonly historyGapFills = new Counter({ name: 'stomp_history_gap_fills_total', help: 'Gaps in a subscription\'s offsets filled from history', registers: [this.registry] });
+  readonly historyDropped = new Counter({ name: 'stomp_history_dropped_total', help: 'Stream copies not delivered: offset passed (duplicate) or older epoch (stale-epoch)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly historySkipped = new Counter({ name: 'stomp_history_skipped_total', help: 'Offsets given up: not found in history by a gap fill', registers: [this.registry] });
   readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'stomp_delivery_latency_seconds',

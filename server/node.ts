@@ -11,6 +11,10 @@ import { RabbitBroker } from './broker/rabbit-broker.js';
 import type { Config } from './config.js';
 import { createHttpApp } from './http/app.js';
 import type { NodeId } from './ids.js';
+import { MemoryHistory } from './history/memory-history.js';
+import { NodeHistory } from './history/node-history.js';
+import { RedisHistory } from './history/redis-history.js';
+import { HistoryStreams } from './history/streams.js';
 import { silentLogger, type Logger } from './log.js';
 import { AppRouter } from './messaging/app-router.js';
 import { BrokerBindings } from './messaging/bindings.js';
@@ -77,7 +81,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   // The registry is built before the subscriptions it reports resyncs to.
   const subscriptionsRef: { current?: LocalSubscriptions } = {};
-  const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store);
+  const historyOn = config.history.destinations.length > 0;
+  const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store || historyOn);
   if (needRedis && config.redisUrl) {
     redis = new Redis(config.redisUrl, {
       lazyConnect: false,
@@ -120,15 +125,25 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
         })
       : new DevAuthenticator());
 
+  // SPEC §11: built only when some destination keeps history, so a node without it pays nothing.
+  const historyLimits = { size: config.history.size, ttlMs: config.history.ttlMs };
+  const history = historyOn
+    ? new NodeHistory(
+        new HistoryStreams(config.history.destinations),
+        cluster && redis ? new RedisHistory({ redis, keyPrefix: config.keyPrefix, limits: historyLimits }) : new MemoryHistory({ limits: historyLimits }),
+        config.history.size,
+        metrics,
+      )
+    : undefined;
   const bindings = new BrokerBindings(broker, log);
   const subscriptions = new LocalSubscriptions(bindings);
   subscriptionsRef.current = subscriptions;
   const routeCache = new RouteCache(config.routeCacheMs);
-  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log, routeCache });
+  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log, routeCache, ...(history ? { history } : {}) });
   const template = new MessagingTemplate(router);
   const app = new AppRouter();
   registerChatHandler(app);
-  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log });
+  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log, ...(history ? { history } : {}) });
   const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log });
 
   const isReady = () => broker.isReady() && registry.isReady();
@@ -189,6 +204,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
       });
       await broker.close();
       await store.close();
+      await history?.close();
       await registry.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
     })());

@@ -17,6 +17,7 @@ import type { MessageRouter } from '../relay/router.js';
 import { SessionMessaging } from './session-messaging.js';
 import type { LocalSubscriptions } from './subscriptions.js';
 import type { MessagingTemplate } from './template.js';
+import type { NodeHistory } from '../history/node-history.js';
 
 /** The end of a MESSAGE frame, encoded once (protocol `encodeTail`) for the session's escaping rules. */
 export interface MessageTail {
@@ -68,6 +69,8 @@ export interface MessagingDeps {
   /** Who may SEND to and SUBSCRIBE to what; asked before either takes effect. */
   readonly policy: DestinationPolicy;
   readonly limits: Limits;
+  /** Set when HISTORY_DESTINATIONS names streams (SPEC §11). */
+  readonly history?: NodeHistory;
   readonly metrics: Metrics;
   readonly log: Logger;
 }

@@ -1,6 +1,9 @@
 import { encodeTail, header, type Frame, type HeaderList, type StompVersion } from '../../protocol/index.js';
 import type { PolicyAction } from '../auth/policy.js';
-import type { RelayMessage } from '../relay/relay-message.js';
+import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
+import { resumePosition, streamReceiptHeaders } from '../history/node-history.js';
+import type { StreamPosition } from '../history/history.js';
+import type { StreamCopy, StreamStart, SubscriptionStream } from '../history/subscription-stream.js';
 import { DestinationPatternError } from '../destinations/destination-pattern.js';
 import { RelayError } from '../errors.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
@@ -91,7 +94,8 @@ export class SessionMessaging implements SessionHandle {
     return (this._recent ??= new RecentIds(256));
   }
 
-  handle(frame: Frame): Promise<void> {
+  /** Resolves with headers the frame's RECEIPT carries besides `receipt-id` (a SUBSCRIBE to a stream), if any. */
+  handle(frame: Frame): Promise<HeaderList | void> {
     switch (frame.command) {
       case 'SEND': {
         // Checked before a transaction takes it: a SEND that can go nowhere is refused at once.
@@ -220,11 +224,12 @@ export class SessionMessaging implements SessionHandle {
 
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------
 
-  private async subscribe(frame: Frame): Promise<void> {
+  private async subscribe(frame: Frame): Promise<HeaderList | undefined> {
     // Both required by STOMP: refused with an ERROR (Spring ignores such a frame, and its RECEIPT
     // would tell the client it subscribed). A second SUBSCRIBE with an id in use is ignored, as Spring.
     const destination = required(frame, 'destination');
     const id = required(frame, 'id');
+    const resume = resumePosition(frame.headers);
     if (this.subs.has(id)) {
       this.deps.log.debug({ id, destination }, 'SUBSCRIBE with an id in use ignored');
       return;
@@ -243,31 +248,68 @@ export class SessionMessaging implements SessionHandle {
     }
     const ackHeader = header(frame, 'ack') ?? 'auto';
     const ackMode: AckMode = (ACK_MODES as readonly string[]).includes(ackHeader) ? (ackHeader as AckMode) : 'auto';
-    const sub: Subscription = {
-      id,
-      session: this,
-      destination,
-      kind: target.kind,
-      ackMode,
-      doc: docOfSubscription(destination),
-      matches: matcherOrError(destination),
-    };
+    const matches = matcherOrError(destination);
+    // A destination with history: its messages go through the stream, in offset order, each once.
+    const stream = this.deps.history?.open(destination, this.user, (msg, position) => this.write(sub, msg, position));
+    const sub: Subscription = { id, session: this, destination, kind: target.kind, ackMode, doc: docOfSubscription(destination), matches, stream };
     this.subs.set(id, sub);
     // Replay what was kept for this destination before anything live reaches the subscription.
     const replays = replaysInbox(sub);
-    if (replays) this.replaying.set(sub, []);
+    if (replays && !stream) this.replaying.set(sub, []);
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
     const work: Promise<unknown>[] = [];
     if (sub.kind === 'broker') work.push(this.deps.bindings.settled(destination));
     if (sub.doc !== undefined) work.push(this.joinDoc(sub.doc));
-    if (replays) work.push(this.replay(sub));
+    const started = stream ? this.startStream(sub, stream, resume) : undefined;
+    if (started) work.push(started);
+    else if (replays) work.push(this.replay(sub));
     await Promise.all(work);
+    return started ? streamReceiptHeaders(await started) : undefined;
+  }
+
+  /**
+   * Starts a stream subscription: its inbox goes in with the replay (a message in both is written
+   * once); one kept before the stream had positions is written first. If the history cannot be
+   * read, the inbox taken is put back before the SUBSCRIBE fails.
+   */
+  private async startStream(sub: Subscription, stream: SubscriptionStream, resume: StreamPosition | undefined): Promise<StreamStart> {
+    const offline = replaysInbox(sub) ? await this.deps.store.take(this.user, sub.destination) : [];
+    const copies: StreamCopy[] = [];
+    for (const msg of offline) {
+      this.deps.metrics.offlineReplayed.inc();
+      if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
+      else this.write(sub, msg, undefined);
+    }
+    try {
+      return await stream.start(resume, copies);
+    } catch (err) {
+      for (const c of copies) await this.deps.store.append(this.user, sub.destination, c.msg);
+      throw err;
+    }
+  }
+
+  /** A nudge for a stream subscription: what the inbox has goes through the stream's gate. */
+  private takeIntoStream(sub: Subscription, stream: SubscriptionStream): void {
+    this.deps.store.take(this.user, sub.destination).then(
+      (stored) => {
+        for (const msg of stored) {
+          this.deps.metrics.offlineReplayed.inc();
+          if (msg.position) stream.offer(msg, msg.position.epoch, msg.position.offset);
+          else this.write(sub, msg, undefined);
+        }
+      },
+      (err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'),
+    );
   }
 
   replayStored(subscription?: string): void {
     for (const sub of this.subs.values()) {
       if ((subscription !== undefined && sub.destination !== subscription) || !replaysInbox(sub)) continue;
+      if (sub.stream) {
+        this.takeIntoStream(sub, sub.stream);
+        continue;
+      }
       if (this.replaying.has(sub)) {
         this.replayAgain.add(sub); // a take is running; it may have missed this message
         continue;
@@ -284,13 +326,13 @@ export class SessionMessaging implements SessionHandle {
         const stored = await this.deps.store.take(this.user, sub.destination);
         for (const msg of stored) {
           this.deps.metrics.offlineReplayed.inc();
-          this.write(sub, msg);
+          this.write(sub, msg, undefined);
         }
       } while (this.replayAgain.has(sub) && this.subs.get(sub.id) === sub);
     } finally {
       const held = this.replaying.get(sub) ?? [];
       this.replaying.delete(sub);
-      for (const msg of held) this.write(sub, msg);
+      for (const msg of held) this.write(sub, msg, undefined);
     }
   }
 
@@ -326,6 +368,7 @@ export class SessionMessaging implements SessionHandle {
     if (!sub) return; // Spring ignores an unknown id
     this.subs.delete(id);
     this.replaying.delete(sub);
+    sub.stream?.close();
     this.deps.subscriptions.remove(sub);
     this.deps.metrics.subscriptions.dec();
     const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
@@ -372,21 +415,27 @@ export class SessionMessaging implements SessionHandle {
       this.deps.metrics.duplicatesSuppressed.inc();
       return true;
     }
+    if (sub.stream && msg.position) {
+      sub.stream.offer(msg, msg.position.epoch, msg.position.offset);
+      return true;
+    }
     const held = this._replaying?.get(sub);
     if (held) {
       held.push(msg);
       return true;
     }
-    return this.write(sub, msg);
+    return this.write(sub, msg, undefined);
   }
 
-  private write(sub: Subscription, msg: RelayMessage): boolean {
+  /** Writes one MESSAGE; `position` (a stream subscription's) goes out as `x-epoch` / `x-offset`. */
+  private write(sub: Subscription, msg: RelayMessage, position: MessagePosition | undefined): boolean {
     if (this.closed) return false;
     const headers: [string, string][] = [
       ['destination', sub.kind === 'user' ? userSubscriptionOf(msg.destination) : msg.destination],
       ['subscription', sub.id],
       ['message-id', msg.id],
     ];
+    if (position !== undefined) headers.push(['x-epoch', position.epoch], ['x-offset', String(position.offset)]);
     if (sub.ackMode !== 'auto') {
       if (this.acks.pendingFor(sub) >= this.deps.limits.maxUnackedPerSubscription) {
         this.link.fail(new RelayError('TOO_MANY_UNACKED', `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`));
@@ -437,7 +486,7 @@ export class SessionMessaging implements SessionHandle {
       return;
     }
     this.nacks.set(entry.msg.id, attempts);
-    this.write(entry.sub, { ...entry.msg, redelivered: true });
+    this.write(entry.sub, { ...entry.msg, redelivered: true }, entry.sub.stream ? entry.msg.position : undefined);
   }
 
   /** Unacknowledged user and queue messages go to the user's next subscription (SPEC §3). */
@@ -492,6 +541,7 @@ export class SessionMessaging implements SessionHandle {
     this._transactions?.clear();
     const work: Promise<unknown>[] = this._acks ? [this.keepUnacked(this._acks.drain())] : [];
     for (const sub of this._subs?.values() ?? []) {
+      sub.stream?.close();
       this.deps.subscriptions.remove(sub);
       this.deps.metrics.subscriptions.dec();
     }

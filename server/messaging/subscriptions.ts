@@ -2,6 +2,7 @@ import type { RelayMessage } from '../relay/relay-message.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
 import { compilePattern, isPattern } from '../destinations/destination-pattern.js';
 import { userSubscriptionOf } from '../destinations/destinations.js';
+import type { SubscriptionStream } from '../history/subscription-stream.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
@@ -30,6 +31,8 @@ export interface Subscription {
   readonly doc: DocId | undefined;
   /** For pattern subscriptions: does a concrete destination match? */
   readonly matches: ((destination: string) => boolean) | undefined;
+  /** Set when the destination keeps history (SPEC §11): its positioned messages go through it. */
+  readonly stream: SubscriptionStream | undefined;
 }
 
 interface Bucket {

@@ -9,6 +9,7 @@ import type { RelayMessage, RelayTarget } from './relay-message.js';
  *
  *   u8 version (1) | u8 flags | f64 sentAt | str origin | str destination
  *   | [str user | [str sessionId]]   (user target; sessionId when flags say so)
+ *   | [str epoch | f64 offset]        (a history position, when flags say so)
  *   | u32 header count | (str name, str value)… | body…
  *
  * `str` is a u32 byte length and UTF-8 bytes; numbers are little-endian.
@@ -19,6 +20,7 @@ const REDELIVERED = 1;
 const REROUTED = 2;
 const BROADCAST = 4;
 const HAS_SESSION = 8;
+const HAS_POSITION = 16;
 const FIXED_BYTES = 1 + 1 + 8 + 4;
 
 export class EnvelopeError extends Error {}
@@ -29,6 +31,7 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
   // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), so every string is written once.
   let room = FIXED_BYTES + 4 * 4 + maxUtf8(msg.origin) + maxUtf8(msg.destination) + msg.body.length;
   if (target.kind === 'user') room += maxUtf8(target.user) + (target.sessionId === undefined ? 0 : 4 + maxUtf8(target.sessionId));
+  if (msg.position !== undefined) room += 4 + maxUtf8(msg.position.epoch) + 8;
   for (const h of headers) room += 8 + maxUtf8(h[0]) + maxUtf8(h[1]);
   const buf = Buffer.allocUnsafe(room);
 
@@ -37,6 +40,7 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
   if (msg.rerouted) flags |= REROUTED;
   if (target.kind === 'broadcast') flags |= BROADCAST;
   else if (target.sessionId !== undefined) flags |= HAS_SESSION;
+  if (msg.position !== undefined) flags |= HAS_POSITION;
   buf[0] = ENVELOPE_VERSION;
   buf[1] = flags;
   buf.writeDoubleLE(msg.sentAt, 2);
@@ -45,6 +49,11 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
   if (target.kind === 'user') {
     at = writeString(buf, at, target.user);
     if (target.sessionId !== undefined) at = writeString(buf, at, target.sessionId);
+  }
+  if (msg.position !== undefined) {
+    at = writeString(buf, at, msg.position.epoch);
+    buf.writeDoubleLE(msg.position.offset, at);
+    at += 8;
   }
   buf.writeUInt32LE(headers.length, at);
   at += 4;
@@ -77,14 +86,20 @@ export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
       target = { kind: 'user', user };
     }
   }
+  const position = flags & HAS_POSITION ? { epoch: reader.string(), offset: reader.f64() } : undefined;
   const count = reader.u32();
   // Each header takes at least 8 bytes: a count past what is left is a lie, not an allocation.
   if (count * 8 > reader.left) throw new EnvelopeError('relay envelope header count exceeds its length');
   const headers: [string, string][] = new Array(count);
   for (let i = 0; i < count; i++) headers[i] = [reader.string(), reader.string()];
   const msg: RelayMessage = { id, target, destination, headers: headers as HeaderList, body: reader.rest(), origin, sentAt };
-  if (!(flags & (REDELIVERED | REROUTED))) return msg;
-  return { ...msg, ...(flags & REDELIVERED ? { redelivered: true } : {}), ...(flags & REROUTED ? { rerouted: true } : {}) };
+  if (!(flags & (REDELIVERED | REROUTED | HAS_POSITION))) return msg;
+  return {
+    ...msg,
+    ...(flags & REDELIVERED ? { redelivered: true } : {}),
+    ...(flags & REROUTED ? { rerouted: true } : {}),
+    ...(position !== undefined ? { position } : {}),
+  };
 }
 
 function maxUtf8(s: string): number {

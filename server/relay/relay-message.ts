@@ -8,6 +8,12 @@ export type RelayTarget =
   /** Every subscriber of the destination, on every node (Spring SimpleBroker semantics). */
   | { readonly kind: 'broadcast' };
 
+/** Where a message stands in its history stream (SPEC §11): MESSAGE `x-epoch` / `x-offset`. */
+export interface MessagePosition {
+  readonly epoch: string;
+  readonly offset: number;
+}
+
 /** The unit that crosses nodes, and that the offline inbox keeps. */
 export interface RelayMessage {
   /** Unique across the cluster; the MESSAGE `message-id` end to end, so duplicates can be detected. */
@@ -32,4 +38,9 @@ export interface RelayMessage {
    * lookup. A rerouted message that misses again is stored offline, never bounced a third time.
    */
   readonly rerouted?: boolean;
+  /**
+   * Given once, when a message of a stream with history is accepted; every copy (relayed,
+   * re-routed, stored, redelivered) keeps it, so a subscription counts the same offset.
+   */
+  readonly position?: MessagePosition;
 }

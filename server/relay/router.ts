@@ -10,6 +10,7 @@ import type { HeaderList } from '../../protocol/index.js';
 import { docOfUserDestination, userSubscriptionOf } from '../destinations/destinations.js';
 import type { RouteCache } from './route-cache.js';
 import type { LocalSubscriptions, Subscription } from '../messaging/subscriptions.js';
+import type { NodeHistory } from '../history/node-history.js';
 
 /** What happened to a user message: it went to live sessions, or into the offline inbox. */
 export type RouteResult = 'routed' | 'stored';
@@ -24,6 +25,8 @@ export interface RouterDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly routeCache: RouteCache;
+  /** Set when HISTORY_DESTINATIONS names streams: their messages get a position before routing. */
+  readonly history?: NodeHistory;
 }
 
 export interface OutgoingMessage {
@@ -71,6 +74,8 @@ export class MessageRouter {
       origin: this.deps.nodeId,
       sentAt: Date.now(),
     };
+    const stamped = this.deps.history?.stamp(msg);
+    if (stamped) return stamped.then((m) => this.routeUserMessage(m));
     return this.routeUserMessage(msg);
   }
 
@@ -85,6 +90,11 @@ export class MessageRouter {
       origin: this.deps.nodeId,
       sentAt: Date.now(),
     };
+    const stamped = this.deps.history?.stamp(msg);
+    return stamped ? stamped.then((m) => this.publishBroadcast(m)) : this.publishBroadcast(msg);
+  }
+
+  private publishBroadcast(msg: RelayMessage): Promise<void> {
     // Published first: other nodes get it even if a local write were to throw.
     const published = this.deps.broker.publish(msg);
     this.deps.metrics.broadcastPublished.inc();

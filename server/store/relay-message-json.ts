@@ -1,4 +1,4 @@
-import type { RelayMessage, RelayTarget } from '../relay/relay-message.js';
+import type { MessagePosition, RelayMessage, RelayTarget } from '../relay/relay-message.js';
 
 interface RelayMessageJson {
   id: string;
@@ -10,6 +10,7 @@ interface RelayMessageJson {
   sentAt: number;
   redelivered?: boolean;
   rerouted?: boolean;
+  position?: MessagePosition;
 }
 
 /** JSON form for stores (Redis). The body travels as base64 so any bytes survive. */
@@ -24,6 +25,7 @@ export function relayMessageToJson(msg: RelayMessage): string {
     sentAt: msg.sentAt,
     ...(msg.redelivered ? { redelivered: true } : {}),
     ...(msg.rerouted ? { rerouted: true } : {}),
+    ...(msg.position ? { position: msg.position } : {}),
   };
   return JSON.stringify(json);
 }

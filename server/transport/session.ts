@@ -185,7 +185,7 @@ export class StompSession implements SessionLink {
     }
     const done = Promise.all([this.receipts, effect]);
     this.receipts = done.then(
-      () => this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY }),
+      ([, extra]) => this.write({ command: 'RECEIPT', headers: extra ? [['receipt-id', receipt], ...extra] : [['receipt-id', receipt]], body: EMPTY_BODY }),
       (err: unknown) => this.fail(err, receipt),
     );
   }

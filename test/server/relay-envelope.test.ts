@@ -19,18 +19,21 @@ const message: fc.Arbitrary<RelayMessage> = fc
     sentAt: fc.integer({ min: 0, max: 2 ** 47 }),
     redelivered: fc.boolean(),
     rerouted: fc.boolean(),
+    position: fc.option(fc.record({ epoch: text, offset: fc.integer({ min: 1, max: 2 ** 53 - 1 }) }), { nil: undefined }),
   })
-  .map(({ redelivered, rerouted, ...m }) => ({
+  .map(({ redelivered, rerouted, position, ...m }) => ({
     id: 'id-1',
     ...m,
     ...(redelivered ? { redelivered: true } : {}),
     ...(rerouted ? { rerouted: true } : {}),
+    ...(position ? { position } : {}),
   }));
 
 /** Lone surrogates cannot survive UTF-8; a string that is valid UTF-16 must come back as it was. */
 function wellFormed(m: RelayMessage): boolean {
   const strings = [m.destination, m.origin, ...m.headers.flat()];
   if (m.target.kind === 'user') strings.push(m.target.user, m.target.sessionId ?? '');
+  if (m.position) strings.push(m.position.epoch);
   return strings.every((s) => Buffer.from(s, 'utf8').toString('utf8') === s);
 }
 
