@@ -1,0 +1,119 @@
+import type { StreamPosition } from '../history/history.js';
+import type { StreamCopy, StreamStart, SubscriptionStream } from '../history/subscription-stream.js';
+import type { UserId } from '../ids.js';
+import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
+import type { MessagingDeps } from './messaging.js';
+import type { Subscription } from './subscriptions.js';
+
+/** Writes one message on a subscription, with the position its MESSAGE carries (a stream's). */
+export type WriteMessage = (sub: Subscription, msg: RelayMessage, position: MessagePosition | undefined) => void;
+
+/** User destinations and queues keep messages for their user; topics do not. */
+export function replaysInbox(sub: Subscription): boolean {
+  return sub.kind === 'user' || sub.destination.startsWith('/queue/');
+}
+
+/**
+ * A session's side of the offline inbox (SPEC §3): a new subscription gets what was kept for its
+ * destination before anything live, in order; a nudge (a message stored while the user was
+ * between nodes) takes what arrived since. A stream subscription (SPEC §11) hands its inbox to the
+ * stream's gate instead, so a message in both the inbox and the history is written once.
+ */
+export class InboxReplay {
+  /** Live deliveries held back while a subscription replays (keeps order). */
+  private readonly holding = new Map<Subscription, RelayMessage[]>();
+  /** Subscriptions nudged while their take ran: it may have missed the nudged message. */
+  private readonly again = new Set<Subscription>();
+
+  constructor(
+    private readonly deps: Pick<MessagingDeps, 'store' | 'metrics' | 'log'>,
+    private readonly user: UserId,
+    private readonly write: WriteMessage,
+    /** Whether the subscription is still the session's (not unsubscribed, session open). */
+    private readonly current: (sub: Subscription) => boolean,
+  ) {}
+
+  /** Holds live deliveries to `sub` until its replay has run; call before it can receive any. */
+  hold(sub: Subscription): void {
+    this.holding.set(sub, []);
+  }
+
+  /** Where a live message for `sub` waits while its replay runs; undefined: write it now. */
+  held(sub: Subscription): RelayMessage[] | undefined {
+    return this.holding.get(sub);
+  }
+
+  async replay(sub: Subscription): Promise<void> {
+    try {
+      do {
+        this.again.delete(sub);
+        const stored = await this.deps.store.take(this.user, sub.destination);
+        for (const msg of stored) {
+          this.deps.metrics.offlineReplayed.inc();
+          this.write(sub, msg, undefined);
+        }
+      } while (this.again.has(sub) && this.current(sub));
+    } finally {
+      const held = this.holding.get(sub) ?? [];
+      this.holding.delete(sub);
+      for (const msg of held) this.write(sub, msg, undefined);
+    }
+  }
+
+  /**
+   * Starts a stream subscription: its inbox goes in with the history's replay; one kept before
+   * the stream had positions is written first. If the history cannot be read, the inbox taken is
+   * put back before the SUBSCRIBE fails.
+   */
+  async startStream(sub: Subscription, stream: SubscriptionStream, resume: StreamPosition | undefined): Promise<StreamStart> {
+    const offline = replaysInbox(sub) ? await this.deps.store.take(this.user, sub.destination) : [];
+    const copies: StreamCopy[] = [];
+    for (const msg of offline) {
+      this.deps.metrics.offlineReplayed.inc();
+      if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
+      else this.write(sub, msg, undefined);
+    }
+    try {
+      return await stream.start(resume, copies);
+    } catch (err) {
+      for (const c of copies) await this.deps.store.append(this.user, sub.destination, c.msg);
+      throw err;
+    }
+  }
+
+  /** Something was stored for `sub`'s destination: take it now, or again once the running take ends. */
+  nudge(sub: Subscription): void {
+    if (sub.stream) {
+      this.takeIntoStream(sub, sub.stream);
+      return;
+    }
+    if (this.holding.has(sub)) {
+      this.again.add(sub);
+      return;
+    }
+    this.holding.set(sub, []);
+    this.replay(sub).catch((err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'));
+  }
+
+  forget(sub: Subscription): void {
+    this.holding.delete(sub);
+  }
+
+  clear(): void {
+    this.holding.clear();
+  }
+
+  /** What the inbox has goes through the stream's gate, in offset order, each once. */
+  private takeIntoStream(sub: Subscription, stream: SubscriptionStream): void {
+    this.deps.store.take(this.user, sub.destination).then(
+      (stored) => {
+        for (const msg of stored) {
+          this.deps.metrics.offlineReplayed.inc();
+          if (msg.position) stream.offer(msg, msg.position.epoch, msg.position.offset);
+          else this.write(sub, msg, undefined);
+        }
+      },
+      (err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'),
+    );
+  }
+}
