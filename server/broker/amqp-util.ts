@@ -1,0 +1,56 @@
+import type { Message } from 'amqplib';
+import { decodeEnvelope } from '../relay/relay-envelope.js';
+import type { RelayMessage } from '../relay/relay-message.js';
+
+/** pino-compatible: a pino `Logger` fits. */
+export interface BrokerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export const NO_LOG: BrokerLog = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** The broker was closed before the message was confirmed: it was not accepted. */
+export class BrokerClosedError extends Error {
+  override readonly name = 'BrokerClosedError';
+  constructor(what = 'RabbitBroker is closed') {
+    super(what);
+  }
+}
+
+/** A relay message from its AMQP form: `messageId` is its id, the content its envelope. */
+export function decodeDelivery(raw: Message): RelayMessage {
+  const id = asString(raw.properties.messageId);
+  if (!id) throw new Error('not a relay message (no message id)');
+  return decodeEnvelope(id, raw.content);
+}
+
+export function asString(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs a channel operation that may find the channel closed: RabbitMQ requeues whatever was not acked. */
+export function safely(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // The channel closed: nothing to do.
+  }
+}
+
+export function withHeartbeat(url: string): string {
+  const u = new URL(url);
+  // Notice a dead peer within ~20 s rather than the server's default of 60 s per beat.
+  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', '10');
+  return u.toString();
+}
+
+export function safeHost(url: string): string {
+  return new URL(url).host;
+}

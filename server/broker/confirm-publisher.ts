@@ -1,0 +1,198 @@
+import type { ConfirmChannel, Message, Options } from 'amqplib';
+import { asString, BrokerClosedError, errorMessage } from './amqp-util.js';
+
+/** `sendToNodes`/`publish` rejected because too many publishes already wait for RabbitMQ. */
+export class PublishBufferFullError extends Error {
+  override readonly name = 'PublishBufferFullError';
+  constructor(readonly limit: number) {
+    super(`RabbitMQ publish buffer is full (${limit} messages waiting); message not accepted`);
+  }
+}
+
+/** One publish on its way: buffered, or sent and waiting for its confirm. */
+interface Outgoing {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly content: Buffer;
+  readonly options: Options.Publish;
+  /** The channel it was last sent on; confirms from any other channel are stale. */
+  channel: ConfirmChannel | undefined;
+  /** A `basic.return` came back for it: no queue was bound to its routing key. */
+  returned: boolean;
+  /** Times it was sent; a message that keeps killing the channel is given up on. */
+  sends: number;
+  settled: boolean;
+  resolve(returned: boolean): void;
+  reject(err: Error): void;
+}
+
+/** Sending the same message this many times without a confirm (each time losing the channel) rejects it. */
+const MAX_SENDS = 3;
+
+/**
+ * Publishes on a confirm channel and resolves each publish when RabbitMQ confirmed it. Publishes
+ * made while no channel is attached, and sent ones whose channel died before their confirm, wait
+ * in a bounded buffer and go out in order once a channel is attached again (so a message may
+ * arrive twice: ids allow dedup).
+ */
+export class ConfirmPublisher {
+  private ch: ConfirmChannel | undefined;
+  /** `publish` returned false: wait for `drain` before sending more. */
+  private blocked = false;
+  /** Waiting to be sent, oldest first; `head` is the index of the oldest. */
+  private pending: Outgoing[] = [];
+  private head = 0;
+  /** Sent and not yet confirmed, in send order. */
+  private readonly inflight = new Set<Outgoing>();
+  /** Mandatory publishes awaiting confirm, by routing key and message id, to match a `basic.return`. */
+  private readonly returnable = new Map<string, Outgoing[]>();
+
+  /** @param maxPending publishes waiting for RabbitMQ (buffered or unconfirmed) at most */
+  constructor(private readonly maxPending: number) {}
+
+  /** Publishes waiting to be sent. */
+  get waiting(): number {
+    return this.pending.length - this.head;
+  }
+
+  get unconfirmed(): number {
+    return this.inflight.size;
+  }
+
+  /** A ready channel: what waits goes out now. Its `return` and `drain` events must reach `onReturn` and `onDrain`. */
+  attach(ch: ConfirmChannel): void {
+    this.ch = ch;
+    this.blocked = false;
+    this.flush();
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  /** RabbitMQ sends `basic.return` before the confirm of the same message; mark the oldest match. */
+  onReturn(m: Message): void {
+    const key = returnKey(m.fields.routingKey, asString(m.properties.messageId));
+    const o = this.returnable.get(key)?.find((x) => !x.returned);
+    if (o) o.returned = true;
+  }
+
+  /**
+   * The channel is gone. Sent but unconfirmed publishes were not accepted yet, so they go out
+   * again, ahead of newer ones (order); one that keeps killing its channel is rejected.
+   */
+  detach(): void {
+    this.ch = undefined;
+    this.blocked = false;
+    const again: Outgoing[] = [];
+    for (const o of this.inflight) {
+      o.channel = undefined;
+      o.returned = false;
+      if (o.sends >= MAX_SENDS) this.settle(o, new Error(`RabbitMQ closed the channel ${o.sends} times before confirming this message`));
+      else again.push(o);
+    }
+    this.inflight.clear();
+    this.returnable.clear();
+    this.pending = again.concat(this.pending.slice(this.head));
+    this.head = 0;
+  }
+
+  /** Resolves once RabbitMQ confirmed (or refused) everything sent on the attached channel. Never rejects. */
+  waitForConfirms(): Promise<void> {
+    return this.ch ? this.ch.waitForConfirms().catch(() => undefined) : Promise.resolve();
+  }
+
+  /** The broker closes: every publish not confirmed yet is rejected. */
+  close(): void {
+    this.ch = undefined;
+    for (const o of this.pending.slice(this.head)) this.settle(o, new BrokerClosedError('RabbitBroker closed before the message was published'));
+    this.pending = [];
+    this.head = 0;
+    for (const o of this.inflight) this.settle(o, new BrokerClosedError('RabbitBroker closed before RabbitMQ confirmed the message'));
+    this.inflight.clear();
+  }
+
+  /** Resolves with whether RabbitMQ returned the message (mandatory and no queue), once confirmed. */
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<boolean> {
+    if (this.inflight.size + this.waiting >= this.maxPending) return Promise.reject(new PublishBufferFullError(this.maxPending));
+    return new Promise<boolean>((resolve, reject) => {
+      const o: Outgoing = { exchange, routingKey, content, options, channel: undefined, returned: false, sends: 0, settled: false, resolve, reject };
+      if (!(this.ch && !this.blocked && this.head === this.pending.length && this.send(this.ch, o))) this.pending.push(o);
+    });
+  }
+
+  private flush(): void {
+    while (this.ch && !this.blocked && this.head < this.pending.length) {
+      const o = this.pending[this.head] as Outgoing;
+      this.head++;
+      if (!o.settled && !this.send(this.ch, o)) {
+        this.head--;
+        break;
+      }
+    }
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Publishes on `ch`; false when the channel turned out to be closed: the caller keeps `o` first in line. */
+  private send(ch: ConfirmChannel, o: Outgoing): boolean {
+    const key = o.options.mandatory ? returnKey(o.routingKey, o.options.messageId) : undefined;
+    o.channel = ch;
+    o.sends++;
+    this.inflight.add(o);
+    if (key !== undefined) {
+      const list = this.returnable.get(key);
+      if (list) list.push(o);
+      else this.returnable.set(key, [o]);
+    }
+    try {
+      const ok = ch.publish(o.exchange, o.routingKey, o.content, o.options, (err: unknown) => this.onConfirm(ch, o, err));
+      if (!ok) this.blocked = true;
+      return true;
+    } catch (err) {
+      this.inflight.delete(o);
+      if (key !== undefined) this.forgetReturnable(key, o);
+      o.channel = undefined;
+      o.sends--;
+      if (ch !== this.ch) return false;
+      // Not a closed channel: the message itself cannot be encoded (e.g. headers over 64 KiB).
+      this.settle(o, new Error(`RabbitMQ publish failed: ${errorMessage(err)}`, { cause: err }));
+      return true;
+    }
+  }
+
+  private onConfirm(ch: ConfirmChannel, o: Outgoing, err: unknown): void {
+    // Stale: `detach` already moved it back to the buffer, or it was settled at close.
+    if (o.channel !== ch || !this.inflight.has(o)) return;
+    this.inflight.delete(o);
+    if (o.options.mandatory) this.forgetReturnable(returnKey(o.routingKey, o.options.messageId), o);
+    if (err) this.settle(o, new Error('RabbitMQ did not accept the message (nack)', { cause: err }));
+    else this.settle(o, undefined);
+    if (this.head < this.pending.length) this.flush();
+  }
+
+  private forgetReturnable(key: string, o: Outgoing): void {
+    const list = this.returnable.get(key);
+    if (!list) return;
+    const i = list.indexOf(o);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.returnable.delete(key);
+  }
+
+  private settle(o: Outgoing, err: Error | undefined): void {
+    if (o.settled) return;
+    o.settled = true;
+    if (err) o.reject(err);
+    else o.resolve(o.returned);
+  }
+}
+
+function returnKey(routingKey: string, messageId: unknown): string {
+  return `${routingKey}\n${asString(messageId) ?? ''}`;
+}

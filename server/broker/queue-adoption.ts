@@ -1,0 +1,55 @@
+import type { ChannelModel } from 'amqplib';
+import type { NodeId } from '../ids.js';
+import type { RelayMessage } from '../relay/relay-message.js';
+import { decodeDelivery, errorMessage, type BrokerLog } from './amqp-util.js';
+import type { MessageHandler } from './broker.js';
+import type { RabbitTopology } from './rabbit-topology.js';
+
+/**
+ * Takes over what is left in `nodeId`'s queue (SPEC §8): first the queue loses its bindings, so
+ * nothing new is routed into it (mandatory publishes to that node now come back unroutable), then
+ * every message in it is handed to `onMessage` and acked after that resolved, then the empty queue
+ * is deleted. Resolves with how many messages were handed over; 0 when the queue does not exist.
+ * If `onMessage` rejects, the message goes back to the queue and the promise rejects.
+ */
+export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopology, nodeId: NodeId, onMessage: MessageHandler, log: BrokerLog): Promise<number> {
+  const t = topology;
+  const queue = t.nodeQueue(nodeId);
+  const ch = await conn.createChannel();
+  ch.on('error', () => undefined); // a missing queue closes this channel; nothing else uses it
+  let handed = 0;
+  try {
+    try {
+      await ch.checkQueue(queue);
+    } catch {
+      return 0;
+    }
+    await ch.unbindQueue(queue, t.relayExchange, t.nodeRoutingKey(nodeId));
+    await ch.deleteExchange(t.nodeBroadcastExchange(nodeId));
+    for (;;) {
+      const raw = await ch.get(queue, { noAck: false });
+      if (raw === false) break;
+      let msg: RelayMessage;
+      try {
+        msg = decodeDelivery(raw);
+      } catch (err) {
+        log.error({ err: errorMessage(err), queue }, 'dropping undecodable message from an adopted queue');
+        ch.nack(raw, false, false);
+        continue;
+      }
+      try {
+        await onMessage(msg);
+      } catch (err) {
+        ch.nack(raw, false, true);
+        throw err;
+      }
+      ch.ack(raw);
+      handed++;
+    }
+    await ch.deleteQueue(queue, { ifEmpty: true });
+    log.info({ queue, messages: handed }, 'adopted a node queue');
+    return handed;
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
