@@ -42,6 +42,7 @@ export const ERRORS = {
   TRANSACTION_TOO_LARGE: { closeCode: CloseCode.POLICY },
   SLOW_CONSUMER: { closeCode: CloseCode.SLOW_CONSUMER },
   NOT_ACCEPTED: { closeCode: CloseCode.INTERNAL, httpStatus: 503 },
+  SUBSCRIBE_FAILED: { closeCode: CloseCode.INTERNAL },
   INTERNAL: { closeCode: CloseCode.INTERNAL, httpStatus: 500 },
   SHUTTING_DOWN: { closeCode: CloseCode.SERVICE_RESTART, httpStatus: 503 },
   BAD_JSON: { httpStatus: 400 },

@@ -205,13 +205,22 @@ export class SessionMessaging implements SessionHandle {
     if (replays && !stream) this.inbox.hold(sub);
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
-    const work: Promise<unknown>[] = [];
-    if (sub.kind === 'broker') work.push(this.deps.bindings.settled(destination));
+    const bound = sub.kind === 'broker' ? this.deps.bindings.settled(destination) : undefined;
+    // What the inbox or the history holds goes out only once the broker bound the destination.
+    const afterBind = <T>(run: () => Promise<T>): Promise<T> => (bound ? bound.then(run) : run());
+    const work: Promise<unknown>[] = bound ? [bound] : [];
     if (sub.doc !== undefined) work.push(this.docs.join(sub.doc));
-    const started = stream ? this.inbox.startStream(sub, stream, resume) : undefined;
+    const started = stream ? afterBind(() => this.inbox.startStream(sub, stream, resume)) : undefined;
     if (started) work.push(started);
-    else if (replays) work.push(this.inbox.replay(sub));
-    await Promise.all(work);
+    else if (replays) work.push(afterBind(() => this.inbox.replay(sub)));
+    const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+    if (failed) {
+      // No RECEIPT: the subscription is undone before the ERROR tells the client.
+      await this.unsubscribe(id).catch((err: unknown) => this.deps.log.warn({ err: String(err), id }, 'undoing a failed SUBSCRIBE failed'));
+      const boundFailed = bound !== undefined && (await bound.then(() => false, () => true));
+      if (boundFailed) throw new RelayError('SUBSCRIBE_FAILED', `the broker could not bind ${destination}; subscribe again later`, true, { cause: failed.reason });
+      throw failed.reason;
+    }
     return started ? streamReceiptHeaders(await started) : undefined;
   }
 
