@@ -28,6 +28,10 @@ export interface Limits {
   readonly maxConnectionsPerUser: number;
   /** MAX_TRANSACTION_FRAMES, frames buffered per open transaction, default 1000. */
   readonly maxTransactionFrames: number;
+  /** MAX_REDELIVERIES, times a NACKed message is delivered again before it is dead-lettered, default 3. */
+  readonly maxRedeliveries: number;
+  /** CONNECT_TIMEOUT_MS, how long a new WebSocket may wait before its CONNECT frame, default 60000. */
+  readonly connectTimeoutMs: number;
 }
 
 /** Which streams keep history for resume after reconnect, and how much (SPEC §11). */
@@ -88,6 +92,10 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** RELAY_BUFFER_MAX, publishes waiting for RabbitMQ (disconnected or unconfirmed) before a message is NOT_ACCEPTED, default 10000. */
   readonly relayBufferMax: number;
+  /** RELAY_PREFETCH, relayed messages in flight to this node's handler (AMQP prefetch), default 256. */
+  readonly relayPrefetch: number;
+  /** RELAY_DELIVERY_ATTEMPTS, deliveries of a relayed message whose handling fails before it is dropped, default 5. */
+  readonly relayDeliveryAttempts: number;
   /** ALLOWED_ORIGINS, comma separated; `*` allows any. Default: any (dev); same-origin checks come with it set. */
   readonly allowedOrigins: readonly string[];
   /** MAX_HTTP_BODY_BYTES, default 1 MiB. */
@@ -113,6 +121,8 @@ export const DEFAULTS = {
   OFFLINE_RETENTION_MS: String(7 * 24 * 3600 * 1000),
   DRAIN_TIMEOUT_MS: '10000',
   RELAY_BUFFER_MAX: '10000',
+  RELAY_PREFETCH: '256',
+  RELAY_DELIVERY_ATTEMPTS: '5',
   ALLOWED_ORIGINS: '*',
   MAX_HTTP_BODY_BYTES: '1048576',
   HTTP_KEEPALIVE_MS: '65000',
@@ -126,6 +136,8 @@ export const DEFAULTS = {
   MAX_CONNECTIONS: '20000',
   MAX_CONNECTIONS_PER_USER: '32',
   MAX_TRANSACTION_FRAMES: '1000',
+  MAX_REDELIVERIES: '3',
+  CONNECT_TIMEOUT_MS: '60000',
   HISTORY_DESTINATIONS: '',
   HISTORY_SIZE: '300',
   HISTORY_TTL_MS: '600000',
@@ -280,6 +292,8 @@ export function loadConfig(env: Env): Config {
     offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),
     relayBufferMax: int(env, 'RELAY_BUFFER_MAX', 1, 10_000_000),
+    relayPrefetch: int(env, 'RELAY_PREFETCH', 1, 65_535),
+    relayDeliveryAttempts: int(env, 'RELAY_DELIVERY_ATTEMPTS', 1, 1000),
     allowedOrigins: origins,
     maxHttpBodyBytes: int(env, 'MAX_HTTP_BODY_BYTES', 1, 64 * 1024 * 1024),
     httpKeepAliveMs: int(env, 'HTTP_KEEPALIVE_MS', 1000, 3_600_000),
@@ -294,6 +308,8 @@ export function loadConfig(env: Env): Config {
       maxConnections: int(env, 'MAX_CONNECTIONS', 1, 10_000_000),
       maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 1, 1_000_000),
       maxTransactionFrames: int(env, 'MAX_TRANSACTION_FRAMES', 1, 1_000_000),
+      maxRedeliveries: int(env, 'MAX_REDELIVERIES', 0, 1000),
+      connectTimeoutMs: int(env, 'CONNECT_TIMEOUT_MS', 1000, 3_600_000),
     }),
     history: Object.freeze({
       destinations: Object.freeze(historyDestinations(env)),

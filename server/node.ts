@@ -112,7 +112,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const broker: Broker =
     overrides.broker ??
     (cluster && config.amqpUrl
-      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, maxPendingPublishes: config.relayBufferMax, log })
+      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, maxPendingPublishes: config.relayBufferMax, prefetch: config.relayPrefetch, maxDeliveryAttempts: config.relayDeliveryAttempts, log })
       : new MemoryBroker(config.nodeId));
   const authenticator =
     overrides.authenticator ??
@@ -185,18 +185,30 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     timers.push(sweep);
   }
 
+  /** SPEC §8 drain: out of the registry, clients told to reconnect (1012), the queue handed back. */
+  const leaveCluster = async (): Promise<void> => {
+    await registry.removeNode(config.nodeId).catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
+    await endpoint.closeAll(1012, 'node draining, reconnect');
+    // Hand back what is still queued for this node: its users reconnect elsewhere.
+    await broker
+      .adoptQueue(config.nodeId, (msg) => router.reroute(msg, config.nodeId))
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'handing back the queue failed'));
+  };
+
   let stopped: Promise<void> | undefined;
   const stop = (drain: boolean) =>
     (stopped ??= (async () => {
       endpoint.stopAccepting();
       for (const t of timers) clearInterval(t);
-      if (drain) await registry.removeNode(config.nodeId).catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
-      await endpoint.closeAll(drain ? 1012 : 1001, drain ? 'node draining, reconnect' : 'node stopping');
       if (drain) {
-        // Hand back what is still queued for this node: its users reconnect elsewhere (SPEC §8).
-        await broker
-          .adoptQueue(config.nodeId, (msg) => router.reroute(msg, config.nodeId))
-          .catch((err: unknown) => log.warn({ err: String(err) }, 'handing back the queue failed'));
+        // DRAIN_TIMEOUT_MS bounds the steps that wait on Redis, RabbitMQ and clients; past it the node closes as on stop.
+        if (!(await settlesWithin(leaveCluster(), config.drainTimeoutMs))) {
+          log.warn({ timeoutMs: config.drainTimeoutMs }, 'drain did not finish within DRAIN_TIMEOUT_MS; closing');
+          // The sessions may not have been told yet; their cleanup may wait on the same stuck service.
+          await settlesWithin(endpoint.closeAll(1012, 'node draining, reconnect'), 2000);
+        }
+      } else {
+        await endpoint.closeAll(1001, 'node stopping');
       }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -229,4 +241,15 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     drain: () => stop(true),
     close: () => stop(false),
   };
+}
+
+/** True when `work` settled within `ms`; false when the time ran out first (the work goes on unwatched). */
+async function settlesWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

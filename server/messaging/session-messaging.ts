@@ -27,8 +27,6 @@ import { Transactions } from './transactions.js';
 const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
 /** SEND destinations whose check a session keeps (see sendTarget). */
 const MAX_KNOWN_SEND_TARGETS = 64;
-/** A NACKed message is delivered again this many times, then dead-lettered. */
-const MAX_REDELIVERIES = 3;
 
 /**
  * One session's STOMP semantics after CONNECT: SEND, SUBSCRIBE, UNSUBSCRIBE, ACK, NACK, BEGIN,
@@ -315,10 +313,10 @@ export class SessionMessaging implements SessionHandle {
     };
   }
 
-  /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES, then dead-letter. */
+  /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES times, then dead-letter. */
   private async redeliver(entry: Unacked): Promise<void> {
     const attempts = (this.nacks.get(entry.msg.id) ?? 0) + 1;
-    if (attempts > MAX_REDELIVERIES || this.subs.get(entry.sub.id) !== entry.sub) {
+    if (attempts > this.deps.limits.maxRedeliveries || this.subs.get(entry.sub.id) !== entry.sub) {
       this.nacks.delete(entry.msg.id);
       this.deps.metrics.deadLettered.inc();
       this.deps.log.warn({ id: entry.msg.id, destination: entry.sub.destination }, 'message dead-lettered after NACKs');

@@ -26,8 +26,6 @@ import { HeartbeatWheel } from './heartbeat-wheel.js';
 import type { SessionSocket } from './session-socket.js';
 
 export const SERVER_NAME = 'stomp-relay/0.1.0';
-/** A connection that has not sent CONNECT by then is closed (Spring's timeToFirstMessage). */
-const CONNECT_TIMEOUT_MS = 60_000;
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -104,7 +102,7 @@ export class StompSession implements SessionLink {
     socket.onClose(() => void this.onClose());
     this.connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
-    }, CONNECT_TIMEOUT_MS);
+    }, this.deps.config.limits.connectTimeoutMs);
     this.connectTimer.unref();
   }
 

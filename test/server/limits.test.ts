@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { header } from '../../protocol/index.js';
+import type { NodeId } from '../../server/ids.js';
+import { MemoryRegistry } from '../../server/registry/memory-registry.js';
+import { connectRaw, openRaw } from '../helpers/raw-socket.js';
+import { startNode } from '../helpers/start-node.js';
+import { connectClient } from '../helpers/stomp-client.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** A registry whose leaving never completes, as a Redis that stopped answering mid-drain. */
+class StuckRegistry extends MemoryRegistry {
+  override removeNode(): Promise<void> {
+    return new Promise(() => undefined);
+  }
+}
+
+describe('limits from the configuration', () => {
+  it('ends a drain at DRAIN_TIMEOUT_MS when Redis stops answering, with the sessions closed', async function () {
+    this.timeout(10_000);
+    const n = await startNode({ DRAIN_TIMEOUT_MS: '500', NODE_ID: 'stuck-drain' }, { registry: new StuckRegistry('stuck-drain' as NodeId) });
+    const s = await connectRaw(n.url, 'drainee');
+    let drained = false;
+    const drain = n.node.drain().then(() => (drained = true));
+    await waitFor(() => drained, 'the drain to end despite the stuck registry', 5000);
+    await drain;
+    expect((await s.closed).code).to.be.oneOf([1001, 1006, 1012]);
+  });
+
+  it('closes a WebSocket that sends no CONNECT within CONNECT_TIMEOUT_MS', async function () {
+    this.timeout(10_000);
+    const n = await startNode({ CONNECT_TIMEOUT_MS: '1000' });
+    try {
+      const s = await openRaw(n.url);
+      const error = await s.next('ERROR', 5000);
+      expect(header(error, 'message')).to.contain('no CONNECT frame in time');
+      expect((await s.closed).code).to.equal(1002);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('dead-letters a NACKed message after MAX_REDELIVERIES deliveries again', async () => {
+    const n = await startNode({ MAX_REDELIVERIES: '1' });
+    try {
+      const c = await connectClient(n.url, { login: 'nacker' });
+      const inbox = await c.subscribeWithReceipt('/user/queue/work', { ack: 'client-individual' });
+      await n.node.template.convertAndSendToUser('nacker', '/queue/work', 'poison');
+      (await inbox.wait(1))[0]!.nack();
+      (await inbox.wait(2))[1]!.nack();
+      await waitFor(async () => /stomp_dead_lettered_total 1/.test(await n.node.metrics.registry.getSingleMetricAsString('stomp_dead_lettered_total')), 'dead-lettered');
+      // A fence: a message sent after the second NACK arrives, and nothing came between.
+      await n.node.template.convertAndSendToUser('nacker', '/queue/work', 'fence');
+      await inbox.wait(3);
+      expect(inbox.bodies()).to.deep.equal(['poison', 'poison', 'fence']);
+      await c.disconnect();
+    } finally {
+      await n.stop();
+    }
+  });
+});
