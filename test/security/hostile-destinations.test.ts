@@ -190,8 +190,10 @@ describe('spoofed chat sender (the seed\'s /app/chat/{from}/{to}/{docId})', () =
     const refusals = (await errors.wait(forged.length)).map((m) => JSON.parse(m.body) as { error: string; destination: string });
     expect(refusals.map((r) => r.destination)).to.deep.equal(forged);
     for (const r of refusals) expect(r.error).to.contain('"from" must be your own user id (mal)');
-    await delay(100);
-    expect(chat.messages).to.have.length(0);
+    // A fence: mal's honest message, sent after the forged ones, is the only one bob gets.
+    await mal.sendWithReceipt('/app/chat/mal/bob/42', 'honest');
+    await chat.wait(1);
+    expect(chat.messages.map((m) => (JSON.parse(m.body) as { content: string }).content)).to.deep.equal(['honest']);
     expect(mal.errors).to.have.length(0); // a rejection, not an ERROR: the connection stays open
   });
 

@@ -22,9 +22,11 @@ describe('ACK, NACK and redelivery', () => {
 
     const second = await connectClient(n.url, { login: 'ack1' });
     const again = await second.subscribeWithReceipt('/user/queue/work', { ack: 'client-individual' });
-    const redelivered = await again.wait(2);
-    await delay(100);
-    expect(again.bodies()).to.deep.equal(['w1', 'w3']);
+    const redelivered = (await again.wait(2)).slice(0, 2);
+    // A fence: a message sent after the replay; what came before it is all the replay brought.
+    await n.node.template.convertAndSendToUser('ack1', '/queue/work', 'fence');
+    await again.wait(3);
+    expect(again.bodies()).to.deep.equal(['w1', 'w3', 'fence']);
     for (const m of redelivered) expect(m.headers.redelivered).to.equal('true');
     await second.disconnect();
   });
@@ -40,8 +42,9 @@ describe('ACK, NACK and redelivery', () => {
     const again = await connectClient(n.url, { login: 'ack2' });
     const left = await again.subscribeWithReceipt('/user/queue/work', { ack: 'client' });
     await left.wait(1);
-    await delay(100);
-    expect(left.bodies()).to.deep.equal(['c']);
+    await n.node.template.convertAndSendToUser('ack2', '/queue/work', 'fence');
+    await left.wait(2);
+    expect(left.bodies()).to.deep.equal(['c', 'fence']);
     await again.disconnect();
   });
 
@@ -54,9 +57,10 @@ describe('ACK, NACK and redelivery', () => {
       got[i - 1]!.nack();
     }
     await c.sendWithReceipt('/topic/flush');
-    await delay(100);
-    expect(inbox.bodies()).to.deep.equal(['poison', 'poison', 'poison', 'poison']);
-    expect(inbox.messages.slice(1).every((m) => m.headers.redelivered === 'true')).to.equal(true);
+    await n.node.template.convertAndSendToUser('ack3', '/queue/work', 'fence');
+    await inbox.wait(5);
+    expect(inbox.bodies()).to.deep.equal(['poison', 'poison', 'poison', 'poison', 'fence']);
+    expect(inbox.messages.slice(1, 4).every((m) => m.headers.redelivered === 'true')).to.equal(true);
     const metrics = await n.node.metrics.registry.getSingleMetricAsString('stomp_dead_lettered_total');
     expect(metrics).to.match(/stomp_dead_lettered_total 1/);
     await c.disconnect();
@@ -76,8 +80,9 @@ describe('ACK, NACK and redelivery', () => {
     await delay(50);
     const again = await connectClient(n.url, { login: 'ack4' });
     const inbox = await again.subscribeWithReceipt('/user/queue/work');
-    await delay(100);
-    expect(inbox.messages).to.have.length(0);
+    await n.node.template.convertAndSendToUser('ack4', '/queue/work', 'fence');
+    await inbox.wait(1);
+    expect(inbox.bodies()).to.deep.equal(['fence']);
     await again.disconnect();
   });
 });
@@ -100,9 +105,9 @@ describe('transactions', () => {
     const t2 = c.client.begin();
     c.client.publish({ destination: '/topic/tx', body: 'never', headers: { transaction: t2.id } });
     t2.abort();
-    await c.sendWithReceipt('/topic/other');
-    await delay(100);
-    expect(inbox.bodies()).to.deep.equal(['one', 'two']);
+    await c.sendWithReceipt('/topic/tx', 'fence');
+    await inbox.wait(3);
+    expect(inbox.bodies()).to.deep.equal(['one', 'two', 'fence']);
     await c.disconnect();
   });
 
@@ -132,9 +137,9 @@ describe('transactions', () => {
     s.send('COMMIT\ntransaction:t1\nreceipt:c\n\n\0');
     expect(header(await s.next('ERROR'), 'message')).to.contain('invalid destination');
     await s.closed;
-    await watcher.sendWithReceipt('/topic/atomic-fence');
-    await delay(100);
-    expect(inbox.messages).to.have.length(0);
+    await watcher.sendWithReceipt('/topic/atomic', 'fence');
+    await inbox.wait(1);
+    expect(inbox.bodies()).to.deep.equal(['fence']);
     await watcher.disconnect();
   });
 

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { MessageRejection } from '../../server/messaging/app-router.js';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
-import { delay } from '../helpers/wait.js';
 
 describe('/app handlers and the seed\'s chat', () => {
   let n: StartedNode;
@@ -42,8 +41,10 @@ describe('/app handlers and the seed\'s chat', () => {
     await a.sendWithReceipt('/app/chat/B/B/43', 'pretending to be B');
     const [e] = await errors.wait(1);
     expect(JSON.parse(e!.body)).to.have.property('error').that.contains('from');
-    await delay(100);
-    expect(inbox.messages).to.have.length(0);
+    // A fence: A's honest message, sent after, is the only one B gets.
+    await a.sendWithReceipt('/app/chat/A/B/43', 'honest');
+    await inbox.wait(1);
+    expect(inbox.messages.map((m) => (JSON.parse(m.body) as { content: string }).content)).to.deep.equal(['honest']);
     expect(a.errors).to.have.length(0); // the connection stays open
   });
 

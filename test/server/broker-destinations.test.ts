@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
-import { delay } from '../helpers/wait.js';
 
 describe('/topic and /queue broker destinations', () => {
   let n: StartedNode;
@@ -58,8 +57,10 @@ describe('/topic and /queue broker destinations', () => {
     await inbox.wait(1);
     inbox.subscription.unsubscribe();
     await b.sendWithReceipt('/topic/none', 'flush'); // orders after the UNSUBSCRIBE
+    // A fence: a second subscription of the same session gets '2'; the unsubscribed one must not have.
+    const fence = await b.subscribeWithReceipt('/topic/once');
     await a.sendWithReceipt('/topic/once', '2');
-    await delay(100);
+    await fence.wait(1);
     expect(inbox.bodies()).to.deep.equal(['1']);
   });
 

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
-import { delay } from '../helpers/wait.js';
 
 describe('/user destinations', () => {
   let n: StartedNode;
@@ -38,8 +37,10 @@ describe('/user destinations', () => {
     const ic = await c.subscribeWithReceipt('/user/queue/chat');
     await a.sendWithReceipt('/user/ben/queue/chat', 'for ben');
     expect((await ib.wait(1))[0]!.body).to.equal('for ben');
-    await delay(100);
-    expect(ic.messages).to.have.length(0);
+    // A fence: cid's own message, sent after; nothing for ben may arrive before it.
+    await a.sendWithReceipt('/user/cid/queue/chat', 'for cid');
+    await ic.wait(1);
+    expect(ic.bodies()).to.deep.equal(['for cid']);
   });
 
   it('never lets a client receive another user\'s messages, whatever it subscribes to', async () => {
@@ -56,8 +57,10 @@ describe('/user destinations', () => {
     ];
     await n.node.template.convertAndSendToUser('vic', '/queue/secret', 'pin 1234');
     expect((await iv.wait(1))[0]!.body).to.equal('pin 1234');
-    await delay(150);
-    for (const s of stolen) expect(s.messages).to.have.length(0);
+    // A fence: the thief's own message, sent after; the victim's may not have reached any of its subscriptions before it.
+    await n.node.template.convertAndSendToUser('mal', '/queue/secret', 'fence');
+    await stolen[1]!.wait(1);
+    for (const s of stolen) expect(s.bodies()).to.not.include('pin 1234');
   });
 
   it('routes per document: /user/{docId}/queue/chat reaches only sessions subscribed for that document', async () => {
@@ -67,8 +70,9 @@ describe('/user destinations', () => {
     await n.node.template.convertAndSendToUser('dora', '/42/queue/chat', 'for 42');
     const [m] = await i42.wait(1);
     expect(m!.headers.destination).to.equal('/user/42/queue/chat');
-    await delay(100);
-    expect(i7.messages).to.have.length(0);
+    await n.node.template.convertAndSendToUser('dora', '/7/queue/chat', 'for 7');
+    await i7.wait(1);
+    expect(i7.bodies()).to.deep.equal(['for 7']);
   });
 
   it('announces joins and leaves of a document on /topic/docs/{docId}/presence', async () => {
@@ -99,7 +103,8 @@ describe('/user destinations', () => {
     const o = await connect('olga');
     const inbox = await o.subscribeWithReceipt('/user/queue/inbox');
     await inbox.wait(3);
-    await delay(100);
-    expect(inbox.bodies()).to.deep.equal(['one', 'two', 'three']);
+    await n.node.template.convertAndSendToUser('olga', '/queue/inbox', 'live');
+    await inbox.wait(4);
+    expect(inbox.bodies()).to.deep.equal(['one', 'two', 'three', 'live']);
   });
 });
