@@ -1,4 +1,4 @@
-import { DEFAULTS } from './config.js';
+import { DEFAULTS } from './config-defaults.js';
 
 /** What --help, the tests and the docs say about one configuration variable. */
 interface Described {

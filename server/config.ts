@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { ConfigVarName } from './config-vars.js';
+import { DEFAULTS } from './config-defaults.js';
 import { compilePattern, DestinationPatternError } from './destinations/destination-pattern.js';
+
+export { DEFAULTS } from './config-defaults.js';
 
 export type AuthMode = 'dev' | 'jwt';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -106,42 +109,6 @@ export interface Config {
   readonly history: HistoryConfig;
 }
 
-export const DEFAULTS = {
-  PORT: '8080',
-  HOST: '0.0.0.0',
-  WS_PATH: '/ws',
-  KEY_PREFIX: 'stomp:',
-  AUTH_MODE: 'dev',
-  LOG_LEVEL: 'info',
-  HEARTBEAT: '10000,10000',
-  HEARTBEAT_GRACE: '1.5',
-  NODE_TTL_MS: '15000',
-  ROUTE_CACHE_MS: '500',
-  OFFLINE_MAX_PER_USER: '1000',
-  OFFLINE_RETENTION_MS: String(7 * 24 * 3600 * 1000),
-  DRAIN_TIMEOUT_MS: '10000',
-  RELAY_BUFFER_MAX: '10000',
-  RELAY_PREFETCH: '256',
-  RELAY_DELIVERY_ATTEMPTS: '5',
-  ALLOWED_ORIGINS: '*',
-  MAX_HTTP_BODY_BYTES: '1048576',
-  HTTP_KEEPALIVE_MS: '65000',
-  MAX_FRAME_BYTES: '65536',
-  MAX_HEADERS: '64',
-  MAX_HEADER_LINE_BYTES: '8192',
-  MAX_SUBSCRIPTIONS: '256',
-  MAX_UNACKED: '1000',
-  MAX_OUTBOUND_BYTES: '1048576',
-  MAX_FRAMES_PER_SECOND: '2000',
-  MAX_CONNECTIONS: '20000',
-  MAX_CONNECTIONS_PER_USER: '32',
-  MAX_TRANSACTION_FRAMES: '1000',
-  MAX_REDELIVERIES: '3',
-  CONNECT_TIMEOUT_MS: '60000',
-  HISTORY_DESTINATIONS: '',
-  HISTORY_SIZE: '300',
-  HISTORY_TTL_MS: '600000',
-} as const;
 
 /** A bad configuration value: start-up stops with this one line and exit code 2. */
 export class ConfigError extends Error {

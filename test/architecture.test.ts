@@ -45,4 +45,25 @@ describe('architecture', () => {
     );
     expect(offenders).to.deep.equal([]);
   });
+
+  it('has no import cycles in server/, protocol/ or client/, type-only imports included', () => {
+    const files = [...sources('server'), ...sources('protocol'), ...sources('client')];
+    const edges = new Map(files.map((f) => [f, imports(f).filter((i) => i.startsWith('.')).map((i) => path.join(path.dirname(f), i).replace(/\.js$/, '.ts'))]));
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const trail: string[] = [];
+    const visit = (f: string): void => {
+      state.set(f, 'open');
+      trail.push(f);
+      for (const next of edges.get(f) ?? []) {
+        if (!edges.has(next)) continue;
+        if (state.get(next) === 'open') cycles.push([...trail.slice(trail.indexOf(next)), next].join(' -> '));
+        else if (!state.has(next)) visit(next);
+      }
+      trail.pop();
+      state.set(f, 'done');
+    };
+    for (const f of files) if (!state.has(f)) visit(f);
+    expect(cycles).to.deep.equal([]);
+  });
 });

@@ -1,24 +1,13 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
-import type { Config } from '../config.js';
 import { RelayError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { Registry } from '../registry/registry.js';
-import type { MessagingTemplate } from '../messaging/template.js';
+import type { HttpDeps } from './http-deps.js';
 import { errorBoundary } from './http-errors.js';
 import { apiRoutes } from './routes/api.js';
 import { staticFiles } from './routes/static.js';
 import { timingSafeEqual } from 'node:crypto';
 
-export interface HttpDeps {
-  readonly config: Config;
-  readonly template: MessagingTemplate;
-  readonly registry: Registry;
-  readonly metrics: Metrics;
-  readonly isReady: () => boolean;
-  readonly log: Logger;
-}
+export type { HttpDeps } from './http-deps.js';
 
 /** The node's HTTP side (SPEC §6): the push API, health, readiness, metrics and the demo page. */
 export function createHttpApp(deps: HttpDeps): Koa {

@@ -1,6 +1,6 @@
 import type { Frame } from '../../protocol/index.js';
 import { MessageRejection, type HandlerContext, type InboundMessage } from './app-router.js';
-import { travelsBinary, type MessagingDeps, type SessionLink } from './messaging.js';
+import { travelsBinary, type MessagingDeps, type SessionLink } from './messaging-deps.js';
 import { toBody, type Payload } from './payload.js';
 
 type Deps = Pick<MessagingDeps, 'app' | 'template' | 'log'>;

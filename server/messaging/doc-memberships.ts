@@ -1,5 +1,5 @@
 import type { DocId, SessionId, UserId } from '../ids.js';
-import type { MessagingDeps } from './messaging.js';
+import type { MessagingDeps } from './messaging-deps.js';
 
 /**
  * The documents a session is in (SPEC §4), counted over its subscriptions: the first subscription

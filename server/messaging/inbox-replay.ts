@@ -2,7 +2,7 @@ import type { StreamPosition } from '../history/history.js';
 import type { StreamCopy, StreamStart, SubscriptionStream } from '../history/subscription-stream.js';
 import type { UserId } from '../ids.js';
 import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
-import type { MessagingDeps } from './messaging.js';
+import type { MessagingDeps } from './messaging-deps.js';
 import type { Subscription } from './subscriptions.js';
 
 /** Writes one message on a subscription, with the position its MESSAGE carries (a stream's). */

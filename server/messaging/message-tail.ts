@@ -1,6 +1,6 @@
 import { encodeTail, header, type StompVersion } from '../../protocol/index.js';
 import type { RelayMessage } from '../relay/relay-message.js';
-import { travelsBinary, type MessageTail } from './messaging.js';
+import { travelsBinary, type MessageTail } from './messaging-deps.js';
 
 /**
  * The message written last: whether it travels binary (decided once, not per subscriber), and its

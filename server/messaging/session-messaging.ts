@@ -18,7 +18,7 @@ import { runMessageHandler, runSubscribeHandler } from './app-handlers.js';
 import { DocMemberships } from './doc-memberships.js';
 import { InboxReplay, replaysInbox } from './inbox-replay.js';
 import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
-import { type MessagingDeps, type SessionLink } from './messaging.js';
+import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
 import { RecentIds } from './recent-ids.js';
 import { notAccepted, outgoing, required } from './send-frames.js';
 import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';

@@ -4,7 +4,7 @@ import { invalidUserIdReason } from '../../auth/authenticator.js';
 import { invalidDestinationReason, isBrokerDestination } from '../../destinations/destinations.js';
 import type { Payload } from '../../messaging/payload.js';
 import type { HeaderMap } from '../../messaging/template.js';
-import type { HttpDeps } from '../app.js';
+import type { HttpDeps } from '../http-deps.js';
 import { readJsonObject } from '../json-body.js';
 
 function field<T>(body: Record<string, unknown>, name: string, check: (v: unknown) => v is T, what: string): T {

@@ -1,0 +1,15 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { MessagingTemplate } from '../messaging/template.js';
+import type { Metrics } from '../metrics.js';
+import type { Registry } from '../registry/registry.js';
+
+/** What the HTTP side needs of the node; shared by the app and its routes. */
+export interface HttpDeps {
+  readonly config: Config;
+  readonly template: MessagingTemplate;
+  readonly registry: Registry;
+  readonly metrics: Metrics;
+  readonly isReady: () => boolean;
+  readonly log: Logger;
+}
