@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly secondTab?: boolean;
   /** How long R2's STOMP.js waits before reconnecting (default 150 ms). */
   readonly r2ReconnectDelayMs?: number;
+  /** The recipients subscribe through the resume helper (the cluster needs HISTORY_DESTINATIONS for SUB_DEST). */
+  readonly resume?: boolean;
 }
 
 /**
@@ -68,12 +70,12 @@ export class BalancedCluster {
     clients: { stop(): Promise<void> }[],
     options: RunOptions = {},
   ): Promise<BalancedRun> {
-    const { layout = 'recipients', secondTab = false, r2ReconnectDelayMs = 150 } = options;
+    const { layout = 'recipients', secondTab = false, r2ReconnectDelayMs = 150, resume = false } = options;
     const { cluster, balancer } = this;
     const ledger = new Ledger(scenario);
     const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
     const url = balancer.url();
-    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: u === R2 ? r2ReconnectDelayMs : 150 }));
+    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: u === R2 ? r2ReconnectDelayMs : 150, resume }));
     const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 150));
     const [r1, r2, r3] = recipients as [Recipient, Recipient, Recipient];
     const [s1, s2, s3] = senders as [CarefulSender, CarefulSender, CarefulSender];
@@ -117,6 +119,13 @@ export class BalancedCluster {
     await ledger.settle(30_000);
     const settledMs = Date.now() - faultAt;
 
+    // A killed node's entries stay until a sweep removes them (about two NODE_TTL_MS); a run that
+    // settled sooner (the resume helper recovers from history at once) waits for it.
+    const onSurvivorsOnly = async (user: string) => {
+      const now = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${user}`));
+      return now.length > 0 && now.every((n) => survivors.some((x) => x.nodeId === n));
+    };
+    await waitFor(async () => (await Promise.all(moved.map((c) => onSurvivorsOnly(c.user)))).every(Boolean), 'the sweep to remove the victim', 20_000, 100).catch(() => undefined);
     for (const c of moved) {
       const now = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${c.user}`));
       expect(now.length, `${c.user} is registered`).to.be.greaterThan(0);

@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
 import type { Redis } from 'ioredis';
+import { StompResume } from '../../client/index.js';
 import { redisKeys } from '../../server/redis/redis-keys.js';
 import { webSocketFactory } from '../helpers/stomp-client.js';
 import { delay, waitFor } from '../helpers/wait.js';
@@ -251,6 +252,9 @@ export class Recipient extends ReconnectingClient {
   /** Which of the user's sessions this is, for the ledger (a second browser tab: 'b'). */
   readonly tab: string;
   private readonly ack: 'auto' | 'client-individual';
+  /** With `resume`: the helper's subscriptions that could not pick up where they left off. */
+  notRecovered = 0;
+  private readonly resume: boolean;
 
   constructor(
     user: string,
@@ -265,11 +269,29 @@ export class Recipient extends ReconnectingClient {
        * a session that then ends unread is kept for the next one (SPEC §3). Default 'auto'.
        */
       ack?: 'auto' | 'client-individual';
+      /** Subscribe through the resume helper (`stomp-relay/client`): it resubscribes after every reconnect from its last offset. */
+      resume?: boolean;
     } = {},
   ) {
     super(user, url, options.reconnectDelayMs ?? 200);
     this.tab = options.tab ?? 'main';
     this.ack = options.ack ?? 'auto';
+    this.resume = options.resume ?? false;
+    if (this.resume) {
+      const helper = new StompResume(this.client, {
+        onSubscribed: () => {
+          this.subscribed = true;
+          this.subscribedAt = Date.now();
+        },
+        onNotRecovered: () => this.notRecovered++,
+      });
+      helper.subscribe(SUB_DEST, (m) => this.received(m), { headers: this.ack === 'auto' ? {} : { ack: this.ack } });
+    }
+  }
+
+  private received(m: IMessage): void {
+    this.ledger.receive(this.user, m, true, this.tab);
+    if (this.ack !== 'auto') m.ack();
   }
 
   ready(): boolean {
@@ -277,6 +299,7 @@ export class Recipient extends ReconnectingClient {
   }
 
   protected onConnected(): void {
+    if (this.resume) return; // the helper subscribed already, and says when its RECEIPT came
     this.subscribed = false;
     const receipt = `${this.user}-sub-${++this.seq}`;
     this.client.watchForReceipt(receipt, () => {
@@ -287,10 +310,7 @@ export class Recipient extends ReconnectingClient {
     if (this.ack !== 'auto') headers.ack = this.ack;
     this.client.subscribe(
       SUB_DEST,
-      (m) => {
-        this.ledger.receive(this.user, m, true, this.tab);
-        if (this.ack !== 'auto') m.ack();
-      },
+      (m) => this.received(m),
       headers,
     );
   }
