@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { delay } from '../helpers/wait.js';
 import { useBalancedCluster } from './balanced.js';
-import { CarefulSender, Recipient, SUB_DEST } from './support.js';
+import { useProxiedCluster } from './proxied.js';
+import { CarefulSender, Ledger, Recipient, startMesh, SUB_DEST, waitReady } from './support.js';
 
 /**
  * SPEC §11 under the node faults: the recipients' subscription keeps history and they subscribe
@@ -26,4 +29,28 @@ describe('faults with history and the resume helper: what the application sees',
       expect(recipients.map((r) => r.notRecovered), 'resumes that could not recover').to.deep.equal([0, 0, 0]);
     });
   }
+});
+
+describe('faults with history and the resume helper: a RabbitMQ link cut', function () {
+  const clients: { stop(): Promise<void> }[] = [];
+  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, { env: { NODE_TTL_MS: '3000', HISTORY_DESTINATIONS: SUB_DEST } });
+
+  it("loses nothing and repeats nothing when the recipients' node loses RabbitMQ for 3 s", async function () {
+    this.timeout(120_000);
+    const nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const ledger = new Ledger('rabbitmq cut with resume');
+    const mesh = await startMesh(nodes, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients, { resume: true });
+    await delay(1500);
+    proxies[1]!.cut();
+    await waitReady([nodes[1].http], 503, 2000);
+    await delay(3000);
+    proxies[1]!.restore();
+    await mesh.finish();
+    ledger.report({ resent: mesh.resent() });
+    const totals = ledger.totals();
+    expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
+    expect(totals.lost, ledger.describeLost()).to.equal(0);
+    expect(totals.duplicates, "duplicates seen by the application, beyond the senders' own re-sends").to.be.at.most(mesh.resent());
+    expect(mesh.recipients.map((r) => r.notRecovered), 'resumes that could not recover').to.deep.equal([0, 0, 0]);
+  });
 });

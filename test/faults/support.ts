@@ -555,10 +555,11 @@ export async function startMesh(
   ledger: Ledger,
   users: readonly [R1: string, R2: string, R3: string, S1: string, S2: string, S3: string],
   clients: { stop(): Promise<void> }[],
+  options: { readonly resume?: boolean } = {},
 ): Promise<Mesh> {
   const [R1, R2, R3, S1, S2, S3] = users;
   const [n1, n2, n3] = nodes;
-  const recipients = [new Recipient(R1, n2.url, ledger), new Recipient(R2, n3.url, ledger), new Recipient(R3, n1.url, ledger)];
+  const recipients = [new Recipient(R1, n2.url, ledger, options), new Recipient(R2, n3.url, ledger, options), new Recipient(R3, n1.url, ledger, options)];
   const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
   const all = [...recipients, ...senders];
   clients.push(...all);
