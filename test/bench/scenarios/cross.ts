@@ -48,6 +48,17 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       receiveStomp(c, chat, 'chat');
       await c.subscribe('/user/doc-1/queue/chat', 'sub-0');
       entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids });
+      // The same hop with history on for the recipient's destination (the resume extension's cost).
+      const historied = await startProduct(ctx, 's2h', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat' });
+      defer(() => historied.stop());
+      const ha = await LeanStompClient.connect({ url: historied.wsUrl(0), login: 'bench-a' });
+      const hb = await LeanStompClient.connect({ url: historied.wsUrl(1), login: 'bench-b' });
+      defer(() => Promise.all([ha.close(), hb.close()]));
+      const withHistory = new StompSendPipe(ha, '/user/bench-b/queue/chat', [hb]);
+      receiveStomp(hb, withHistory);
+      await hb.subscribe('/user/queue/chat', 'sub-0');
+      const historyPids = historied.nodes.map((n) => n.pid);
+      entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', pipe: withHistory, pids: historyPids });
       entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids });
       if (ctx.args.peers) {
         const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
