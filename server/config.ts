@@ -95,6 +95,8 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** RELAY_BUFFER_MAX, publishes waiting for RabbitMQ (disconnected or unconfirmed) before a message is NOT_ACCEPTED, default 10000. */
   readonly relayBufferMax: number;
+  /** RELAY_PERSISTENT, relayed messages survive a RabbitMQ restart (persistent); false: transient, still confirmed. Default true. */
+  readonly relayPersistent: boolean;
   /** RELAY_PREFETCH, relayed messages in flight to this node's handler (AMQP prefetch), default 256. */
   readonly relayPrefetch: number;
   /** RELAY_DELIVERY_ATTEMPTS, deliveries of a relayed message whose handling fails before it is dropped, default 5. */
@@ -259,6 +261,7 @@ export function loadConfig(env: Env): Config {
     offlineRetentionMs: int(env, 'OFFLINE_RETENTION_MS', 1000, 365 * 24 * 3600 * 1000),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 0, 600_000),
     relayBufferMax: int(env, 'RELAY_BUFFER_MAX', 1, 10_000_000),
+    relayPersistent: oneOf(env, 'RELAY_PERSISTENT', ['true', 'false']) === 'true',
     relayPrefetch: int(env, 'RELAY_PREFETCH', 1, 65_535),
     relayDeliveryAttempts: int(env, 'RELAY_DELIVERY_ATTEMPTS', 1, 1000),
     allowedOrigins: origins,

@@ -19,6 +19,7 @@ export class Metrics {
     flushAll(this.consumedFrom.user);
     flushAll(this.consumedFrom.broadcast);
   } });
+  readonly flowPaused = new Counter({ name: 'stomp_flow_paused_total', help: 'Times a sending session stopped being read because the relay buffer was above its high-water mark', registers: [this.registry] });
   readonly broadcastPublished = new Counter({ name: 'stomp_broadcast_published_total', help: 'Broadcast messages published to the broker', registers: [this.registry] });
   readonly localShortCircuits: Tally = tally({ name: 'stomp_local_deliveries_total', help: 'User messages delivered on the accepting node with no broker hop', registers: [this.registry] });
   readonly deliveries: Tally = tally({ name: 'stomp_deliveries_total', help: 'MESSAGE frames written to sessions', registers: [this.registry] });

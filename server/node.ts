@@ -21,6 +21,7 @@ import { BrokerBindings } from './messaging/bindings.js';
 import { registerChatHandler } from './messaging/chat-handler.js';
 import { createIdGenerator } from './messaging/message-ids.js';
 import { Messaging } from './messaging/messaging.js';
+import { RelayPressure } from './relay/relay-pressure.js';
 import { RouteCache } from './relay/route-cache.js';
 import { MessageRouter } from './relay/router.js';
 import { LocalSubscriptions } from './messaging/subscriptions.js';
@@ -109,10 +110,22 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     overrides.store ??
     (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
       : new MemoryOfflineStore(storeLimits, Date.now, onDropped));
+  // Senders pause at half the relay buffer and go on at a quarter (SPEC §12): a healthy cluster slows them, never cuts them off.
+  const pressure = new RelayPressure(Math.max(1, Math.ceil(config.relayBufferMax / 2)), Math.floor(config.relayBufferMax / 4));
   const broker: Broker =
     overrides.broker ??
     (cluster && config.amqpUrl
-      ? new RabbitBroker({ url: config.amqpUrl, nodeId: config.nodeId, namePrefix: config.amqpPrefix, maxPendingPublishes: config.relayBufferMax, prefetch: config.relayPrefetch, maxDeliveryAttempts: config.relayDeliveryAttempts, log })
+      ? new RabbitBroker({
+          url: config.amqpUrl,
+          nodeId: config.nodeId,
+          namePrefix: config.amqpPrefix,
+          maxPendingPublishes: config.relayBufferMax,
+          persistent: config.relayPersistent,
+          prefetch: config.relayPrefetch,
+          maxDeliveryAttempts: config.relayDeliveryAttempts,
+          pressure,
+          log,
+        })
       : new MemoryBroker(config.nodeId));
   const authenticator =
     overrides.authenticator ??
@@ -144,10 +157,10 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const app = new AppRouter();
   registerChatHandler(app);
   const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log, ...(history ? { history } : {}) });
-  const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log });
+  const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log, pressure });
 
   const isReady = () => broker.isReady() && registry.isReady();
-  const httpApp = createHttpApp({ config, template, registry, metrics, isReady, log });
+  const httpApp = createHttpApp({ config, template, registry, metrics, isReady, log, pressure });
   const sockJs = new SockJsEndpoint(endpoint, config.wsPath, log);
   const koaHandler = httpApp.callback();
   // An idle keep-alive connection is closed by the client or the balancer, not by us: with Node's

@@ -1,6 +1,5 @@
 import type { Message } from 'amqplib';
-import { decodeEnvelope } from '../relay/relay-envelope.js';
-import type { RelayMessage } from '../relay/relay-message.js';
+import { decodeRecords, type EnvelopeRecord } from '../relay/relay-envelope.js';
 
 /** pino-compatible: a pino `Logger` fits. */
 export interface BrokerLog {
@@ -20,11 +19,12 @@ export class BrokerClosedError extends Error {
   }
 }
 
-/** A relay message from its AMQP form: `messageId` is its id, the content its envelope. */
-export function decodeDelivery(raw: Message): RelayMessage {
-  const id = asString(raw.properties.messageId);
-  if (!id) throw new Error('not a relay message (no message id)');
-  return decodeEnvelope(id, raw.content);
+/**
+ * The relay messages of an AMQP message: one envelope (`messageId` is its id) or a batch. Throws
+ * when nothing in it can be read; a single bad record of a batch comes back as an error record.
+ */
+export function decodeDelivery(raw: Message): EnvelopeRecord[] {
+  return decodeRecords(asString(raw.properties.messageId), raw.content);
 }
 
 export function asString(v: unknown): string | undefined {

@@ -1,4 +1,5 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
+import type { RelayPressure } from '../relay/relay-pressure.js';
 import { asString, BrokerClosedError, errorMessage } from './amqp-util.js';
 
 /** `sendToNodes`/`publish` rejected because too many publishes already wait for RabbitMQ. */
@@ -15,6 +16,8 @@ interface Outgoing {
   readonly routingKey: string;
   readonly content: Buffer;
   readonly options: Options.Publish;
+  /** Relay messages it carries (a batch carries several): what the buffer limit counts. */
+  readonly records: number;
   /** The channel it was last sent on; confirms from any other channel are stale. */
   channel: ConfirmChannel | undefined;
   /** A `basic.return` came back for it: no queue was bound to its routing key. */
@@ -30,10 +33,18 @@ interface Outgoing {
 const MAX_SENDS = 3;
 
 /**
+ * While connected, flow control (RelayPressure) holds the sources back long before the limit; a
+ * source it cannot hold (what one socket read already carried) may overshoot up to this multiple.
+ */
+const CONNECTED_OVERSHOOT = 2;
+
+/**
  * Publishes on a confirm channel and resolves each publish when RabbitMQ confirmed it. Publishes
  * made while no channel is attached, and sent ones whose channel died before their confirm, wait
  * in a bounded buffer and go out in order once a channel is attached again (so a message may
- * arrive twice: ids allow dedup).
+ * arrive twice: ids allow dedup). The limit counts relay messages, not AMQP messages: while
+ * RabbitMQ is unreachable a full buffer refuses more; while connected, `pressure` slows the
+ * sources down instead.
  */
 export class ConfirmPublisher {
   private ch: ConfirmChannel | undefined;
@@ -46,9 +57,22 @@ export class ConfirmPublisher {
   private readonly inflight = new Set<Outgoing>();
   /** Mandatory publishes awaiting confirm, by routing key and message id, to match a `basic.return`. */
   private readonly returnable = new Map<string, Outgoing[]>();
+  /** Relay messages buffered or unconfirmed. */
+  private records = 0;
 
-  /** @param maxPending publishes waiting for RabbitMQ (buffered or unconfirmed) at most */
-  constructor(private readonly maxPending: number) {}
+  /**
+   * @param maxPending relay messages waiting for RabbitMQ (buffered or unconfirmed) at most, while disconnected
+   * @param pressure told of every change of the load
+   */
+  constructor(
+    private readonly maxPending: number,
+    private readonly pressure?: RelayPressure,
+  ) {}
+
+  /** Relay messages waiting for RabbitMQ: buffered, or sent and not confirmed yet. */
+  get load(): number {
+    return this.records;
+  }
 
   /** Publishes waiting to be sent. */
   get waiting(): number {
@@ -63,6 +87,7 @@ export class ConfirmPublisher {
   attach(ch: ConfirmChannel): void {
     this.ch = ch;
     this.blocked = false;
+    this.pressure?.update(this.records, true);
     this.flush();
   }
 
@@ -96,6 +121,7 @@ export class ConfirmPublisher {
     this.returnable.clear();
     this.pending = again.concat(this.pending.slice(this.head));
     this.head = 0;
+    this.pressure?.update(this.records, false);
   }
 
   /** Resolves once RabbitMQ confirmed (or refused) everything sent on the attached channel. Never rejects. */
@@ -114,10 +140,22 @@ export class ConfirmPublisher {
   }
 
   /** Resolves with whether RabbitMQ returned the message (mandatory and no queue), once confirmed. */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<boolean> {
-    if (this.inflight.size + this.waiting >= this.maxPending) return Promise.reject(new PublishBufferFullError(this.maxPending));
+  /**
+   * Counts `records` relay messages into the buffer before they are published (a batch admits
+   * each as it is added, so the limit applies per message); throws PublishBufferFullError when
+   * they do not fit. Every admitted record must then go out with `publish`, which releases it.
+   */
+  admit(records: number): void {
+    const limit = this.ch ? this.maxPending * CONNECTED_OVERSHOOT : this.maxPending;
+    if (this.records + records > limit) throw new PublishBufferFullError(this.maxPending);
+    this.records += records;
+    this.pressure?.update(this.records, this.ch !== undefined);
+  }
+
+  /** Publishes `records` admitted relay messages as one AMQP message. */
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, records: number): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      const o: Outgoing = { exchange, routingKey, content, options, channel: undefined, returned: false, sends: 0, settled: false, resolve, reject };
+      const o: Outgoing = { exchange, routingKey, content, options, records, channel: undefined, returned: false, sends: 0, settled: false, resolve, reject };
       if (!(this.ch && !this.blocked && this.head === this.pending.length && this.send(this.ch, o))) this.pending.push(o);
     });
   }
@@ -188,6 +226,8 @@ export class ConfirmPublisher {
   private settle(o: Outgoing, err: Error | undefined): void {
     if (o.settled) return;
     o.settled = true;
+    this.records -= o.records;
+    this.pressure?.update(this.records, this.ch !== undefined);
     if (err) o.reject(err);
     else o.resolve(o.returned);
   }

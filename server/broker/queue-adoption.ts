@@ -1,6 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import type { NodeId } from '../ids.js';
-import type { RelayMessage } from '../relay/relay-message.js';
+import type { EnvelopeRecord } from '../relay/relay-envelope.js';
 import { decodeDelivery, errorMessage, type BrokerLog } from './amqp-util.js';
 import type { MessageHandler } from './broker.js';
 import type { RabbitTopology } from './rabbit-topology.js';
@@ -29,22 +29,29 @@ export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopolog
     for (;;) {
       const raw = await ch.get(queue, { noAck: false });
       if (raw === false) break;
-      let msg: RelayMessage;
+      let records: EnvelopeRecord[];
+      let handedHere = 0;
       try {
-        msg = decodeDelivery(raw);
+        records = decodeDelivery(raw);
       } catch (err) {
         log.error({ err: errorMessage(err), queue }, 'dropping undecodable message from an adopted queue');
         ch.nack(raw, false, false);
         continue;
       }
       try {
-        await onMessage(msg);
+        // A batch goes back whole if one record fails: the ones handed over already come again (at least once).
+        for (const r of records) {
+          if ('msg' in r) {
+            await onMessage(r.msg);
+            handedHere++;
+          } else log.error({ err: r.error.message, messageId: r.id, queue }, 'dropping an undecodable record from an adopted queue');
+        }
       } catch (err) {
         ch.nack(raw, false, true);
         throw err;
       }
       ch.ack(raw);
-      handed++;
+      handed += handedHere;
     }
     await ch.deleteQueue(queue, { ifEmpty: true });
     log.info({ queue, messages: handed }, 'adopted a node queue');

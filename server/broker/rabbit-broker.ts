@@ -1,13 +1,15 @@
-import { connect, type Channel, type ChannelModel, type ConsumeMessage, type Options } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
+import type { RelayPressure } from '../relay/relay-pressure.js';
 import { AckBatcher } from './ack-batcher.js';
 import { BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, withHeartbeat, type BrokerLog } from './amqp-util.js';
 import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
 import { ConfirmPublisher } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
+import { RelayBatcher, type BatchBounds } from './relay-batcher.js';
 import { RelayConsumer } from './relay-consumer.js';
 import {
   BROADCAST_EXCHANGE_TYPE,
@@ -49,7 +51,15 @@ export interface RabbitBrokerOptions {
   readonly maxDeliveryAttempts?: number;
   /** How long `close()` waits for running handlers and outstanding confirms. Default 5,000 ms. */
   readonly closeTimeoutMs?: number;
+  /** Persistent AMQP messages (survive a RabbitMQ restart). Default true; false: transient, still confirmed. */
+  readonly persistent?: boolean;
+  /** Bounds of one batch of the node hop. Default 512 messages, 256 KiB. */
+  readonly batch?: BatchBounds;
+  /** Told of the publish buffer's load, for flow control. Default: none. */
+  readonly pressure?: RelayPressure;
 }
+
+const DEFAULT_BATCH: BatchBounds = { maxRecords: 512, maxBytes: 256 * 1024 };
 
 /** A TCP connect that hangs (black-holed host) counts as a failed attempt after this. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -59,8 +69,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
  *
  * - One connection; a confirm channel publishes, a second channel declares topology and consumes
  *   the node queue (manual ack, `prefetch`). Names: rabbit-topology.ts.
- * - Wire: AMQP `messageId` = id, content = the binary envelope of relay-envelope.ts (every other
- *   field, then the body); messages are persistent.
+ * - Wire: what one turn of the event loop sends to one node (or one broadcast key) is one AMQP
+ *   message (RelayBatcher): a single relay message as its binary envelope with `messageId` = its
+ *   id, several as a batch of envelopes (relay-envelope.ts); persistent unless configured not.
  * - Handlers run one at a time per origin node (so per-sender order holds at the handler), in
  *   parallel across origins. Ack after the handler resolved; on rejection, nack with requeue
  *   (after a short pause) up to `maxDeliveryAttempts`, then drop with an error log.
@@ -68,7 +79,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
  *   re-consume. Publishes made meanwhile, and sent ones never confirmed, wait in a bounded buffer
  *   and go out in order after reconnect (so a message may arrive twice: ids allow dedup).
  *
- * The parts: ConfirmPublisher (publishing), RelayConsumer (handlers, acks), BroadcastBindings
+ * The parts: RelayBatcher (batches), ConfirmPublisher (publishing), RelayConsumer (handlers, acks), BroadcastBindings
  * (topic bindings); this class owns the connection and its channels and hands them out.
  */
 export class RabbitBroker implements Broker {
@@ -102,6 +113,7 @@ export class RabbitBroker implements Broker {
   private serverBlocked = false;
 
   private readonly publisher: ConfirmPublisher;
+  private readonly batcher: RelayBatcher;
   private readonly bindings: BroadcastBindings;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
   private wakeSleep: (() => void) | undefined;
@@ -121,7 +133,21 @@ export class RabbitBroker implements Broker {
     this.maxDelayMs = options.reconnectMaxDelayMs ?? 30_000;
     this.maxDeliveryAttempts = options.maxDeliveryAttempts ?? 5;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-    this.publisher = new ConfirmPublisher(options.maxPendingPublishes ?? 10_000);
+    const maxPending = options.maxPendingPublishes ?? 10_000;
+    this.publisher = new ConfirmPublisher(maxPending, options.pressure);
+    const bounds = options.batch ?? DEFAULT_BATCH;
+    // A batch never holds more than the buffer could take while disconnected.
+    const sink = {
+      admit: (records: number): void => {
+        if (this.closing) throw new BrokerClosedError();
+        this.publisher.admit(records);
+      },
+      publish: this.publisher.publish.bind(this.publisher),
+    };
+    this.batcher = new RelayBatcher(sink, options.persistent ?? true, {
+      maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
+      maxBytes: bounds.maxBytes,
+    });
     this.bindings = new BroadcastBindings({
       nodeExchange: this.nodeExchange,
       broadcastExchange: this.topology.broadcastExchange,
@@ -147,8 +173,8 @@ export class RabbitBroker implements Broker {
   }
 
   /**
-   * One persistent, mandatory publish per distinct node to the relay exchange. Resolves when
-   * RabbitMQ confirmed all of them; rejects with `UnroutableError` naming the nodes whose queue
+   * One mandatory publish per distinct node to the relay exchange (batched with the other messages
+   * of this turn for that node). Resolves when RabbitMQ confirmed all of them; rejects with `UnroutableError` naming the nodes whose queue
    * is gone (returned by RabbitMQ, or an id that cannot name a queue) once the others were
    * confirmed; rejects with another error when a publish was not accepted (nack, buffer full,
    * closed). While disconnected the publishes wait in the buffer.
@@ -159,9 +185,8 @@ export class RabbitBroker implements Broker {
     const routable = targets.filter((n) => isValidNodeId(n));
     if (routable.length > 0) {
       const content = encodeEnvelope(msg);
-      const options = publishOptions(msg, true);
       const results = await Promise.allSettled(
-        routable.map((n) => this.enqueue(this.topology.relayExchange, this.topology.nodeRoutingKey(n), content, options)),
+        routable.map((n) => this.batcher.add(this.topology.relayExchange, this.topology.nodeRoutingKey(n), true, msg.id, content)),
       );
       let failure: unknown;
       results.forEach((r, i) => {
@@ -174,12 +199,13 @@ export class RabbitBroker implements Broker {
   }
 
   /**
-   * One persistent publish to the broadcast exchange with the destination's routing key.
+   * One publish to the broadcast exchange with the destination's routing key (batched with the
+   * other messages of this turn for that key).
    * Resolves when RabbitMQ confirmed it (also when no node bound a matching destination: then
    * nobody needed it).
    */
   async publish(msg: RelayMessage): Promise<void> {
-    await this.enqueue(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), encodeEnvelope(msg), publishOptions(msg, false));
+    await this.batcher.add(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), false, msg.id, encodeEnvelope(msg));
   }
 
   /**
@@ -370,6 +396,8 @@ export class RabbitBroker implements Broker {
   }
 
   private async shutdown(): Promise<void> {
+    // What was accepted for sending this turn still goes out (and is confirmed, within the timeout).
+    this.batcher.flush();
     this.closing = true;
     this.wakeSleep?.();
     for (const w of this.readyWaiters.splice(0)) w.reject(new BrokerClosedError());
@@ -386,12 +414,6 @@ export class RabbitBroker implements Broker {
     this.publisher.close();
     await conn?.close().catch(() => undefined);
     this.log.info({ node: this.nodeId }, 'RabbitMQ broker closed');
-  }
-
-  /** Resolves with whether RabbitMQ returned the message (mandatory and no queue), once confirmed. */
-  private enqueue(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<boolean> {
-    if (this.closing) return Promise.reject(new BrokerClosedError());
-    return this.publisher.publish(exchange, routingKey, content, options);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -426,9 +448,5 @@ export class RabbitBroker implements Broker {
     await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, this.closeTimeoutMs)))]);
     clearTimeout(timer);
   }
-}
-
-function publishOptions(msg: RelayMessage, mandatory: boolean): Options.Publish {
-  return { messageId: msg.id, persistent: true, mandatory };
 }
 

@@ -1,31 +1,33 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { NodeId } from '../ids.js';
+import type { EnvelopeRecord } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
-import type { AckBatcher, AckHandle } from './ack-batcher.js';
+import type { AckBatcher } from './ack-batcher.js';
 import { decodeDelivery, errorMessage, safely, type BrokerLog } from './amqp-util.js';
 import type { MessageHandler } from './broker.js';
 
-/** Bounds the per-message attempt counters of failing handlers. */
-const MAX_TRACKED_FAILURES = 10_000;
-
 export interface RelayConsumerOptions {
   readonly log: BrokerLog;
-  /** Deliveries of one message whose handler rejected before it is dropped (logged). */
+  /** Attempts at one record whose handler keeps rejecting before it is dropped (logged). */
   readonly maxDeliveryAttempts: number;
-  /** True once the broker closes: a failed message is requeued without the pause. */
+  /** True once the broker closes: a failing record is not retried; its AMQP message goes back to the queue. */
   readonly closing: () => boolean;
 }
 
+/** The broker closes while a record still fails: the whole AMQP message is requeued. */
+class GiveBack extends Error {}
+
 /**
- * Hands the deliveries of a node queue to the handler. Handlers run one at a time per origin
- * node (so per-sender order holds at the handler), in parallel across origins. Ack after the
- * handler resolved; on rejection, nack with requeue (after a short pause) up to
- * `maxDeliveryAttempts`, then drop with an error log.
+ * Hands the records of a node queue's deliveries (one message, or a batch) to the handler, in
+ * order. Deliveries run one at a time per origin node (so per-sender order holds at the handler),
+ * in parallel across origins. A delivery is acked once every record in it is settled: handled, or
+ * given up on. A record whose handler rejects is tried again after a pause (a Redis hiccup passes)
+ * up to `maxDeliveryAttempts`, then dropped with an error log; its batch-mates are handled either
+ * way, and a node that dies meanwhile leaves the whole delivery to come again (at least once).
  */
 export class RelayConsumer {
-  /** Last handler promise per origin node: the next message from that origin runs after it. */
+  /** Last handler promise per origin node: the next delivery from that origin runs after it. */
   private readonly chains = new Map<NodeId, Promise<void>>();
-  private readonly failures = new Map<string, number>();
 
   constructor(
     private readonly handler: MessageHandler,
@@ -40,20 +42,35 @@ export class RelayConsumer {
   /** One delivery of `ch`'s consumer; `acks` batches the acks of that channel. */
   deliver(ch: Channel, acks: AckBatcher<ConsumeMessage>, raw: ConsumeMessage): void {
     const entry = acks.delivered(raw);
-    let msg: RelayMessage;
+    let records: EnvelopeRecord[];
     try {
-      msg = decodeDelivery(raw);
+      records = decodeDelivery(raw);
     } catch (err) {
       this.options.log.error({ err: errorMessage(err), messageId: raw.properties.messageId as unknown }, 'dropping undecodable message');
       acks.settled(entry);
       safely(() => ch.nack(raw, false, false));
       return;
     }
-    const origin = msg.origin;
+    const first = records.find((r): r is { id: string; msg: RelayMessage } => 'msg' in r);
+    const origin = first?.msg.origin ?? '';
+    const run = (): Promise<void> | undefined => {
+      const pending = this.handleFrom(records, 0);
+      if (pending === undefined) {
+        acks.done(entry);
+        return undefined;
+      }
+      return pending.then(
+        () => acks.done(entry),
+        () => {
+          acks.settled(entry);
+          safely(() => ch.nack(raw, false, true));
+        },
+      );
+    };
     const prev = this.chains.get(origin);
     // Nothing of this origin is running: handle it now, and when that finished synchronously
     // (delivered to local sessions), no promise is made at all.
-    const next = prev === undefined ? this.handle(ch, acks, entry, raw, msg) : prev.then(() => this.handle(ch, acks, entry, raw, msg));
+    const next = prev === undefined ? run() : prev.then(run);
     if (next === undefined) return;
     this.chains.set(origin, next);
     void next.then(() => {
@@ -61,50 +78,54 @@ export class RelayConsumer {
     });
   }
 
-  /** Runs the handler; returns undefined when it finished synchronously. Never rejects. */
-  private handle(ch: Channel, acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, raw: ConsumeMessage, msg: RelayMessage): Promise<void> | undefined {
-    let result: Promise<void> | void;
-    try {
-      result = this.handler(msg);
-    } catch (err) {
-      return this.failed(ch, acks, entry, raw, msg, err);
+  /**
+   * Handles `records` from index `i` on; undefined when all of them finished synchronously, else a
+   * promise that resolves once all are settled and rejects (GiveBack) only when the broker closes
+   * while one still fails.
+   */
+  private handleFrom(records: readonly EnvelopeRecord[], i: number): Promise<void> | undefined {
+    for (; i < records.length; i++) {
+      const r = records[i] as EnvelopeRecord;
+      if (!('msg' in r)) {
+        this.options.log.error({ err: r.error.message, messageId: r.id }, 'dropping an undecodable record');
+        continue;
+      }
+      let result: Promise<void> | void;
+      try {
+        result = this.handler(r.msg);
+      } catch (err) {
+        result = Promise.reject(err);
+      }
+      if (result !== undefined) {
+        const at = i;
+        return result.then(
+          () => this.handleFrom(records, at + 1),
+          (err: unknown) => this.retry(r.msg, err).then(() => this.handleFrom(records, at + 1)),
+        );
+      }
     }
-    if (result === undefined) {
-      this.handled(acks, entry, msg);
-      return undefined;
-    }
-    return result.then(
-      () => this.handled(acks, entry, msg),
-      (err: unknown) => this.failed(ch, acks, entry, raw, msg, err),
-    );
+    return undefined;
   }
 
-  private handled(acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, msg: RelayMessage): void {
-    if (this.failures.size > 0) this.failures.delete(msg.id);
-    // The channel may be gone (reconnected) by the time the batch goes: then RabbitMQ redelivers it, at least once.
-    acks.done(entry);
-  }
-
-  private async failed(ch: Channel, acks: AckBatcher<ConsumeMessage>, entry: AckHandle<ConsumeMessage>, raw: ConsumeMessage, msg: RelayMessage, err: unknown): Promise<void> {
-    const { log, maxDeliveryAttempts } = this.options;
-    const attempts = (this.failures.get(msg.id) ?? 0) + 1;
-    if (attempts >= maxDeliveryAttempts) {
-      this.failures.delete(msg.id);
-      log.error({ err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts }, 'handler keeps failing, dropping message');
-      acks.settled(entry);
-      safely(() => ch.nack(raw, false, false));
-      return;
+  /** The handler rejected `msg` once: tries again after growing pauses, then gives up on it. */
+  private async retry(msg: RelayMessage, firstError: unknown): Promise<void> {
+    const { log, maxDeliveryAttempts, closing } = this.options;
+    let err = firstError;
+    for (let attempts = 1; ; attempts++) {
+      if (attempts >= maxDeliveryAttempts) {
+        log.error({ err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts }, 'handler keeps failing, dropping message');
+        return;
+      }
+      if (closing()) throw new GiveBack();
+      log.warn({ err: errorMessage(err), messageId: msg.id, attempts }, 'handler failed, trying the message again');
+      // A pause, so a transient failure (Redis hiccup) is not retried in a tight loop.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempts)).unref());
+      try {
+        await this.handler(msg);
+        return;
+      } catch (e) {
+        err = e;
+      }
     }
-    this.failures.delete(msg.id); // re-insert: Map order is age order for the eviction below
-    this.failures.set(msg.id, attempts);
-    if (this.failures.size > MAX_TRACKED_FAILURES) {
-      const oldest = this.failures.keys().next();
-      if (!oldest.done) this.failures.delete(oldest.value);
-    }
-    log.warn({ err: errorMessage(err), messageId: msg.id, attempts }, 'handler failed, requeueing message');
-    // A pause, so a transient failure (Redis hiccup) is not retried in a tight loop.
-    if (!this.options.closing()) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempts)).unref());
-    acks.settled(entry);
-    safely(() => ch.nack(raw, false, true));
   }
 }

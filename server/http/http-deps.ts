@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { MessagingTemplate } from '../messaging/template.js';
 import type { Metrics } from '../metrics.js';
 import type { Registry } from '../registry/registry.js';
+import type { RelayPressure } from '../relay/relay-pressure.js';
 
 /** What the HTTP side needs of the node; shared by the app and its routes. */
 export interface HttpDeps {
@@ -12,4 +13,6 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly isReady: () => boolean;
   readonly log: Logger;
+  /** Flow control of the node hop: a push waits (body unread) while it is closed. */
+  readonly pressure?: RelayPressure;
 }

@@ -16,6 +16,15 @@ import type { RelayMessage, RelayTarget } from './relay-message.js';
  */
 export const ENVELOPE_VERSION = 1;
 
+/**
+ * Several relay messages for one target in one AMQP message (the batched node hop):
+ *
+ *   u8 version (2) | u32 record count | (str id | u32 length | envelope of version 1)…
+ *
+ * Each record is framed on its own, so one record that cannot be decoded is dropped alone.
+ */
+export const BATCH_VERSION = 2;
+
 const REDELIVERED = 1;
 const REROUTED = 2;
 const BROADCAST = 4;
@@ -102,6 +111,57 @@ export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
   };
 }
 
+/** One record of a decoded AMQP message: the message, or why it could not be decoded. */
+export type EnvelopeRecord = { readonly id: string; readonly msg: RelayMessage } | { readonly id: string; readonly error: EnvelopeError };
+
+/** `records` (ids and their version-1 envelopes) as one batch. */
+export function encodeBatch(records: readonly { readonly id: string; readonly envelope: Buffer }[]): Buffer {
+  let room = 1 + 4;
+  for (const r of records) room += 8 + maxUtf8(r.id) + r.envelope.length;
+  const buf = Buffer.allocUnsafe(room);
+  buf[0] = BATCH_VERSION;
+  buf.writeUInt32LE(records.length, 1);
+  let at = 5;
+  for (const r of records) {
+    at = writeString(buf, at, r.id);
+    buf.writeUInt32LE(r.envelope.length, at);
+    at += 4 + r.envelope.copy(buf, at + 4);
+  }
+  return buf.subarray(0, at);
+}
+
+/**
+ * The records of an AMQP message: one for a single envelope (its id is the AMQP message id), each
+ * of a batch in order. A record that cannot be decoded comes back as an error; a batch whose
+ * framing is broken throws EnvelopeError (nothing in it can be trusted).
+ */
+export function decodeRecords(messageId: string | undefined, content: Buffer): EnvelopeRecord[] {
+  if (content[0] !== BATCH_VERSION) {
+    if (!messageId) throw new EnvelopeError('not a relay message (no message id)');
+    return [decodeRecord(messageId, content)];
+  }
+  const reader = new Reader(content);
+  reader.u8();
+  const count = reader.u32();
+  // Each record takes at least 8 bytes of framing.
+  if (count * 8 > reader.left) throw new EnvelopeError('relay batch record count exceeds its length');
+  const records: EnvelopeRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const id = reader.string();
+    records[i] = decodeRecord(id, reader.bytes(reader.u32()));
+  }
+  if (reader.left !== 0) throw new EnvelopeError('relay batch has bytes after its last record');
+  return records;
+}
+
+function decodeRecord(id: string, content: Buffer): EnvelopeRecord {
+  try {
+    return { id, msg: decodeEnvelope(id, content) };
+  } catch (err) {
+    return { id, error: err instanceof EnvelopeError ? err : new EnvelopeError(String(err)) };
+  }
+}
+
 function maxUtf8(s: string): number {
   return 3 * s.length;
 }
@@ -146,6 +206,13 @@ class Reader {
     const s = this.buf.toString('utf8', this.at, this.at + n);
     this.at += n;
     return s;
+  }
+
+  bytes(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
   }
 
   rest(): Buffer {

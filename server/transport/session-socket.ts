@@ -19,5 +19,8 @@ export interface SessionSocket {
   /** Drops the connection at once. */
   terminate(): void;
   onMessage(listener: (chunk: Buffer) => void): void;
+  /** Stops reading (flow control): no more `onMessage` until `resume`, beyond what was already read. */
+  pause(): void;
+  resume(): void;
   onClose(listener: () => void): void;
 }

@@ -20,6 +20,7 @@ import { RelayError, type CloseCode } from '../errors.js';
 import type { SessionId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { RelayPressure } from '../relay/relay-pressure.js';
 import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import { HeartbeatWheel } from './heartbeat-wheel.js';
@@ -37,6 +38,8 @@ export interface SessionDeps {
   readonly log: Logger;
   /** The node's heart-beat timers (see HeartbeatWheel); a session joins them after CONNECT. */
   readonly beats: SessionBeats;
+  /** Flow control of the node hop: a session that SENDs stops being read while it is closed. */
+  readonly pressure?: RelayPressure;
 }
 
 export interface SessionBeats {
@@ -84,6 +87,10 @@ export class StompSession implements SessionLink {
   private readLimitMs = 0;
   private windowStart = Date.now();
   private framesInWindow = 0;
+  /** A SEND came in since the last read: this session feeds the relay. */
+  private sent = false;
+  /** Reading is paused until the relay's pressure drops (flow control). */
+  private held = false;
 
   constructor(
     private readonly socket: SessionSocket,
@@ -136,6 +143,28 @@ export class StompSession implements SessionLink {
     } catch (err) {
       this.fail(err);
     }
+    if (this.sent) {
+      this.sent = false;
+      if (this.deps.pressure?.closed) this.holdReading(this.deps.pressure);
+    }
+  }
+
+  /**
+   * Flow control: the relay buffer is above its high-water mark while RabbitMQ is reachable, so
+   * this sender stops being read (TCP pushes back on the client) until the buffer drains; frames
+   * already read are handled. Deliveries to this session go on.
+   */
+  private holdReading(pressure: RelayPressure): void {
+    if (this.held) return;
+    this.held = true;
+    this.socket.pause();
+    this.deps.metrics.flowPaused.inc();
+    pressure.onOpen(() => {
+      this.held = false;
+      // Silence while held was ours, not the client's: the heart-beat check starts afresh.
+      this.lastReadAt = Date.now();
+      if (this.state !== 'closed') this.socket.resume();
+    });
   }
 
   private countFrame(): void {
@@ -176,6 +205,7 @@ export class StompSession implements SessionLink {
     if (command === 'CONNECTED' || command === 'MESSAGE' || command === 'RECEIPT' || command === 'ERROR') {
       throw new StompProtocolError('STOMP_ERR_UNKNOWN_COMMAND', `${command} is a server frame`);
     }
+    if (command === 'SEND' || command === 'COMMIT') this.sent = true;
     const effect = this.messaging.handle(frame);
     if (receipt === undefined) {
       effect.catch((err: unknown) => this.fail(err));
@@ -277,7 +307,7 @@ export class StompSession implements SessionLink {
 
   /** The check wheel's tick: nothing read for too long ends the session. */
   checkBeat(now: number): void {
-    if (now - this.lastReadAt > this.readLimitMs) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+    if (!this.held && now - this.lastReadAt > this.readLimitMs) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
   }
 
   private stopHeartbeats(): void {

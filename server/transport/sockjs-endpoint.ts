@@ -11,6 +11,10 @@ const DISCONNECT_DELAY_MS = 5_000;
 
 /** A SockJS connection as a SessionSocket. Over SockJS every frame is text (as in Spring). */
 class SockJsSocket implements SessionSocket {
+  private listener: ((chunk: Buffer) => void) | undefined;
+  /** Messages that came while paused: the sockjs package cannot stop its transports from reading. */
+  private held: Buffer[] | undefined;
+
   constructor(private readonly conn: sockjs.Connection) {}
 
   get bufferedAmount(): number {
@@ -39,7 +43,32 @@ class SockJsSocket implements SessionSocket {
   }
 
   onMessage(listener: (chunk: Buffer) => void): void {
-    this.conn.on('data', (text: string) => listener(Buffer.from(text, 'utf8')));
+    this.listener = listener;
+    this.conn.on('data', (text: string) => {
+      const chunk = Buffer.from(text, 'utf8');
+      if (this.held) this.held.push(chunk);
+      else listener(chunk);
+    });
+  }
+
+  pause(): void {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (!held) return;
+    for (let i = 0; i < held.length; i++) {
+      this.listener?.(held[i] as Buffer);
+      // The listener may have paused again (TypeScript cannot see that).
+      const again = this.held as Buffer[] | undefined;
+      if (again) {
+        // Paused again while handling one: the rest wait, in order.
+        again.unshift(...held.slice(i + 1));
+        return;
+      }
+    }
   }
 
   onClose(listener: () => void): void {

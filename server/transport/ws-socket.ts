@@ -84,6 +84,14 @@ export class WsSocket implements SessionSocket, Held {
     });
   }
 
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
   onClose(listener: () => void): void {
     this.ws.on('close', listener);
   }

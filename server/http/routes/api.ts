@@ -32,6 +32,7 @@ export function apiRoutes(api: Router, deps: HttpDeps): void {
     const userId = ctx.params.userId ?? '';
     const badUser = invalidUserIdReason(userId);
     if (badUser) throw new RelayError('BAD_REQUEST', badUser);
+    await deps.pressure?.whenOpen();
     const body = await readJsonObject(ctx, limit);
     const destination = field(body, 'destination', isString, 'a string such as /queue/chat');
     const bad = invalidDestinationReason(destination);
@@ -49,6 +50,7 @@ export function apiRoutes(api: Router, deps: HttpDeps): void {
   });
 
   api.post('/broadcast', async (ctx) => {
+    await deps.pressure?.whenOpen();
     const body = await readJsonObject(ctx, limit);
     const destination = field(body, 'destination', isString, 'a string such as /topic/news');
     const bad = invalidDestinationReason(destination);
