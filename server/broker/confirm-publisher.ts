@@ -33,12 +33,6 @@ interface Outgoing {
 const MAX_SENDS = 3;
 
 /**
- * While connected, flow control (RelayPressure) holds the sources back long before the limit; a
- * source it cannot hold (what one socket read already carried) may overshoot up to this multiple.
- */
-const CONNECTED_OVERSHOOT = 2;
-
-/**
  * Publishes on a confirm channel and resolves each publish when RabbitMQ confirmed it. Publishes
  * made while no channel is attached, and sent ones whose channel died before their confirm, wait
  * in a bounded buffer and go out in order once a channel is attached again (so a message may
@@ -61,7 +55,7 @@ export class ConfirmPublisher {
   private records = 0;
 
   /**
-   * @param maxPending relay messages waiting for RabbitMQ (buffered or unconfirmed) at most, while disconnected
+   * @param maxPending relay messages waiting for RabbitMQ (buffered or unconfirmed) at most while disconnected
    * @param pressure told of every change of the load
    */
   constructor(
@@ -146,8 +140,9 @@ export class ConfirmPublisher {
    * they do not fit. Every admitted record must then go out with `publish`, which releases it.
    */
   admit(records: number): void {
-    const limit = this.ch ? this.maxPending * CONNECTED_OVERSHOOT : this.maxPending;
-    if (this.records + records > limit) throw new PublishBufferFullError(this.maxPending);
+    // While connected the limit is flow control's (RelayPressure pauses every source at half of
+    // it; what goes past is bounded by one socket read per paused sender), not a refusal.
+    if (this.ch === undefined && this.records + records > this.maxPending) throw new PublishBufferFullError(this.maxPending);
     this.records += records;
     this.pressure?.update(this.records, this.ch !== undefined);
   }

@@ -397,7 +397,7 @@ export class RabbitBroker implements Broker {
 
   private async shutdown(): Promise<void> {
     // What was accepted for sending this turn still goes out (and is confirmed, within the timeout).
-    this.batcher.flush();
+    this.batcher.flush(true);
     this.closing = true;
     this.wakeSleep?.();
     for (const w of this.readyWaiters.splice(0)) w.reject(new BrokerClosedError());

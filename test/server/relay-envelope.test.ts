@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../../server/relay/relay-envelope.js';
+import { decodeEnvelope, decodeRecords, encodeBatch, encodeEnvelope, EnvelopeError } from '../../server/relay/relay-envelope.js';
 import type { RelayMessage, RelayTarget } from '../../server/relay/relay-message.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
@@ -77,5 +77,53 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
     lying.writeUInt32LE(0xffffffff, lying.length - 4);
     expect(() => decodeEnvelope('m', lying)).to.throw(EnvelopeError, /header count/);
     expect(() => decodeEnvelope('m', Buffer.from('{"json":true}'))).to.throw(EnvelopeError);
+  });
+
+  describe('batches (several messages for one node in one AMQP message)', () => {
+    const one = (id: string, body: string): RelayMessage => ({
+      id, target: { kind: 'user', user: 'bob' }, destination: '/queue/chat', headers: [['x-n', id]], body: Buffer.from(body), origin: 'n1', sentAt: 7,
+    });
+
+    it('gives back every message of a batch, in order, with its own id', () => {
+      fc.assert(
+        fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), (ms) => {
+          fc.pre(ms.every(wellFormed));
+          const withIds = ms.map((m, i) => ({ ...m, id: `m-${i}` }));
+          const back = decodeRecords(undefined, encodeBatch(withIds.map((m) => ({ id: m.id, envelope: encodeEnvelope(m) }))));
+          expect(back.map((r) => ('msg' in r ? { ...r.msg, body: Buffer.from(r.msg.body) } : r.error))).to.deep.equal(withIds);
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it('reads a single envelope as a batch of one, its id from the AMQP message id', () => {
+      const back = decodeRecords('m-1', encodeEnvelope(one('ignored', 'hi')));
+      expect(back).to.have.length(1);
+      expect('msg' in back[0]! && back[0].msg.id).to.equal('m-1');
+      expect(() => decodeRecords(undefined, encodeEnvelope(one('x', 'hi')))).to.throw(EnvelopeError, /no message id/);
+    });
+
+    it('drops a record that cannot be decoded alone, keeping its batch-mates', () => {
+      const batch = encodeBatch([
+        { id: 'a', envelope: encodeEnvelope(one('a', 'first')) },
+        { id: 'poison', envelope: Buffer.from('not an envelope') },
+        { id: 'c', envelope: encodeEnvelope(one('c', 'third')) },
+      ]);
+      const back = decodeRecords(undefined, batch);
+      expect(back.map((r) => r.id)).to.deep.equal(['a', 'poison', 'c']);
+      expect(back.map((r) => ('msg' in r ? r.msg.body.toString() : 'error'))).to.deep.equal(['first', 'error', 'third']);
+      expect('error' in back[1]! && back[1].error).to.be.instanceOf(EnvelopeError);
+    });
+
+    it('refuses a batch whose framing is broken (truncated, lying count, trailing bytes)', () => {
+      const whole = encodeBatch([{ id: 'a', envelope: encodeEnvelope(one('a', 'x')) }, { id: 'b', envelope: encodeEnvelope(one('b', 'y')) }]);
+      for (let n = 1; n < whole.length; n++) {
+        expect(() => decodeRecords(undefined, whole.subarray(0, n)), `first ${n} bytes`).to.throw(EnvelopeError);
+      }
+      const lying = Buffer.from(whole);
+      lying.writeUInt32LE(0xffffff, 1);
+      expect(() => decodeRecords(undefined, lying)).to.throw(EnvelopeError, /record count/);
+      expect(() => decodeRecords(undefined, Buffer.concat([whole, Buffer.from([0])]))).to.throw(EnvelopeError, /after its last record/);
+    });
   });
 });
