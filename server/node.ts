@@ -110,7 +110,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     overrides.store ??
     (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
       : new MemoryOfflineStore(storeLimits, Date.now, onDropped));
-  // Senders pause at half the relay buffer and go on at a quarter (SPEC §12): a healthy cluster slows them, never cuts them off.
+  // Senders pause at half the relay buffer and go on at a quarter (SPEC §9): a healthy cluster slows them, never cuts them off.
   const pressure = new RelayPressure(Math.max(1, Math.ceil(config.relayBufferMax / 2)), Math.floor(config.relayBufferMax / 4));
   const broker: Broker =
     overrides.broker ??

@@ -54,3 +54,16 @@ export function withHeartbeat(url: string): string {
 export function safeHost(url: string): string {
   return new URL(url).host;
 }
+
+/** The pause before reconnect attempt `attempt` (1, 2, …): doubling from `minMs`, capped at `maxMs`, ±20 % jitter. */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.min(maxMs, Math.round(base * (0.8 + 0.4 * Math.random())));
+}
+
+/** Waits for `p` to settle, at most `ms`. Never rejects. */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

@@ -2,14 +2,14 @@ import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'a
 import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
-import type { RelayPressure } from '../relay/relay-pressure.js';
 import { AckBatcher } from './ack-batcher.js';
-import { BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, withHeartbeat, type BrokerLog } from './amqp-util.js';
+import { backoffDelay, BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, waitAtMost, withHeartbeat, type BrokerLog } from './amqp-util.js';
 import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
 import { ConfirmPublisher } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
-import { RelayBatcher, type BatchBounds } from './relay-batcher.js';
+import { CONNECT_TIMEOUT_MS, DEFAULT_BATCH, type RabbitBrokerOptions } from './rabbit-broker-options.js';
+import { RelayBatcher } from './relay-batcher.js';
 import { RelayConsumer } from './relay-consumer.js';
 import {
   BROADCAST_EXCHANGE_TYPE,
@@ -27,42 +27,10 @@ import {
 
 export { BrokerClosedError, type BrokerLog } from './amqp-util.js';
 export { PublishBufferFullError } from './confirm-publisher.js';
+export type { RabbitBrokerOptions } from './rabbit-broker-options.js';
 
-export interface RabbitBrokerOptions {
-  /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. `heartbeat=10` is added unless the URL sets one. */
-  readonly url: string;
-  /** This node's id: its queue is `{namePrefix}node.{nodeId}`. 1-64 of A-Z a-z 0-9 . _ - */
-  readonly nodeId: NodeId;
-  /** Prefix of every exchange and queue name, e.g. `stomp.` (see rabbit-topology.ts). */
-  readonly namePrefix: string;
-  /** Deliveries in flight to this node's handler (AMQP prefetch). Default 256. */
-  readonly prefetch?: number;
-  /** Default: no logging. */
-  readonly log?: BrokerLog;
-  /** `x-expires` of the node queue. Default 3,600,000 (1 h). Must match an existing queue's value. */
-  readonly nodeQueueExpiresMs?: number;
-  /** Publishes waiting for RabbitMQ (disconnected, or unconfirmed). Default 10,000; beyond it calls reject. */
-  readonly maxPendingPublishes?: number;
-  /** First reconnect delay. Default 100 ms; doubles per attempt, with ±20 % jitter. */
-  readonly reconnectMinDelayMs?: number;
-  /** Reconnect delay cap. Default 30,000 ms. */
-  readonly reconnectMaxDelayMs?: number;
-  /** Deliveries of one message whose handler rejected before it is dropped (logged). Default 5. */
-  readonly maxDeliveryAttempts?: number;
-  /** How long `close()` waits for running handlers and outstanding confirms. Default 5,000 ms. */
-  readonly closeTimeoutMs?: number;
-  /** Persistent AMQP messages (survive a RabbitMQ restart). Default true; false: transient, still confirmed. */
-  readonly persistent?: boolean;
-  /** Bounds of one batch of the node hop. Default 512 messages, 256 KiB. */
-  readonly batch?: BatchBounds;
-  /** Told of the publish buffer's load, for flow control. Default: none. */
-  readonly pressure?: RelayPressure;
-}
 
-const DEFAULT_BATCH: BatchBounds = { maxRecords: 512, maxBytes: 256 * 1024 };
 
-/** A TCP connect that hangs (black-holed host) counts as a failed attempt after this. */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * `Broker` on RabbitMQ (SPEC §5, §8); maps the interface to the wire and nothing more.
@@ -278,7 +246,7 @@ export class RabbitBroker implements Broker {
         return;
       } catch (err) {
         if (this.closing) break;
-        const delayMs = this.backoff(attempt);
+        const delayMs = backoffDelay(attempt, this.minDelayMs, this.maxDelayMs);
         // SPEC §8: say so in the log, retry; the message, not a stack trace.
         this.log.warn({ err: errorMessage(err), attempt, delayMs, host: safeHost(this.url) }, 'RabbitMQ not reachable, retrying');
         await this.sleep(delayMs);
@@ -424,11 +392,6 @@ export class RabbitBroker implements Broker {
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
-  private backoff(attempt: number): number {
-    const base = Math.min(this.maxDelayMs, this.minDelayMs * 2 ** Math.min(attempt - 1, 30));
-    return Math.min(this.maxDelayMs, Math.round(base * (0.8 + 0.4 * Math.random())));
-  }
-
   /** A reconnect pause that `close()` cuts short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -443,10 +406,8 @@ export class RabbitBroker implements Broker {
   }
 
   /** Waits for `p`, at most `closeTimeoutMs`. */
-  private async within(p: Promise<unknown>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, this.closeTimeoutMs)))]);
-    clearTimeout(timer);
+  private within(p: Promise<unknown>): Promise<void> {
+    return waitAtMost(p, this.closeTimeoutMs);
   }
 }
 

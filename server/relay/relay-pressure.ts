@@ -1,5 +1,5 @@
 /**
- * Flow control for what feeds the node hop (SPEC §12): while the relay buffer holds `high` or more
+ * Flow control for what feeds the node hop (SPEC §9): while the relay buffer holds `high` or more
  * messages and RabbitMQ is connected (it is only slow to confirm), the sources that send into it
  * stop reading — sockets are paused, HTTP pushes wait — and they go on once it is down to `low`.
  * While RabbitMQ is unreachable the gate stays open: the buffer fills, and what does not fit is

@@ -20,7 +20,7 @@ async function queueCounts(queue: string): Promise<string> {
 }
 
 /**
- * The batched node hop (SPEC §12): one AMQP message carries several relay messages for one node,
+ * The batched node hop (SPEC §9): one AMQP message carries several relay messages for one node,
  * and the node settles each record on its own. The batch is written to node 1's queue by hand, as
  * another node would, with every kind of record in it at once.
  */

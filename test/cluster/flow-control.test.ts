@@ -3,7 +3,7 @@ import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import { useCluster } from '../helpers/use-cluster.js';
 
 /**
- * Flow control of the node hop (SPEC §12): a sender faster than RabbitMQ confirms is slowed down
+ * Flow control of the node hop (SPEC §9): a sender faster than RabbitMQ confirms is slowed down
  * (its socket is not read while the relay buffer is above half of RELAY_BUFFER_MAX), never cut
  * off, while the node's other sessions keep receiving. A small buffer makes a healthy RabbitMQ's
  * confirm latency enough to fill it.

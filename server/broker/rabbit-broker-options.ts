@@ -1,0 +1,41 @@
+import type { NodeId } from '../ids.js';
+import type { RelayPressure } from '../relay/relay-pressure.js';
+import type { BrokerLog } from './amqp-util.js';
+import type { BatchBounds } from './relay-batcher.js';
+
+/** What a RabbitBroker is built with; only url, nodeId and namePrefix are required. */
+export interface RabbitBrokerOptions {
+  /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. `heartbeat=10` is added unless the URL sets one. */
+  readonly url: string;
+  /** This node's id: its queue is `{namePrefix}node.{nodeId}`. 1-64 of A-Z a-z 0-9 . _ - */
+  readonly nodeId: NodeId;
+  /** Prefix of every exchange and queue name, e.g. `stomp.` (see rabbit-topology.ts). */
+  readonly namePrefix: string;
+  /** Deliveries in flight to this node's handler (AMQP prefetch). Default 256. */
+  readonly prefetch?: number;
+  /** Default: no logging. */
+  readonly log?: BrokerLog;
+  /** `x-expires` of the node queue. Default 3,600,000 (1 h). Must match an existing queue's value. */
+  readonly nodeQueueExpiresMs?: number;
+  /** Relay messages waiting for RabbitMQ (unconfirmed or buffered): half of it pauses the senders (`pressure`); while disconnected, more are refused. Default 10,000. */
+  readonly maxPendingPublishes?: number;
+  /** First reconnect delay. Default 100 ms; doubles per attempt, with ±20 % jitter. */
+  readonly reconnectMinDelayMs?: number;
+  /** Reconnect delay cap. Default 30,000 ms. */
+  readonly reconnectMaxDelayMs?: number;
+  /** Deliveries of one message whose handler rejected before it is dropped (logged). Default 5. */
+  readonly maxDeliveryAttempts?: number;
+  /** How long `close()` waits for running handlers and outstanding confirms. Default 5,000 ms. */
+  readonly closeTimeoutMs?: number;
+  /** Persistent AMQP messages (survive a RabbitMQ restart). Default true; false: transient, still confirmed. */
+  readonly persistent?: boolean;
+  /** Bounds of one batch of the node hop. Default 512 messages, 256 KiB. */
+  readonly batch?: BatchBounds;
+  /** Told of the publish buffer's load, for flow control. Default: none. */
+  readonly pressure?: RelayPressure;
+}
+
+export const DEFAULT_BATCH: BatchBounds = { maxRecords: 512, maxBytes: 256 * 1024 };
+
+/** A TCP connect that hangs (black-holed host) counts as a failed attempt after this. */
+export const CONNECT_TIMEOUT_MS = 10_000;
