@@ -33,6 +33,12 @@ export class Metrics {
   readonly historyDropped = new Counter({ name: 'stomp_history_dropped_total', help: 'Stream copies not delivered: offset passed (duplicate) or older epoch (stale-epoch)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly historySkipped = new Counter({ name: 'stomp_history_skipped_total', help: 'Offsets given up: not found in history by a gap fill', registers: [this.registry] });
   readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly relayBatchSize = new Histogram({
+    name: 'stomp_relay_batch_size',
+    help: 'Relay messages per AMQP message this node published (the batched node hop)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  });
   readonly deliveryLatency = new Histogram({
     name: 'stomp_delivery_latency_seconds',
     help: 'From accepting a message to writing it to the sessions of this node (once per message and node)',

@@ -124,6 +124,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           prefetch: config.relayPrefetch,
           maxDeliveryAttempts: config.relayDeliveryAttempts,
           pressure,
+          onBatch: (records) => metrics.relayBatchSize.observe(records),
           log,
         })
       : new MemoryBroker(config.nodeId));

@@ -31,6 +31,8 @@ export interface RabbitBrokerOptions {
   readonly persistent?: boolean;
   /** Bounds of one batch of the node hop. Default 512 messages, 256 KiB. */
   readonly batch?: BatchBounds;
+  /** Called with the number of relay messages in each AMQP message published (a metric). */
+  readonly onBatch?: (records: number) => void;
   /** Told of the publish buffer's load, for flow control. Default: none. */
   readonly pressure?: RelayPressure;
 }

@@ -115,7 +115,8 @@ export class RabbitBroker implements Broker {
     this.batcher = new RelayBatcher(sink, options.persistent ?? true, {
       maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
       maxBytes: bounds.maxBytes,
-    });
+      maxInflight: bounds.maxInflight ?? 1,
+    }, setImmediate, options.onBatch);
     this.bindings = new BroadcastBindings({
       nodeExchange: this.nodeExchange,
       broadcastExchange: this.topology.broadcastExchange,

@@ -60,6 +60,8 @@ export class RelayBatcher {
     private readonly bounds: BatchBounds,
     /** Runs `flush` after this turn's I/O; tests pass their own. */
     private readonly schedule: (flush: () => void) => void = setImmediate,
+    /** Told the size of each batch published. */
+    private readonly onBatch?: (records: number) => void,
   ) {
     this.maxInflight = Math.max(1, bounds.maxInflight ?? 1);
   }
@@ -117,6 +119,7 @@ export class RelayBatcher {
 
   private send(b: OpenBatch): void {
     this.inflight.set(b.key, (this.inflight.get(b.key) ?? 0) + 1);
+    this.onBatch?.(b.records.length);
     const single = b.records.length === 1 ? b.records[0] : undefined;
     const content = single ? single.envelope : encodeBatch(b.records);
     // Unique like its first record's id; also what matches a `basic.return` to its publish.

@@ -66,6 +66,8 @@ export interface ProductCluster {
   readonly nodeIds: readonly string[];
   readonly keyPrefix: string | undefined;
   wsUrl(i: number): string;
+  /** `http://127.0.0.1:{port}` of node `i` (its /metrics). */
+  httpUrl(i: number): string;
   /** SIGTERM (drain), then deletes the run's Redis keys and RabbitMQ names. */
   stop(): Promise<void>;
 }
@@ -105,6 +107,7 @@ export async function startProduct(ctx: BenchContext, label: string, count: numb
     nodeIds,
     keyPrefix,
     wsUrl: (i) => `ws://127.0.0.1:${nodes[i]!.port}/ws`,
+    httpUrl: (i) => `http://127.0.0.1:${nodes[i]!.port}`,
     stop: cleanup,
   };
 }
@@ -196,22 +199,47 @@ export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, s
 }
 
 /** One fixed-rate run and one max-throughput run of `pipe`, appended to `fig`. */
-export async function measureMsg(ctx: BenchContext, fig: MsgFigure, pipe: Pipe & { size: number }, serverPids: readonly number[], run: number): Promise<void> {
+/**
+ * One fixed-rate and one max-throughput run of `pipe`. `nodeUrls`: the product nodes' HTTP roots,
+ * whose `stomp_relay_batch_size` gives the mean batch of the node hop in each run.
+ */
+export async function measureMsg(ctx: BenchContext, fig: MsgFigure, pipe: Pipe & { size: number }, serverPids: readonly number[], run: number, nodeUrls: readonly string[] = []): Promise<void> {
   const { args } = ctx;
   pipe.size = fig.size;
   const meter = () => cpuMeter(serverPids, ctx.infraPids, ctx.rabbitPids);
+  const b0 = await batchTotals(nodeUrls);
   const fixed = await runFixedRate(pipe, { rate: args.rate, durationMs: args.durationMs, maxInFlight: args.maxInFlight }, meter);
   await sleep(300);
+  const b1 = await batchTotals(nodeUrls);
   const max = await runMaxThroughput(pipe, { count: args.maxCount(fig.size), timeLimitMs: args.maxTimeMs, window: args.window(fig.size) }, meter);
   await sleep(300);
+  const b2 = await batchTotals(nodeUrls);
+  const batches = nodeUrls.length > 0 ? `, batch ${meanBatch(b0, b1)} fixed / ${meanBatch(b1, b2)} max` : '';
   fig.fixed.push(fixed);
   fig.max.push(max);
   for (const p of pipe.problems()) if (!fig.problems.includes(p)) fig.problems.push(p);
   const sat = fixed.saturated ? ` SATURATED (${int(fixed.delivered)}/${int(fixed.sent)} delivered, ${int(fixed.skipped)} skipped)` : '';
   ctx.progress(
     `  ${fig.label} ${fig.size} B run ${run + 1}/${args.runs}: ${int(fixed.achievedRate)}/s p50 ${ms(fixed.latency.p50)} p99 ${ms(fixed.latency.p99)} p999 ${ms(fixed.latency.p999)} ms, ${perMsg(fixed.cpu, fixed.delivered)}${sat}` +
-      ` | max ${int(max.rate)} msg/s${max.stalled ? ' STALLED' : ''}, ${perMsg(max.cpu, max.completed)}${fig.problems.length > 0 ? ` ⚠ ${fig.problems[0]}` : ''}`,
+      ` | max ${int(max.rate)} msg/s${max.stalled ? ' STALLED' : ''}, ${perMsg(max.cpu, max.completed)}${batches}${fig.problems.length > 0 ? ` ⚠ ${fig.problems[0]}` : ''}`,
   );
+}
+
+/** Sum and count of `stomp_relay_batch_size` over the nodes (relay messages, AMQP messages published). */
+async function batchTotals(urls: readonly string[]): Promise<{ sum: number; count: number }> {
+  let sum = 0;
+  let count = 0;
+  for (const url of urls) {
+    const text = await fetch(`${url}/metrics`).then((r) => r.text(), () => '');
+    sum += Number(/^stomp_relay_batch_size_sum (\S+)$/m.exec(text)?.[1] ?? 0);
+    count += Number(/^stomp_relay_batch_size_count (\S+)$/m.exec(text)?.[1] ?? 0);
+  }
+  return { sum, count };
+}
+
+function meanBatch(a: { sum: number; count: number }, b: { sum: number; count: number }): string {
+  const n = b.count - a.count;
+  return n > 0 ? ((b.sum - a.sum) / n).toFixed(1) : '–';
 }
 
 export function profileDirFor(runId: string): string {

@@ -19,6 +19,8 @@ interface Entry {
   readonly floor?: string;
   readonly pipe: SizedPipe;
   readonly pids: readonly number[];
+  /** The product nodes' HTTP roots (their batch sizes are read around each run). */
+  readonly nodeUrls?: readonly string[];
 }
 
 export async function cross(ctx: BenchContext, floorOnly = false): Promise<void> {
@@ -47,7 +49,8 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       const chat = new StompSendPipe(a, '/app/chat/bench-a/bench-c/doc-1', [c]);
       receiveStomp(c, chat, 'chat');
       await c.subscribe('/user/doc-1/queue/chat', 'sub-0');
-      entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids });
+      const nodeUrls = [cluster.httpUrl(0), cluster.httpUrl(1)];
+      entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids, nodeUrls });
       // The same hop with history on for the recipient's destination (the resume extension's cost).
       const historied = await startProduct(ctx, 's2h', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat' });
       defer(() => historied.stop());
@@ -58,15 +61,15 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       receiveStomp(hb, withHistory);
       await hb.subscribe('/user/queue/chat', 'sub-0');
       const historyPids = historied.nodes.map((n) => n.pid);
-      entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', pipe: withHistory, pids: historyPids });
-      entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids });
+      entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', pipe: withHistory, pids: historyPids, nodeUrls: [historied.httpUrl(0), historied.httpUrl(1)] });
+      entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids, nodeUrls });
       if (ctx.args.peers) {
         const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
         const e = await StompJsClient.connect(cluster.wsUrl(1), 'bench-e');
         defer(() => Promise.all([d.close(), e.close()]));
         const pipe = new StompJsSendPipe(d, '/user/bench-e/queue/chat', [e]);
         await pipe.receiveOn(e, '/user/queue/chat');
-        entries.push({ id: 'cross.stompjs', label: 'S2 user→user, @stomp/stompjs clients', floor: 'floor.relay', pipe, pids });
+        entries.push({ id: 'cross.stompjs', label: 'S2 user→user, @stomp/stompjs clients', floor: 'floor.relay', pipe, pids, nodeUrls });
       }
     }
 
@@ -79,7 +82,7 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       const figs = entries.map((e) => msgFigure(ctx, e.id, e.label, size, e.floor));
       for (const e of entries) await warmUp(ctx, e.pipe, size);
       for (let r = 0; r < ctx.args.runs; r++) {
-        for (const [i, e] of entries.entries()) await measureMsg(ctx, figs[i]!, e.pipe, e.pids, r);
+        for (const [i, e] of entries.entries()) await measureMsg(ctx, figs[i]!, e.pipe, e.pids, r, e.nodeUrls);
       }
     }
   });
