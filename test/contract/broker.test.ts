@@ -6,6 +6,7 @@ import type { Broker } from '../../server/broker/broker.js';
 import { MemoryBroker } from '../../server/broker/memory-broker.js';
 import { RabbitBroker, type BrokerLog, type RabbitBrokerOptions } from '../../server/broker/rabbit-broker.js';
 import { RabbitTopology } from '../../server/broker/rabbit-topology.js';
+import { decodeDelivery } from '../../server/broker/amqp-util.js';
 import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { NodeId } from '../../server/ids.js';
 import { TEST_AMQP_URL, requireService, uniquePrefix } from '../helpers/services.js';
@@ -123,6 +124,42 @@ describe('RabbitBroker on RabbitMQ', function () {
   });
 
   brokerContract('RabbitBroker', () => ({ cluster: true, queues: true, create: (nodeId) => rabbit(nodeId) }));
+
+  describe('durability of the node hop', function () {
+    /** What a closed node's queue holds after one message and one batch of two were sent to it. */
+    async function leftFor(persistent: boolean): Promise<{ deliveryMode: unknown; ids: string[] }[]> {
+      const target = rabbit(`dur-${persistent}-${randomBytes(3).toString('hex')}`);
+      await target.start(() => undefined);
+      await target.close();
+      const sender = rabbit(`sender-${randomBytes(3).toString('hex')}`, { persistent });
+      await sender.start(() => undefined);
+      try {
+        await sender.sendToNodes([target.nodeId], relayMessage(sender.nodeId, { id: 'alone' }));
+        await Promise.all(['b1', 'b2'].map((id) => sender.sendToNodes([target.nodeId], relayMessage(sender.nodeId, { id }))));
+      } finally {
+        await sender.close();
+      }
+      const conn = await connect(TEST_AMQP_URL);
+      try {
+        const ch = await conn.createChannel();
+        const left: { deliveryMode: unknown; ids: string[] }[] = [];
+        for (let m = await ch.get(topology.nodeQueue(target.nodeId)); m !== false; m = await ch.get(topology.nodeQueue(target.nodeId))) {
+          left.push({ deliveryMode: m.properties.deliveryMode, ids: decodeDelivery(m).map((r) => r.id) });
+        }
+        return left;
+      } finally {
+        await conn.close();
+      }
+    }
+
+    it("sends persistent AMQP messages by default, a turn's messages for one node as one batch", async function () {
+      expect(await leftFor(true)).to.deep.equal([{ deliveryMode: 2, ids: ['alone'] }, { deliveryMode: 2, ids: ['b1', 'b2'] }]);
+    });
+
+    it('sends transient ones with persistent: false (RELAY_PERSISTENT=false), still confirmed', async function () {
+      expect(await leftFor(false)).to.deep.equal([{ deliveryMode: 1, ids: ['alone'] }, { deliveryMode: 1, ids: ['b1', 'b2'] }]);
+    });
+  });
 
   describe('connection loss', function () {
     const opened: Broker[] = [];

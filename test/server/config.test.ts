@@ -26,6 +26,11 @@ describe('config', () => {
     expect(Object.isFrozen(c.history.destinations)).to.equal(true);
   });
 
+  it('keeps relayed messages persistent unless RELAY_PERSISTENT=false', () => {
+    expect(loadConfig({}).relayPersistent).to.equal(true);
+    expect(loadConfig({ RELAY_PERSISTENT: 'false' }).relayPersistent).to.equal(false);
+  });
+
   it('is cluster mode with both URLs, and refuses only one of them', () => {
     expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://127.0.0.1' }).mode).to.equal('cluster');
     expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).to.throw(ConfigError, 'AMQP_URL');
@@ -47,6 +52,7 @@ describe('config', () => {
     ['HISTORY_DESTINATIONS', '/topic/{id:(a+)+}', /invalid HISTORY_DESTINATIONS: .*nested quantifiers/],
     ['HISTORY_SIZE', '0', /invalid HISTORY_SIZE: "0" is not an integer \(1-100000\)/],
     ['HISTORY_TTL_MS', '10ms', /invalid HISTORY_TTL_MS/],
+    ['RELAY_PERSISTENT', 'yes', /invalid RELAY_PERSISTENT: "yes" is not one of true, false/],
   ];
   for (const [name, value, message] of bad) {
     it(`refuses ${name}=${JSON.stringify(value)} naming the variable`, () => {
