@@ -59,9 +59,16 @@ export interface Config {
   readonly nodeId: string;
   /** WS_PATH, the STOMP endpoint, default /ws. */
   readonly wsPath: string;
-  /** REDIS_URL and AMQP_URL: both set means cluster mode, neither means embedded. */
+  /** REDIS_URL (or REDIS_SENTINELS) and AMQP_URL: both set means cluster mode, neither means embedded. */
   readonly redisUrl: string | undefined;
+  /** REDIS_SENTINELS (host:port list) and REDIS_SENTINEL_NAME: Redis through Sentinel, with failover. */
+  readonly redisSentinels: { readonly hosts: readonly { readonly host: string; readonly port: number }[]; readonly name: string } | undefined;
+  /** The first member of AMQP_URL. */
   readonly amqpUrl: string | undefined;
+  /** AMQP_URL: one RabbitMQ, or the members of a RabbitMQ cluster, comma-separated (tried in turn). */
+  readonly amqpUrls: readonly string[];
+  /** RELAY_QUEUE_TYPE, the node queues' type: quorum (replicated, default) or classic. */
+  readonly relayQueueType: 'quorum' | 'classic';
   readonly mode: 'embedded' | 'cluster';
   /** KEY_PREFIX for Redis keys, default `stomp:`; RabbitMQ names use it with `.` for a trailing `:`. */
   readonly keyPrefix: string;
@@ -159,6 +166,35 @@ function optionalUrl(env: Env, name: ConfigVarName, protocols: readonly string[]
   return text;
 }
 
+/** A comma-separated list of URLs (AMQP_URL: the members of a RabbitMQ cluster); empty when unset. */
+function urlList(env: Env, name: ConfigVarName, protocols: readonly string[]): string[] {
+  const text = optional(env, name);
+  if (text === undefined) return [];
+  const items = text.split(',').map((u) => u.trim());
+  if (items.some((u) => u === '')) throw new ConfigError(name, `${JSON.stringify(text)} has an empty member (comma-separated URLs)`);
+  return items.map((item) => optionalUrl({ [name]: item }, name, protocols) as string);
+}
+
+/** REDIS_SENTINELS `host:port,…` with REDIS_SENTINEL_NAME (the monitored primary's name). */
+function sentinels(env: Env): Config['redisSentinels'] {
+  const text = optional(env, 'REDIS_SENTINELS');
+  const name = optional(env, 'REDIS_SENTINEL_NAME');
+  if (text === undefined) {
+    if (name !== undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'needs REDIS_SENTINELS');
+    return undefined;
+  }
+  const hosts = text.split(',').map((item) => {
+    const m = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_SENTINELS', `${JSON.stringify(item)} is not host:port`);
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+  if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new ConfigError('REDIS_SENTINEL_NAME', `${JSON.stringify(name ?? '')} must name the primary the sentinels monitor (A-Z a-z 0-9 . _ -)`);
+  }
+  return { hosts, name };
+}
+
 function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, values: readonly T[]): T {
   const text = raw(env, name);
   if (!(values as readonly string[]).includes(text)) {
@@ -197,10 +233,14 @@ function historyDestinations(env: Env): string[] {
 /** Reads the whole configuration from the environment. Pure: nothing else reads process.env. */
 export function loadConfig(env: Env): Config {
   const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
-  const amqpUrl = optionalUrl(env, 'AMQP_URL', ['amqp:', 'amqps:']);
-  if ((redisUrl === undefined) !== (amqpUrl === undefined)) {
-    const missing = redisUrl === undefined ? 'REDIS_URL' : 'AMQP_URL';
-    throw new ConfigError(missing, 'cluster mode needs both REDIS_URL and AMQP_URL (set neither for the embedded mode)');
+  const redisSentinels = sentinels(env);
+  if (redisUrl !== undefined && redisSentinels !== undefined) throw new ConfigError('REDIS_SENTINELS', 'set REDIS_URL or REDIS_SENTINELS, not both');
+  const amqpUrls = urlList(env, 'AMQP_URL', ['amqp:', 'amqps:']);
+  const amqpUrl = amqpUrls[0];
+  const hasRedis = redisUrl !== undefined || redisSentinels !== undefined;
+  if (hasRedis !== (amqpUrl !== undefined)) {
+    const missing = hasRedis ? 'AMQP_URL' : 'REDIS_URL';
+    throw new ConfigError(missing, 'cluster mode needs both REDIS_URL (or REDIS_SENTINELS) and AMQP_URL (set neither for the embedded mode)');
   }
 
   const nodeId = optional(env, 'NODE_ID') ?? generatedNodeId();
@@ -241,8 +281,11 @@ export function loadConfig(env: Env): Config {
     nodeId,
     wsPath,
     redisUrl,
+    redisSentinels,
     amqpUrl,
-    mode: redisUrl !== undefined ? 'cluster' : 'embedded',
+    amqpUrls,
+    relayQueueType: oneOf(env, 'RELAY_QUEUE_TYPE', ['quorum', 'classic']),
+    mode: hasRedis ? 'cluster' : 'embedded',
     keyPrefix,
     amqpPrefix: keyPrefix.endsWith(':') ? `${keyPrefix.slice(0, -1)}.` : keyPrefix,
     authMode,

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -84,12 +84,17 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const subscriptionsRef: { current?: LocalSubscriptions } = {};
   const historyOn = config.history.destinations.length > 0;
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store || historyOn);
-  if (needRedis && config.redisUrl) {
-    redis = new Redis(config.redisUrl, {
+  if (needRedis && (config.redisUrl || config.redisSentinels)) {
+    const options: RedisOptions = {
       lazyConnect: false,
       maxRetriesPerRequest: null,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
-    });
+    };
+    const sentinels = config.redisSentinels;
+    // Through Sentinel, ioredis asks the sentinels for the primary at every (re)connect: a failover is a reconnect.
+    redis = sentinels
+      ? new Redis({ ...options, sentinels: sentinels.hosts.map((h) => ({ ...h })), name: sentinels.name, sentinelRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000) })
+      : new Redis(config.redisUrl as string, options);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
   }
@@ -116,7 +121,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     overrides.broker ??
     (cluster && config.amqpUrl
       ? new RabbitBroker({
-          url: config.amqpUrl,
+          url: config.amqpUrls,
+          queueType: config.relayQueueType,
           nodeId: config.nodeId,
           namePrefix: config.amqpPrefix,
           maxPendingPublishes: config.relayBufferMax,

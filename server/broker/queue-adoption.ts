@@ -12,6 +12,9 @@ import type { RabbitTopology } from './rabbit-topology.js';
  * is deleted. Resolves with how many messages were handed over; 0 when the queue does not exist.
  * If `onMessage` rejects, the message goes back to the queue and the promise rejects.
  */
+/** How long a queue found empty is watched for a message still on its way in. */
+const SETTLE_MS = 100;
+
 export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopology, nodeId: NodeId, onMessage: MessageHandler, log: BrokerLog): Promise<number> {
   const t = topology;
   const queue = t.nodeQueue(nodeId);
@@ -28,7 +31,13 @@ export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopolog
     await ch.deleteExchange(t.nodeBroadcastExchange(nodeId));
     for (;;) {
       const raw = await ch.get(queue, { noAck: false });
-      if (raw === false) break;
+      if (raw === false) {
+        // Unbound, so nothing new is routed here; a publish routed just before may still be on its
+        // way into a replicated queue: empty twice, a moment apart, before the delete.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        if ((await ch.checkQueue(queue)).messageCount === 0) break;
+        continue;
+      }
       let records: EnvelopeRecord[];
       let handedHere = 0;
       try {
@@ -53,7 +62,8 @@ export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopolog
       ch.ack(raw);
       handed += handedHere;
     }
-    await ch.deleteQueue(queue, { ifEmpty: true });
+    // Not `ifEmpty`: quorum queues refuse it, and with a connection error (540), not a channel one.
+    await ch.deleteQueue(queue);
     log.info({ queue, messages: handed }, 'adopted a node queue');
     return handed;
   } finally {

@@ -5,8 +5,13 @@ import type { BatchBounds } from './relay-batcher.js';
 
 /** What a RabbitBroker is built with; only url, nodeId and namePrefix are required. */
 export interface RabbitBrokerOptions {
-  /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. `heartbeat=10` is added unless the URL sets one. */
-  readonly url: string;
+  /**
+   * AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`, or the members of a RabbitMQ cluster: one is
+   * used, the next when it is lost or unreachable. `heartbeat=10` is added unless a URL sets one.
+   */
+  readonly url: string | readonly string[];
+  /** The node queue's type: quorum (replicated over the cluster's members; default) or classic. Must match an existing queue. */
+  readonly queueType?: 'quorum' | 'classic';
   /** This node's id: its queue is `{namePrefix}node.{nodeId}`. 1-64 of A-Z a-z 0-9 . _ - */
   readonly nodeId: NodeId;
   /** Prefix of every exchange and queue name, e.g. `stomp.` (see rabbit-topology.ts). */

@@ -52,7 +52,10 @@ export type { RabbitBrokerOptions } from './rabbit-broker-options.js';
  */
 export class RabbitBroker implements Broker {
   readonly nodeId: NodeId;
-  private readonly url: string;
+  /** The RabbitMQ cluster's members; `member` is the one in use or tried next. */
+  private readonly urls: readonly string[];
+  private member = 0;
+  private readonly queueType: 'quorum' | 'classic';
   private readonly topology: RabbitTopology;
   private readonly queue: string;
   private readonly nodeExchange: string;
@@ -93,7 +96,10 @@ export class RabbitBroker implements Broker {
     this.topology = new RabbitTopology(options.namePrefix);
     this.queue = this.topology.nodeQueue(options.nodeId);
     this.nodeExchange = this.topology.nodeBroadcastExchange(options.nodeId);
-    this.url = withHeartbeat(options.url);
+    const urls = typeof options.url === 'string' ? [options.url] : options.url;
+    if (urls.length === 0) throw new Error('RabbitBroker needs at least one AMQP URL');
+    this.urls = urls.map(withHeartbeat);
+    this.queueType = options.queueType ?? 'quorum';
     this.prefetch = options.prefetch ?? 256;
     this.log = options.log ?? NO_LOG;
     this.queueExpiresMs = options.nodeQueueExpiresMs ?? DEFAULT_NODE_QUEUE_EXPIRES_MS;
@@ -247,15 +253,24 @@ export class RabbitBroker implements Broker {
         return;
       } catch (err) {
         if (this.closing) break;
-        const delayMs = backoffDelay(attempt, this.minDelayMs, this.maxDelayMs);
+        const host = safeHost(this.url);
+        // The next member of the cluster at once; a pause only once every member failed in a row.
+        this.member = (this.member + 1) % this.urls.length;
+        const round = Math.ceil(attempt / this.urls.length);
+        const delayMs = attempt % this.urls.length === 0 ? backoffDelay(round, this.minDelayMs, this.maxDelayMs) : 0;
         // SPEC §8: say so in the log, retry; the message, not a stack trace.
-        this.log.warn({ err: errorMessage(err), attempt, delayMs, host: safeHost(this.url) }, 'RabbitMQ not reachable, retrying');
+        this.log.warn({ err: errorMessage(err), attempt, delayMs, host }, 'RabbitMQ not reachable, retrying');
         await this.sleep(delayMs);
       } finally {
         this.connecting = undefined;
       }
     }
     throw new BrokerClosedError('RabbitBroker closed before it connected');
+  }
+
+  /** The member in use, or tried next. */
+  private get url(): string {
+    return this.urls[this.member] as string;
   }
 
   private async connectOnce(): Promise<void> {
@@ -334,7 +349,7 @@ export class RabbitBroker implements Broker {
     const t = this.topology;
     await ch.assertExchange(t.relayExchange, RELAY_EXCHANGE_TYPE, DURABLE_EXCHANGE);
     await ch.assertExchange(t.broadcastExchange, BROADCAST_EXCHANGE_TYPE, DURABLE_EXCHANGE);
-    await ch.assertQueue(this.queue, nodeQueueOptions(this.queueExpiresMs));
+    await ch.assertQueue(this.queue, nodeQueueOptions(this.queueExpiresMs, this.queueType));
     await ch.bindQueue(this.queue, t.relayExchange, t.nodeRoutingKey(this.nodeId));
     if (!this.connectedOnce) {
       // A new run of this node id: its previous run's broadcast bindings are unknown to us, and

@@ -87,9 +87,15 @@ export const NODE_BROADCAST_EXCHANGE_TYPE = 'fanout';
 export const DURABLE_EXCHANGE: Options.AssertExchange = { durable: true, autoDelete: false };
 export const NODE_BROADCAST_EXCHANGE: Options.AssertExchange = { durable: true, autoDelete: true };
 
-/** Declaration options of a node queue; `expiresMs` becomes `x-expires`. */
-export function nodeQueueOptions(expiresMs: number = DEFAULT_NODE_QUEUE_EXPIRES_MS): Options.AssertQueue {
-  return { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': expiresMs } };
+/**
+ * Declaration options of a node queue; `expiresMs` becomes `x-expires`. A quorum queue is
+ * replicated over the RabbitMQ cluster's members and survives the loss of a minority of them;
+ * it keeps every message on disk whatever its delivery mode.
+ */
+export function nodeQueueOptions(expiresMs: number = DEFAULT_NODE_QUEUE_EXPIRES_MS, type: 'quorum' | 'classic' = 'quorum'): Options.AssertQueue {
+  // A classic queue is declared as before (no x-queue-type), so queues of earlier versions stay equivalent.
+  const args = type === 'quorum' ? { 'x-expires': expiresMs, 'x-queue-type': 'quorum' } : { 'x-expires': expiresMs };
+  return { durable: true, exclusive: false, autoDelete: false, arguments: args };
 }
 
 const WORD_SYNTAX = /[%.*#]/;

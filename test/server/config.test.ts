@@ -26,6 +26,37 @@ describe('config', () => {
     expect(Object.isFrozen(c.history.destinations)).to.equal(true);
   });
 
+  it('reads the members of a RabbitMQ cluster from AMQP_URL, and quorum node queues by default', () => {
+    const c = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://a:5672, amqp://b:5673 ,amqps://c' });
+    expect(c.amqpUrls).to.deep.equal(['amqp://a:5672', 'amqp://b:5673', 'amqps://c']);
+    expect(c.amqpUrl).to.equal('amqp://a:5672');
+    expect(c.relayQueueType).to.equal('quorum');
+    expect(loadConfig({ RELAY_QUEUE_TYPE: 'classic' }).relayQueueType).to.equal('classic');
+  });
+
+  it('reads Redis Sentinel instead of REDIS_URL, and refuses a bad list or a missing name naming the variable', () => {
+    const c = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379, localhost:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'relay-primary', AMQP_URL: 'amqp://a' });
+    expect(c.mode).to.equal('cluster');
+    expect(c.redisSentinels).to.deep.equal({
+      name: 'relay-primary',
+      hosts: [{ host: '127.0.0.1', port: 26379 }, { host: 'localhost', port: 26380 }, { host: '::1', port: 26381 }],
+    });
+    const refused = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return 'accepted';
+      } catch (err) {
+        expect(err).to.be.instanceOf(ConfigError);
+        return (err as Error).message;
+      }
+    };
+    expect(refused({ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'p', AMQP_URL: 'amqp://a' })).to.match(/invalid REDIS_SENTINELS: "127.0.0.1" is not host:port/);
+    expect(refused({ REDIS_SENTINELS: '127.0.0.1:26379', AMQP_URL: 'amqp://a' })).to.match(/invalid REDIS_SENTINEL_NAME/);
+    expect(refused({ REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid REDIS_SENTINEL_NAME: needs REDIS_SENTINELS/);
+    expect(refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p', REDIS_URL: 'redis://x', AMQP_URL: 'amqp://a' })).to.match(/not both/);
+    expect(refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid AMQP_URL/);
+  });
+
   it('keeps relayed messages persistent unless RELAY_PERSISTENT=false', () => {
     expect(loadConfig({}).relayPersistent).to.equal(true);
     expect(loadConfig({ RELAY_PERSISTENT: 'false' }).relayPersistent).to.equal(false);
@@ -52,6 +83,9 @@ describe('config', () => {
     ['HISTORY_DESTINATIONS', '/topic/{id:(a+)+}', /invalid HISTORY_DESTINATIONS: .*nested quantifiers/],
     ['HISTORY_SIZE', '0', /invalid HISTORY_SIZE: "0" is not an integer \(1-100000\)/],
     ['HISTORY_TTL_MS', '10ms', /invalid HISTORY_TTL_MS/],
+    ['AMQP_URL', 'amqp://a:5672,,amqp://b:5672', /invalid AMQP_URL: .* has an empty member/],
+    ['AMQP_URL', 'amqp://a:5672,http://b', /invalid AMQP_URL: "http:" is not one of amqp:, amqps:/],
+    ['RELAY_QUEUE_TYPE', 'stream', /invalid RELAY_QUEUE_TYPE: "stream" is not one of quorum, classic/],
     ['RELAY_PERSISTENT', 'yes', /invalid RELAY_PERSISTENT: "yes" is not one of true, false/],
   ];
   for (const [name, value, message] of bad) {
