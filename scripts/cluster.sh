@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `npm run cluster`: three stomp-relay nodes (node-1..3 on 8081-8083) on Redis and RabbitMQ, and
 # nginx as a round-robin balancer on 8080 with deploy/nginx.conf (the file compose.yaml uses).
+# `npm run cluster -- --ha`: the same on a RabbitMQ cluster of three members and Redis with
+# Sentinel, started for it on their own ports and data directories (scripts/ha-engines.ts).
 # Ctrl-C (or SIGTERM) drains the nodes and stops everything this script started.
 #
 #   REDIS_URL   default redis://127.0.0.1:6379
@@ -11,7 +13,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+ha=0
+for arg in "$@"; do
+  case "$arg" in
+    --ha) ha=1 ;;
+    *) echo "cluster: unknown argument $arg (only --ha)" >&2; exit 2 ;;
+  esac
+done
+
+if ((ha)); then
+  # The high-availability layout: engines of its own, started by scripts/ha-engines.ts.
+  ha_dir="$(mktemp -d "${TMPDIR:-/tmp}/stomp-relay-ha.XXXXXX")"
+  npx tsx scripts/ha-engines.ts "$ha_dir/env" &
+  ha_pid=$!
+  until [[ -s "$ha_dir/env" ]]; do
+    if ! kill -0 "$ha_pid" 2>/dev/null; then echo "cluster: the HA engines did not start" >&2; exit 1; fi
+    sleep 0.5
+  done
+  set -a
+  # shellcheck disable=SC1091
+  . "$ha_dir/env"
+  set +a
+  unset REDIS_URL
+else
+  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+fi
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}"
 LB_PORT="${LB_PORT:-8080}"
 NODE_PORTS=(8081 8082 8083)
@@ -42,8 +68,12 @@ url_host_port() {
   rest="${rest%%\?*}"
   if [[ "$rest" == *:* ]]; then echo "${rest%:*} ${rest##*:}"; else echo "$rest $2"; fi
 }
-read -r redis_host redis_port <<<"$(url_host_port "$REDIS_URL" 6379)"
-read -r amqp_host amqp_port <<<"$(url_host_port "$AMQP_URL" 5672)"
+if ((ha)); then
+  redis_host="sentinels"; redis_port="${REDIS_SENTINELS}"
+else
+  read -r redis_host redis_port <<<"$(url_host_port "$REDIS_URL" 6379)"
+fi
+read -r amqp_host amqp_port <<<"$(url_host_port "${AMQP_URL%%,*}" 5672)"
 if ! (exec 3<>"/dev/tcp/$redis_host/$redis_port") 2>/dev/null; then
   echo "cluster: warning: Redis is not reachable at $redis_host:$redis_port; the nodes will retry." >&2
   echo "  start it: redis-server --daemonize yes --bind 127.0.0.1 --save \"\" --appendonly no" >&2
@@ -79,6 +109,11 @@ stop_all() {
     fi
     wait "$pid" 2>/dev/null || true
   done
+  if ((ha)); then
+    kill -TERM "$ha_pid" 2>/dev/null || true
+    wait "$ha_pid" 2>/dev/null || true
+    rm -rf "$ha_dir"
+  fi
   if [[ "${CLUSTER_KEEP_LOGS:-}" == 1 ]]; then
     echo "cluster: logs kept in $run_dir"
   else
@@ -149,7 +184,7 @@ done
 
 cat <<EOF
 
-stomp-relay cluster is up (Redis $redis_host:$redis_port, RabbitMQ $amqp_host:$amqp_port, KEY_PREFIX ${KEY_PREFIX:-stomp:})
+stomp-relay cluster is up (Redis $redis_host:$redis_port, RabbitMQ ${AMQP_URL}, KEY_PREFIX ${KEY_PREFIX:-stomp:})
   demo      http://localhost:$LB_PORT/
   STOMP     ws://localhost:$LB_PORT/ws            (round-robin over the nodes)
   API       http://localhost:$LB_PORT/api/...

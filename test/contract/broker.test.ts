@@ -194,6 +194,34 @@ describe('RabbitBroker on RabbitMQ', function () {
       expect(b.broker.isReady()).to.equal(true);
     });
 
+    it('moves to the next member of a RabbitMQ cluster at once when the one in use is lost, and skips a dead one at start', async function () {
+      // Two links to the same broker stand for two members of one cluster; a third, closed, for a dead one.
+      const dead = await Link.open(TEST_AMQP_URL);
+      await dead.down();
+      link = await Link.open(TEST_AMQP_URL);
+      const second = await Link.open(TEST_AMQP_URL);
+      try {
+        const log = recordingLog();
+        const urls = [dead.url(TEST_AMQP_URL), link.url(TEST_AMQP_URL), second.url(TEST_AMQP_URL)];
+        const b = node('members', { url: urls, log, reconnectMinDelayMs: 5_000, reconnectMaxDelayMs: 5_000 });
+        await b.broker.start(async (m) => void b.got.push(m));
+        expect(log.lines.filter((l) => l === 'RabbitMQ not reachable, retrying')).to.have.length(1);
+        const before = relayMessage(b.id);
+        await b.broker.sendToNodes([b.id], before);
+
+        const cutAt = Date.now();
+        await link.down(); // the member in use dies
+        const after = relayMessage(b.id);
+        await b.broker.sendToNodes([b.id], after); // waits in the buffer, goes out through the next member
+        // Well under the 5 s pause a retry of the same member would take.
+        expect(Date.now() - cutAt).to.be.lessThan(4_000);
+        await waitFor(() => b.got.some((m) => m.id === after.id), 'the message sent after the cut');
+        expect(b.got.map((m) => m.id).filter((id) => id === before.id || id === after.id)).to.include.members([before.id, after.id]);
+      } finally {
+        await second.down();
+      }
+    });
+
     it('reconnects, restores its binding, and publishes what waited while it was down', async function () {
       link = await Link.open(TEST_AMQP_URL);
       const a = node('direct');

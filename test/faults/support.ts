@@ -47,6 +47,9 @@ export class Ledger {
   private reorderedBy = new Map<string, number>();
   /** A MESSAGE whose message-id header differs from the id the sender gave it. */
   idMismatches = 0;
+  /** The longest time between two messages received for the first time (after the first one). */
+  longestPauseMs = 0;
+  private lastFirstAt: number | undefined;
 
   constructor(readonly scenario: string) {}
 
@@ -86,6 +89,11 @@ export class Ledger {
     let seen = 0;
     for (const c of tabs.values()) seen += c;
     tabs.set(tab, (tabs.get(tab) ?? 0) + 1);
+    if (seen === 0) {
+      const now = Date.now();
+      if (this.lastFirstAt !== undefined) this.longestPauseMs = Math.max(this.longestPauseMs, now - this.lastFirstAt);
+      this.lastFirstAt = now;
+    }
     if (seen === 0 && typeof body.from === 'string' && typeof body.n === 'number') {
       const pair = `${body.from}>${to}`;
       const last = this.lastN.get(pair) ?? 0;

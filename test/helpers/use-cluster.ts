@@ -7,7 +7,7 @@ export interface UseClusterOptions extends ClusterOptions {
   /** A fresh cluster for every test (beforeEach/afterEach) instead of one for the whole suite (before/after). */
   readonly perTest?: boolean;
   /** After the services check, before the nodes start: what `nodeEnv` points at (the suite's TCP proxies). */
-  readonly beforeStart?: () => Promise<void>;
+  readonly beforeStart?: (ctx: Mocha.Context) => Promise<void>;
   /**
    * After each test, once a failed test's node logs are printed and before the cluster's own
    * clients disconnect (with `perTest`, before it stops): restore proxies, stop the suite's clients.
@@ -32,7 +32,7 @@ export function useCluster(n: number, options: UseClusterOptions = {}): Cluster 
     this.timeout(60_000);
     await requireService(this, 'redis');
     await requireService(this, 'rabbitmq');
-    await beforeStart?.();
+    await beforeStart?.(this);
     current = await startCluster(n, env, undefined, { nodeEnv });
   }
   async function cleanUpTest(this: Mocha.Context): Promise<void> {
