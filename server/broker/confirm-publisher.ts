@@ -1,6 +1,6 @@
-import type { ConfirmChannel, Message, Options } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { RelayPressure } from '../relay/relay-pressure.js';
-import { asString, BrokerClosedError, errorMessage } from './amqp-util.js';
+import { asString, BrokerClosedError, errorMessage, type BrokerLog } from './amqp-util.js';
 
 /** `sendToNodes`/`publish` rejected because too many publishes already wait for RabbitMQ. */
 export class PublishBufferFullError extends Error {
@@ -18,12 +18,16 @@ interface Outgoing {
   readonly options: Options.Publish;
   /** Relay messages it carries (a batch carries several): what the buffer limit counts. */
   readonly records: number;
+  /** Publish order: what goes out again after a lost channel keeps it. */
+  readonly seq: number;
   /** The channel it was last sent on; confirms from any other channel are stale. */
   channel: ConfirmChannel | undefined;
   /** A `basic.return` came back for it: no queue was bound to its routing key. */
   returned: boolean;
   /** Times it was sent; a message that keeps killing the channel is given up on. */
   sends: number;
+  /** When RabbitMQ first nacked it (a quorum queue without a leader, mid-election): retried until NACK_GIVE_UP_MS later. */
+  nackedAt: number | undefined;
   settled: boolean;
   resolve(returned: boolean): void;
   reject(err: Error): void;
@@ -31,6 +35,13 @@ interface Outgoing {
 
 /** Sending the same message this many times without a confirm (each time losing the channel) rejects it. */
 const MAX_SENDS = 3;
+
+/**
+ * A nacked publish is sent again (on a fresh channel) for this long before it is refused. RabbitMQ
+ * nacks while a quorum queue elects a leader after a member died (seconds), and a channel that saw
+ * it may keep nacking after the election (3.10): a fresh channel does not.
+ */
+const NACK_GIVE_UP_MS = 30_000;
 
 /**
  * Publishes on a confirm channel and resolves each publish when RabbitMQ confirmed it. Publishes
@@ -44,6 +55,9 @@ export class ConfirmPublisher {
   private ch: ConfirmChannel | undefined;
   /** `publish` returned false: wait for `drain` before sending more. */
   private blocked = false;
+  /** RabbitMQ nacked on this channel: nothing more goes out on it (see NACK_GIVE_UP_MS). */
+  private held = false;
+  private nextSeq = 0;
   /** Waiting to be sent, oldest first; `head` is the index of the oldest. */
   private pending: Outgoing[] = [];
   private head = 0;
@@ -61,6 +75,8 @@ export class ConfirmPublisher {
   constructor(
     private readonly maxPending: number,
     private readonly pressure?: RelayPressure,
+    /** RabbitMQ nacked a publish: the owner gives the publisher a fresh channel (`attach`) after a pause. */
+    private readonly onNack: () => void = () => undefined,
   ) {}
 
   /** Relay messages waiting for RabbitMQ: buffered, or sent and not confirmed yet. */
@@ -81,6 +97,7 @@ export class ConfirmPublisher {
   attach(ch: ConfirmChannel): void {
     this.ch = ch;
     this.blocked = false;
+    this.held = false;
     this.pressure?.update(this.records, true);
     this.flush();
   }
@@ -104,6 +121,7 @@ export class ConfirmPublisher {
   detach(): void {
     this.ch = undefined;
     this.blocked = false;
+    this.held = false;
     const again: Outgoing[] = [];
     for (const o of this.inflight) {
       o.channel = undefined;
@@ -113,7 +131,8 @@ export class ConfirmPublisher {
     }
     this.inflight.clear();
     this.returnable.clear();
-    this.pending = again.concat(this.pending.slice(this.head));
+    // In publish order: a nacked one went back in line while later ones were still in flight.
+    this.pending = again.concat(this.pending.slice(this.head)).sort((a, b) => a.seq - b.seq);
     this.head = 0;
     this.pressure?.update(this.records, false);
   }
@@ -150,13 +169,13 @@ export class ConfirmPublisher {
   /** Publishes `records` admitted relay messages as one AMQP message. */
   publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, records: number): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      const o: Outgoing = { exchange, routingKey, content, options, records, channel: undefined, returned: false, sends: 0, settled: false, resolve, reject };
-      if (!(this.ch && !this.blocked && this.head === this.pending.length && this.send(this.ch, o))) this.pending.push(o);
+      const o: Outgoing = { exchange, routingKey, content, options, records, seq: this.nextSeq++, channel: undefined, returned: false, sends: 0, nackedAt: undefined, settled: false, resolve, reject };
+      if (!(this.ch && !this.blocked && !this.held && this.head === this.pending.length && this.send(this.ch, o))) this.pending.push(o);
     });
   }
 
   private flush(): void {
-    while (this.ch && !this.blocked && this.head < this.pending.length) {
+    while (this.ch && !this.blocked && !this.held && this.head < this.pending.length) {
       const o = this.pending[this.head] as Outgoing;
       this.head++;
       if (!o.settled && !this.send(this.ch, o)) {
@@ -205,8 +224,24 @@ export class ConfirmPublisher {
     if (o.channel !== ch || !this.inflight.has(o)) return;
     this.inflight.delete(o);
     if (o.options.mandatory) this.forgetReturnable(returnKey(o.routingKey, o.options.messageId), o);
-    if (err) this.settle(o, new Error('RabbitMQ did not accept the message (nack)', { cause: err }));
-    else this.settle(o, undefined);
+    if (err) {
+      const now = Date.now();
+      o.nackedAt ??= now;
+      if (now - o.nackedAt >= NACK_GIVE_UP_MS) {
+        this.settle(o, new Error('RabbitMQ did not accept the message (nack)', { cause: err }));
+      } else {
+        // Back in line, first, for the fresh channel the owner attaches; a nack is not a send that killed a channel.
+        o.sends--;
+        o.channel = undefined;
+        o.returned = false;
+        this.pending.splice(this.head, 0, o);
+        this.held = true;
+        this.onNack();
+        return;
+      }
+    } else {
+      this.settle(o, undefined);
+    }
     if (this.head < this.pending.length) this.flush();
   }
 
@@ -230,4 +265,16 @@ export class ConfirmPublisher {
 
 function returnKey(routingKey: string, messageId: unknown): string {
   return `${routingKey}\n${asString(messageId) ?? ''}`;
+}
+
+/** A confirm channel of `conn` whose `return` and `drain` events reach `publisher`; `onClose` runs first when it closes. */
+export async function openConfirmChannel(conn: ChannelModel, publisher: ConfirmPublisher, log: BrokerLog, onClose: () => void): Promise<ConfirmChannel> {
+  const pub = await conn.createConfirmChannel();
+  // Prepended: amqplib's own close listener fails the unconfirmed callbacks with "channel
+  // closed"; `onClose` must move them back to the buffer first, so they are republished.
+  pub.prependListener('close', onClose);
+  pub.on('error', (err: Error) => log.warn({ err: errorMessage(err) }, 'RabbitMQ publish channel error'));
+  pub.on('return', (m: Message) => publisher.onReturn(m));
+  pub.on('drain', () => publisher.onDrain());
+  return pub;
 }

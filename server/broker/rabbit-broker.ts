@@ -1,4 +1,4 @@
-import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
@@ -6,21 +6,17 @@ import { AckBatcher } from './ack-batcher.js';
 import { backoffDelay, BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, waitAtMost, withHeartbeat, type BrokerLog } from './amqp-util.js';
 import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
-import { ConfirmPublisher } from './confirm-publisher.js';
+import { ConfirmPublisher, openConfirmChannel } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
 import { CONNECT_TIMEOUT_MS, DEFAULT_BATCH, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
 import { RelayConsumer } from './relay-consumer.js';
 import {
-  BROADCAST_EXCHANGE_TYPE,
-  DURABLE_EXCHANGE,
-  NODE_BROADCAST_EXCHANGE,
-  NODE_BROADCAST_EXCHANGE_TYPE,
-  RELAY_EXCHANGE_TYPE,
   RabbitTopology,
   DEFAULT_NODE_QUEUE_EXPIRES_MS,
   assertNodeId,
   broadcastRoutingKey,
+  declareNodeTopology,
   isValidNodeId,
   nodeQueueOptions,
 } from './rabbit-topology.js';
@@ -28,6 +24,9 @@ import {
 export { BrokerClosedError, type BrokerLog } from './amqp-util.js';
 export { PublishBufferFullError } from './confirm-publisher.js';
 export type { RabbitBrokerOptions } from './rabbit-broker-options.js';
+
+/** The pause before a nacked publish goes out again on a fresh channel. */
+const NACK_PAUSE_MS = 250;
 
 
 
@@ -77,6 +76,9 @@ export class RabbitBroker implements Broker {
 
   private conn: ChannelModel | undefined;
   private subCh: Channel | undefined;
+  private pubCh: ConfirmChannel | undefined;
+  /** A fresh publish channel is on its way (after a nack). */
+  private renewing = false;
   private subAcks: AckBatcher<ConsumeMessage> | undefined;
   private consumerTag: string | undefined;
   private ready = false;
@@ -108,7 +110,7 @@ export class RabbitBroker implements Broker {
     this.maxDeliveryAttempts = options.maxDeliveryAttempts ?? 5;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     const maxPending = options.maxPendingPublishes ?? 10_000;
-    this.publisher = new ConfirmPublisher(maxPending, options.pressure);
+    this.publisher = new ConfirmPublisher(maxPending, options.pressure, () => this.renewPublishChannel());
     const bounds = options.batch ?? DEFAULT_BATCH;
     // A batch never holds more than the buffer could take while disconnected.
     const sink = {
@@ -149,10 +151,10 @@ export class RabbitBroker implements Broker {
 
   /**
    * One mandatory publish per distinct node to the relay exchange (batched with the other messages
-   * of this turn for that node). Resolves when RabbitMQ confirmed all of them; rejects with `UnroutableError` naming the nodes whose queue
-   * is gone (returned by RabbitMQ, or an id that cannot name a queue) once the others were
-   * confirmed; rejects with another error when a publish was not accepted (nack, buffer full,
-   * closed). While disconnected the publishes wait in the buffer.
+   * of this turn for that node). Resolves when RabbitMQ confirmed all of them; rejects with
+   * `UnroutableError` naming the nodes whose queue is gone (returned by RabbitMQ, or an id that
+   * cannot name a queue) once the others were confirmed; rejects with another error when a publish
+   * was not accepted (buffer full, closed). While disconnected the publishes wait in the buffer.
    */
   async sendToNodes(nodes: readonly NodeId[], msg: RelayMessage): Promise<void> {
     const targets = [...new Set(nodes)];
@@ -175,41 +177,25 @@ export class RabbitBroker implements Broker {
 
   /**
    * One publish to the broadcast exchange with the destination's routing key (batched with the
-   * other messages of this turn for that key).
-   * Resolves when RabbitMQ confirmed it (also when no node bound a matching destination: then
-   * nobody needed it).
+   * other messages of this turn for that key). Resolves when RabbitMQ confirmed it (also when no
+   * node bound a matching destination: then nobody needed it).
    */
   async publish(msg: RelayMessage): Promise<void> {
     await this.batcher.add(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), false, msg.id, encodeEnvelope(msg));
   }
 
-  /**
-   * Adds the binding keys of `destination` (rabbit-topology.ts `broadcastBindingKeys`) to this
-   * node, reference-counted per key. Resolves once the server has them; while disconnected, once
-   * reconnected. Idempotent per destination. Rejects only when the broker closes first.
-   */
+  /** Reference-counted binding keys of `destination` (BroadcastBindings); rejects only when the broker closes first. */
   bind(destination: Destination): Promise<void> {
     if (this.closing) return Promise.reject(new BrokerClosedError());
     return this.bindings.bind(destination);
   }
 
-  /**
-   * Releases the binding keys of `destination` that no other bound destination needs. Resolves
-   * once the server dropped them, or, when the connection is down as its turn comes, once they
-   * are noted to be dropped at reconnect (until then the node filters). Idempotent.
-   */
+  /** Releases the binding keys no other bound destination needs (BroadcastBindings). Idempotent. */
   unbind(destination: Destination): Promise<void> {
     return this.bindings.unbind(destination);
   }
 
-  /**
-   * Takes over what is left in `nodeId`'s queue: first the queue loses its bindings, so nothing new
-   * is routed into it (mandatory publishes to that node now come back unroutable), then every
-   * message in it is handed to `onMessage` and acked after that resolved, then the empty queue is
-   * deleted. For this node's own id (graceful drain) consuming stops first. Resolves with how many
-   * messages were handed over; 0 when the queue does not exist. If `onMessage` rejects, the
-   * message goes back to the queue and the promise rejects.
-   */
+  /** See `adoptNodeQueue` (queue-adoption.ts); for this node's own id (graceful drain) consuming stops first. */
   async adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number> {
     if (!isValidNodeId(nodeId)) return 0;
     await this.whenReady();
@@ -299,19 +285,14 @@ export class RabbitBroker implements Broker {
         this.log.info({}, 'RabbitMQ unblocked publishing');
       });
 
-      const pub = await conn.createConfirmChannel();
-      // Prepended: amqplib's own close listener fails the unconfirmed callbacks with "channel
-      // closed"; `lost` must move them back to the buffer first, so they are republished.
-      pub.prependListener('close', onClose('publish channel closed'));
-      pub.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ publish channel error'));
-      pub.on('return', (m) => this.publisher.onReturn(m));
-      pub.on('drain', () => this.publisher.onDrain());
+      const pub = await openConfirmChannel(conn, this.publisher, this.log, onClose('publish channel closed'));
 
       const sub = await conn.createChannel();
       sub.on('close', onClose('consumer channel closed'));
       sub.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ consumer channel error'));
 
-      await this.declare(sub);
+      await declareNodeTopology(sub, this.topology, this.nodeId, nodeQueueOptions(this.queueExpiresMs, this.queueType), !this.connectedOnce);
+      await this.bindings.restore(sub);
       await sub.prefetch(this.prefetch);
       // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
       const acks = new AckBatcher<ConsumeMessage>(
@@ -330,6 +311,7 @@ export class RabbitBroker implements Broker {
       if (this.closing) throw new BrokerClosedError();
       if (closedDuringSetup) throw new Error('connection closed during setup');
       this.conn = conn;
+      this.pubCh = pub;
       this.subCh = sub;
       this.subAcks = acks;
       this.consumerTag = consumerTag;
@@ -344,28 +326,44 @@ export class RabbitBroker implements Broker {
     }
   }
 
-  /** Declares everything this node uses and restores its broadcast bindings. */
-  private async declare(ch: Channel): Promise<void> {
-    const t = this.topology;
-    await ch.assertExchange(t.relayExchange, RELAY_EXCHANGE_TYPE, DURABLE_EXCHANGE);
-    await ch.assertExchange(t.broadcastExchange, BROADCAST_EXCHANGE_TYPE, DURABLE_EXCHANGE);
-    await ch.assertQueue(this.queue, nodeQueueOptions(this.queueExpiresMs, this.queueType));
-    await ch.bindQueue(this.queue, t.relayExchange, t.nodeRoutingKey(this.nodeId));
-    if (!this.connectedOnce) {
-      // A new run of this node id: its previous run's broadcast bindings are unknown to us, and
-      // SPEC §5 wants no traffic for destinations nobody here subscribes to. Deleting the
-      // per-node exchange drops them all; the queue and its messages stay.
-      await ch.deleteExchange(this.nodeExchange);
-    }
-    await ch.assertExchange(this.nodeExchange, NODE_BROADCAST_EXCHANGE_TYPE, NODE_BROADCAST_EXCHANGE);
-    await ch.bindQueue(this.queue, this.nodeExchange, '');
-    await this.bindings.restore(ch);
+  /**
+   * RabbitMQ nacked a publish (a quorum queue electing a leader after a member died): after a
+   * pause, what waits goes out on a fresh channel, since the old one may keep nacking.
+   */
+  private renewPublishChannel(): void {
+    const conn = this.conn;
+    if (this.renewing || !conn || this.closing) return;
+    this.renewing = true;
+    this.log.warn({}, 'RabbitMQ nacked a publish; sending again on a fresh channel');
+    setTimeout(() => {
+      void (async () => {
+        try {
+          const fresh = await openConfirmChannel(conn, this.publisher, this.log, () => this.lost(conn, 'publish channel closed'));
+          if (this.conn !== conn) return void fresh.close().catch(() => undefined);
+          const old = this.pubCh;
+          this.pubCh = fresh;
+          this.publisher.detach();
+          this.publisher.attach(fresh);
+          if (old) {
+            old.removeAllListeners('close');
+            old.on('error', () => undefined);
+            await old.close().catch(() => undefined);
+          }
+        } catch (err) {
+          // The connection is going: `lost` reconnects, and the buffer goes out then.
+          this.log.warn({ err: errorMessage(err) }, 'could not open a fresh publish channel');
+        } finally {
+          this.renewing = false;
+        }
+      })();
+    }, NACK_PAUSE_MS).unref();
   }
 
   /** The connection or one of its channels went away: park everything and reconnect. */
   private lost(conn: ChannelModel, reason: string): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    this.pubCh = undefined;
     this.subCh = undefined;
     this.subAcks = undefined;
     this.consumerTag = undefined;

@@ -1,4 +1,4 @@
-import type { Options } from 'amqplib';
+import type { Channel, Options } from 'amqplib';
 import type { Destination, NodeId } from '../ids.js';
 import { isPattern } from '../destinations/destination-pattern.js';
 
@@ -143,4 +143,23 @@ export function broadcastBindingKeys(destination: Destination): readonly string[
   const words = destination.split('/').map((s) => (s === '**' ? '#' : isPattern(s) ? '*' : encodeWord(s)));
   const key = words.join('.');
   return fitsRoutingKey(key) ? [key, OVERFLOW_ROUTING_KEY] : ['#'];
+}
+
+/**
+ * Declares what node `nodeId` uses: the shared exchanges, its queue bound to the relay exchange,
+ * and its own broadcast exchange bound to the queue. `firstRun`: a new run of this node id, whose
+ * previous run's broadcast bindings are unknown; SPEC §5 wants no traffic for destinations nobody
+ * here subscribes to, so its broadcast exchange is deleted first (dropping them all; the queue and
+ * its messages stay).
+ */
+export async function declareNodeTopology(ch: Channel, t: RabbitTopology, nodeId: NodeId, queueOptions: Options.AssertQueue, firstRun: boolean): Promise<void> {
+  const queue = t.nodeQueue(nodeId);
+  const nodeExchange = t.nodeBroadcastExchange(nodeId);
+  await ch.assertExchange(t.relayExchange, RELAY_EXCHANGE_TYPE, DURABLE_EXCHANGE);
+  await ch.assertExchange(t.broadcastExchange, BROADCAST_EXCHANGE_TYPE, DURABLE_EXCHANGE);
+  await ch.assertQueue(queue, queueOptions);
+  await ch.bindQueue(queue, t.relayExchange, t.nodeRoutingKey(nodeId));
+  if (firstRun) await ch.deleteExchange(nodeExchange);
+  await ch.assertExchange(nodeExchange, NODE_BROADCAST_EXCHANGE_TYPE, NODE_BROADCAST_EXCHANGE);
+  await ch.bindQueue(queue, nodeExchange, '');
 }

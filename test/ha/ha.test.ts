@@ -33,7 +33,7 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
 
   const cluster = useCluster(3, {
     perTest: true,
-    env: { NODE_TTL_MS: '3000', LOG_LEVEL: 'info', REDIS_URL: '' },
+    env: { NODE_TTL_MS: '15000', LOG_LEVEL: 'info', REDIS_URL: '' },
     beforeStart: async (ctx) => {
       if (!canRunRabbitCluster() || !hasRedisServer()) {
         const what = 'the HA layout needs the rabbitmq-server package scripts (/usr/lib/rabbitmq/bin) and redis-server';
@@ -75,6 +75,10 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
       await (rabbit as RabbitCluster).members[0]!.kill();
       await waitReady(nodes.map((n) => n.http), 200, 30_000);
     });
+    // The fault did happen: every relay node lost its member and connected to another.
+    for (const n of cluster.nodes) expect(n.logs().some((l) => l.includes('"reconnect":true')), `${n.nodeId} reconnected`).to.equal(true);
+    const nacked = cluster.nodes.reduce((k, n) => k + n.logs().filter((l) => l.includes('nacked a publish')).length, 0);
+    console.log(`      publishes nacked during the election, sent again on a fresh channel: ${nacked} time(s)`);
   });
 
   it('loses nothing when the Redis primary is killed and Sentinel promotes the replica', async function () {
