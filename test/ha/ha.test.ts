@@ -41,6 +41,7 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
         console.warn(`\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'HA suite'}": ${what}.\n`);
         ctx.skip();
       }
+      ctx.timeout(180_000); // three RabbitMQ members start and join: ~30 s here, more on a busy machine
       [rabbit, redis] = await Promise.all([startRabbitCluster(label), startRedisSentinel(label)]);
     },
     nodeEnv: () => ({ AMQP_URL: (rabbit as RabbitCluster).amqpUrl, REDIS_SENTINELS: (redis as RedisSentinelLayout).sentinels, REDIS_SENTINEL_NAME: (redis as RedisSentinelLayout).name }),
@@ -79,6 +80,14 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     for (const n of cluster.nodes) expect(n.logs().some((l) => l.includes('"reconnect":true')), `${n.nodeId} reconnected`).to.equal(true);
     const nacked = cluster.nodes.reduce((k, n) => k + n.logs().filter((l) => l.includes('nacked a publish')).length, 0);
     console.log(`      publishes nacked during the election, sent again on a fresh channel: ${nacked} time(s)`);
+  });
+
+  it('loses nothing when a RabbitMQ member and the Redis primary are killed at once', async function () {
+    await scenario('ha rabbitmq member + redis primary kill -9', async (nodes) => {
+      await delay(700);
+      await Promise.all([(rabbit as RabbitCluster).members[0]!.kill(), (redis as RedisSentinelLayout).killPrimary()]);
+      await waitReady(nodes.map((n) => n.http), 200, 30_000);
+    });
   });
 
   it('loses nothing when the Redis primary is killed and Sentinel promotes the replica', async function () {
