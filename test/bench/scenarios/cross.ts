@@ -36,7 +36,8 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
     }
 
     if (!floorOnly) {
-      const cluster = await startProduct(ctx, 's2', 2, 'cluster');
+      // Classic node queues, as the floors use; the quorum figure below says what the default costs.
+      const cluster = await startProduct(ctx, 's2', 2, 'cluster', { RELAY_QUEUE_TYPE: 'classic' });
       defer(() => cluster.stop());
       const pids = cluster.nodes.map((n) => n.pid);
       const a = await LeanStompClient.connect({ url: cluster.wsUrl(0), login: 'bench-a' });
@@ -52,7 +53,7 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       const nodeUrls = [cluster.httpUrl(0), cluster.httpUrl(1)];
       entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids, nodeUrls });
       // The same hop with history on for the recipient's destination (the resume extension's cost).
-      const historied = await startProduct(ctx, 's2h', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat' });
+      const historied = await startProduct(ctx, 's2h', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat', RELAY_QUEUE_TYPE: 'classic' });
       defer(() => historied.stop());
       const ha = await LeanStompClient.connect({ url: historied.wsUrl(0), login: 'bench-a' });
       const hb = await LeanStompClient.connect({ url: historied.wsUrl(1), login: 'bench-b' });
@@ -63,6 +64,16 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       const historyPids = historied.nodes.map((n) => n.pid);
       entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', pipe: withHistory, pids: historyPids, nodeUrls: [historied.httpUrl(0), historied.httpUrl(1)] });
       entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids, nodeUrls });
+      // The default node queues: quorum (replicated over a RabbitMQ cluster; here one member).
+      const quorum = await startProduct(ctx, 's2q', 2, 'cluster');
+      defer(() => quorum.stop());
+      const qa = await LeanStompClient.connect({ url: quorum.wsUrl(0), login: 'bench-a' });
+      const qb = await LeanStompClient.connect({ url: quorum.wsUrl(1), login: 'bench-b' });
+      defer(() => Promise.all([qa.close(), qb.close()]));
+      const onQuorum = new StompSendPipe(qa, '/user/bench-b/queue/chat', [qb]);
+      receiveStomp(qb, onQuorum);
+      await qb.subscribe('/user/queue/chat', 'sub-0');
+      entries.push({ id: 'cross.user.quorum', label: 'S2 user→user, quorum queues', floor: 'floor.relay', pipe: onQuorum, pids: quorum.nodes.map((n) => n.pid), nodeUrls: [quorum.httpUrl(0), quorum.httpUrl(1)] });
       if (ctx.args.peers) {
         const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
         const e = await StompJsClient.connect(cluster.wsUrl(1), 'bench-e');
