@@ -3,13 +3,14 @@ import type { StreamId } from './history.js';
 
 /**
  * The Redis keys of the history, built from `KEY_PREFIX` (to be folded into redis-keys.ts).
- * Both keys of a stream carry the encoded stream id as their hash tag, so one script can touch
+ * The keys of a stream carry the encoded stream id as their hash tag, so one script can touch
  * both on Redis Cluster (one slot per stream, streams spread over the slots):
  *
  * | key                              | type | holds                                                    |
  * |----------------------------------|------|----------------------------------------------------------|
  * | `{p}history:{<stream>}:meta`     | hash | `e` epoch, `o` offset of the newest message; PX metaTtlMs |
  * | `{p}history:{<stream>}:log`      | list | `"<appendedAtMs> <relay message JSON>"`, oldest first, offsets `o - LLEN + 1 … o`; PX ttlMs |
+ * | `{p}history:{<stream>}:ids`      | zset | message id → its offset, for the kept offsets: a re-sent id gets its first offset; PX ttlMs |
  *
  * `<stream>` is `encodeKeyPart(streamId)`: it never contains `{`, `}`, `:` or a glob character.
  */
@@ -19,6 +20,8 @@ export interface HistoryKeys {
   meta(stream: StreamId): string;
   /** The stream's kept messages. */
   log(stream: StreamId): string;
+  /** The kept messages' ids, scored by offset. */
+  ids(stream: StreamId): string;
   /** SCAN MATCH pattern for every history key under the prefix (tests, tooling). */
   pattern(): string;
 }
@@ -31,6 +34,7 @@ export function historyKeys(prefix: string): HistoryKeys {
     prefix,
     meta: (stream) => `${tagged(stream)}:meta`,
     log: (stream) => `${tagged(stream)}:log`,
+    ids: (stream) => `${tagged(stream)}:ids`,
     pattern: () => `${prefix}history:*`,
   };
 }

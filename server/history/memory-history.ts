@@ -37,6 +37,8 @@ interface Stream {
   entries: Kept[];
   head: number;
   touchedAt: number;
+  /** Offsets of the kept messages by message id: a re-sent id gets its first offset. */
+  readonly ids: Map<string, number>;
 }
 
 /**
@@ -71,10 +73,13 @@ export class MemoryHistory implements History {
   async append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
     const now = this.#now();
     const s = this.#touch(stream, now);
+    const seen = s.ids.get(message.id);
+    if (seen !== undefined) return { epoch: s.epoch, offset: seen };
     s.top++;
     // A decoded body may be a view into a whole socket chunk: keep only its own bytes.
     s.entries.push({ offset: s.top, at: now, message: { ...message, body: Buffer.from(message.body) } });
-    if (s.entries.length - s.head > this.#limits.size) s.head++;
+    s.ids.set(message.id, s.top);
+    if (s.entries.length - s.head > this.#limits.size) s.ids.delete((s.entries[s.head++] as Kept).message.id);
     // Compact now and then, so trimming stays O(1) per append.
     if (s.head >= this.#limits.size) {
       s.entries = s.entries.slice(s.head);
@@ -117,7 +122,7 @@ export class MemoryHistory implements History {
       this.#streams.delete(stream);
     } else {
       if (s) this.#streams.delete(stream);
-      s = { epoch: newEpoch(now), top: 0, entries: [], head: 0, touchedAt: now };
+      s = { epoch: newEpoch(now), top: 0, entries: [], head: 0, touchedAt: now, ids: new Map() };
       while (this.#streams.size >= this.#maxStreams) {
         const oldest = this.#streams.keys().next();
         if (oldest.done) break;
@@ -155,6 +160,7 @@ export class MemoryHistory implements History {
       else if (s.entries.length > 0) {
         s.head = 0;
         s.entries = [];
+        s.ids.clear();
       }
     }
   }

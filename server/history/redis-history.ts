@@ -35,36 +35,54 @@ local m = redis.call('HMGET', KEYS[1], 'e', 'o')
 local epoch, top = m[1], tonumber(m[2]) or 0
 if not epoch then
   epoch, top = ARGV[1], 0
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;
 
-// ARGV[3] size, ARGV[4] ttlMs, ARGV[5…] entries ("<at> <json>") in order. Returns { epoch, offset of the last }.
+// ARGV[3] size, ARGV[4] ttlMs, ARGV[5…] pairs of message id and entry ("<at> <json>"), in order.
+// An id the stream still keeps (a sender's re-send) is not appended again: it gets its first
+// offset. Returns { epoch, offset of each pair }.
 const APPEND = new RedisScript(
   'stompRelayHistory_append',
   `${ENSURE}
-top = redis.call('HINCRBY', KEYS[1], 'o', #ARGV - 4)
-local n = redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
-local size = tonumber(ARGV[3])
-if n > size then redis.call('LTRIM', KEYS[2], -size, -1) end
+local size, out, added = tonumber(ARGV[3]), { epoch }, false
+for i = 5, #ARGV, 2 do
+  local seen = redis.call('ZSCORE', KEYS[3], ARGV[i])
+  if seen then
+    out[#out + 1] = tonumber(seen)
+  else
+    top = top + 1
+    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+    redis.call('ZADD', KEYS[3], top, ARGV[i])
+    out[#out + 1] = top
+    added = true
+  end
+end
+if added then
+  redis.call('HSET', KEYS[1], 'o', top)
+  if redis.call('LLEN', KEYS[2]) > size then redis.call('LTRIM', KEYS[2], -size, -1) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', top - size)
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return { epoch, top }`,
-  2,
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+return out`,
+  3,
 );
 
 /** Entries sent in one append script at most (Lua's unpack has a stack limit of about 8000). */
 const MAX_BATCH = 500;
 
 interface Waiter {
+  readonly id: string;
   readonly entry: string;
   readonly resolve: (position: StreamPosition) => void;
   readonly reject: (err: unknown) => void;
 }
 
 // Returns { epoch, offset }.
-const POSITION = new RedisScript('stompRelayHistory_position', `${ENSURE}\nreturn { epoch, top }`, 2);
+const POSITION = new RedisScript('stompRelayHistory_position', `${ENSURE}\nreturn { epoch, top }`, 3);
 
 // ARGV[3] the client's epoch, ARGV[4] its offset, ARGV[5] cutoff (entries appended at or before
 // it have expired). Returns { epoch, top, 0 } or { epoch, top, 1, { entries after the offset } }.
@@ -80,7 +98,7 @@ local entries = redis.call('LRANGE', KEYS[2], want + 1 - first, -1)
 local at = tonumber(string.match(entries[1] or '', '^(%d+) '))
 if at == nil or at <= tonumber(ARGV[5]) then return { epoch, top, 0 } end
 return { epoch, top, 1, entries }`,
-  2,
+  3,
 );
 
 // ARGV[1] epoch, ARGV[2] from, ARGV[3] to, ARGV[4] cutoff. Creates nothing.
@@ -104,7 +122,7 @@ for _, e in ipairs(redis.call('LRANGE', KEYS[2], from - first, to - first)) do
   offset = offset + 1
 end
 return out`,
-  2,
+  3,
 );
 
 /**
@@ -149,10 +167,10 @@ export class RedisHistory implements History {
     return new Promise((resolve, reject) => {
       const queued = this.#queued.get(stream);
       if (queued) {
-        queued.push({ entry, resolve, reject });
+        queued.push({ id: message.id, entry, resolve, reject });
         return;
       }
-      this.#queued.set(stream, [{ entry, resolve, reject }]);
+      this.#queued.set(stream, [{ id: message.id, entry, resolve, reject }]);
       if (!this.#sending.has(stream)) queueMicrotask(() => this.#send(stream));
     });
   }
@@ -164,11 +182,12 @@ export class RedisHistory implements History {
     if (batch === queued) this.#queued.delete(stream);
     this.#sending.add(stream);
     const args = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
-    for (const w of batch) args.push(w.entry);
+    for (const w of batch) args.push(w.id, w.entry);
     APPEND.run(this.#redis, args)
       .then((reply) => {
-        const { epoch, offset: last } = positionOf(reply);
-        batch.forEach((w, i) => w.resolve({ epoch, offset: last - batch.length + 1 + i }));
+        if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1) throw new Error('unexpected reply from the history append script');
+        const epoch = reply[0];
+        batch.forEach((w, i) => w.resolve({ epoch, offset: Number(reply[i + 1]) }));
       })
       .catch((err: unknown) => {
         for (const w of batch) w.reject(err);
@@ -217,8 +236,8 @@ export class RedisHistory implements History {
   /** Nothing to release: the connection belongs to the caller, and the keys expire by themselves. */
   async close(): Promise<void> {}
 
-  #streamKeys(stream: StreamId): [string, string] {
-    return [this.keys.meta(stream), this.keys.log(stream)];
+  #streamKeys(stream: StreamId): [string, string, string] {
+    return [this.keys.meta(stream), this.keys.log(stream), this.keys.ids(stream)];
   }
 }
 

@@ -93,6 +93,20 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
       expect(recovery.recovered && ids(recovery.messages)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `m${i}`));
     });
 
+    it("gives a message id it still keeps its first offset again, from any node and in one batch, and keeps it once (a sender's re-send)", async () => {
+      const [a, b] = await open({ size: 3 });
+      const [first] = await appendAll(a, CHAT, ['x']);
+      // Again from the other node, and twice within one batch of appends made at once.
+      const again = await Promise.all([b.append(CHAT, streamMessage('x')), a.append(CHAT, streamMessage('y')), a.append(CHAT, streamMessage('y'))]);
+      expect(again.map((p) => p.offset)).to.deep.equal([first!.offset, 2, 2]);
+      expect(await a.position(CHAT)).to.deep.equal({ epoch: first!.epoch, offset: 2 });
+      const recovery = await b.since(CHAT, first!.epoch, 0);
+      expect(recovery.recovered && ids(recovery.messages)).to.deep.equal(['x', 'y']);
+      // Once it left the history (past size), the id is new again.
+      await appendAll(a, CHAT, ['z', 'w']);
+      expect((await a.append(CHAT, streamMessage('x'))).offset).to.equal(5);
+    });
+
     it('recovers every message after an offset, in order, as appended (headers, binary body)', async () => {
       const [h, other] = await open();
       const { epoch } = await h.position(DOC);
