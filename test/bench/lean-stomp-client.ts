@@ -26,7 +26,7 @@ export class LeanStompClient {
   /** ERROR frames and unexpected closes, as text: a bench run fails when it is not empty. */
   readonly problems: string[] = [];
   private readonly decoder = new FrameDecoder({ maxFrameBytes: 16 * 1024 * 1024 });
-  private readonly receipts = new Map<string, () => void>();
+  private readonly receipts = new Map<string, (receipt: Frame) => void>();
   private connected: ((f: Frame) => void) | undefined;
   private closing = false;
   readonly closed: Promise<void>;
@@ -56,7 +56,7 @@ export class LeanStompClient {
           const id = header(f, 'receipt-id') ?? '';
           const waiter = this.receipts.get(id);
           if (waiter) {
-            waiter();
+            waiter(f);
             this.receipts.delete(id);
           } else this.onReceipt(id);
         } else if (f.command === 'CONNECTED') this.connected?.(f);
@@ -117,17 +117,17 @@ export class LeanStompClient {
     });
   }
 
-  /** SUBSCRIBE with a receipt; resolves once the server confirmed it. */
-  async subscribe(destination: string, id: string, timeoutMs = 10_000): Promise<void> {
-    await this.withReceipt((receipt) => this.sendFrame({ command: 'SUBSCRIBE', headers: [['id', id], ['destination', destination], ['ack', 'auto'], ['receipt', receipt]], body: Buffer.alloc(0) }), timeoutMs);
+  /** SUBSCRIBE with a receipt (and `extra` headers); resolves with the RECEIPT once the server confirmed it. */
+  subscribe(destination: string, id: string, timeoutMs = 10_000, extra: HeaderList = []): Promise<Frame> {
+    return this.withReceipt((receipt) => this.sendFrame({ command: 'SUBSCRIBE', headers: [['id', id], ['destination', destination], ['ack', 'auto'], ...extra, ['receipt', receipt]], body: Buffer.alloc(0) }), timeoutMs);
   }
 
-  /** Sends one frame with a fresh `receipt` header and resolves on its RECEIPT. */
-  async withReceipt(send: (receipt: string) => void, timeoutMs = 10_000): Promise<void> {
+  /** Sends one frame with a fresh `receipt` header and resolves with its RECEIPT. */
+  async withReceipt(send: (receipt: string) => void, timeoutMs = 10_000): Promise<Frame> {
     const id = `r-${++receiptSeq}`;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
+      return await new Promise<Frame>((resolve, reject) => {
         timer = setTimeout(() => reject(new Error(`no RECEIPT ${id} within ${timeoutMs} ms: ${this.problems.join('; ')}`)), timeoutMs);
         this.receipts.set(id, resolve);
         send(id);

@@ -20,6 +20,7 @@ import { fanout } from './scenarios/fanout.js';
 import { amqpFloor } from './scenarios/floors.js';
 import { httpPush } from './scenarios/http-push.js';
 import { idle } from './scenarios/idle.js';
+import { resume } from './scenarios/resume.js';
 import { single } from './scenarios/single.js';
 import { soak } from './scenarios/soak.js';
 
@@ -57,8 +58,8 @@ const ctx: BenchContext = {
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'fanout', 'http', 'idle', 'floors', 'soak']);
-const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'fanout', 'http', 'idle', 'soak'];
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'fanout', 'http', 'idle', 'floors', 'soak']);
+const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'fanout', 'http', 'idle', 'soak'];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   floors: async () => {
@@ -70,6 +71,7 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   single: () => single(ctx),
   cross: () => cross(ctx),
   fast: () => fastSender(ctx),
+  resume: () => resume(ctx),
   fanout: () => fanout(ctx),
   http: () => httpPush(ctx),
   idle: () => idle(ctx),
@@ -80,6 +82,7 @@ const TITLES: Record<ScenarioName, string> = {
   single: 'S1 single node, user to user (floor: raw ws echo)',
   cross: `S2 cross node, user to user and /app/chat (floor: ws→amqplib→ws${args.peers ? '; beside: transient ws→amqplib→ws, Socket.IO + Redis adapter, @stomp/stompjs clients' : ''})`,
   fast: `fast sender: ${args.fastWindow.toLocaleString('en-US')} messages undelivered for ${args.fastSeconds} s on a healthy cluster`,
+  resume: 'resume after reconnect: 300 missed messages recovered from history',
   fanout: `S3 fan-out to ${args.fanoutSubscribers.join(' and ')} subscribers over two nodes (floor: raw ws server→client)`,
   http: 'S4 HTTP push to a node without the user (floor: HTTP→amqplib→ws)',
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
@@ -129,7 +132,7 @@ for (const [i, name] of scenarios.entries()) {
     failures.push(msg.split('\n')[0] ?? msg);
   }
   if (ctx.profileDir) {
-    const label = { single: 's1', cross: 's2', fast: 'fast', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
+    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
       // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
