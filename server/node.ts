@@ -131,6 +131,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           maxDeliveryAttempts: config.relayDeliveryAttempts,
           pressure,
           onBatch: (records) => metrics.relayBatchSize.observe(records),
+          onReconnect: () => subscriptionsRef.current?.replayAllStored(),
           log,
         })
       : new MemoryBroker(config.nodeId));

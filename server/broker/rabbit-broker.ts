@@ -65,6 +65,7 @@ export class RabbitBroker implements Broker {
   private readonly maxDelayMs: number;
   private readonly maxDeliveryAttempts: number;
   private readonly closeTimeoutMs: number;
+  private readonly onReconnect: (() => void) | undefined;
 
   private consumer: RelayConsumer | undefined;
   private startPromise: Promise<void> | undefined;
@@ -109,6 +110,7 @@ export class RabbitBroker implements Broker {
     this.maxDelayMs = options.reconnectMaxDelayMs ?? 30_000;
     this.maxDeliveryAttempts = options.maxDeliveryAttempts ?? 5;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.onReconnect = options.onReconnect;
     const maxPending = options.maxPendingPublishes ?? 10_000;
     this.publisher = new ConfirmPublisher(maxPending, options.pressure, () => this.renewPublishChannel());
     const bounds = options.batch ?? DEFAULT_BATCH;
@@ -317,9 +319,11 @@ export class RabbitBroker implements Broker {
       this.consumerTag = consumerTag;
       this.ready = true;
       this.log.info({ node: this.nodeId, queue: this.queue, reconnect: this.connectedOnce }, 'RabbitMQ connected');
+      const reconnected = this.connectedOnce;
       this.connectedOnce = true;
       for (const w of this.readyWaiters.splice(0)) w.resolve();
       this.publisher.attach(pub);
+      if (reconnected) this.onReconnect?.();
     } catch (err) {
       await conn.close().catch(() => undefined);
       throw err;
