@@ -67,3 +67,24 @@ export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void>
   await Promise.race([p.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
 }
+
+/** Pauses that `wake()` cuts short (a reconnect back-off that `close()` ends at once). */
+export class WakeablePause {
+  private wakeUp: (() => void) | undefined;
+
+  for(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wakeUp === done) this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+}

@@ -278,3 +278,37 @@ export async function openConfirmChannel(conn: ChannelModel, publisher: ConfirmP
   pub.on('drain', () => publisher.onDrain());
   return pub;
 }
+
+/**
+ * Gives `publisher` a fresh confirm channel of `conn` in place of `old` (which RabbitMQ keeps
+ * nacking on): what was unconfirmed goes out again on the fresh one, in order; `old` closes
+ * without counting as a lost channel. Resolves with the fresh channel, or undefined when
+ * `stillCurrent()` turned false meanwhile or the connection is going (`lost` reconnects then).
+ */
+export async function swapConfirmChannel(
+  conn: ChannelModel,
+  publisher: ConfirmPublisher,
+  log: BrokerLog,
+  onClose: () => void,
+  stillCurrent: () => boolean,
+  old: ConfirmChannel | undefined,
+): Promise<ConfirmChannel | undefined> {
+  try {
+    const fresh = await openConfirmChannel(conn, publisher, log, onClose);
+    if (!stillCurrent()) {
+      await fresh.close().catch(() => undefined);
+      return undefined;
+    }
+    publisher.detach();
+    publisher.attach(fresh);
+    if (old) {
+      old.removeAllListeners('close');
+      old.on('error', () => undefined);
+      await old.close().catch(() => undefined);
+    }
+    return fresh;
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'could not open a fresh publish channel');
+    return undefined;
+  }
+}

@@ -3,10 +3,10 @@ import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 import { AckBatcher } from './ack-batcher.js';
-import { backoffDelay, BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, waitAtMost, withHeartbeat, type BrokerLog } from './amqp-util.js';
+import { backoffDelay, BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, WakeablePause, waitAtMost, withHeartbeat, type BrokerLog } from './amqp-util.js';
 import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
-import { ConfirmPublisher, openConfirmChannel } from './confirm-publisher.js';
+import { ConfirmPublisher, openConfirmChannel, swapConfirmChannel } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
 import { CONNECT_TIMEOUT_MS, DEFAULT_BATCH, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
@@ -90,7 +90,8 @@ export class RabbitBroker implements Broker {
   private readonly batcher: RelayBatcher;
   private readonly bindings: BroadcastBindings;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
-  private wakeSleep: (() => void) | undefined;
+  /** The reconnect back-off, cut short by `close()`. */
+  private readonly pause = new WakeablePause();
 
   /** Throws synchronously for an invalid node id or name prefix. Connects only in `start`. */
   constructor(options: RabbitBrokerOptions) {
@@ -248,7 +249,7 @@ export class RabbitBroker implements Broker {
         const delayMs = attempt % this.urls.length === 0 ? backoffDelay(round, this.minDelayMs, this.maxDelayMs) : 0;
         // SPEC §8: say so in the log, retry; the message, not a stack trace.
         this.log.warn({ err: errorMessage(err), attempt, delayMs, host }, 'RabbitMQ not reachable, retrying');
-        await this.sleep(delayMs);
+        await this.pause.for(delayMs);
       } finally {
         this.connecting = undefined;
       }
@@ -340,28 +341,15 @@ export class RabbitBroker implements Broker {
     this.renewing = true;
     this.log.warn({}, 'RabbitMQ nacked a publish; sending again on a fresh channel');
     setTimeout(() => {
-      void (async () => {
-        try {
-          const fresh = await openConfirmChannel(conn, this.publisher, this.log, () => this.lost(conn, 'publish channel closed'));
-          if (this.conn !== conn) return void fresh.close().catch(() => undefined);
-          const old = this.pubCh;
-          this.pubCh = fresh;
-          this.publisher.detach();
-          this.publisher.attach(fresh);
-          if (old) {
-            old.removeAllListeners('close');
-            old.on('error', () => undefined);
-            await old.close().catch(() => undefined);
-          }
-        } catch (err) {
-          // The connection is going: `lost` reconnects, and the buffer goes out then.
-          this.log.warn({ err: errorMessage(err) }, 'could not open a fresh publish channel');
-        } finally {
-          this.renewing = false;
-        }
-      })();
+      const onClose = (): void => this.lost(conn, 'publish channel closed');
+      swapConfirmChannel(conn, this.publisher, this.log, onClose, () => this.conn === conn, this.pubCh)
+        .then((fresh) => {
+          if (fresh) this.pubCh = fresh;
+        })
+        .finally(() => (this.renewing = false));
     }, NACK_PAUSE_MS).unref();
   }
+
 
   /** The connection or one of its channels went away: park everything and reconnect. */
   private lost(conn: ChannelModel, reason: string): void {
@@ -385,7 +373,7 @@ export class RabbitBroker implements Broker {
     // What was accepted for sending this turn still goes out (and is confirmed, within the timeout).
     this.batcher.flush(true);
     this.closing = true;
-    this.wakeSleep?.();
+    this.pause.wake();
     for (const w of this.readyWaiters.splice(0)) w.reject(new BrokerClosedError());
     await this.connecting?.catch(() => undefined);
     const { conn, subCh, consumerTag } = this;
@@ -408,19 +396,6 @@ export class RabbitBroker implements Broker {
     if (this.ready) return Promise.resolve();
     if (this.closing) return Promise.reject(new BrokerClosedError());
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
-  }
-
-  /** A reconnect pause that `close()` cuts short. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.wakeSleep === done) this.wakeSleep = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeSleep = done;
-    });
   }
 
   /** Waits for `p`, at most `closeTimeoutMs`. */
