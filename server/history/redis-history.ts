@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { RelayMessage } from '../relay/relay-message.js';
-import { checkNoClientKeyPrefix, RedisScript } from '../redis/redis-script.js';
-import { relayMessageFromJson, relayMessageToJson } from '../store/relay-message-json.js';
+import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from '../redis/redis-script.js';
+import { decodeRecords, encodeBatch, encodeEnvelope } from '../relay/relay-envelope.js';
+import { relayMessageFromJson } from '../store/relay-message-json.js';
 import { newEpoch } from './epoch.js';
 import {
   checkHistoryLimits,
@@ -76,7 +77,7 @@ const MAX_BATCH = 500;
 
 interface Waiter {
   readonly id: string;
-  readonly entry: string;
+  readonly entry: Buffer;
   readonly resolve: (position: StreamPosition) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -163,7 +164,7 @@ export class RedisHistory implements History {
    * once, and a node's appends to one stream keep the order they were made in.
    */
   append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
-    const entry = `${this.#now()} ${relayMessageToJson(message)}`;
+    const entry = historyEntry(this.#now(), message);
     return new Promise((resolve, reject) => {
       const queued = this.#queued.get(stream);
       if (queued) {
@@ -181,7 +182,7 @@ export class RedisHistory implements History {
     const batch = queued.length > MAX_BATCH ? queued.splice(0, MAX_BATCH) : queued;
     if (batch === queued) this.#queued.delete(stream);
     this.#sending.add(stream);
-    const args = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
+    const args: ScriptArg[] = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
     for (const w of batch) args.push(w.id, w.entry);
     APPEND.run(this.#redis, args)
       .then((reply) => {
@@ -207,14 +208,8 @@ export class RedisHistory implements History {
     const now = this.#now();
     // An offset that is not a plain non-negative integer can match nothing; Lua gets -1 for it.
     const wanted = Number.isSafeInteger(offset) && offset >= 0 ? offset : -1;
-    const reply = await SINCE.run(this.#redis, [
-      ...this.#streamKeys(stream),
-      newEpoch(now),
-      this.#limits.metaTtlMs,
-      epoch,
-      wanted,
-      now - this.#limits.ttlMs,
-    ]);
+    const args = [...this.#streamKeys(stream), newEpoch(now), this.#limits.metaTtlMs, epoch, wanted, now - this.#limits.ttlMs];
+    const reply = await SINCE.run(this.#redis, args, true);
     if (!Array.isArray(reply)) throw new Error('unexpected reply from the history since script');
     const position = positionOf(reply);
     if (reply[2] !== 1) return { recovered: false, position };
@@ -226,7 +221,7 @@ export class RedisHistory implements History {
 
   async range(stream: StreamId, epoch: string, from: number, to: number): Promise<HistoryEntry[]> {
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) return [];
-    const reply = await RANGE.run(this.#redis, [...this.#streamKeys(stream), epoch, from, to, this.#now() - this.#limits.ttlMs]);
+    const reply = await RANGE.run(this.#redis, [...this.#streamKeys(stream), epoch, from, to, this.#now() - this.#limits.ttlMs], true);
     if (!Array.isArray(reply)) throw new Error('unexpected reply from the history range script');
     const out: HistoryEntry[] = [];
     for (let i = 0; i + 1 < reply.length; i += 2) out.push({ offset: Number(reply[i]), message: messageOf(reply[i + 1]) });
@@ -242,12 +237,26 @@ export class RedisHistory implements History {
 }
 
 function positionOf(reply: unknown): StreamPosition {
-  if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error('unexpected reply from a history script');
-  return { epoch: reply[0], offset: Number(reply[1]) };
+  const epoch: unknown = Array.isArray(reply) ? reply[0] : undefined;
+  if (typeof epoch !== 'string' && !Buffer.isBuffer(epoch)) throw new Error('unexpected reply from a history script');
+  return { epoch: epoch.toString(), offset: Number((reply as unknown[])[1]) };
 }
 
-/** A log entry is `"<appendedAtMs> <relay message JSON>"`. */
+/**
+ * A log entry: `"<appendedAtMs> "` (what the scripts read to expire it) and the message as a
+ * relay batch of one (relay-envelope.ts: its id, then its binary envelope), so the body is kept as
+ * it is, not as base64 in JSON.
+ */
+function historyEntry(at: number, message: RelayMessage): Buffer {
+  return Buffer.concat([Buffer.from(`${at} `, 'latin1'), encodeBatch([{ id: message.id, envelope: encodeEnvelope(message) }])]);
+}
+
+/** The message of a log entry (an entry of an earlier version holds it as JSON). */
 function messageOf(entry: unknown): RelayMessage {
-  const text = String(entry);
-  return relayMessageFromJson(text.slice(text.indexOf(' ') + 1));
+  const bytes = Buffer.isBuffer(entry) ? entry : Buffer.from(String(entry), 'utf8');
+  const rest = bytes.subarray(bytes.indexOf(0x20) + 1);
+  if (rest[0] === 0x7b) return relayMessageFromJson(rest.toString('utf8')); // '{'
+  const [record] = decodeRecords(undefined, rest);
+  if (!record || !('msg' in record)) throw new Error(`undecodable history entry${record ? `: ${record.error.message}` : ''}`);
+  return record.msg;
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 
-/** A value a script can be given: ioredis sends numbers as their decimal text. */
-export type ScriptArg = string | number;
+/** A value a script can be given: ioredis sends numbers as their decimal text, Buffers as they are. */
+export type ScriptArg = string | number | Buffer;
 
 type ScriptMethod = (...args: ScriptArg[]) => Promise<unknown>;
 
@@ -30,14 +30,19 @@ export class RedisScript {
     this.#numberOfKeys = numberOfKeys;
   }
 
-  /** Runs the script atomically; rejects with Redis' error when the script fails. */
-  run(redis: Redis, args: readonly ScriptArg[]): Promise<unknown> {
+  /**
+   * Runs the script atomically; rejects with Redis' error when the script fails. `buffers`: bulk
+   * strings in the reply come back as Buffers (binary data), not decoded as UTF-8.
+   */
+  run(redis: Redis, args: readonly ScriptArg[], buffers = false): Promise<unknown> {
     const methods = redis as unknown as Record<string, ScriptMethod | undefined>;
-    let method = methods[this.#name];
+    // defineCommand adds both: `name` (strings) and `nameBuffer` (Buffers).
+    const name = buffers ? `${this.#name}Buffer` : this.#name;
+    let method = methods[name];
     if (typeof method !== 'function') {
       redis.defineCommand(this.#name, { lua: this.#lua, numberOfKeys: this.#numberOfKeys });
-      method = methods[this.#name];
-      if (typeof method !== 'function') throw new Error(`ioredis did not define the command ${this.#name}`);
+      method = methods[name];
+      if (typeof method !== 'function') throw new Error(`ioredis did not define the command ${name}`);
     }
     return method.apply(redis, [...args]);
   }

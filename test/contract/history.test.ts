@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { MemoryHistory } from '../../server/history/memory-history.js';
 import { RedisHistory } from '../../server/history/redis-history.js';
+import { decodeRecords } from '../../server/relay/relay-envelope.js';
+import { relayMessageToJson } from '../../server/store/relay-message-json.js';
 import { requireService, uniquePrefix } from '../helpers/services.js';
 import { connectTestRedis, deleteKeysUnder, keysUnder } from '../registry/redis-support.js';
 import { historyContract, streamMessage } from './history.contract.js';
@@ -104,18 +106,35 @@ describe('RedisHistory', function () {
       expect(() => new RedisHistory({ redis: redis!, keyPrefix: 'x{y}:', limits: { size: 5, ttlMs: 1000 } })).to.throw(RangeError);
     });
 
-    it('stores epoch and offset in the hash and "<at> <json>" entries in the list, trimmed to size, both with TTLs', async () => {
+    it('stores epoch and offset in the hash and "<at> <binary record>" entries in the list, the ids beside them, trimmed to size, with TTLs', async () => {
       const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 2, ttlMs: 30_000, metaTtlMs: 90_000 }, now: () => 1234 });
       for (const id of ['1', '2', '3']) await history.append('/topic/a', streamMessage(id));
       const { meta, log } = history.keys;
       const hash = await redis!.hgetall(meta('/topic/a'));
       expect(hash.o).to.equal('3');
       expect(hash.e).to.be.a('string');
-      const entries = await redis!.lrange(log('/topic/a'), 0, -1);
-      expect(entries.map((e) => e.slice(0, 5))).to.deep.equal(['1234 ', '1234 ']);
-      expect(entries.map((e) => (JSON.parse(e.slice(5)) as { id: string }).id)).to.deep.equal(['2', '3']);
+      const entries = await redis!.lrangeBuffer(log('/topic/a'), 0, -1);
+      expect(entries.map((e) => e.subarray(0, 5).toString())).to.deep.equal(['1234 ', '1234 ']);
+      // The message as a relay batch of one: the body's bytes as they are, no base64.
+      const records = entries.map((e) => decodeRecords(undefined, e.subarray(5))[0]);
+      expect(records.map((r) => r?.id)).to.deep.equal(['2', '3']);
+      expect(records.map((r) => (r && 'msg' in r ? r.msg.body.toString() : 'undecodable'))).to.deep.equal(['body of 2', 'body of 3']);
+      expect(await redis!.zrange(history.keys.ids('/topic/a'), '0', '-1', 'WITHSCORES')).to.deep.equal(['2', '2', '3', '3']);
       expect(await redis!.pttl(log('/topic/a'))).to.be.within(1, 30_000);
+      expect(await redis!.pttl(history.keys.ids('/topic/a'))).to.be.within(1, 30_000);
       expect(await redis!.pttl(meta('/topic/a'))).to.be.within(30_001, 90_000);
+    });
+
+    it('still reads a log entry of an earlier version ("<at> <relay message JSON>")', async () => {
+      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 10, ttlMs: 30_000 }, now: () => 1234 });
+      const { epoch } = await history.append('/topic/old', streamMessage('1'));
+      await redis!.rpush(history.keys.log('/topic/old'), `1234 ${relayMessageToJson(streamMessage('2'))}`);
+      await redis!.hset(history.keys.meta('/topic/old'), 'o', 2);
+      const recovery = await history.since('/topic/old', epoch, 0);
+      expect(recovery.recovered && recovery.messages.map((e) => [e.offset, e.message.id, e.message.body.toString()])).to.deep.equal([
+        [1, '1', streamMessage('1').body.toString()],
+        [2, '2', streamMessage('2').body.toString()],
+      ]);
     });
 
     it('starts over cleanly when the meta is evicted but the log is not', async () => {
