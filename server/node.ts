@@ -199,7 +199,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           if (gone.length === 0) return;
           log.info({ nodes: gone }, 'swept dead nodes; taking over their queues');
           // SPEC §8: what a dead node left in its queue reaches its users, wherever they are now.
-          for (const dead of gone) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+          for (const dead of gone) if (dead !== config.nodeId) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
         })
         .catch((err: unknown) => log.warn({ err: String(err) }, 'sweep failed'));
     }, config.nodeTtlMs);

@@ -171,12 +171,12 @@ return existed`,
   removeNode: `
 forget_node(ARGV[1], ARGV[2])
 return 1`,
-  // ARGV: prefix. Returns the known nodes it found dead and removed.
+  // ARGV: prefix, the sweeping node (never taken for dead by itself). Returns the known nodes it found dead and removed.
   sweep: `
-local p = ARGV[1]
+local p, self = ARGV[1], ARGV[2]
 local out = {}
 for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
-  if not is_live(p, n) then
+  if n ~= self and not is_live(p, n) then
     forget_node(p, n)
     out[#out + 1] = n
   end

@@ -163,7 +163,9 @@ export class RedisRegistry implements Registry {
    * resolves with their ids. Safe to run from every node at once (each dead node is removed once).
    */
   async sweep(): Promise<NodeId[]> {
-    return stringArray(await this.#run('sweep', [])).sort();
+    // Never itself: a node whose liveness expired while it could not reach Redis (a failover) is
+    // alive, and resyncs at its next keepAlive; adopting its own queue would stop its consumer.
+    return stringArray(await this.#run('sweep', [this.nodeId])).sort();
   }
 
   /** Known nodes whose liveness key is still there, sorted; one round trip. */

@@ -53,7 +53,8 @@ export interface Registry {
   /**
    * Removes every entry of known nodes whose liveness has lapsed and resolves with those nodes, so
    * the caller can take over what they left (their queues). Safe to run on several nodes at once:
-   * each dead node is returned to one of them.
+   * each dead node is returned to one of them. Never the caller's own node: its liveness can lapse
+   * while it is alive (Redis failing over), and it re-registers at its next keepAlive.
    */
   sweep(): Promise<NodeId[]>;
 
