@@ -6,8 +6,6 @@
  * refused (ERROR / 503), as before.
  */
 export class RelayPressure {
-  private load = 0;
-  private connected = true;
   private isClosed = false;
   private waiters: (() => void)[] = [];
 
@@ -26,8 +24,6 @@ export class RelayPressure {
 
   /** The buffer now holds `load` messages; `connected`: RabbitMQ is reachable. Cheap: called on every change. */
   update(load: number, connected: boolean): void {
-    this.load = load;
-    this.connected = connected;
     if (this.isClosed) {
       if (load <= this.low || !connected) this.open();
     } else if (connected && load >= this.high) {
@@ -44,11 +40,6 @@ export class RelayPressure {
   /** Resolves once the gate is open. */
   whenOpen(): Promise<void> {
     return this.isClosed ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
-  }
-
-  /** For /metrics and logs. */
-  get state(): { readonly load: number; readonly connected: boolean; readonly closed: boolean } {
-    return { load: this.load, connected: this.connected, closed: this.isClosed };
   }
 
   private open(): void {
