@@ -82,6 +82,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   // The registry is built before the subscriptions it reports resyncs to.
   const subscriptionsRef: { current?: LocalSubscriptions } = {};
+  const brokerRef: { current?: Broker } = {};
   const historyOn = config.history.destinations.length > 0;
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store || historyOn);
   if (needRedis && (config.redisUrl || config.redisSentinels)) {
@@ -109,6 +110,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           nodeTtlMs: config.nodeTtlMs,
           onError: (err) => log.warn({ err: err.message }, 'registry update failed'),
           onResynced: () => subscriptionsRef.current?.replayAllStored(),
+          // Swept while alive: a live node may have adopted (deleted) this node's queue.
+          onRevived: () => brokerRef.current?.redeclare(),
         })
       : new MemoryRegistry(config.nodeId));
   const store: OfflineStore =
@@ -135,6 +138,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           log,
         })
       : new MemoryBroker(config.nodeId));
+  brokerRef.current = broker;
   const authenticator =
     overrides.authenticator ??
     (config.authMode === 'jwt'

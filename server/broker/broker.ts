@@ -59,6 +59,12 @@ export interface Broker {
   /** True while messages can be published and consumed (for `/readyz`). */
   isReady(): boolean;
 
+  /**
+   * This node was taken for dead while alive (its registry entries were swept): another node may
+   * have adopted, and deleted, its queue. Declares it again and consumes it (a RabbitMQ reconnect).
+   */
+  redeclare(): void;
+
   /** Stops consuming; unacknowledged messages go back to the queue. Idempotent. */
   close(): Promise<void>;
 }

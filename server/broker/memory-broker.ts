@@ -66,6 +66,9 @@ export class MemoryBroker implements Broker {
   }
 
   /** Later calls reject until the next `start`. Nothing is queued, so nothing is lost here. */
+  /** Nothing to declare: one process, no queue another node could take. */
+  redeclare(): void {}
+
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -217,6 +217,11 @@ export class RabbitBroker implements Broker {
     this.subAcks?.flush(true);
   }
 
+  /** Reconnects, which declares the queue and its bindings again and then has the sessions take their inboxes (`onReconnect`). */
+  redeclare(): void {
+    if (this.conn) this.lost(this.conn, 'taken for dead: declaring the node queue again');
+  }
+
   /** True while connected, with topology declared, the consumer running, and publishing not blocked by a RabbitMQ alarm. */
   isReady(): boolean {
     return this.ready && !this.serverBlocked;

@@ -27,6 +27,11 @@ export interface RedisRegistryOptions {
    * dead meanwhile and kept its users' messages offline, so the node takes those inboxes again.
    */
   readonly onResynced?: () => void;
+  /**
+   * Told when a keepAlive found this node's liveness key gone after it had been alive: other nodes
+   * may have swept it and adopted its queue (a Redis failover longer than the TTL).
+   */
+  readonly onRevived?: () => void;
 }
 
 
@@ -55,6 +60,9 @@ export class RedisRegistry implements Registry {
   readonly #quitOnClose: boolean;
   readonly #onError: (err: Error) => void;
   readonly #onResynced: (() => void) | undefined;
+  readonly #onRevived: (() => void) | undefined;
+  /** A keepAlive has succeeded: a liveness key missing after this means the node was taken for dead. */
+  #aliveOnce = false;
   readonly #mirror = new SessionIndex();
   /** Set when an update may not have reached Redis; the next keepAlive resyncs. */
   #dirty = false;
@@ -80,6 +88,7 @@ export class RedisRegistry implements Registry {
     this.#quitOnClose = options.quitOnClose ?? false;
     this.#onError = options.onError ?? ((err) => process.emitWarning(err));
     this.#onResynced = options.onResynced;
+    this.#onRevived = options.onRevived;
     this.#wasReady = options.redis.status === 'ready';
     this.#redis.on('ready', this.#onReady);
   }
@@ -142,6 +151,8 @@ export class RedisRegistry implements Registry {
   async keepAlive(): Promise<void> {
     const existed = await this.#run('keepAlive', [this.nodeId, this.#nodeTtlMs, Date.now()]);
     if (existed !== 1 || this.#dirty) await this.resync();
+    if (existed !== 1 && this.#aliveOnce) this.#onRevived?.();
+    this.#aliveOnce = true;
   }
 
   /**
