@@ -86,15 +86,12 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const historyOn = config.history.destinations.length > 0;
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store || historyOn);
   if (needRedis && (config.redisUrl || config.redisSentinels)) {
-    const options: RedisOptions = {
-      lazyConnect: false,
-      maxRetriesPerRequest: null,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
-    };
+    const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), 5000);
+    const options: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: backoff };
     const sentinels = config.redisSentinels;
     // Through Sentinel, ioredis asks the sentinels for the primary at every (re)connect: a failover is a reconnect.
     redis = sentinels
-      ? new Redis({ ...options, sentinels: sentinels.hosts.map((h) => ({ ...h })), name: sentinels.name, sentinelRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000) })
+      ? new Redis({ ...options, sentinels: sentinels.hosts.map((h) => ({ ...h })), name: sentinels.name, sentinelRetryStrategy: backoff })
       : new Redis(config.redisUrl as string, options);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
@@ -203,7 +200,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           if (gone.length === 0) return;
           log.info({ nodes: gone }, 'swept dead nodes; taking over their queues');
           // SPEC §8: what a dead node left in its queue reaches its users, wherever they are now.
-          for (const dead of gone) if (dead !== config.nodeId) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+          for (const dead of gone) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
         })
         .catch((err: unknown) => log.warn({ err: String(err) }, 'sweep failed'));
     }, config.nodeTtlMs);

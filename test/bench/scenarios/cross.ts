@@ -52,28 +52,24 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       await c.subscribe('/user/doc-1/queue/chat', 'sub-0');
       const nodeUrls = [cluster.httpUrl(0), cluster.httpUrl(1)];
       entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids, nodeUrls });
-      // The same hop with history on for the recipient's destination (the resume extension's cost).
-      const historied = await startProduct(ctx, 's2h', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat', RELAY_QUEUE_TYPE: 'classic' });
-      defer(() => historied.stop());
-      const ha = await LeanStompClient.connect({ url: historied.wsUrl(0), login: 'bench-a' });
-      const hb = await LeanStompClient.connect({ url: historied.wsUrl(1), login: 'bench-b' });
-      defer(() => Promise.all([ha.close(), hb.close()]));
-      const withHistory = new StompSendPipe(ha, '/user/bench-b/queue/chat', [hb]);
-      receiveStomp(hb, withHistory);
-      await hb.subscribe('/user/queue/chat', 'sub-0');
-      const historyPids = historied.nodes.map((n) => n.pid);
-      entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', pipe: withHistory, pids: historyPids, nodeUrls: [historied.httpUrl(0), historied.httpUrl(1)] });
+      // The same hop with history on for the recipient's destination (the resume extension's cost),
+      // and on the default node queues: quorum (replicated over a RabbitMQ cluster; here one member).
+      const userHop = async (label: string, env: Record<string, string>): Promise<Pick<Entry, 'pipe' | 'pids' | 'nodeUrls'>> => {
+        const product = await startProduct(ctx, label, 2, 'cluster', env);
+        defer(() => product.stop());
+        const from = await LeanStompClient.connect({ url: product.wsUrl(0), login: 'bench-a' });
+        const to = await LeanStompClient.connect({ url: product.wsUrl(1), login: 'bench-b' });
+        defer(() => Promise.all([from.close(), to.close()]));
+        const pipe = new StompSendPipe(from, '/user/bench-b/queue/chat', [to]);
+        receiveStomp(to, pipe);
+        await to.subscribe('/user/queue/chat', 'sub-0');
+        return { pipe, pids: product.nodes.map((n) => n.pid), nodeUrls: [product.httpUrl(0), product.httpUrl(1)] };
+      };
+      const historied = await userHop('s2h', { HISTORY_DESTINATIONS: '/user/queue/chat', RELAY_QUEUE_TYPE: 'classic' });
+      entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', ...historied });
       entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids, nodeUrls });
-      // The default node queues: quorum (replicated over a RabbitMQ cluster; here one member).
-      const quorum = await startProduct(ctx, 's2q', 2, 'cluster');
-      defer(() => quorum.stop());
-      const qa = await LeanStompClient.connect({ url: quorum.wsUrl(0), login: 'bench-a' });
-      const qb = await LeanStompClient.connect({ url: quorum.wsUrl(1), login: 'bench-b' });
-      defer(() => Promise.all([qa.close(), qb.close()]));
-      const onQuorum = new StompSendPipe(qa, '/user/bench-b/queue/chat', [qb]);
-      receiveStomp(qb, onQuorum);
-      await qb.subscribe('/user/queue/chat', 'sub-0');
-      entries.push({ id: 'cross.user.quorum', label: 'S2 user→user, quorum queues', floor: 'floor.relay', pipe: onQuorum, pids: quorum.nodes.map((n) => n.pid), nodeUrls: [quorum.httpUrl(0), quorum.httpUrl(1)] });
+      const quorum = await userHop('s2q', {});
+      entries.push({ id: 'cross.user.quorum', label: 'S2 user→user, quorum queues', floor: 'floor.relay', ...quorum });
       if (ctx.args.peers) {
         const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
         const e = await StompJsClient.connect(cluster.wsUrl(1), 'bench-e');
