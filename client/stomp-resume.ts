@@ -35,6 +35,10 @@ export interface SubscribeOptions {
   readonly headers?: StompHeaders;
   /** Resume from a position the application kept (e.g. across a page reload) instead of starting live. */
   readonly from?: StreamPosition;
+  /** As {@link ResumeOptions.onSubscribed}, for this subscription only (after the helper-wide one). */
+  readonly onSubscribed?: (subscription: ResumableSubscription, outcome: SubscribeOutcome) => void;
+  /** As {@link ResumeOptions.onNotRecovered}, for this subscription only (after the helper-wide one). */
+  readonly onNotRecovered?: (subscription: ResumableSubscription, position: StreamPosition) => void;
 }
 
 /** A subscription the helper makes again on every reconnect. */
@@ -54,6 +58,7 @@ interface Entry {
   readonly destination: string;
   readonly callback: messageCallbackType;
   readonly headers: StompHeaders;
+  readonly options: SubscribeOptions;
   position: StreamPosition | undefined;
   /** Counts SUBSCRIBEs sent, so one attempt reports a failed resume once. */
   attempt: number;
@@ -122,6 +127,7 @@ export class StompResume {
       destination,
       callback,
       headers,
+      options,
       position: options.from,
       attempt: 0,
       deliveredThisAttempt: false,
@@ -196,7 +202,7 @@ export class StompResume {
     const offset = decimal(frame.headers[RESUME_HEADERS.offset]);
     if (epoch === undefined || offset === undefined) {
       // No history for this destination (or an older server): a plain subscription.
-      this.#options.onSubscribed?.(entry.handle, { recovered: undefined, position: undefined });
+      this.#subscribed(entry, { recovered: undefined, position: undefined });
       return;
     }
     const at = entry.position;
@@ -205,13 +211,19 @@ export class StompResume {
     else if (at.epoch === epoch && offset > at.offset) entry.position = { epoch, offset };
     const recovered = resumed ? frame.headers[RESUME_HEADERS.recovered] === 'true' : undefined;
     if (recovered === false) this.#notRecovered(entry, entry.position ?? { epoch, offset });
-    this.#options.onSubscribed?.(entry.handle, { recovered, position: entry.position });
+    this.#subscribed(entry, { recovered, position: entry.position });
+  }
+
+  #subscribed(entry: Entry, outcome: SubscribeOutcome): void {
+    this.#options.onSubscribed?.(entry.handle, outcome);
+    entry.options.onSubscribed?.(entry.handle, outcome);
   }
 
   #notRecovered(entry: Entry, position: StreamPosition): void {
     if (entry.notifiedAttempt === entry.attempt) return;
     entry.notifiedAttempt = entry.attempt;
     this.#options.onNotRecovered?.(entry.handle, position);
+    entry.options.onNotRecovered?.(entry.handle, position);
   }
 
   #unsubscribe(entry: Entry, headers?: StompHeaders): void {

@@ -50,6 +50,14 @@ export interface HistoryConfig {
   readonly ttlMs: number;
 }
 
+/** What the cluster keeps of each collaborative (Yjs) document (SPEC §12). */
+export interface YjsConfig {
+  /** YJS_MAX_DOC_BYTES, stored updates per document, default 512 KiB; below MAX_OUTBOUND_BYTES. */
+  readonly maxDocBytes: number;
+  /** YJS_DOC_TTL_MS, a document unwritten this long is forgotten, default 30 days. */
+  readonly docTtlMs: number;
+}
+
 export interface Config {
   /** PORT, default 8080. */
   readonly port: number;
@@ -116,6 +124,7 @@ export interface Config {
   readonly httpKeepAliveMs: number;
   readonly limits: Limits;
   readonly history: HistoryConfig;
+  readonly yjs: YjsConfig;
 }
 
 
@@ -329,6 +338,14 @@ export function loadConfig(env: Env): Config {
       size: int(env, 'HISTORY_SIZE', 1, 100_000),
       ttlMs: int(env, 'HISTORY_TTL_MS', 1000, 7 * 24 * 3600 * 1000),
     }),
+    yjs: Object.freeze({
+      maxDocBytes: int(env, 'YJS_MAX_DOC_BYTES', 1024, 512 * 1024 * 1024),
+      docTtlMs: int(env, 'YJS_DOC_TTL_MS', 60_000, 365 * 24 * 3600 * 1000),
+    }),
   };
+  if (config.yjs.maxDocBytes >= config.limits.maxOutboundBytes) {
+    // A newcomer receives the whole document in one MESSAGE: it must fit the session's outbound bound.
+    throw new ConfigError('YJS_MAX_DOC_BYTES', `${config.yjs.maxDocBytes} must be below MAX_OUTBOUND_BYTES (${config.limits.maxOutboundBytes})`);
+  }
   return Object.freeze(config);
 }

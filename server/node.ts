@@ -35,6 +35,9 @@ import type { OfflineStore } from './store/offline-store.js';
 import { RedisOfflineStore } from './store/redis-offline-store.js';
 import { SockJsEndpoint } from './transport/sockjs-endpoint.js';
 import { WsEndpoint } from './transport/ws-endpoint.js';
+import { MemoryDocStates } from './yjs/memory-doc-states.js';
+import { RedisDocStates } from './yjs/redis-doc-states.js';
+import { registerYjsHandlers } from './yjs/yjs-handlers.js';
 
 /** The implementations a node runs on; tests may pass their own (e.g. a broker behind a proxy). */
 export interface NodeDeps {
@@ -165,6 +168,12 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const template = new MessagingTemplate(router);
   const app = new AppRouter();
   registerChatHandler(app);
+  const docLimits = { maxBytes: config.yjs.maxDocBytes, ttlMs: config.yjs.docTtlMs };
+  const docStates =
+    cluster && redis
+      ? new RedisDocStates({ redis, keyPrefix: config.keyPrefix, limits: docLimits, onError: (err) => log.warn({ err: err.message }, 'merging a document failed') })
+      : new MemoryDocStates(docLimits);
+  registerYjsHandlers(app, docStates);
   const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log, ...(history ? { history } : {}) });
   const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log, pressure });
 
@@ -239,6 +248,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
       await broker.close();
       await store.close();
       await history?.close();
+      await docStates.close();
       await registry.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
     })());

@@ -23,16 +23,20 @@ describe('architecture', () => {
   });
 
   it('lets only node.ts construct Redis- and RabbitMQ-backed classes; messaging/ sees interfaces only', () => {
-    const backed = /(redis-registry|redis-offline-store|redis-history|rabbit-broker|memory-broker|memory-registry|memory-offline-store|memory-history)\.js$|^(ioredis|amqplib)$/;
+    const backed = /(redis-registry|redis-offline-store|redis-history|redis-doc-states|rabbit-broker|memory-broker|memory-registry|memory-offline-store|memory-history|memory-doc-states)\.js$|^(ioredis|amqplib)$/;
     const offenders = sources('server')
-      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis|history)\//.test(f))
+      .filter((f) => !f.endsWith(path.join('server', 'node.ts')) && !/server\/(registry|store|broker|redis|history|yjs)\//.test(f))
       .flatMap((f) => imports(f).filter((i) => backed.test(i)).map((i) => `${f}: ${i}`));
     expect(offenders).to.deep.equal([]);
   });
 
   it('keeps client/ to @stomp/stompjs types and its own files, so it runs in a browser', () => {
+    // The Yjs provider also takes the libraries every Yjs provider is built on (the page's own copies).
+    const yjsLibraries = /^(yjs|y-protocols\/awareness|lib0\/observable)$/;
     const offenders = sources('client').flatMap((f) =>
-      imports(f).filter((i) => !i.startsWith('./') && i !== '@stomp/stompjs').map((i) => `${f}: ${i}`),
+      imports(f)
+        .filter((i) => !i.startsWith('./') && i !== '@stomp/stompjs' && !(f.endsWith('yjs-provider.ts') && yjsLibraries.test(i)))
+        .map((i) => `${f}: ${i}`),
     );
     expect(offenders).to.deep.equal([]);
     const runtime = sources('client').filter((f) => /^import (?!type)[^;]*'@stomp\/stompjs'/m.test(readFileSync(f, 'utf8')));

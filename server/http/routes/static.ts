@@ -16,7 +16,8 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * Serves client-demo/ at `/` and STOMP.js's browser bundle from its npm package (no CDN: SPEC §2).
+ * Serves client-demo/ at `/`, STOMP.js's browser bundle from its npm package and the demo's own
+ * bundle from dist/browser (no CDN: SPEC §2).
  * Only files that exist at start-up are served: a fixed map, so no path can escape the folder.
  */
 export function staticFiles(onMissing: (message: string) => void = () => {}): Koa.Middleware {
@@ -26,7 +27,10 @@ export function staticFiles(onMissing: (message: string) => void = () => {}): Ko
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {
       const full = path.join(dir, name);
-      if (statSync(full).isDirectory()) walk(full, `${prefix}${name}/`);
+      // src/ is the bundle's source (TypeScript), not for the browser.
+      if (statSync(full).isDirectory()) {
+        if (!(prefix === '' && name === 'src')) walk(full, `${prefix}${name}/`);
+      }
       else files.set(`/${prefix}${name}`, full);
     }
   };
@@ -41,6 +45,12 @@ export function staticFiles(onMissing: (message: string) => void = () => {}): Ko
   } catch (err) {
     onMissing(`@stomp/stompjs browser bundle not found: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // The demo's npm modules (resume helper, Yjs provider, CodeMirror), bundled by `npm run build`.
+  const bundle = path.join(packageRoot(), 'dist', 'browser');
+  for (const name of ['demo.js', 'demo.js.map']) {
+    if (existsSync(path.join(bundle, name))) files.set(`/vendor/${name}`, path.join(bundle, name));
+  }
+  if (!files.has('/vendor/demo.js')) onMissing('the demo bundle dist/browser/demo.js is missing: run npm run build');
   if (files.has('/index.html')) files.set('/', files.get('/index.html')!);
 
   return async (ctx, next) => {

@@ -1,0 +1,2 @@
+export { StompYjsProvider, YJS_DESTINATIONS } from './yjs-provider.js';
+export type { ProviderStatus, StompYjsProviderOptions } from './yjs-provider.js';
