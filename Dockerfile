@@ -7,6 +7,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY server ./server
+COPY client ./client
+COPY client-demo ./client-demo
+COPY scripts/bundle-demo.ts ./scripts/
 RUN npm run build
 
 # Runtime stage: production dependencies, the compiled code and the demo page only.

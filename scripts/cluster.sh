@@ -133,7 +133,8 @@ tail_log() {
 
 for i in 1 2 3; do
   port="${NODE_PORTS[$((i - 1))]}"
-  NODE_ID="node-$i" PORT="$port" HOST=127.0.0.1 \
+  # The demo's chat and editor resume after a reconnect when their streams keep history.
+  NODE_ID="node-$i" PORT="$port" HOST=127.0.0.1 HISTORY_DESTINATIONS="${HISTORY_DESTINATIONS-/user/*/queue/chat,/topic/docs/*/yjs}" \
     node dist/server/main.js >"$run_dir/node-$i.log" 2>&1 &
   pids+=("$!")
 done

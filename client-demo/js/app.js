@@ -47,19 +47,18 @@ addEventListener('pagehide', () => current?.abandon());
  */
 function openDocument(me, docId) {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-  const session = createStompSession({ url, login: me, onState: showState });
+  const session = createStompSession({ url, login: me, onState: showState, onProblem: notice });
   resetWorkspace(docId);
 
   const chat = startChat({
     session, docId, me, onProblem: notice,
     log: $('chat-log'), form: $('chat-form'), to: $('chat-to'), text: $('chat-text'),
   });
-  const editor = startEditor({ session, docId, me, root: $('sections') });
+  const editor = startEditor({ session, docId, me, root: $('editor'), status: $('editor-status') });
   const presence = startPresence({
     session, docId, me, onProblem: notice,
     list: $('presence-list'), info: $('node-info'),
     onUsers: (users) => chat.setPeople(users),
-    onJoin: () => editor.resync(),
   });
   startProgress({
     session, me, onProblem: notice,
@@ -80,6 +79,7 @@ function openDocument(me, docId) {
   return {
     async leave() {
       presence.stop();
+      editor.stop();
       await session.close(() => presence.farewell());
       loginForm.classList.remove('open');
       userInput.readOnly = false;
@@ -91,6 +91,7 @@ function openDocument(me, docId) {
     abandon() {
       presence.farewell();
       presence.stop();
+      editor.stop();
       void session.close();
     },
   };
@@ -99,7 +100,7 @@ function openDocument(me, docId) {
 /** @param {string} docId */
 function resetWorkspace(docId) {
   $('doc-title').textContent = docId;
-  for (const id of ['presence-list', 'chat-log', 'sections', 'node-info']) $(id).replaceChildren();
+  for (const id of ['presence-list', 'chat-log', 'editor', 'editor-status', 'node-info']) $(id).replaceChildren();
   $('progress-fill').style.width = '0%';
   $('progress-bar').classList.remove('done');
   $('progress-bar').setAttribute('aria-valuenow', '0');

@@ -1,129 +1,59 @@
 // @ts-check
+import { basicSetup, EditorState, EditorView, placeholder, StompYjsProvider, Y, yCollab } from '/vendor/demo.js';
 
 /** @typedef {import('./stomp-session.js').StompSession} StompSession */
 
-/**
- * @typedef {object} SectionEdit  the body of `/topic/docs/{docId}/sections/{n}`
- * @property {number} section
- * @property {string} text
- * @property {string} editor   the user who typed it
- * @property {number} at       epoch ms
- * @property {string} [tab]    the page that sent it, to skip our own echo (not the user: the same user may have two tabs)
- * @property {boolean} [sync]  a replay for a newcomer, not a live edit
- */
+/** Cursor colours of the co-authors (a name always gets the same one). */
+const COLOURS = ['#c2410c', '#15803d', '#1d4ed8', '#a21caf', '#b45309', '#0e7490', '#be123c', '#4d7c0f'];
 
-export const SECTIONS = [
-  { title: 'Introduction', placeholder: 'What is this post about?' },
-  { title: 'The problem', placeholder: 'Why do WebSocket sessions break in a cluster?' },
-  { title: 'Our design', placeholder: 'How does the message find its node?' },
-  { title: 'Next steps', placeholder: 'What comes next?' },
-];
-const THROTTLE_MS = 150;
-/** "editing: bob" turns into "last edit: bob, 10:02:03" after this much quiet. */
-const EDITING_SHOWN_MS = 4000;
+const PLACEHOLDER = 'Write here together: several people may type in the same paragraph at once.';
 
 /**
- * The collaborative editor: one textarea per section. Typing publishes the section's whole text
- * (throttled) on `/topic/docs/{docId}/sections/{n}`; the others replace theirs and show who is
- * editing. Last writer wins: enough for a demo of the transport, not a CRDT.
+ * The collaborative editor: CodeMirror 6 on a Yjs document (y-codemirror.next), synced by
+ * stomp-relay's Yjs provider over the page's STOMP session. Edits of several people in the same
+ * paragraph merge (a CRDT); remote cursors carry the co-authors' names from Yjs awareness. The
+ * cluster keeps the document, so it is there when the page opens even with no one else online.
  *
- * @param {{ session: StompSession, docId: string, me: string, root: HTMLElement }} options
+ * @param {{ session: StompSession, docId: string, me: string, root: HTMLElement, status: HTMLElement }} options
  */
-export function startEditor({ session, docId, me, root }) {
-  const tab = Math.random().toString(36).slice(2, 10);
-  const sections = SECTIONS.map(({ title, placeholder }, n) => {
-    const box = document.createElement('div');
-    box.className = 'section';
-    const head = document.createElement('div');
-    head.className = 'section-head';
-    const h3 = document.createElement('h3');
-    h3.textContent = `${n + 1}. ${title}`;
-    const who = document.createElement('span');
-    who.className = 'who';
-    who.dataset.testid = `section-${n}-editor`;
-    head.append(h3, who);
-    const area = document.createElement('textarea');
-    area.dataset.testid = `section-${n}`;
-    area.placeholder = placeholder;
-    area.spellcheck = false;
-    box.append(head, area);
-    root.append(box);
+export function startEditor({ session, docId, me, root, status }) {
+  const doc = new Y.Doc();
+  const text = doc.getText('body');
+  const provider = new StompYjsProvider(session.client, docId, doc, { resume: session.resume });
+  const colour = COLOURS[[...me].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLOURS.length];
+  provider.awareness.setLocalStateField('user', { name: me, color: colour, colorLight: `${colour}33` });
 
-    const destination = `/topic/docs/${docId}/sections/${n}`;
-    const state = { lastEditor: '', quiet: /** @type {number | undefined} */ (undefined) };
-    const send = throttle(() => {
-      state.lastEditor = me;
-      /** @type {SectionEdit} */
-      const edit = { section: n, text: area.value, editor: me, at: Date.now(), tab };
-      session.publish(destination, JSON.stringify(edit));
-    }, THROTTLE_MS);
-    area.addEventListener('input', send);
-
-    session.subscribe(destination, (message) => {
-      /** @type {SectionEdit} */
-      const edit = JSON.parse(message.body);
-      if (edit.tab === tab) return;
-      state.lastEditor = edit.editor;
-      replaceKeepingCaret(area, edit.text);
-      clearTimeout(state.quiet);
-      const when = new Date(edit.at).toLocaleTimeString();
-      if (edit.sync) {
-        who.textContent = `last edit: ${edit.editor}, ${when}`;
-        who.className = 'who';
-        return;
-      }
-      who.textContent = `editing: ${edit.editor}`;
-      who.className = 'who live';
-      state.quiet = window.setTimeout(() => {
-        who.textContent = `last edit: ${edit.editor}, ${when}`;
-        who.className = 'who';
-      }, EDITING_SHOWN_MS);
-    });
-    return { n, area, destination, state };
+  const view = new EditorView({
+    parent: root,
+    state: EditorState.create({
+      doc: text.toString(),
+      extensions: [basicSetup, EditorView.lineWrapping, placeholder(PLACEHOLDER), yCollab(text, provider.awareness)],
+    }),
   });
+  view.contentDOM.dataset.testid = 'editor-text';
+
+  /** Who else has a cursor here, from awareness. */
+  const showStatus = () => {
+    const others = [...provider.awareness.getStates().entries()]
+      .filter(([id]) => id !== doc.clientID)
+      .map(([, state]) => /** @type {{ name?: string } | undefined} */ (state.user)?.name)
+      .filter((name) => typeof name === 'string')
+      .sort();
+    const sync = provider.synced ? 'synced' : provider.status === 'connected' ? 'syncing…' : 'offline, edits kept';
+    status.textContent = others.length > 0 ? `${sync} · also here: ${others.join(', ')}` : `${sync} · no one else here`;
+    status.dataset.synced = String(provider.synced);
+  };
+  provider.awareness.on('change', showStatus);
+  provider.on('synced', showStatus);
+  provider.on('status', showStatus);
+  showStatus();
 
   return {
-    /** A newcomer starts empty: replay the sections this page wrote last. */
-    resync() {
-      for (const s of sections) {
-        if (s.state.lastEditor !== me || s.area.value === '') continue;
-        /** @type {SectionEdit} */
-        const edit = { section: s.n, text: s.area.value, editor: me, at: Date.now(), tab, sync: true };
-        session.publish(s.destination, JSON.stringify(edit));
-      }
+    /** Leaves the document: the others see the cursor go. */
+    stop() {
+      provider.destroy();
+      view.destroy();
+      doc.destroy();
     },
-  };
-}
-
-/** @param {HTMLTextAreaElement} area @param {string} text */
-function replaceKeepingCaret(area, text) {
-  if (area.value === text) return;
-  const focused = document.activeElement === area;
-  const { selectionStart, selectionEnd } = area;
-  area.value = text;
-  if (focused) area.setSelectionRange(Math.min(selectionStart, text.length), Math.min(selectionEnd, text.length));
-}
-
-/**
- * Calls `fn` at most once per `ms`, and once more after the last call (so the final text is sent).
- * @param {() => void} fn @param {number} ms
- */
-function throttle(fn, ms) {
-  let last = 0;
-  /** @type {number | undefined} */
-  let pending;
-  return () => {
-    const wait = last + ms - Date.now();
-    if (wait <= 0) {
-      last = Date.now();
-      fn();
-      return;
-    }
-    if (pending !== undefined) return;
-    pending = window.setTimeout(() => {
-      pending = undefined;
-      last = Date.now();
-      fn();
-    }, wait);
   };
 }

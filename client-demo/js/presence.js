@@ -23,11 +23,10 @@ const AFTER_LEAVE_MS = 1500;
  *   session: StompSession, docId: string, me: string,
  *   list: HTMLElement, info: HTMLElement,
  *   onUsers: (users: PresenceUser[]) => void,
- *   onJoin: (user: string) => void,
  *   onProblem: (text: string) => void,
  * }} options
  */
-export function startPresence({ session, docId, me, list, info, onUsers, onJoin, onProblem }) {
+export function startPresence({ session, docId, me, list, info, onUsers, onProblem }) {
   const topic = `/topic/docs/${docId}/presence`;
   const url = `/api/docs/${encodeURIComponent(docId)}/presence`;
   let requestSeq = 0;
@@ -47,7 +46,6 @@ export function startPresence({ session, docId, me, list, info, onUsers, onJoin,
       // someone else's note in another format: still a reason to look again
     }
     void refresh();
-    if (body.type === 'join' && body.user && body.user !== me) onJoin(body.user);
     if (body.type === 'leave') setTimeout(refresh, AFTER_LEAVE_MS);
   });
   session.onReady(() => {

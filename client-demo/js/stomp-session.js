@@ -1,8 +1,9 @@
 // @ts-check
+import { StompResume } from '/vendor/demo.js';
 
 /** @typedef {import('@stomp/stompjs').Client} Client */
 /** @typedef {import('@stomp/stompjs').IMessage} IMessage */
-/** @typedef {import('@stomp/stompjs').StompSubscription} StompSubscription */
+/** @typedef {import('../../client/stomp-resume.js').ResumableSubscription} ResumableSubscription */
 
 /**
  * @typedef {object} ConnectionState
@@ -13,33 +14,31 @@
  * @property {string} [error]    the last ERROR frame's `message`, if any
  */
 
-/**
- * @typedef {object} Wanted  a subscription the page wants, re-made after every reconnect
- * @property {string} destination
- * @property {(message: IMessage) => void} onMessage
- * @property {StompSubscription | undefined} live
- */
-
 const RECONNECT_DELAY_MS = 2000;
 const RECEIPT_TIMEOUT_MS = 3000;
 let receiptSeq = 0;
 
 /**
  * One STOMP.js client for the page. STOMP.js reconnects by itself (`reconnectDelay`) but forgets
- * subscriptions, so this keeps the list the page wants and makes them again on every CONNECTED.
+ * subscriptions: stomp-relay's resume helper makes them again on every CONNECTED, resuming where
+ * they left off when the server keeps history for them (no message missed, none twice).
  * `onReady` callbacks run after each (re)connect once the server has confirmed every subscription
  * with a RECEIPT: from then on the server has the user in the document's presence (SPEC §5).
  *
- * @param {{ url: string, login: string, onState: (s: ConnectionState) => void }} options
+ * @param {{ url: string, login: string, onState: (s: ConnectionState) => void, onProblem: (text: string) => void }} options
  */
-export function createStompSession({ url, login, onState }) {
+export function createStompSession({ url, login, onState, onProblem }) {
   /** @type {{ Client: typeof import('@stomp/stompjs').Client } | undefined} */
   const stompJs = /** @type {any} */ (window).StompJs;
   if (!stompJs) throw new Error('STOMP.js did not load (/vendor/stomp.umd.min.js)');
   const { Client } = stompJs;
-  /** @type {Set<Wanted>} */
+  /** @type {Set<ResumableSubscription>} */
   const wanted = new Set();
+  /** Subscriptions not yet confirmed since the last CONNECTED. */
+  const unconfirmed = new Set();
   /** @type {Array<() => void>} */
+  const everyReady = [];
+  /** The callbacks still to run for the current connection. @type {Array<() => void>} */
   const readyCallbacks = [];
   let connectedOnce = false;
   let closing = false;
@@ -54,14 +53,22 @@ export function createStompSession({ url, login, onState }) {
     debug: () => {},
   });
 
+  const resume = new StompResume(client, {
+    onSubscribed: (subscription) => {
+      unconfirmed.delete(subscription.id);
+      if (unconfirmed.size === 0 && client.connected) for (const cb of readyCallbacks.splice(0)) cb();
+    },
+    // The missed messages have left the server's history: say so rather than show a silent gap.
+    onNotRecovered: (subscription) => onProblem(`some messages on ${subscription.destination} were missed while reconnecting`),
+  });
+
+  // The helper has sent every SUBSCRIBE again before this runs.
   client.onConnect = (frame) => {
     connectedOnce = true;
     const h = frame.headers;
     onState({ state: 'connected', server: h.server, session: h.session, user: h['user-name'] });
-    const confirmed = [...wanted].map((w) => establish(w));
-    void Promise.all(confirmed).then(() => {
-      if (client.connected) for (const cb of readyCallbacks) cb();
-    });
+    for (const w of wanted) unconfirmed.add(w.id);
+    readyCallbacks.splice(0, readyCallbacks.length, ...everyReady);
   };
   client.onStompError = (frame) => {
     onState({ state: 'reconnecting', error: frame.headers.message ?? 'ERROR frame' });
@@ -83,12 +90,6 @@ export function createStompSession({ url, login, onState }) {
     });
   }
 
-  function establish(/** @type {Wanted} */ w) {
-    return withReceipt((receipt) => {
-      w.live = client.subscribe(w.destination, w.onMessage, { receipt });
-    });
-  }
-
   return {
     /** Starts connecting; call after the page's modules registered their subscriptions. */
     start() {
@@ -102,16 +103,17 @@ export function createStompSession({ url, login, onState }) {
      * @param {(message: IMessage) => void} onMessage
      */
     subscribe(destination, onMessage) {
-      /** @type {Wanted} */
-      const w = { destination, onMessage, live: undefined };
-      wanted.add(w);
-      if (client.connected) void establish(w);
+      wanted.add(resume.subscribe(destination, onMessage));
     },
 
     /** @param {() => void} callback  runs after each (re)connect, once all subscriptions are confirmed */
     onReady(callback) {
-      readyCallbacks.push(callback);
+      everyReady.push(callback);
     },
+
+    /** The STOMP.js client and its resume helper, for what builds on them (the document's Yjs provider). */
+    client,
+    resume,
 
     /**
      * @param {string} destination
@@ -138,15 +140,18 @@ export function createStompSession({ url, login, onState }) {
      */
     async close(farewell) {
       closing = true;
+      const all = [...wanted];
+      wanted.clear();
       if (client.connected) {
-        const live = [...wanted].flatMap((w) => (w.live ? [w.live] : []));
-        const last = live.pop();
-        for (const s of live) s.unsubscribe();
+        const last = all.pop();
+        for (const s of all) s.unsubscribe();
         if (last) await withReceipt((receipt) => last.unsubscribe({ receipt }));
         farewell?.();
+      } else {
+        for (const s of all) s.unsubscribe();
       }
-      wanted.clear();
       readyCallbacks.length = 0;
+      everyReady.length = 0;
       await client.deactivate();
       onState({ state: 'closed' });
     },

@@ -5,4 +5,5 @@ export { StompYjsProvider } from '../../client/yjs-provider.js';
 export * as Y from 'yjs';
 export { basicSetup, EditorView } from 'codemirror';
 export { EditorState } from '@codemirror/state';
+export { placeholder } from '@codemirror/view';
 export { yCollab } from 'y-codemirror.next';

@@ -7,40 +7,12 @@ import { launchChromium, requireChromium, watchPage, type PageProblems } from '.
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { requireService } from '../helpers/services.js';
 import { jsonOf, pushToUser } from '../http/http-client.js';
+import { editorHolds, editorText, ensureDemoBundle, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'demo');
 const README_SCREENSHOT = path.join(ROOT, 'docs', 'demo.png');
-/** Every wait in the page is bounded by this (well under mocha's timeout, so the failure names what it waited for). */
-const WAIT_MS = 10_000;
 const DOC = '42';
-
-const testId = (page: Page, id: string) => page.getByTestId(id);
-
-/** Waits until the element with `data-testid=id` shows `text` (a substring, or a pattern). */
-async function shows(page: Page, id: string, text: string | RegExp): Promise<void> {
-  await testId(page, id).filter({ hasText: text }).first().waitFor({ timeout: WAIT_MS });
-}
-
-/** Waits until the textarea with `data-testid=id` holds exactly `text`. */
-async function holds(page: Page, id: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    ([sel, want]) => (document.querySelector(sel!) as HTMLTextAreaElement | null)?.value === want,
-    [`[data-testid="${id}"]`, text],
-    { timeout: WAIT_MS },
-  );
-}
-
-async function openDocument(page: Page, node: ClusterNode, user: string): Promise<void> {
-  await page.goto(`${node.http}/`);
-  await testId(page, 'login-name').fill(user);
-  await testId(page, 'login-doc').fill(DOC);
-  await testId(page, 'login-submit').click();
-  await shows(page, 'conn-state', /^connected$/);
-}
-
-/** The presence list entry of `user` on `page`. */
-const presenceOf = (page: Page, user: string) => page.locator(`[data-testid="presence-user"][data-user="${user}"]`);
 
 describe('demo page: two users in Chromium, each on another node of a cluster', function () {
   let cluster: Cluster;
@@ -58,6 +30,7 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     await requireService(this, 'rabbitmq');
     requireChromium(this);
     this.timeout(90_000);
+    await ensureDemoBundle();
     cluster = await startCluster(2);
     [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode];
     browser = await launchChromium();
@@ -72,8 +45,8 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
       else bob = page;
     }
     mkdirSync(ARTIFACTS, { recursive: true });
-    await openDocument(alice, n1, 'alice');
-    await openDocument(bob, n2, 'bob');
+    await openDocument(alice, n1.http, 'alice', DOC);
+    await openDocument(bob, n2.http, 'bob', DOC);
   });
 
   afterEach(async function () {
@@ -124,17 +97,21 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     await alice.locator('[data-testid="chat-message"][data-from="bob"]').filter({ hasText: 'Sure, on it.' }).waitFor();
   });
 
-  it('shows a section typed on node 1 on node 2, with "editing: alice"', async () => {
-    const text = 'stomp-relay lets a STOMP.js frontend written for Spring run on a cluster.';
-    // Key by key, so the throttle sends several edits and the last one must still arrive.
-    await testId(alice, 'section-0').pressSequentially(text, { delay: 5 });
-    await holds(bob, 'section-0', text);
-    await shows(bob, 'section-0-editor', 'editing: alice');
-
-    const reply = 'Each node knows only its own sockets.';
-    await testId(bob, 'section-1').fill(reply);
-    await holds(alice, 'section-1', reply);
-    await shows(alice, 'section-1-editor', 'bob');
+  it('merges alice on node 1 and bob on node 2 typing in the same paragraph at once, and shows whose cursor is where', async () => {
+    await typeInEditor(alice, 'Spring frontends ');
+    await editorHolds(bob, 'Spring frontends ');
+    const mine = 'run unchanged';
+    const theirs = 'on a cluster';
+    // Both type at the same time, alice at the end and bob at the start of the same line.
+    await Promise.all([typeInEditor(alice, mine, 'end', 20), typeInEditor(bob, theirs, 'start', 20)]);
+    const text = await editorText(alice);
+    await editorHolds(bob, text);
+    expect(text).to.include(mine).and.to.include(theirs).and.to.include('Spring frontends ');
+    expect(text).to.have.length('Spring frontends '.length + mine.length + theirs.length);
+    // Remote cursors carry the co-author's name (Yjs awareness).
+    await alice.locator('.cm-ySelectionInfo', { hasText: 'bob' }).first().waitFor({ state: 'attached' });
+    await shows(alice, 'editor-status', 'also here: bob');
+    await shows(bob, 'editor-status', 'also here: alice');
   });
 
   it("fills bob's progress bar to 100% from a job that pushes through node 1's HTTP API", async () => {
@@ -158,10 +135,10 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
   });
 
   it('shows it all at once (the README screenshot)', async () => {
-    const text = 'A Redis hash per document says where each co-author is; RabbitMQ routes by node id.';
-    await testId(alice, 'section-2').fill(text);
-    await holds(bob, 'section-2', text);
-    await shows(bob, 'section-2-editor', 'editing: alice');
+    const text = '\nA Redis hash per document says where each co-author is; RabbitMQ routes by node id.';
+    await typeInEditor(alice, text, 'end', 0);
+    const whole = await editorText(alice);
+    await editorHolds(bob, whole);
     await bob.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     const file = path.join(ARTIFACTS, 'demo.png');
     await bob.screenshot({ path: file });
@@ -176,7 +153,8 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     expect(problems.flatMap((p) => [...p.exceptions, ...p.consoleErrors])).to.deep.equal([]);
   });
 
-  it("removes alice from bob's presence when she leaves; back, she gets bob's section from his page", async () => {
+  it("removes alice from bob's presence when she leaves; back, she gets the whole document from the cluster", async () => {
+    const whole = await editorText(bob);
     await testId(alice, 'leave').click();
     await shows(alice, 'conn-state', /^not connected$/);
     await presenceOf(bob, 'alice').waitFor({ state: 'detached' });
@@ -185,9 +163,7 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     await testId(alice, 'login-submit').click();
     await shows(alice, 'conn-state', /^connected$/);
     await presenceOf(bob, 'alice').waitFor();
-    // The text lives in the pages: bob's page replays the section he wrote last for the newcomer.
-    await holds(alice, 'section-1', 'Each node knows only its own sockets.');
-    await shows(alice, 'section-1-editor', 'last edit: bob');
+    await editorHolds(alice, whole);
   });
 
   it("says reconnecting… when bob's node drains, and alice's page drops bob", async () => {
