@@ -1,6 +1,6 @@
 /** `npm run bench -- [flags]`: everything the bench can be told. */
 
-export const SCENARIOS = ['single', 'cross', 'fast', 'resume', 'fanout', 'http', 'idle', 'floors', 'soak'] as const;
+export const SCENARIOS = ['single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'floors', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Readonly<Record<string, ScenarioName>> = {

@@ -23,6 +23,7 @@ import { idle } from './scenarios/idle.js';
 import { resume } from './scenarios/resume.js';
 import { single } from './scenarios/single.js';
 import { soak } from './scenarios/soak.js';
+import { yjs } from './scenarios/yjs.js';
 
 const args = parseArgs(process.argv.slice(2), process.env);
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -58,8 +59,8 @@ const ctx: BenchContext = {
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'fanout', 'http', 'idle', 'floors', 'soak']);
-const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'fanout', 'http', 'idle', 'soak'];
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'floors', 'soak']);
+const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'soak'];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   floors: async () => {
@@ -72,6 +73,7 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   cross: () => cross(ctx),
   fast: () => fastSender(ctx),
   resume: () => resume(ctx),
+  yjs: () => yjs(ctx),
   fanout: () => fanout(ctx),
   http: () => httpPush(ctx),
   idle: () => idle(ctx),
@@ -83,6 +85,7 @@ const TITLES: Record<ScenarioName, string> = {
   cross: `S2 cross node, user to user and /app/chat (floor: ws→amqplib→ws${args.peers ? '; beside: transient ws→amqplib→ws, Socket.IO + Redis adapter, @stomp/stompjs clients' : ''})`,
   fast: `fast sender: ${args.fastWindow.toLocaleString('en-US')} messages undelivered for ${args.fastSeconds} s on a healthy cluster`,
   resume: 'resume after reconnect: 300 missed messages recovered from history',
+  yjs: 'Yjs documents: 2 to 100 editors typing, through two nodes and through y-websocket\'s server',
   fanout: `S3 fan-out to ${args.fanoutSubscribers.join(' and ')} subscribers over two nodes (floor: raw ws server→client)`,
   http: 'S4 HTTP push to a node without the user (floor: HTTP→amqplib→ws)',
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
@@ -132,7 +135,7 @@ for (const [i, name] of scenarios.entries()) {
     failures.push(msg.split('\n')[0] ?? msg);
   }
   if (ctx.profileDir) {
-    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
+    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', yjs: 'yjs', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
       // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
