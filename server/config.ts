@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { ConfigVarName } from './config-vars.js';
 import { DEFAULTS } from './config-defaults.js';
+import { autoMaxConnections, openFileLimit } from './open-file-limit.js';
 import { compilePattern, DestinationPatternError } from './destinations/destination-pattern.js';
 
 export { DEFAULTS } from './config-defaults.js';
@@ -25,10 +26,12 @@ export interface Limits {
   readonly maxOutboundBytes: number;
   /** MAX_FRAMES_PER_SECOND, inbound per session, default 2000. */
   readonly maxInboundFramesPerSecond: number;
-  /** MAX_CONNECTIONS, per node, default 20000. */
+  /** MAX_CONNECTIONS, per node; default (auto): the open-file limit less 100, 20000 where unknown. */
   readonly maxConnections: number;
   /** MAX_CONNECTIONS_PER_USER, per node, default 32. */
   readonly maxConnectionsPerUser: number;
+  /** MAX_PENDING_CONNECTS, CONNECTs in progress per node before new ones get BUSY (1013), default 1000. */
+  readonly maxPendingConnects: number;
   /** MAX_TRANSACTION_FRAMES, frames buffered per open transaction, default 1000. */
   readonly maxTransactionFrames: number;
   /** MAX_REDELIVERIES, times a NACKed message is delivered again before it is dead-lettered, default 3. */
@@ -240,7 +243,12 @@ function historyDestinations(env: Env): string[] {
 }
 
 /** Reads the whole configuration from the environment. Pure: nothing else reads process.env. */
-export function loadConfig(env: Env): Config {
+/** What loadConfig reads of the process besides its environment (tests pass their own). */
+export interface HostFacts {
+  openFileLimit(): number | undefined;
+}
+
+export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Config {
   const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisSentinels = sentinels(env);
   if (redisUrl !== undefined && redisSentinels !== undefined) throw new ConfigError('REDIS_SENTINELS', 'set REDIS_URL or REDIS_SENTINELS, not both');
@@ -327,8 +335,9 @@ export function loadConfig(env: Env): Config {
       maxUnackedPerSubscription: int(env, 'MAX_UNACKED', 1, 1_000_000),
       maxOutboundBytes: int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024),
       maxInboundFramesPerSecond: int(env, 'MAX_FRAMES_PER_SECOND', 1, 10_000_000),
-      maxConnections: int(env, 'MAX_CONNECTIONS', 1, 10_000_000),
+      maxConnections: raw(env, 'MAX_CONNECTIONS') === 'auto' ? autoMaxConnections(host.openFileLimit()) : int(env, 'MAX_CONNECTIONS', 1, 10_000_000, 'an integer or auto'),
       maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 1, 1_000_000),
+      maxPendingConnects: int(env, 'MAX_PENDING_CONNECTS', 1, 1_000_000),
       maxTransactionFrames: int(env, 'MAX_TRANSACTION_FRAMES', 1, 1_000_000),
       maxRedeliveries: int(env, 'MAX_REDELIVERIES', 0, 1000),
       connectTimeoutMs: int(env, 'CONNECT_TIMEOUT_MS', 1000, 3_600_000),

@@ -11,6 +11,8 @@ export const CloseCode = {
   INTERNAL: 1011,
   /** Graceful drain of the node: reconnect, the balancer picks another node. */
   SERVICE_RESTART: 1012,
+  /** The node is too busy to take the session now (a CONNECT flood): reconnect after a pause. */
+  TRY_AGAIN_LATER: 1013,
   /** The session could not keep up with its messages (outbound buffer over the limit), as Spring's 4500. */
   SLOW_CONSUMER: 4500,
 } as const;
@@ -39,6 +41,7 @@ export const ERRORS = {
   TOO_MANY_SUBSCRIPTIONS: { closeCode: CloseCode.POLICY },
   TOO_MANY_UNACKED: { closeCode: CloseCode.POLICY },
   TOO_MANY_CONNECTIONS: { closeCode: CloseCode.POLICY, httpStatus: 503 },
+  BUSY: { closeCode: CloseCode.TRY_AGAIN_LATER, httpStatus: 503 },
   TRANSACTION_TOO_LARGE: { closeCode: CloseCode.POLICY },
   SLOW_CONSUMER: { closeCode: CloseCode.SLOW_CONSUMER },
   NOT_ACCEPTED: { closeCode: CloseCode.INTERNAL, httpStatus: 503 },

@@ -38,6 +38,8 @@ export interface SessionDeps {
   readonly log: Logger;
   /** The node's heart-beat timers (see HeartbeatWheel); a session joins them after CONNECT. */
   readonly beats: SessionBeats;
+  /** Bounds the CONNECTs being authenticated and registered at once (MAX_PENDING_CONNECTS). */
+  readonly admission: ConnectAdmission;
   /** Flow control of the node hop: a session that SENDs stops being read while it is closed. */
   readonly pressure?: RelayPressure;
 }
@@ -47,6 +49,26 @@ export interface SessionBeats {
   readonly send: HeartbeatWheel<StompSession>;
   /** Calls `checkBeat` every half expected period. */
   readonly check: HeartbeatWheel<StompSession>;
+}
+
+/**
+ * CONNECTs in progress on a node (authentication, registry write): past the bound a new one is
+ * refused at once with BUSY (close 1013) instead of queueing behind a storm until every session
+ * of it times out; the client's reconnect back-off spreads the retries.
+ */
+export class ConnectAdmission {
+  #inProgress = 0;
+  constructor(private readonly max: number) {}
+
+  enter(): boolean {
+    if (this.#inProgress >= this.max) return false;
+    this.#inProgress++;
+    return true;
+  }
+
+  leave(): void {
+    this.#inProgress--;
+  }
 }
 
 /** The node-wide wheels that drive every session's heart-beats. */
@@ -244,7 +266,10 @@ export class StompSession implements SessionLink {
   private async connect(frame: Frame): Promise<void> {
     this.state = 'authenticating';
     const receipt = header(frame, 'receipt');
+    let admitted = false;
     try {
+      admitted = this.deps.admission.enter();
+      if (!admitted) throw new RelayError('BUSY', 'the node is taking too many CONNECTs at once; reconnect in a moment');
       const version = negotiateVersion(header(frame, 'accept-version'));
       if (version === null) {
         throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS_HEADER}`);
@@ -284,6 +309,8 @@ export class StompSession implements SessionLink {
       }
     } catch (err) {
       this.fail(err, receipt);
+    } finally {
+      if (admitted) this.deps.admission.leave();
     }
   }
 

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SessionSocket } from './session-socket.js';
-import { StompSession, sessionBeats, type SessionDeps } from './session.js';
+import { ConnectAdmission, StompSession, sessionBeats, type SessionDeps } from './session.js';
 import { WsSocket } from './ws-socket.js';
 
 /**
@@ -21,9 +21,9 @@ export class WsEndpoint {
   private accepting = true;
   private readonly deps: SessionDeps;
 
-  constructor(deps: Omit<SessionDeps, 'beats'> & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
+  constructor(deps: Omit<SessionDeps, 'beats' | 'admission'> & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
     // One set of heart-beat timers for every session of the endpoint.
-    this.deps = { ...deps, beats: sessionBeats() };
+    this.deps = { ...deps, beats: sessionBeats(), admission: new ConnectAdmission(deps.config.limits.maxPendingConnects) };
     const { limits } = deps.config;
     this.wss = new WebSocketServer({
       noServer: true,

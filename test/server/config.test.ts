@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ConfigError, loadConfig } from '../../server/config.js';
+import { openFileLimit } from '../../server/open-file-limit.js';
 
 const run = promisify(execFile);
 
@@ -17,6 +18,25 @@ describe('config', () => {
     expect(c.limits.maxFrameBytes).to.equal(65536);
     expect(c.nodeId).to.match(/^[A-Za-z0-9][A-Za-z0-9._-]+$/);
     expect(loadConfig({}).nodeId).to.not.equal(c.nodeId);
+  });
+
+  it('derives MAX_CONNECTIONS from the open-file limit unless it is set', () => {
+    const limited = (n: number | undefined) => ({ openFileLimit: () => n });
+    expect(loadConfig({}, limited(20_000)).limits.maxConnections).to.equal(19_900);
+    expect(loadConfig({}, limited(1_048_576)).limits.maxConnections).to.equal(1_048_476);
+    expect(loadConfig({}, limited(undefined)).limits.maxConnections).to.equal(20_000, 'where the limit cannot be read');
+    expect(loadConfig({ MAX_CONNECTIONS: '500' }, limited(20_000)).limits.maxConnections).to.equal(500);
+    expect(() => loadConfig({ MAX_CONNECTIONS: 'lots' })).to.throw(ConfigError, /MAX_CONNECTIONS.*an integer or auto/);
+    // This process's own limit, as /proc/self/limits says (20,000 on the machines CI runs on).
+    const own = openFileLimit();
+    if (own !== undefined) expect(loadConfig({}).limits.maxConnections).to.equal(Math.max(1, own - 100));
+  });
+
+  it('reads the soft open-file limit from /proc/self/limits', () => {
+    const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n';
+    expect(openFileLimit(() => text)).to.equal(20_000);
+    expect(openFileLimit(() => text.replace('20000                20000', 'unlimited            unlimited'))).to.equal(undefined);
+    expect(openFileLimit(() => { throw new Error('ENOENT'); })).to.equal(undefined);
   });
 
   it('keeps no history by default, and reads HISTORY_* when set', () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { header } from '../../protocol/index.js';
 import type { NodeId } from '../../server/ids.js';
+import { DevAuthenticator } from '../../server/auth/dev-authenticator.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { connectRaw, openRaw } from '../helpers/raw-socket.js';
 import { startNode } from '../helpers/start-node.js';
@@ -34,6 +35,40 @@ describe('limits from the configuration', () => {
       const error = await s.next('ERROR', 5000);
       expect(header(error, 'message')).to.contain('no CONNECT frame in time');
       expect((await s.closed).code).to.equal(1002);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('answers a CONNECT past MAX_PENDING_CONNECTS with BUSY and close 1013, and takes CONNECTs again once the others are through', async function () {
+    this.timeout(10_000);
+    // An authenticator that holds every CONNECT until the test lets them through, as a slow
+    // token check or registry during a reconnect storm would.
+    const held: (() => void)[] = [];
+    const authenticator = new (class extends DevAuthenticator {
+      override async authenticate(request: Parameters<DevAuthenticator['authenticate']>[0]) {
+        await new Promise<void>((resolve) => held.push(resolve));
+        return super.authenticate(request);
+      }
+    })();
+    const n = await startNode({ MAX_PENDING_CONNECTS: '2' }, { authenticator });
+    try {
+      const connect = (login: string) => `CONNECT\naccept-version:1.2\nhost:localhost\nlogin:${login}\n\n\0`;
+      const waiting = [await openRaw(n.url), await openRaw(n.url)];
+      waiting.forEach((s, i) => s.send(connect(`w${i}`)));
+      await waitFor(() => held.length === 2, 'two CONNECTs in progress');
+      const refused = await openRaw(n.url);
+      refused.send(connect('late'));
+      const error = await refused.next('ERROR');
+      expect(header(error, 'message')).to.contain('too many CONNECTs at once');
+      expect((await refused.closed).code).to.equal(1013);
+      for (const release of held.splice(0)) release();
+      for (const s of waiting) await s.next('CONNECTED');
+      const again = await openRaw(n.url);
+      again.send(connect('again'));
+      await waitFor(() => held.length === 1, 'the next CONNECT admitted');
+      held.pop()!();
+      await again.next('CONNECTED');
     } finally {
       await n.stop();
     }
