@@ -1,6 +1,6 @@
 /** `npm run bench -- [flags]`: everything the bench can be told. */
 
-export const SCENARIOS = ['single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'floors', 'soak'] as const;
+export const SCENARIOS = ['single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'storm', 'floors', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Readonly<Record<string, ScenarioName>> = {
@@ -34,6 +34,8 @@ export interface BenchArgs {
   readonly fastWindow: number;
   readonly fastSeconds: number;
   readonly idleSessions: number;
+  /** Sessions on the node killed in the storm scenario. */
+  readonly stormSessions: number;
   readonly idleHoldMs: number;
   readonly soak: boolean;
   readonly soakMinutes: number;
@@ -58,6 +60,7 @@ const USAGE = `usage: npm run bench -- [options]
   --fast-window <n>     scenario fast: messages it keeps sent and undelivered (default 10000)
   --idle-20k            scenario idle with 20,000 sessions instead of 5,000
   --idle <n>            scenario idle with n sessions
+  --storm <n>           scenario storm with n sessions on the node killed (default 15000, --quick 3000)
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
   --soak-minutes <n>
   --profile             run the product nodes with --cpu-prof and print their hot spots
@@ -70,7 +73,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const picked: ScenarioName[] = [];
   let quick = false, runs: number | undefined, sizes = [100, 4096], rate = 5000, duration: number | undefined;
   let peers = true, fastSeconds: number | undefined, fastWindow = 10_000;
-  let idle: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
+  let idle: number | undefined, storm: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -102,6 +105,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--fast-window': fastWindow = Math.floor(num(1)); break;
       case '--idle-20k': idle = 20_000; break;
       case '--idle': idle = Math.floor(num(10)); break;
+      case '--storm': storm = Math.floor(num(10)); break;
       case '--soak': soak = true; break;
       case '--soak-minutes': soakMinutes = num(1); soak = true; break;
       case '--profile': profile = true; break;
@@ -132,6 +136,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     fastWindow,
     fastSeconds: fastSeconds ?? (quick ? 5 : 10),
     idleSessions: idle ?? (quick ? 1000 : 5000),
+    stormSessions: storm ?? (quick ? 3000 : 15_000),
     idleHoldMs: quick ? 3000 : 11_000,
     soak,
     soakMinutes,

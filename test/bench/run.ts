@@ -24,6 +24,7 @@ import { resume } from './scenarios/resume.js';
 import { single } from './scenarios/single.js';
 import { soak } from './scenarios/soak.js';
 import { yjs } from './scenarios/yjs.js';
+import { storm } from './scenarios/storm.js';
 
 const args = parseArgs(process.argv.slice(2), process.env);
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -59,8 +60,8 @@ const ctx: BenchContext = {
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'floors', 'soak']);
-const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'soak'];
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'yjs', 'storm', 'fanout', 'http', 'idle', 'floors', 'soak']);
+const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'storm', 'soak'];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   floors: async () => {
@@ -77,6 +78,7 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   fanout: () => fanout(ctx),
   http: () => httpPush(ctx),
   idle: () => idle(ctx),
+  storm: () => storm(ctx),
   soak: () => soak(ctx),
 };
 const TITLES: Record<ScenarioName, string> = {
@@ -89,6 +91,7 @@ const TITLES: Record<ScenarioName, string> = {
   fanout: `S3 fan-out to ${args.fanoutSubscribers.join(' and ')} subscribers over two nodes (floor: raw ws server→client)`,
   http: 'S4 HTTP push to a node without the user (floor: HTTP→amqplib→ws)',
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
+  storm: `reconnect storm: ${args.stormSessions.toLocaleString('en-US')} sessions on a node killed with SIGKILL come back on the two others`,
   soak: `soak: ${args.soakMinutes} min at ${args.rate} msg/s`,
 };
 
@@ -135,7 +138,7 @@ for (const [i, name] of scenarios.entries()) {
     failures.push(msg.split('\n')[0] ?? msg);
   }
   if (ctx.profileDir) {
-    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', yjs: 'yjs', fanout: 's3', http: 's4', idle: 's5', soak: 'soak', floors: '' }[name];
+    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', yjs: 'yjs', fanout: 's3', http: 's4', idle: 's5', storm: 'storm', soak: 'soak', floors: '' }[name];
     let files: string[] = [];
     try {
       // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
