@@ -37,6 +37,8 @@ export interface BenchArgs {
   /** Sessions on the node killed in the storm scenario. */
   readonly stormSessions: number;
   readonly idleHoldMs: number;
+  /** Server processes of the idle scenario (each holds sessions / this); default one per 10,000. */
+  readonly idleServers: number | undefined;
   readonly soak: boolean;
   readonly soakMinutes: number;
   readonly profile: boolean;
@@ -60,6 +62,7 @@ const USAGE = `usage: npm run bench -- [options]
   --fast-window <n>     scenario fast: messages it keeps sent and undelivered (default 10000)
   --idle-20k            scenario idle with 20,000 sessions instead of 5,000
   --idle <n>            scenario idle with n sessions
+  --idle-servers <n>    spread them over n server processes (default: one per 10,000; 1 fills one node to its descriptor limit)
   --storm <n>           scenario storm with n sessions on the node killed (default 15000, --quick 3000)
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
   --soak-minutes <n>
@@ -73,7 +76,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   const picked: ScenarioName[] = [];
   let quick = false, runs: number | undefined, sizes = [100, 4096], rate = 5000, duration: number | undefined;
   let peers = true, fastSeconds: number | undefined, fastWindow = 10_000;
-  let idle: number | undefined, storm: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
+  let idle: number | undefined, storm: number | undefined, idleServers: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -104,6 +107,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--fast-seconds': fastSeconds = num(1); break;
       case '--fast-window': fastWindow = Math.floor(num(1)); break;
       case '--idle-20k': idle = 20_000; break;
+      case '--idle-servers': idleServers = Math.floor(num(1)); break;
       case '--idle': idle = Math.floor(num(10)); break;
       case '--storm': storm = Math.floor(num(10)); break;
       case '--soak': soak = true; break;
@@ -138,6 +142,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     idleSessions: idle ?? (quick ? 1000 : 5000),
     stormSessions: storm ?? (quick ? 3000 : 15_000),
     idleHoldMs: quick ? 3000 : 11_000,
+    idleServers,
     soak,
     soakMinutes,
     profile,

@@ -1,7 +1,8 @@
 /**
  * Child process of the idle scenario: holds COUNT idle connections to URL — STOMP sessions
  * (MODE=stomp: CONNECT with heart-beat HEARTBEAT_MS both ways, answering with a heart-beat every
- * HEARTBEAT_MS) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
+ * HEARTBEAT_MS, each subscribed to its document's chat and presence topic, documents of 10
+ * users) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
  * `{"msg":"connected","count","failed","ms","error"}` then `{"msg":"ready"}`, holds them until
  * SIGTERM. A child of its own because one process may hold at most `ulimit -n` sockets.
  */
@@ -35,11 +36,25 @@ function openRaw(): Promise<void> {
   });
 }
 
+// A tenth of the sessions beat each second: every session every HEARTBEAT_MS, without a timer each.
+// From the start: with tens of thousands of sessions the connecting takes longer than the server's
+// patience with a silent session.
+let next = 0;
+const beat = setInterval(() => {
+  const slice = Math.ceil(stomp.length / 10);
+  for (let k = 0; k < slice && stomp.length > 0; k++) stomp[next++ % stomp.length]!.heartbeat();
+}, heartbeatMs / 10);
+
 const t0 = performance.now();
 await inBatches(count, concurrency, async (i) => {
   if (mode === 'raw') return openRaw();
   try {
-    stomp.push(await LeanStompClient.connect({ url, login: `${loginPrefix}-${i}`, heartbeat: [heartbeatMs, heartbeatMs], timeoutMs: 30_000 }));
+    const c = await LeanStompClient.connect({ url, login: `${loginPrefix}-${i}`, heartbeat: [heartbeatMs, heartbeatMs], timeoutMs: 30_000 });
+    stomp.push(c);
+    // As a user of the demo: its document's chat and presence (documents of 10 users).
+    const doc = `${loginPrefix}-d${Math.floor(i / 10)}`;
+    await c.subscribe(`/user/${doc}/queue/chat`, 'chat', 30_000);
+    await c.subscribe(`/topic/docs/${doc}/presence`, 'presence', 30_000);
   } catch (err) {
     failed++;
     firstError ??= String(err);
@@ -47,13 +62,6 @@ await inBatches(count, concurrency, async (i) => {
 });
 const ms = performance.now() - t0;
 process.stdout.write(`${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`);
-
-// A tenth of the sessions beat each second: every session every HEARTBEAT_MS, without a timer each.
-let next = 0;
-const beat = setInterval(() => {
-  const slice = Math.ceil(stomp.length / 10);
-  for (let k = 0; k < slice && stomp.length > 0; k++) stomp[next++ % stomp.length]!.heartbeat();
-}, heartbeatMs / 10);
 
 const stop = () => {
   clearInterval(beat);

@@ -19,6 +19,10 @@ let chatTotal = 0;
 let resubscribed = 0;
 let retries = 0;
 let firstClose: number | undefined;
+/** Set by SIGUSR2 just before the node is killed: closes before it are the bench's own fault. */
+let killed = false;
+let closedEarly = 0;
+process.on('SIGUSR2', () => (killed = true));
 const problems: string[] = [];
 const live = new Set<LeanStompClient>();
 
@@ -46,6 +50,7 @@ async function open(i: number, url: string): Promise<LeanStompClient> {
 function watch(i: number, c: LeanStompClient): void {
   void c.closed.then(async () => {
     live.delete(c);
+    if (!killed) closedEarly++;
     firstClose ??= performance.now();
     let backoff = 500;
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -64,6 +69,14 @@ function watch(i: number, c: LeanStompClient): void {
   });
 }
 
+// Heart-beats from the start: connecting thousands takes longer than the server waits for a beat.
+let next = 0;
+const beat = setInterval(() => {
+  const all = [...live];
+  const slice = Math.ceil(all.length / 10);
+  for (let k = 0; k < slice && all.length > 0; k++) all[next++ % all.length]!.heartbeat();
+}, 1000);
+
 await inBatches(count, 200, async (i) => {
   try {
     watch(i, await open(i, urls[0]!));
@@ -73,16 +86,9 @@ await inBatches(count, 200, async (i) => {
 });
 process.stdout.write(`${JSON.stringify({ msg: 'connected', count: live.size })}\n${JSON.stringify({ msg: 'ready' })}\n`);
 
-let next = 0;
-const beat = setInterval(() => {
-  const all = [...live];
-  const slice = Math.ceil(all.length / 10);
-  for (let k = 0; k < slice && all.length > 0; k++) all[next++ % all.length]!.heartbeat();
-}, 1000);
-
 const stop = () => {
   clearInterval(beat);
-  process.stdout.write(`${JSON.stringify({ msg: 'closing', chatDistinct: chatSeen.size, chatTotal, retries, problems })}\n`);
+  process.stdout.write(`${JSON.stringify({ msg: 'closing', chatDistinct: chatSeen.size, chatTotal, retries, closedEarly, problems })}\n`);
   for (const c of live) c.ws.terminate();
   setTimeout(() => process.exit(0), 200);
 };

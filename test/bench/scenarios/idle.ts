@@ -7,7 +7,9 @@
  */
 import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
 import { sleep } from '../load.js';
-import { REPO_ROOT, rssBytes, spawnChild, type BenchChild } from '../processes.js';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { REPO_ROOT, rssBytes, spawnChild, sumCpu, type BenchChild } from '../processes.js';
 import type { IdleFigure } from '../report.js';
 import { median } from '../stats.js';
 import path from 'node:path';
@@ -41,10 +43,28 @@ async function sampleMemory(servers: readonly BenchChild[], product: boolean): P
   return { rss: median(rss), heap: median(heap) };
 }
 
+/** Kernel memory of TCP sockets, machine-wide (/proc/net/sockstat `TCP: … mem <pages>`). */
+function tcpKernelBytes(): number {
+  const m = /^TCP:.*\bmem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+  return m ? Number(m[1]) * 4096 : NaN;
+}
+
+async function redisUsedBytes(ctx: BenchContext): Promise<number> {
+  const redis = new Redis(ctx.args.redisUrl);
+  try {
+    const m = /^used_memory:(\d+)/m.exec(await redis.info('memory'));
+    return m ? Number(m[1]) : NaN;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly BenchChild[], product: boolean, urlOf: (server: BenchChild) => string): Promise<void> {
   await withCleanup(async (defer) => {
     await sleep(1000);
     const before = await sampleMemory(servers, product);
+    const kernelBefore = tcpKernelBytes();
+    const redisBefore = product ? await redisUsedBytes(ctx) : NaN;
     const per = Math.ceil(fig.sessions / servers.length);
     const results: { count: number; failed: number; ms: number; error?: string }[] = [];
     const holders = await Promise.all(servers.map((s, i) =>
@@ -66,13 +86,25 @@ async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly Ben
     if (failed > 0) fig.problems.push(`${failed} connections failed: ${results.find((r) => r.error)?.error ?? ''}`);
     fig.connectPerSec = connected / (Math.max(...results.map((r) => r.ms)) / 1000);
     ctx.progress(`  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`);
+    const cpu0 = sumCpu(servers.map((s) => s.pid));
+    const held0 = performance.now();
     await sleep(ctx.args.idleHoldMs);
+    const idleCores = (sumCpu(servers.map((s) => s.pid)) - cpu0) / ((performance.now() - held0) * 1000);
+    const kernelAfter = tcpKernelBytes();
+    const redisAfter = product ? await redisUsedBytes(ctx) : NaN;
     const after = await sampleMemory(servers, product);
     fig.rssBefore = before.rss;
     fig.rssAfter = after.rss;
     fig.rssPerConn = (after.rss - before.rss) / connected;
     fig.heapPerConn = (after.heap - before.heap) / connected;
-    ctx.progress(`  ${fig.label}: RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ${(fig.rssPerConn / 1024).toFixed(1)} KiB/conn, heap ${(fig.heapPerConn / 1024).toFixed(1)} KiB/conn${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`);
+    const line =
+      `${fig.label}, ${connected.toLocaleString('en-US')} sessions on ${servers.length} process(es): RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ` +
+      `${(fig.rssPerConn / 1024).toFixed(1)} KiB/conn, heap ${(fig.heapPerConn / 1024).toFixed(1)} KiB/conn; kernel TCP memory (both ends, machine-wide) ` +
+      `${((kernelAfter - kernelBefore) / connected / 1024).toFixed(1)} KiB/conn; idle CPU ${((idleCores * 100 * 10_000) / connected).toFixed(2)} % of a core per 10,000 sessions ` +
+      `(heart-beats 10 s both ways); connect ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s` +
+      `${product ? `; Redis ${((redisAfter - redisBefore) / connected).toFixed(0)} B/session for the registry` : ''}${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`;
+    ctx.progress(`  ${line}`);
+    ctx.notes.push(line);
   });
 }
 
@@ -84,7 +116,7 @@ function figure(ctx: BenchContext, id: string, label: string, sessions: number, 
 
 export async function idle(ctx: BenchContext, floorOnly = false): Promise<void> {
   const n = ctx.args.idleSessions;
-  const processes = Math.ceil(n / PER_PROCESS);
+  const processes = ctx.args.idleServers ?? Math.ceil(n / PER_PROCESS);
   await withCleanup(async (defer) => {
     const floors = await startFloors(ctx, 's5f', 'ws-floor.ts', processes);
     defer(() => floors.stop());
@@ -92,7 +124,8 @@ export async function idle(ctx: BenchContext, floorOnly = false): Promise<void> 
   });
   if (floorOnly) return;
   await withCleanup(async (defer) => {
-    const cluster = await startProduct(ctx, 's5', processes, 'cluster', { HEARTBEAT: '10000,10000' });
+    // MAX_CONNECTIONS as by default (auto: the descriptor limit less 100), not the bench's raised one.
+    const cluster = await startProduct(ctx, 's5', processes, 'cluster', { HEARTBEAT: '10000,10000', MAX_CONNECTIONS: 'auto' });
     defer(() => cluster.stop());
     await measure(ctx, figure(ctx, 'idle', 'S5 idle STOMP sessions', n, processes, 'floor.idle'), cluster.nodes, true, (s) => `ws://127.0.0.1:${s.port}/ws`);
   });
