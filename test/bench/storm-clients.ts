@@ -25,6 +25,8 @@ let closedEarly = 0;
 process.on('SIGUSR2', () => (killed = true));
 const problems: string[] = [];
 const live = new Set<LeanStompClient>();
+/** Session i's current client (beats go by this fixed index, whatever the reconnects' order). */
+const current: (LeanStompClient | undefined)[] = new Array(count);
 
 const docOf = (i: number) => `${prefix}-d${Math.floor(i / 10)}`;
 
@@ -44,12 +46,14 @@ async function open(i: number, url: string): Promise<LeanStompClient> {
     throw err;
   }
   live.add(c);
+  current[i] = c;
   return c;
 }
 
 function watch(i: number, c: LeanStompClient): void {
   void c.closed.then(async () => {
     live.delete(c);
+    if (current[i] === c) current[i] = undefined;
     if (!killed) closedEarly++;
     firstClose ??= performance.now();
     let backoff = 500;
@@ -70,11 +74,11 @@ function watch(i: number, c: LeanStompClient): void {
 }
 
 // Heart-beats from the start: connecting thousands takes longer than the server waits for a beat.
-let next = 0;
+// A tenth of the sessions beat each second (session k in tick k mod 10): each every 10 s.
+let tick = 0;
 const beat = setInterval(() => {
-  const all = [...live];
-  const slice = Math.ceil(all.length / 10);
-  for (let k = 0; k < slice && all.length > 0; k++) all[next++ % all.length]!.heartbeat();
+  const slot = tick++ % 10;
+  for (let k = slot; k < count; k += 10) current[k]?.heartbeat();
 }, 1000);
 
 await inBatches(count, 200, async (i) => {
