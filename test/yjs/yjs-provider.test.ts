@@ -1,7 +1,8 @@
 import { Client } from '@stomp/stompjs';
 import { expect } from 'chai';
 import * as Y from 'yjs';
-import { StompYjsProvider } from '../../client/yjs-provider.js';
+import { StompYjsProvider, YJS_DESTINATIONS as CLIENT_DESTINATIONS } from '../../client/yjs-provider.js';
+import { YJS_DESTINATIONS as SERVER_DESTINATIONS } from '../../server/yjs/yjs-handlers.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { requireService } from '../helpers/services.js';
 import { connectClient, webSocketFactory } from '../helpers/stomp-client.js';
@@ -55,6 +56,15 @@ async function converged(editors: readonly Editor[], what: string): Promise<stri
   await waitFor(() => editors.every((e) => e.text.toString() === editors[0]!.text.toString()), what, 10_000);
   return editors[0]!.text.toString();
 }
+
+describe('Yjs provider: destinations', () => {
+  it('names the same destinations as the server (the client keeps its own copy: it may not import the server)', () => {
+    expect(Object.keys(CLIENT_DESTINATIONS).sort()).to.deep.equal(Object.keys(SERVER_DESTINATIONS).sort());
+    for (const [name, build] of Object.entries(SERVER_DESTINATIONS)) {
+      expect(CLIENT_DESTINATIONS[name as keyof typeof SERVER_DESTINATIONS]('42'), name).to.equal(build('42'));
+    }
+  });
+});
 
 describe('Yjs provider: an embedded node keeps and relays the document', () => {
   let node: StartedNode;
