@@ -64,7 +64,7 @@ export const CONFIG_VARS = {
   HISTORY_DESTINATIONS: { meaning: 'comma-separated Ant patterns of subscribed /topic/, /queue/ and /user/ destinations that keep history for resume after reconnect; empty: off' },
   HISTORY_SIZE: { meaning: 'messages kept per history stream' },
   HISTORY_TTL_MS: { meaning: 'how long a message stays in a history stream (10 min)' },
-  YJS_MAX_DOC_BYTES: { meaning: 'stored Yjs updates per collaborative document; an update past it is refused; below MAX_OUTBOUND_BYTES, as a newcomer gets it in one frame (512 KiB)' },
+  YJS_MAX_DOC_BYTES: { meaning: 'stored Yjs updates per collaborative document; an update past it is refused; below MAX_OUTBOUND_BYTES, as a newcomer gets it in one frame (default: 512 KiB, or half of MAX_OUTBOUND_BYTES if smaller)' },
   YJS_DOC_TTL_MS: { meaning: 'a collaborative document no one wrote to for this long is forgotten (30 days)' },
 } as const satisfies Record<keyof typeof DEFAULTS, Described> & Record<string, Described>;
 

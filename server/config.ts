@@ -55,7 +55,7 @@ export interface HistoryConfig {
 
 /** What the cluster keeps of each collaborative (Yjs) document (SPEC §12). */
 export interface YjsConfig {
-  /** YJS_MAX_DOC_BYTES, stored updates per document, default 512 KiB; below MAX_OUTBOUND_BYTES. */
+  /** YJS_MAX_DOC_BYTES, stored updates per document, default 512 KiB (half of MAX_OUTBOUND_BYTES if smaller); below MAX_OUTBOUND_BYTES. */
   readonly maxDocBytes: number;
   /** YJS_DOC_TTL_MS, a document unwritten this long is forgotten, default 30 days. */
   readonly docTtlMs: number;
@@ -348,12 +348,16 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
       ttlMs: int(env, 'HISTORY_TTL_MS', 1000, 7 * 24 * 3600 * 1000),
     }),
     yjs: Object.freeze({
-      maxDocBytes: int(env, 'YJS_MAX_DOC_BYTES', 1024, 512 * 1024 * 1024),
+      // Unset: 512 KiB, or half of MAX_OUTBOUND_BYTES where that is smaller.
+      maxDocBytes:
+        optional(env, 'YJS_MAX_DOC_BYTES') === undefined
+          ? Math.min(Number(DEFAULTS.YJS_MAX_DOC_BYTES), Math.floor(int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024) / 2))
+          : int(env, 'YJS_MAX_DOC_BYTES', 1024, 512 * 1024 * 1024),
       docTtlMs: int(env, 'YJS_DOC_TTL_MS', 60_000, 365 * 24 * 3600 * 1000),
     }),
   };
-  if (config.yjs.maxDocBytes >= config.limits.maxOutboundBytes) {
-    // A newcomer receives the whole document in one MESSAGE: it must fit the session's outbound bound.
+  // A newcomer receives the whole document in one MESSAGE: it must fit the session's outbound bound.
+  if (optional(env, 'YJS_MAX_DOC_BYTES') !== undefined && config.yjs.maxDocBytes >= config.limits.maxOutboundBytes) {
     throw new ConfigError('YJS_MAX_DOC_BYTES', `${config.yjs.maxDocBytes} must be below MAX_OUTBOUND_BYTES (${config.limits.maxOutboundBytes})`);
   }
   return Object.freeze(config);

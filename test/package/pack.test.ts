@@ -102,10 +102,13 @@ describe('package: npm pack, install, run', function () {
 
   it('packs the built library, its type declarations, the demo, LICENSE and README, and nothing else', () => {
     const outside = packed.filter(
-      (p) => !/^dist\/(server|protocol|client)\/.+\.(js|d\.ts)$/.test(p) && !p.startsWith('client-demo/') && !['LICENSE', 'README.md', 'package.json'].includes(p),
+      (p) =>
+        !/^dist\/(server|protocol|client)\/.+\.(js|d\.ts)$/.test(p) &&
+        !p.startsWith('client-demo/') &&
+        !['dist/browser/demo.js', 'LICENSE', 'README.md', 'package.json'].includes(p),
     );
     expect(outside).to.deep.equal([]);
-    for (const needed of ['dist/server/index.js', 'dist/server/index.d.ts', 'dist/server/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'client-demo/index.html', 'LICENSE']) {
+    for (const needed of ['dist/server/index.js', 'dist/server/index.d.ts', 'dist/server/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/yjs.js', 'dist/browser/demo.js', 'client-demo/index.html', 'LICENSE']) {
       expect(packed).to.include(needed);
     }
   });
@@ -133,6 +136,12 @@ describe('package: npm pack, install, run', function () {
     const probe = "import('stomp-relay/client').then((m) => console.log(typeof m.StompResume, Object.keys(m.RESUME_HEADERS).length > 0))";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: app });
     expect(stdout.trim()).to.equal('function true');
+  });
+
+  it('gives the Yjs provider at stomp-relay/yjs, with its Yjs libraries installed', async () => {
+    const probe = "import('stomp-relay/yjs').then((m) => console.log(typeof m.StompYjsProvider, m.YJS_DESTINATIONS.updates('42')))";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: app });
+    expect(stdout.trim()).to.equal('function /topic/docs/42/yjs');
   });
 
   it("types an application against the package's declarations", async () => {

@@ -32,6 +32,13 @@ describe('config', () => {
     if (own !== undefined) expect(loadConfig({}).limits.maxConnections).to.equal(Math.max(1, own - 100));
   });
 
+  it('keeps a Yjs document below what a session may queue: 512 KiB, half of a smaller MAX_OUTBOUND_BYTES, and refuses a set value at or above it', () => {
+    expect(loadConfig({}).yjs.maxDocBytes).to.equal(524_288);
+    expect(loadConfig({ MAX_OUTBOUND_BYTES: '65536' }).yjs.maxDocBytes).to.equal(32_768);
+    expect(loadConfig({ YJS_MAX_DOC_BYTES: '10000', MAX_OUTBOUND_BYTES: '65536' }).yjs.maxDocBytes).to.equal(10_000);
+    expect(() => loadConfig({ YJS_MAX_DOC_BYTES: '65536', MAX_OUTBOUND_BYTES: '65536' })).to.throw(ConfigError, /YJS_MAX_DOC_BYTES.*below MAX_OUTBOUND_BYTES/);
+  });
+
   it('reads the soft open-file limit from /proc/self/limits', () => {
     const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n';
     expect(openFileLimit(() => text)).to.equal(20_000);
