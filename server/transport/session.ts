@@ -20,10 +20,11 @@ import { RelayError, type CloseCode } from '../errors.js';
 import type { SessionId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { ConnectAdmission } from './connect-admission.js';
 import type { RelayPressure } from '../relay/relay-pressure.js';
 import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
-import { HeartbeatWheel } from './heartbeat-wheel.js';
+import type { SessionBeats } from './session-beats.js';
 import type { SessionSocket } from './session-socket.js';
 
 export const SERVER_NAME = 'stomp-relay/0.1.0';
@@ -42,41 +43,6 @@ export interface SessionDeps {
   readonly admission: ConnectAdmission;
   /** Flow control of the node hop: a session that SENDs stops being read while it is closed. */
   readonly pressure?: RelayPressure;
-}
-
-export interface SessionBeats {
-  /** Calls `sendBeat` every send period. */
-  readonly send: HeartbeatWheel<StompSession>;
-  /** Calls `checkBeat` every half expected period. */
-  readonly check: HeartbeatWheel<StompSession>;
-}
-
-/**
- * CONNECTs in progress on a node (authentication, registry write): past the bound a new one is
- * refused at once with BUSY (close 1013) instead of queueing behind a storm until every session
- * of it times out; the client's reconnect back-off spreads the retries.
- */
-export class ConnectAdmission {
-  #inProgress = 0;
-  constructor(private readonly max: number) {}
-
-  enter(): boolean {
-    if (this.#inProgress >= this.max) return false;
-    this.#inProgress++;
-    return true;
-  }
-
-  leave(): void {
-    this.#inProgress--;
-  }
-}
-
-/** The node-wide wheels that drive every session's heart-beats. */
-export function sessionBeats(): SessionBeats {
-  return {
-    send: new HeartbeatWheel((s, now) => s.sendBeat(now)),
-    check: new HeartbeatWheel((s, now) => s.checkBeat(now)),
-  };
 }
 
 /** The starting point of every session's receipt chain (shared: one promise fewer per session). */

@@ -7,7 +7,9 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SessionSocket } from './session-socket.js';
-import { ConnectAdmission, StompSession, sessionBeats, type SessionDeps } from './session.js';
+import { ConnectAdmission } from './connect-admission.js';
+import { sessionBeats } from './session-beats.js';
+import { StompSession, type SessionDeps } from './session.js';
 import { WsSocket } from './ws-socket.js';
 
 /**

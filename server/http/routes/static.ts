@@ -28,10 +28,9 @@ export function staticFiles(onMissing: (message: string) => void = () => {}): Ko
     for (const name of readdirSync(dir)) {
       const full = path.join(dir, name);
       // src/ is the bundle's source (TypeScript), not for the browser.
-      if (statSync(full).isDirectory()) {
-        if (!(prefix === '' && name === 'src')) walk(full, `${prefix}${name}/`);
-      }
-      else files.set(`/${prefix}${name}`, full);
+      const bundleSource = prefix === '' && name === 'src';
+      if (!statSync(full).isDirectory()) files.set(`/${prefix}${name}`, full);
+      else if (!bundleSource) walk(full, `${prefix}${name}/`);
     }
   };
   walk(root, '');
