@@ -3,11 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, requireChromium, watchPage, type PageProblems } from '../helpers/browser.js';
+import { launchChromium, watchPage, type PageProblems } from '../helpers/browser.js';
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
 import { jsonOf, pushToUser } from '../http/http-client.js';
-import { editorHolds, editorText, ensureDemoBundle, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
+import { editorHolds, editorText, demoSuiteNeeds, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'demo');
@@ -26,11 +25,7 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
   let shot = 0;
 
   before(async function () {
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    requireChromium(this);
-    this.timeout(90_000);
-    await ensureDemoBundle();
+    await demoSuiteNeeds(this);
     cluster = await startCluster(2);
     [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode];
     browser = await launchChromium();

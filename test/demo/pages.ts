@@ -1,13 +1,23 @@
 import type { Page } from 'playwright-core';
 import { bundleDemo } from '../../scripts/bundle-demo.js';
+import { requireChromium } from '../helpers/browser.js';
+import { requireService } from '../helpers/services.js';
 
 /** Every wait in a page is bounded by this (well under mocha's timeout, so the failure names what it waited for). */
 export const WAIT_MS = 10_000;
 
 let bundled: Promise<string> | undefined;
-/** The demo's browser bundle (npm run build makes it too); once per test run. */
-export function ensureDemoBundle(): Promise<string> {
-  return (bundled ??= bundleDemo());
+
+/**
+ * In a demo suite's `before`: Redis, RabbitMQ and Chromium, or a loud skip (a failure with
+ * CI=true); then the demo's browser bundle (npm run build makes it too), once per test run.
+ */
+export async function demoSuiteNeeds(ctx: Mocha.Context): Promise<void> {
+  await requireService(ctx, 'redis');
+  await requireService(ctx, 'rabbitmq');
+  requireChromium(ctx);
+  ctx.timeout(90_000);
+  await (bundled ??= bundleDemo());
 }
 
 export const testId = (page: Page, id: string) => page.getByTestId(id);

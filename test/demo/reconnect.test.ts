@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { startBalancer, type Balancer } from '../helpers/balancer.js';
-import { launchChromium, requireChromium, watchPage, type PageProblems } from '../helpers/browser.js';
+import { launchChromium, watchPage, type PageProblems } from '../helpers/browser.js';
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { requireService } from '../helpers/services.js';
 import { delay } from '../helpers/wait.js';
 import { jsonOf, pushToUser } from '../http/http-client.js';
-import { editorHolds, editorText, ensureDemoBundle, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
+import { editorHolds, editorText, demoSuiteNeeds, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
 
 const DOC = 'kill-7';
 /** What alice types key by key while bob's node dies under him. */
@@ -27,11 +26,7 @@ describe('demo page: the node under a page is killed (SIGKILL) mid-typing and mi
   const problems: PageProblems[] = [];
 
   before(async function () {
-    await requireService(this, 'redis');
-    await requireService(this, 'rabbitmq');
-    requireChromium(this);
-    this.timeout(90_000);
-    await ensureDemoBundle();
+    await demoSuiteNeeds(this);
     cluster = await startCluster(3, { HISTORY_DESTINATIONS: '/user/*/queue/chat,/topic/docs/*/yjs' });
     const [, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     balancer = await startBalancer([n2.port, n3.port]);
