@@ -11,10 +11,9 @@
  * Prints `{"msg":"floor listening","port"}` and `{"msg":"ready"}` like a product node.
  */
 import http from 'node:http';
+import { serveFloor } from './serve.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-const PORT = Number(process.env.PORT ?? 0);
-const HOST = process.env.HOST ?? '127.0.0.1';
 /** Pause pushing while a sink holds more than this unsent. */
 const HIGH_WATER = 1 << 20;
 
@@ -77,16 +76,4 @@ async function push(count: number, payload: string): Promise<void> {
   }
 }
 
-server.listen(PORT, HOST, () => {
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : PORT;
-  process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port })}\n${JSON.stringify({ msg: 'ready' })}\n`);
-});
-
-const stop = () => {
-  for (const c of wss.clients) c.terminate();
-  server.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 1000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveFloor(server, wss);
