@@ -100,7 +100,7 @@ export class StompResume {
   constructor(client: Client, options: ResumeOptions = {}) {
     this.#client = client;
     this.#options = options;
-    this.#appOnConnect = client.onConnect as ConnectCallback;
+    this.#appOnConnect = client.onConnect;
     const onConnect: ConnectCallback = (frame) => {
       for (const entry of this.#entries.values()) this.#send(entry);
       this.#appOnConnect(frame);
@@ -151,7 +151,12 @@ export class StompResume {
   close(): void {
     for (const entry of [...this.#entries.values()]) this.#unsubscribe(entry);
     const appOnConnect = this.#appOnConnect;
-    Object.defineProperty(this.#client, 'onConnect', { configurable: true, enumerable: true, writable: true, value: appOnConnect });
+    Object.defineProperty(this.#client, 'onConnect', {
+      configurable: true,
+      enumerable: true,
+      writable: true,
+      value: appOnConnect,
+    });
   }
 
   #send(entry: Entry): void {

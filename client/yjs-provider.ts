@@ -123,7 +123,10 @@ export class StompYjsProvider extends ObservableV2<ProviderEvents> {
     else this.#offline.push(update);
   };
 
-  readonly #onAwarenessUpdate = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
+  readonly #onAwarenessUpdate = (
+    changes: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
     if (origin === this) return;
     const mine = this.doc.clientID;
     // Only this client's own state: the others publish theirs, and remote timeouts are local news.
@@ -198,14 +201,22 @@ export class StompYjsProvider extends ObservableV2<ProviderEvents> {
     if (!this.#client.connected || this.#status !== 'connected') return;
     this.#lastAnnounce = Date.now();
     const body = encodeAwarenessUpdate(this.awareness, [this.doc.clientID]);
-    this.#client.publish({ destination: YJS_DESTINATIONS.awareness(this.docId), binaryBody: body, headers: { 'content-type': OCTETS } });
+    this.#client.publish({
+      destination: YJS_DESTINATIONS.awareness(this.docId),
+      binaryBody: body,
+      headers: { 'content-type': OCTETS },
+    });
   }
 
   #send(update: Uint8Array): void {
     const receipt = `${this.#receiptPrefix}${++this.#seq}`;
     this.#unconfirmed.set(receipt, update);
     this.#client.watchForReceipt(receipt, () => this.#unconfirmed.delete(receipt));
-    this.#client.publish({ destination: YJS_DESTINATIONS.send(this.docId), binaryBody: update, headers: { 'content-type': OCTETS, receipt } });
+    this.#client.publish({
+      destination: YJS_DESTINATIONS.send(this.docId),
+      binaryBody: update,
+      headers: { 'content-type': OCTETS, receipt },
+    });
   }
 
   #lost(): void {

@@ -358,7 +358,10 @@ function badEol(): StompProtocolError {
 }
 
 function frameTooLarge(maxFrameBytes: number): StompProtocolError {
-  return new StompProtocolError(StompErrorCode.FRAME_TOO_LARGE, `frame exceeds the size limit of ${maxFrameBytes} bytes`);
+  return new StompProtocolError(
+    StompErrorCode.FRAME_TOO_LARGE,
+    `frame exceeds the size limit of ${maxFrameBytes} bytes`,
+  );
 }
 
 /** A configured limit, or its default when unset. A bad value is a programming error, not a protocol one. */

@@ -1,7 +1,16 @@
 /** Every command of STOMP 1.2, client and server side. */
 export const CLIENT_COMMANDS = [
-  'CONNECT', 'STOMP', 'SEND', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK',
-  'BEGIN', 'COMMIT', 'ABORT', 'DISCONNECT',
+  'CONNECT',
+  'STOMP',
+  'SEND',
+  'SUBSCRIBE',
+  'UNSUBSCRIBE',
+  'ACK',
+  'NACK',
+  'BEGIN',
+  'COMMIT',
+  'ABORT',
+  'DISCONNECT',
 ] as const;
 export const SERVER_COMMANDS = ['CONNECTED', 'MESSAGE', 'RECEIPT', 'ERROR'] as const;
 

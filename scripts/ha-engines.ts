@@ -23,8 +23,13 @@ const stop = async (): Promise<void> => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
-writeFileSync(envFile, `AMQP_URL=${rabbit.amqpUrl}\nREDIS_SENTINELS=${redis.sentinels}\nREDIS_SENTINEL_NAME=${redis.name}\n`);
+writeFileSync(
+  envFile,
+  `AMQP_URL=${rabbit.amqpUrl}\nREDIS_SENTINELS=${redis.sentinels}\nREDIS_SENTINEL_NAME=${redis.name}\n`,
+);
 console.log(`ha: RabbitMQ members ${rabbit.members.map((m) => `${m.name} (127.0.0.1:${m.port})`).join(', ')}`);
-console.log(`ha: Redis primary 127.0.0.1:${await redis.primaryPort()}, sentinels ${redis.sentinels} (name ${redis.name})`);
+console.log(
+  `ha: Redis primary 127.0.0.1:${await redis.primaryPort()}, sentinels ${redis.sentinels} (name ${redis.name})`,
+);
 // Stay up until told to stop.
 setInterval(() => undefined, 1 << 30);

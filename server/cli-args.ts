@@ -39,7 +39,8 @@ function oneLine(err: unknown): string {
   const named = /'([^' ]+)/.exec(message)?.[1] ?? '';
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${named}`;
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument '${named}'`;
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && !message.includes('does not take')) return `option ${named} needs a value`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && !message.includes('does not take'))
+    return `option ${named} needs a value`;
   return message.split('\n')[0]!;
 }
 

@@ -73,7 +73,8 @@ export interface Config {
   /** REDIS_URL (or REDIS_SENTINELS) and AMQP_URL: both set means cluster mode, neither means embedded. */
   readonly redisUrl: string | undefined;
   /** REDIS_SENTINELS (host:port list) and REDIS_SENTINEL_NAME: Redis through Sentinel, with failover. */
-  readonly redisSentinels: { readonly hosts: readonly { readonly host: string; readonly port: number }[]; readonly name: string } | undefined;
+  readonly redisSentinels:
+    { readonly hosts: readonly { readonly host: string; readonly port: number }[]; readonly name: string } | undefined;
   /** The first member of AMQP_URL. */
   readonly amqpUrl: string | undefined;
   /** AMQP_URL: one RabbitMQ, or the members of a RabbitMQ cluster, comma-separated (tried in turn). */
@@ -130,7 +131,6 @@ export interface Config {
   readonly yjs: YjsConfig;
 }
 
-
 /** A bad configuration value: start-up stops with this one line and exit code 2. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -183,7 +183,8 @@ function urlList(env: Env, name: ConfigVarName, protocols: readonly string[]): s
   const text = optional(env, name);
   if (text === undefined) return [];
   const items = text.split(',').map((u) => u.trim());
-  if (items.some((u) => u === '')) throw new ConfigError(name, `${JSON.stringify(text)} has an empty member (comma-separated URLs)`);
+  if (items.some((u) => u === ''))
+    throw new ConfigError(name, `${JSON.stringify(text)} has an empty member (comma-separated URLs)`);
   return items.map((item) => optionalUrl({ [name]: item }, name, protocols) as string);
 }
 
@@ -198,11 +199,15 @@ function sentinels(env: Env): Config['redisSentinels'] {
   const hosts = text.split(',').map((item) => {
     const m = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(item);
     const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_SENTINELS', `${JSON.stringify(item)} is not host:port`);
+    if (!m || port < 1 || port > 65535)
+      throw new ConfigError('REDIS_SENTINELS', `${JSON.stringify(item)} is not host:port`);
     return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
   });
   if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-    throw new ConfigError('REDIS_SENTINEL_NAME', `${JSON.stringify(name ?? '')} must name the primary the sentinels monitor (A-Z a-z 0-9 . _ -)`);
+    throw new ConfigError(
+      'REDIS_SENTINEL_NAME',
+      `${JSON.stringify(name ?? '')} must name the primary the sentinels monitor (A-Z a-z 0-9 . _ -)`,
+    );
   }
   return { hosts, name };
 }
@@ -219,7 +224,11 @@ function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, values: 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function generatedNodeId(): string {
-  const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'node';
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9-]/g, '')
+      .slice(0, 40) || 'node';
   return `${host}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -227,15 +236,22 @@ const HISTORY_PREFIXES = ['/topic/', '/queue/', '/user/'] as const;
 
 /** HISTORY_DESTINATIONS: comma-separated patterns, each checked with the destination matcher's own rules. */
 function historyDestinations(env: Env): string[] {
-  const patterns = raw(env, 'HISTORY_DESTINATIONS').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const patterns = raw(env, 'HISTORY_DESTINATIONS')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   for (const p of patterns) {
     if (!HISTORY_PREFIXES.some((prefix) => p.startsWith(prefix))) {
-      throw new ConfigError('HISTORY_DESTINATIONS', `${JSON.stringify(p)} is not a pattern of ${HISTORY_PREFIXES.join(', ')} destinations`);
+      throw new ConfigError(
+        'HISTORY_DESTINATIONS',
+        `${JSON.stringify(p)} is not a pattern of ${HISTORY_PREFIXES.join(', ')} destinations`,
+      );
     }
     try {
       compilePattern(p);
     } catch (err) {
-      if (err instanceof DestinationPatternError) throw new ConfigError('HISTORY_DESTINATIONS', `${JSON.stringify(p)}: ${err.reason}`);
+      if (err instanceof DestinationPatternError)
+        throw new ConfigError('HISTORY_DESTINATIONS', `${JSON.stringify(p)}: ${err.reason}`);
       throw err;
     }
   }
@@ -251,18 +267,25 @@ export interface HostFacts {
 export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Config {
   const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisSentinels = sentinels(env);
-  if (redisUrl !== undefined && redisSentinels !== undefined) throw new ConfigError('REDIS_SENTINELS', 'set REDIS_URL or REDIS_SENTINELS, not both');
+  if (redisUrl !== undefined && redisSentinels !== undefined)
+    throw new ConfigError('REDIS_SENTINELS', 'set REDIS_URL or REDIS_SENTINELS, not both');
   const amqpUrls = urlList(env, 'AMQP_URL', ['amqp:', 'amqps:']);
   const amqpUrl = amqpUrls[0];
   const hasRedis = redisUrl !== undefined || redisSentinels !== undefined;
   if (hasRedis !== (amqpUrl !== undefined)) {
     const missing = hasRedis ? 'AMQP_URL' : 'REDIS_URL';
-    throw new ConfigError(missing, 'cluster mode needs both REDIS_URL (or REDIS_SENTINELS) and AMQP_URL (set neither for the embedded mode)');
+    throw new ConfigError(
+      missing,
+      'cluster mode needs both REDIS_URL (or REDIS_SENTINELS) and AMQP_URL (set neither for the embedded mode)',
+    );
   }
 
   const nodeId = optional(env, 'NODE_ID') ?? generatedNodeId();
   if (!NODE_ID.test(nodeId)) {
-    throw new ConfigError('NODE_ID', `${JSON.stringify(nodeId)} must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+    throw new ConfigError(
+      'NODE_ID',
+      `${JSON.stringify(nodeId)} must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
+    );
   }
 
   const keyPrefix = raw(env, 'KEY_PREFIX');
@@ -280,7 +303,10 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
   if (!hb) throw new ConfigError('HEARTBEAT', `${JSON.stringify(heartbeatText)} is not "sx,sy" in milliseconds`);
   const grace = Number(raw(env, 'HEARTBEAT_GRACE'));
   if (!Number.isFinite(grace) || grace < 1 || grace > 10) {
-    throw new ConfigError('HEARTBEAT_GRACE', `${JSON.stringify(raw(env, 'HEARTBEAT_GRACE'))} is not a factor between 1 and 10`);
+    throw new ConfigError(
+      'HEARTBEAT_GRACE',
+      `${JSON.stringify(raw(env, 'HEARTBEAT_GRACE'))} is not a factor between 1 and 10`,
+    );
   }
 
   const authMode = oneOf<AuthMode>(env, 'AUTH_MODE', ['dev', 'jwt']);
@@ -290,7 +316,10 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
     throw new ConfigError('AUTH_MODE', 'jwt needs JWT_SECRET or JWT_PUBLIC_KEY');
   }
 
-  const origins = raw(env, 'ALLOWED_ORIGINS').split(',').map((o) => o.trim()).filter((o) => o !== '');
+  const origins = raw(env, 'ALLOWED_ORIGINS')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
 
   const config: Config = {
     port: int(env, 'PORT', 0, 65535, 'a port'),
@@ -335,7 +364,10 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
       maxUnackedPerSubscription: int(env, 'MAX_UNACKED', 1, 1_000_000),
       maxOutboundBytes: int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024),
       maxInboundFramesPerSecond: int(env, 'MAX_FRAMES_PER_SECOND', 1, 10_000_000),
-      maxConnections: raw(env, 'MAX_CONNECTIONS') === 'auto' ? autoMaxConnections(host.openFileLimit()) : int(env, 'MAX_CONNECTIONS', 1, 10_000_000, 'an integer or auto'),
+      maxConnections:
+        raw(env, 'MAX_CONNECTIONS') === 'auto'
+          ? autoMaxConnections(host.openFileLimit())
+          : int(env, 'MAX_CONNECTIONS', 1, 10_000_000, 'an integer or auto'),
       maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 1, 1_000_000),
       maxPendingConnects: int(env, 'MAX_PENDING_CONNECTS', 1, 1_000_000),
       maxTransactionFrames: int(env, 'MAX_TRANSACTION_FRAMES', 1, 1_000_000),
@@ -351,14 +383,20 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
       // Unset: 512 KiB, or half of MAX_OUTBOUND_BYTES where that is smaller.
       maxDocBytes:
         optional(env, 'YJS_MAX_DOC_BYTES') === undefined
-          ? Math.min(Number(DEFAULTS.YJS_MAX_DOC_BYTES), Math.floor(int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024) / 2))
+          ? Math.min(
+              Number(DEFAULTS.YJS_MAX_DOC_BYTES),
+              Math.floor(int(env, 'MAX_OUTBOUND_BYTES', 1024, 1024 * 1024 * 1024) / 2),
+            )
           : int(env, 'YJS_MAX_DOC_BYTES', 1024, 512 * 1024 * 1024),
       docTtlMs: int(env, 'YJS_DOC_TTL_MS', 60_000, 365 * 24 * 3600 * 1000),
     }),
   };
   // A newcomer receives the whole document in one MESSAGE: it must fit the session's outbound bound.
   if (optional(env, 'YJS_MAX_DOC_BYTES') !== undefined && config.yjs.maxDocBytes >= config.limits.maxOutboundBytes) {
-    throw new ConfigError('YJS_MAX_DOC_BYTES', `${config.yjs.maxDocBytes} must be below MAX_OUTBOUND_BYTES (${config.limits.maxOutboundBytes})`);
+    throw new ConfigError(
+      'YJS_MAX_DOC_BYTES',
+      `${config.yjs.maxDocBytes} must be below MAX_OUTBOUND_BYTES (${config.limits.maxOutboundBytes})`,
+    );
   }
   return Object.freeze(config);
 }

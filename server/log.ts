@@ -44,7 +44,11 @@ export class LogOutput implements DestinationStream {
 }
 
 /** Structured JSON logs; quiet by default (info: start, stop, failures). */
-export function createLogger(level: string, bindings: Record<string, string> = {}, output: DestinationStream = new LogOutput()): Logger {
+export function createLogger(
+  level: string,
+  bindings: Record<string, string> = {},
+  output: DestinationStream = new LogOutput(),
+): Logger {
   return pino({ level, base: bindings, timestamp: pino.stdTimeFunctions.isoTime }, output);
 }
 

@@ -3,36 +3,132 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Counte
 /** Every metric the node exposes at /metrics. One registry per node, so several nodes can share a process (tests). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({ name: 'stomp_connections', help: 'Open WebSocket connections', registers: [this.registry] });
-  readonly sessions = new Gauge({ name: 'stomp_sessions', help: 'Connected STOMP sessions', registers: [this.registry] });
-  readonly subscriptions = new Gauge({ name: 'stomp_subscriptions', help: 'Active subscriptions', registers: [this.registry] });
+  readonly connections = new Gauge({
+    name: 'stomp_connections',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+  });
+  readonly sessions = new Gauge({
+    name: 'stomp_sessions',
+    help: 'Connected STOMP sessions',
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({
+    name: 'stomp_subscriptions',
+    help: 'Active subscriptions',
+    registers: [this.registry],
+  });
   // Per-message counters are Tallies: the hot path adds to a number, /metrics folds it in.
   private readonly inByCommand = new Map<string, Tally>();
   private readonly outByCommand = new Map<string, Tally>();
   private readonly publishedTo = new Map<string, Tally>();
   /** By kind, then origin node: no key to build per message. */
   private readonly consumedFrom = { user: new Map<string, Tally>(), broadcast: new Map<string, Tally>() };
-  readonly framesIn: Counter<'command'> = new Counter({ name: 'stomp_frames_in_total', help: 'Frames received, by command', labelNames: ['command'] as const, registers: [this.registry], collect: () => flushAll(this.inByCommand) });
-  readonly framesOut: Counter<'command'> = new Counter({ name: 'stomp_frames_out_total', help: 'Frames sent, by command', labelNames: ['command'] as const, registers: [this.registry], collect: () => flushAll(this.outByCommand) });
-  private readonly relayPublished: Counter<'node'> = new Counter({ name: 'stomp_relay_published_total', help: 'Messages published to another node, by target node', labelNames: ['node'] as const, registers: [this.registry], collect: () => flushAll(this.publishedTo) });
-  private readonly relayConsumed: Counter<'origin' | 'kind'> = new Counter({ name: 'stomp_relay_consumed_total', help: 'Messages consumed from the broker, by origin node and kind', labelNames: ['origin', 'kind'] as const, registers: [this.registry], collect: () => {
-    flushAll(this.consumedFrom.user);
-    flushAll(this.consumedFrom.broadcast);
-  } });
-  readonly flowPaused = new Counter({ name: 'stomp_flow_paused_total', help: 'Times a sending session stopped being read because the relay buffer was above its high-water mark', registers: [this.registry] });
-  readonly broadcastPublished = new Counter({ name: 'stomp_broadcast_published_total', help: 'Broadcast messages published to the broker', registers: [this.registry] });
-  readonly localShortCircuits: Tally = tally({ name: 'stomp_local_deliveries_total', help: 'User messages delivered on the accepting node with no broker hop', registers: [this.registry] });
-  readonly deliveries: Tally = tally({ name: 'stomp_deliveries_total', help: 'MESSAGE frames written to sessions', registers: [this.registry] });
-  readonly offlineStored = new Counter({ name: 'stomp_offline_stored_total', help: 'User messages stored for an offline user', registers: [this.registry] });
-  readonly offlineDropped = new Counter({ name: 'stomp_offline_dropped_total', help: 'Offline messages dropped, by reason (bound, expired)', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly offlineReplayed = new Counter({ name: 'stomp_offline_replayed_total', help: 'Stored messages delivered on subscribe', registers: [this.registry] });
-  readonly duplicatesSuppressed = new Counter({ name: 'stomp_duplicates_suppressed_total', help: 'Messages that reached a subscription twice (after a failure) and were written once', registers: [this.registry] });
-  readonly deadLettered = new Counter({ name: 'stomp_dead_lettered_total', help: 'Messages dropped after too many NACKs', registers: [this.registry] });
-  readonly historyResumes = new Counter({ name: 'stomp_history_resumes_total', help: 'Resuming SUBSCRIBEs answered, by x-recovered', labelNames: ['recovered'] as const, registers: [this.registry] });
-  readonly historyGapFills = new Counter({ name: 'stomp_history_gap_fills_total', help: 'Gaps in a subscription\'s offsets filled from history', registers: [this.registry] });
-  readonly historyDropped = new Counter({ name: 'stomp_history_dropped_total', help: 'Stream copies not delivered: offset passed (duplicate) or older epoch (stale-epoch)', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly historySkipped = new Counter({ name: 'stomp_history_skipped_total', help: 'Offsets given up: not found in history by a gap fill', registers: [this.registry] });
-  readonly errors = new Counter({ name: 'stomp_errors_total', help: 'Errors, by code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly framesIn: Counter<'command'> = new Counter({
+    name: 'stomp_frames_in_total',
+    help: 'Frames received, by command',
+    labelNames: ['command'] as const,
+    registers: [this.registry],
+    collect: () => flushAll(this.inByCommand),
+  });
+  readonly framesOut: Counter<'command'> = new Counter({
+    name: 'stomp_frames_out_total',
+    help: 'Frames sent, by command',
+    labelNames: ['command'] as const,
+    registers: [this.registry],
+    collect: () => flushAll(this.outByCommand),
+  });
+  private readonly relayPublished: Counter<'node'> = new Counter({
+    name: 'stomp_relay_published_total',
+    help: 'Messages published to another node, by target node',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+    collect: () => flushAll(this.publishedTo),
+  });
+  private readonly relayConsumed: Counter<'origin' | 'kind'> = new Counter({
+    name: 'stomp_relay_consumed_total',
+    help: 'Messages consumed from the broker, by origin node and kind',
+    labelNames: ['origin', 'kind'] as const,
+    registers: [this.registry],
+    collect: () => {
+      flushAll(this.consumedFrom.user);
+      flushAll(this.consumedFrom.broadcast);
+    },
+  });
+  readonly flowPaused = new Counter({
+    name: 'stomp_flow_paused_total',
+    help: 'Times a sending session stopped being read because the relay buffer was above its high-water mark',
+    registers: [this.registry],
+  });
+  readonly broadcastPublished = new Counter({
+    name: 'stomp_broadcast_published_total',
+    help: 'Broadcast messages published to the broker',
+    registers: [this.registry],
+  });
+  readonly localShortCircuits: Tally = tally({
+    name: 'stomp_local_deliveries_total',
+    help: 'User messages delivered on the accepting node with no broker hop',
+    registers: [this.registry],
+  });
+  readonly deliveries: Tally = tally({
+    name: 'stomp_deliveries_total',
+    help: 'MESSAGE frames written to sessions',
+    registers: [this.registry],
+  });
+  readonly offlineStored = new Counter({
+    name: 'stomp_offline_stored_total',
+    help: 'User messages stored for an offline user',
+    registers: [this.registry],
+  });
+  readonly offlineDropped = new Counter({
+    name: 'stomp_offline_dropped_total',
+    help: 'Offline messages dropped, by reason (bound, expired)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly offlineReplayed = new Counter({
+    name: 'stomp_offline_replayed_total',
+    help: 'Stored messages delivered on subscribe',
+    registers: [this.registry],
+  });
+  readonly duplicatesSuppressed = new Counter({
+    name: 'stomp_duplicates_suppressed_total',
+    help: 'Messages that reached a subscription twice (after a failure) and were written once',
+    registers: [this.registry],
+  });
+  readonly deadLettered = new Counter({
+    name: 'stomp_dead_lettered_total',
+    help: 'Messages dropped after too many NACKs',
+    registers: [this.registry],
+  });
+  readonly historyResumes = new Counter({
+    name: 'stomp_history_resumes_total',
+    help: 'Resuming SUBSCRIBEs answered, by x-recovered',
+    labelNames: ['recovered'] as const,
+    registers: [this.registry],
+  });
+  readonly historyGapFills = new Counter({
+    name: 'stomp_history_gap_fills_total',
+    help: "Gaps in a subscription's offsets filled from history",
+    registers: [this.registry],
+  });
+  readonly historyDropped = new Counter({
+    name: 'stomp_history_dropped_total',
+    help: 'Stream copies not delivered: offset passed (duplicate) or older epoch (stale-epoch)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly historySkipped = new Counter({
+    name: 'stomp_history_skipped_total',
+    help: 'Offsets given up: not found in history by a gap fill',
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'stomp_errors_total',
+    help: 'Errors, by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   readonly relayBatchSize = new Histogram({
     name: 'stomp_relay_batch_size',
     help: 'Relay messages per AMQP message this node published (the batched node hop)',
@@ -93,10 +189,10 @@ export class Tally {
 
 /** A label-less counter counted through a Tally. */
 function tally(config: CounterConfiguration<string>): Tally {
-  let t: Tally | undefined;
-  const counter = new Counter({ ...config, collect: () => t?.flush() });
-  t = new Tally(counter);
-  return t;
+  // The counter's collect hook needs the tally made around the counter.
+  const made: { tally?: Tally } = {};
+  const counter = new Counter({ ...config, collect: () => made.tally?.flush() });
+  return (made.tally = new Tally(counter));
 }
 
 function tallyOf(cache: Map<string, Tally>, key: string, child: () => Counter.Internal): Tally {

@@ -75,12 +75,14 @@ export interface RelayNode {
 export async function createNode(config: Config, overrides: Partial<NodeDeps> = {}): Promise<RelayNode> {
   // First, so that a bad policy file stops start-up (ConfigError, exit 2) before anything connects.
   const policy =
-    overrides.policy ?? (config.authzPolicy !== undefined ? RuleListPolicy.fromFile(config.authzPolicy) : RuleListPolicy.defaults());
+    overrides.policy ??
+    (config.authzPolicy !== undefined ? RuleListPolicy.fromFile(config.authzPolicy) : RuleListPolicy.defaults());
   const log = overrides.log ?? silentLogger;
   const metrics = overrides.metrics ?? new Metrics();
   const storeLimits = { maxPerUser: config.offlineMaxPerUser, retentionMs: config.offlineRetentionMs };
   const timers: NodeJS.Timeout[] = [];
-  const onDropped = (_user: string, count: number, reason: 'bound' | 'expired') => metrics.offlineDropped.inc({ reason }, count);
+  const onDropped = (_user: string, count: number, reason: 'bound' | 'expired') =>
+    metrics.offlineDropped.inc({ reason }, count);
   let redis: Redis | undefined;
 
   // The registry is built before the subscriptions it reports resyncs to.
@@ -94,7 +96,12 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     const sentinels = config.redisSentinels;
     // Through Sentinel, ioredis asks the sentinels for the primary at every (re)connect: a failover is a reconnect.
     redis = sentinels
-      ? new Redis({ ...options, sentinels: sentinels.hosts.map((h) => ({ ...h })), name: sentinels.name, sentinelRetryStrategy: backoff })
+      ? new Redis({
+          ...options,
+          sentinels: sentinels.hosts.map((h) => ({ ...h })),
+          name: sentinels.name,
+          sentinelRetryStrategy: backoff,
+        })
       : new Redis(config.redisUrl as string, options);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
@@ -116,10 +123,14 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
       : new MemoryRegistry(config.nodeId));
   const store: OfflineStore =
     overrides.store ??
-    (cluster && redis ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
+    (cluster && redis
+      ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
       : new MemoryOfflineStore(storeLimits, Date.now, onDropped));
   // Senders pause at half the relay buffer and go on at a quarter (SPEC §9): a healthy cluster slows them, never cuts them off.
-  const pressure = new RelayPressure(Math.max(1, Math.ceil(config.relayBufferMax / 2)), Math.floor(config.relayBufferMax / 4));
+  const pressure = new RelayPressure(
+    Math.max(1, Math.ceil(config.relayBufferMax / 2)),
+    Math.floor(config.relayBufferMax / 4),
+  );
   const broker: Broker =
     overrides.broker ??
     (cluster && config.amqpUrl
@@ -155,7 +166,9 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const history = historyOn
     ? new NodeHistory(
         new HistoryStreams(config.history.destinations),
-        cluster && redis ? new RedisHistory({ redis, keyPrefix: config.keyPrefix, limits: historyLimits }) : new MemoryHistory({ limits: historyLimits }),
+        cluster && redis
+          ? new RedisHistory({ redis, keyPrefix: config.keyPrefix, limits: historyLimits })
+          : new MemoryHistory({ limits: historyLimits }),
         config.history.size,
         metrics,
       )
@@ -164,17 +177,48 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const subscriptions = new LocalSubscriptions(bindings);
   subscriptionsRef.current = subscriptions;
   const routeCache = new RouteCache(config.routeCacheMs);
-  const router = new MessageRouter({ nodeId: config.nodeId, broker, registry, store, subscriptions, nextId: createIdGenerator(), metrics, log, routeCache, ...(history ? { history } : {}) });
+  const router = new MessageRouter({
+    nodeId: config.nodeId,
+    broker,
+    registry,
+    store,
+    subscriptions,
+    nextId: createIdGenerator(),
+    metrics,
+    log,
+    routeCache,
+    ...(history ? { history } : {}),
+  });
   const template = new MessagingTemplate(router);
   const app = new AppRouter();
   registerChatHandler(app);
   const docLimits = { maxBytes: config.yjs.maxDocBytes, ttlMs: config.yjs.docTtlMs };
   const docStates =
     cluster && redis
-      ? new RedisDocStates({ redis, keyPrefix: config.keyPrefix, limits: docLimits, onError: (err) => log.warn({ err: err.message }, 'merging a document failed') })
+      ? new RedisDocStates({
+          redis,
+          keyPrefix: config.keyPrefix,
+          limits: docLimits,
+          onError: (err) => log.warn({ err: err.message }, 'merging a document failed'),
+        })
       : new MemoryDocStates(docLimits);
   registerYjsHandlers(app, docStates);
-  const messaging = new Messaging({ nodeId: config.nodeId, broker, registry, store, router, template, app, subscriptions, bindings, policy, limits: config.limits, metrics, log, ...(history ? { history } : {}) });
+  const messaging = new Messaging({
+    nodeId: config.nodeId,
+    broker,
+    registry,
+    store,
+    router,
+    template,
+    app,
+    subscriptions,
+    bindings,
+    policy,
+    limits: config.limits,
+    metrics,
+    log,
+    ...(history ? { history } : {}),
+  });
   const endpoint = new WsEndpoint({ config, authenticator, messaging, metrics, log, pressure });
 
   const isReady = () => broker.isReady() && registry.isReady();
@@ -192,14 +236,16 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   });
 
   const started = (async () => {
-    await broker.start(router.onRelayed);
-    await router.start();
+    await broker.start(router.onRelayed, router.onSignal);
     await registry.keepAlive();
   })();
   started.catch((err: unknown) => log.error({ err }, 'node start failed'));
-  const keepAlive = setInterval(() => {
-    registry.keepAlive().catch((err: unknown) => log.warn({ err: String(err) }, 'liveness refresh failed'));
-  }, Math.max(250, Math.floor(config.nodeTtlMs / 3)));
+  const keepAlive = setInterval(
+    () => {
+      registry.keepAlive().catch((err: unknown) => log.warn({ err: String(err) }, 'liveness refresh failed'));
+    },
+    Math.max(250, Math.floor(config.nodeTtlMs / 3)),
+  );
   timers.push(keepAlive);
   if (cluster) {
     const sweep = setInterval(() => {
@@ -218,7 +264,9 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   /** SPEC §8 drain: out of the registry, clients told to reconnect (1012), the queue handed back. */
   const leaveCluster = async (): Promise<void> => {
-    await registry.removeNode(config.nodeId).catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
+    await registry
+      .removeNode(config.nodeId)
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'leaving the registry failed'));
     await endpoint.closeAll(1012, 'node draining, reconnect');
     // Hand back what is still queued for this node: its users reconnect elsewhere.
     await broker

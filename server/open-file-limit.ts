@@ -9,7 +9,9 @@ export const FALLBACK_MAX_CONNECTIONS = 20_000;
  * The soft limit on open files of this process (RLIMIT_NOFILE), read from /proc/self/limits;
  * undefined where there is no such file or it says "unlimited". Node has no API for getrlimit.
  */
-export function openFileLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): number | undefined {
+export function openFileLimit(
+  read: () => string = () => readFileSync('/proc/self/limits', 'utf8'),
+): number | undefined {
   let text: string;
   try {
     text = read();

@@ -10,7 +10,9 @@ import { createNode } from './node.js';
  */
 function exitOnConfigError(err: unknown, flags: ReadonlySet<string>): void {
   if (err instanceof ConfigError) {
-    process.stderr.write(`${flags.has(err.variable) ? `invalid ${flagOf(err.variable)}: ${err.reason}` : err.message}\n`);
+    process.stderr.write(
+      `${flags.has(err.variable) ? `invalid ${flagOf(err.variable)}: ${err.reason}` : err.message}\n`,
+    );
     process.exit(2);
   }
 }
@@ -20,7 +22,10 @@ function exitOnConfigError(err: unknown, flags: ReadonlySet<string>): void {
  * SIGINT/SIGTERM drain (SPEC §8), a second signal exits at once, config errors exit 2.
  * `fromFlags`: the variables the command line set, named as flags in errors.
  */
-export async function runNode(env: Readonly<Record<string, string | undefined>>, fromFlags: ReadonlySet<string> = new Set()): Promise<void> {
+export async function runNode(
+  env: Readonly<Record<string, string | undefined>>,
+  fromFlags: ReadonlySet<string> = new Set(),
+): Promise<void> {
   // A gone reader of our stderr must not turn a one-line config error into a crash.
   process.stderr.on('error', () => undefined);
   let config;
@@ -34,7 +39,8 @@ export async function runNode(env: Readonly<Record<string, string | undefined>>,
   const log = createLogger(config.logLevel, { node: config.nodeId }, output);
   // The last lines (`stopped`) reach a live reader; a gone or stuck one delays the exit by at most 1 s.
   const exit = (code: number) => void output.flushed(1000).then(() => process.exit(code));
-  if (config.authMode === 'dev') log.warn('AUTH_MODE=dev: the CONNECT login header is trusted as the user id; not for production');
+  if (config.authMode === 'dev')
+    log.warn('AUTH_MODE=dev: the CONNECT login header is trusted as the user id; not for production');
   let node;
   try {
     node = await createNode(config, { log });
@@ -73,6 +79,9 @@ export async function runNode(env: Readonly<Record<string, string | undefined>>,
   process.on('SIGINT', stop);
 
   const port = await node.listen();
-  log.info({ port, host: config.host, mode: config.mode, ws: config.wsPath }, `stomp-relay listening on http://localhost:${port} (STOMP at ws://localhost:${port}${config.wsPath})`);
+  log.info(
+    { port, host: config.host, mode: config.mode, ws: config.wsPath },
+    `stomp-relay listening on http://localhost:${port} (STOMP at ws://localhost:${port}${config.wsPath})`,
+  );
   void node.ready().then(() => log.info('ready'));
 }

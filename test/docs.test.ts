@@ -7,7 +7,13 @@ import { Metrics } from '../server/metrics.js';
 
 /** The documents a user reads, checked against the code they describe. */
 const read = (file: string): string => readFileSync(file, 'utf8');
-const DOCS = ['README.md', 'CHANGELOG.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))];
+const DOCS = [
+  'README.md',
+  'CHANGELOG.md',
+  ...readdirSync('docs')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => path.join('docs', f)),
+];
 
 /** The lines of a `## title` section, up to the next `## `. */
 function section(text: string, title: string): string {
@@ -28,25 +34,44 @@ function variablesRead(): string[] {
       },
     });
   loadConfig(recording({}));
-  loadConfig(recording({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://127.0.0.1', AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) }));
+  loadConfig(
+    recording({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      AMQP_URL: 'amqp://127.0.0.1',
+      AUTH_MODE: 'jwt',
+      JWT_SECRET: 'x'.repeat(32),
+    }),
+  );
   return [...seen].sort();
 }
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces as `-`. */
 function anchors(markdown: string): Set<string> {
   const headings = [...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => m[1]!);
-  return new Set(headings.map((h) => h.toLowerCase().replace(/[^\p{L}\p{N}\- ]/gu, '').replace(/ /g, '-')));
+  return new Set(
+    headings.map((h) =>
+      h
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\- ]/gu, '')
+        .replace(/ /g, '-'),
+    ),
+  );
 }
 
 describe('documentation', () => {
   it('README lists every variable loadConfig reads, once, with its default', () => {
-    const rows = [...section(read('README.md'), 'Configuration').matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| ([^|]+) \| ([^|].*) \|$/gm)];
+    const rows = [
+      ...section(read('README.md'), 'Configuration').matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| ([^|]+) \| ([^|].*) \|$/gm),
+    ];
     const documented = rows.map((r) => r[1]!);
     expect([...documented].sort()).to.deep.equal(variablesRead());
     expect(new Set(documented).size, 'each variable once').to.equal(documented.length);
     const defaults: Record<string, string> = DEFAULTS;
     const wrong = rows
-      .filter(([, name, cell]) => name! in defaults && !cell!.trim().startsWith(defaults[name!] === '' ? '—' : `\`${defaults[name!]}\``))
+      .filter(
+        ([, name, cell]) =>
+          name! in defaults && !cell!.trim().startsWith(defaults[name!] === '' ? '—' : `\`${defaults[name!]}\``),
+      )
       .map(([, name, cell]) => `${name}: ${cell!.trim()} (DEFAULTS: ${defaults[name!]})`);
     expect(wrong).to.deep.equal([]);
   });
@@ -56,7 +81,9 @@ describe('documentation', () => {
     const missingClose = Object.values(CloseCode).filter((code) => !new RegExp(`^\\| ${code} \\|`, 'm').test(page));
     expect(missingClose).to.deep.equal([]);
     const wrong = Object.entries(ERRORS).flatMap(([code, spec]) =>
-      'closeCode' in spec && !page.includes(`| \`${code}\` | ${spec.closeCode} |`) ? [`${code} (${spec.closeCode})`] : [],
+      'closeCode' in spec && !page.includes(`| \`${code}\` | ${spec.closeCode} |`)
+        ? [`${code} (${spec.closeCode})`]
+        : [],
     );
     expect(wrong).to.deep.equal([]);
   });
@@ -64,7 +91,9 @@ describe('documentation', () => {
   it('docs/http-api.md lists every HTTP-only error code with its status', () => {
     const page = read('docs/http-api.md');
     const wrong = Object.entries(ERRORS).flatMap(([code, spec]) =>
-      !('closeCode' in spec) && !page.includes(`| ${spec.httpStatus} | \`${code}\` |`) ? [`${code} (${spec.httpStatus})`] : [],
+      !('closeCode' in spec) && !page.includes(`| ${spec.httpStatus} | \`${code}\` |`)
+        ? [`${code} (${spec.httpStatus})`]
+        : [],
     );
     expect(wrong).to.deep.equal([]);
   });
@@ -84,7 +113,8 @@ describe('documentation', () => {
         const [where, anchor] = target!.split('#') as [string, string | undefined];
         const linked = where === '' ? file : path.join(path.dirname(file), where);
         if (!existsSync(linked)) broken.push(`${file}: ${target}`);
-        else if (anchor !== undefined && linked.endsWith('.md') && !anchors(read(linked)).has(anchor)) broken.push(`${file}: ${target}`);
+        else if (anchor !== undefined && linked.endsWith('.md') && !anchors(read(linked)).has(anchor))
+          broken.push(`${file}: ${target}`);
       }
     }
     expect(broken).to.deep.equal([]);
@@ -106,7 +136,9 @@ describe('documentation', () => {
       read(file)
         .split('\n')
         .flatMap((line, i) => {
-          const found = line.match(/\bseeds?\b|\bissues? #?\d+|#\d+\b|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b/i);
+          const found = line.match(
+            /\bseeds?\b|\bissues? #?\d+|#\d+\b|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b/i,
+          );
           return found ? [`${file}:${i + 1}: ${found[0]}`] : [];
         }),
     );

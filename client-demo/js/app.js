@@ -51,19 +51,36 @@ function openDocument(me, docId) {
   resetWorkspace(docId);
 
   const chat = startChat({
-    session, docId, me, onProblem: notice,
-    log: $('chat-log'), form: $('chat-form'), to: $('chat-to'), text: $('chat-text'),
+    session,
+    docId,
+    me,
+    onProblem: notice,
+    log: $('chat-log'),
+    form: $('chat-form'),
+    to: $('chat-to'),
+    text: $('chat-text'),
   });
   const editor = startEditor({ session, docId, me, root: $('editor'), status: $('editor-status') });
   const presence = startPresence({
-    session, docId, me, onProblem: notice,
-    list: $('presence-list'), info: $('node-info'),
+    session,
+    docId,
+    me,
+    onProblem: notice,
+    list: $('presence-list'),
+    info: $('node-info'),
     onUsers: (users) => chat.setPeople(users),
   });
   startProgress({
-    session, me, onProblem: notice,
-    bar: $('progress-bar'), fill: $('progress-fill'), percent: $('progress-percent'), job: $('progress-job'),
-    curlButton: $('progress-curl-button'), curl: $('progress-curl'), simulate: $('progress-simulate'),
+    session,
+    me,
+    onProblem: notice,
+    bar: $('progress-bar'),
+    fill: $('progress-fill'),
+    percent: $('progress-percent'),
+    job: $('progress-job'),
+    curlButton: $('progress-curl-button'),
+    curl: $('progress-curl'),
+    simulate: $('progress-simulate'),
   });
   // Spring's habit: a refused /app message comes back on the sender's /user/queue/errors.
   session.subscribe('/user/queue/errors', (message) => notice(`server: ${errorText(message.body)}`));
@@ -109,7 +126,12 @@ function resetWorkspace(docId) {
   $('progress-curl').hidden = true;
 }
 
-const STATE_TEXT = { connecting: 'connecting…', connected: 'connected', reconnecting: 'reconnecting…', closed: 'not connected' };
+const STATE_TEXT = {
+  connecting: 'connecting…',
+  connected: 'connected',
+  reconnecting: 'reconnecting…',
+  closed: 'not connected',
+};
 
 /** @param {ConnectionState} s */
 function showState(s) {
@@ -133,7 +155,7 @@ function showState(s) {
       const span = Object.assign(document.createElement('span'), {
         className: 'http-node',
         textContent: ` · /healthz answered by ${h.node}`,
-        title: 'the node that answered GET /healthz; behind a balancer, not necessarily the WebSocket\'s node',
+        title: "the node that answered GET /healthz; behind a balancer, not necessarily the WebSocket's node",
       });
       span.dataset.testid = 'healthz-node';
       detail.append(span);

@@ -68,7 +68,9 @@ export function startChat({ session, docId, me, log, form, to, text, onProblem }
       const chosen = to.value;
       const others = users.map((u) => u.userId).filter((u) => u !== me);
       to.replaceChildren(
-        ...(others.length === 0 ? [new Option('nobody to chat with', '')] : others.map((u) => new Option(u, u, false, u === chosen))),
+        ...(others.length === 0
+          ? [new Option('nobody to chat with', '')]
+          : others.map((u) => new Option(u, u, false, u === chosen))),
       );
       to.disabled = others.length === 0;
     },

@@ -73,7 +73,9 @@ export function startPresence({ session, docId, me, list, info, onUsers, onProbl
 
   /** @param {PresenceUser[]} users */
   function render(users) {
-    const sorted = [...users].sort((a, b) => (a.userId === me ? -1 : b.userId === me ? 1 : a.userId.localeCompare(b.userId)));
+    const sorted = [...users].sort((a, b) =>
+      a.userId === me ? -1 : b.userId === me ? 1 : a.userId.localeCompare(b.userId),
+    );
     list.replaceChildren(
       ...sorted.map((u) => {
         const li = document.createElement('li');
@@ -88,12 +90,13 @@ export function startPresence({ session, docId, me, list, info, onUsers, onProbl
         const where = document.createElement('span');
         where.className = 'node';
         where.textContent = Object.keys(u.nodes ?? { [u.node]: u.sessions }).join(', ');
-        where.title = 'node(s) holding this user\'s sessions, from the registry';
+        where.title = "node(s) holding this user's sessions, from the registry";
         li.append(name, where);
         return li;
       }),
     );
-    if (users.length === 0) list.append(Object.assign(document.createElement('li'), { className: 'empty', textContent: 'nobody yet' }));
+    if (users.length === 0)
+      list.append(Object.assign(document.createElement('li'), { className: 'empty', textContent: 'nobody yet' }));
     const mine = users.find((u) => u.userId === me);
     info.textContent = mine
       ? `The registry has your session${sessionsOf(mine) > 1 ? 's' : ''} on ${Object.keys(mine.nodes ?? { [mine.node]: 1 }).join(', ')}.`

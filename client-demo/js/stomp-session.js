@@ -59,7 +59,8 @@ export function createStompSession({ url, login, onState, onProblem }) {
       if (unconfirmed.size === 0 && client.connected) for (const cb of readyCallbacks.splice(0)) cb();
     },
     // The missed messages have left the server's history: say so rather than show a silent gap.
-    onNotRecovered: (subscription) => onProblem(`some messages on ${subscription.destination} were missed while reconnecting`),
+    onNotRecovered: (subscription) =>
+      onProblem(`some messages on ${subscription.destination} were missed while reconnecting`),
   });
 
   // The helper has sent every SUBSCRIBE again before this runs.

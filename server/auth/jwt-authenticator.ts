@@ -1,5 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, errors, importSPKI, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import {
+  createLocalJWKSet,
+  errors,
+  importSPKI,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type JWTVerifyResult,
+} from 'jose';
 import { header } from '../../protocol/index.js';
 import { ConfigError } from '../config.js';
 import { RelayError } from '../errors.js';
@@ -42,7 +51,8 @@ export class JwtAuthenticator implements Authenticator {
       return new JwtAuthenticator(verifierFor(new TextEncoder().encode(options.secret)), ['HS256'], options);
     }
     const source = options.publicKey;
-    if (source === undefined) throw new ConfigError('JWT_PUBLIC_KEY', 'AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY');
+    if (source === undefined)
+      throw new ConfigError('JWT_PUBLIC_KEY', 'AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY');
     let text = source;
     if (!source.includes('-----BEGIN')) {
       try {

@@ -107,7 +107,10 @@ export class RuleListPolicy implements DestinationPolicy {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new ConfigError('AUTHZ_POLICY', `${JSON.stringify(path)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ConfigError(
+        'AUTHZ_POLICY',
+        `${JSON.stringify(path)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
     let json: unknown;
     try {
@@ -118,7 +121,8 @@ export class RuleListPolicy implements DestinationPolicy {
     try {
       return new RuleListPolicy(parsePolicy(json));
     } catch (err) {
-      if (err instanceof PolicyRuleError) throw new ConfigError('AUTHZ_POLICY', `${JSON.stringify(path)}: ${err.message}`);
+      if (err instanceof PolicyRuleError)
+        throw new ConfigError('AUTHZ_POLICY', `${JSON.stringify(path)}: ${err.message}`);
       throw err;
     }
   }
@@ -130,7 +134,9 @@ export class RuleListPolicy implements DestinationPolicy {
     for (const rule of this.rules) {
       if (!rule.actions.has(action)) continue;
       if (rule.users !== undefined && !rule.users.has(principal.name)) continue;
-      const pattern = rule.perUser ? resolveUser(rule.segments, principal.name) : (rule.segments as readonly Resolved[]);
+      const pattern = rule.perUser
+        ? resolveUser(rule.segments, principal.name)
+        : (rule.segments as readonly Resolved[]);
       if (rule.effect === 'allow') {
         if (covers(pattern, target)) return ALLOW;
       } else if (overlaps(pattern, target)) {
@@ -152,7 +158,8 @@ const RULE_KEYS = new Set(['effect', 'actions', 'destination', 'users']);
 
 /** `{ "rules": [ { "effect", "actions", "destination", "users"? }, ... ] }`, nothing else. */
 function parsePolicy(json: unknown): PolicyRule[] {
-  if (!isObject(json) || !Array.isArray(json.rules)) throw new PolicyRuleError('expected an object with a "rules" array');
+  if (!isObject(json) || !Array.isArray(json.rules))
+    throw new PolicyRuleError('expected an object with a "rules" array');
   const unknown = Object.keys(json).filter((k) => k !== 'rules');
   if (unknown.length > 0) throw new PolicyRuleError(`unknown key ${JSON.stringify(unknown[0])} (only "rules")`);
   return json.rules.map((rule: unknown, i: number): PolicyRule => {
@@ -169,7 +176,12 @@ function parsePolicy(json: unknown): PolicyRule[] {
     if (users !== undefined && (!Array.isArray(users) || !users.every((u) => typeof u === 'string'))) {
       throw new PolicyRuleError(`${where}.users must be an array of user names`);
     }
-    return { effect, actions: actions as PolicyAction[], destination, ...(users !== undefined ? { users: users as string[] } : {}) };
+    return {
+      effect,
+      actions: actions as PolicyAction[],
+      destination,
+      ...(users !== undefined ? { users: users } : {}),
+    };
   });
 }
 
@@ -182,7 +194,8 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
   if (!rule.destination.startsWith('/')) throw new PolicyRuleError(`${where} must start with /`);
   const parts = rule.destination.split('/');
   for (const part of parts) {
-    if (part.includes('{user') && part !== '{user}') throw new PolicyRuleError(`${where}: {user} must be a whole segment`);
+    if (part.includes('{user') && part !== '{user}')
+      throw new PolicyRuleError(`${where}: {user} must be a whole segment`);
   }
   try {
     compilePattern(rule.destination); // the node's own pattern rules: length, braces, safe regexes
@@ -246,7 +259,8 @@ function segmentsOverlap(a: Resolved, b: Resolved): boolean {
 /** Does `rule` match every segment text `target` matches? Only when sure. */
 function segmentCovers(rule: Resolved, target: Resolved): boolean {
   if (rule.kind === 'literal') return target.kind === 'literal' && target.text === rule.text;
-  if (rule.kind === 'one') return target.kind === 'literal' ? rule.test(target.text) : target.kind === 'one' && rule.any;
+  if (rule.kind === 'one')
+    return target.kind === 'literal' ? rule.test(target.text) : target.kind === 'one' && rule.any;
   return false;
 }
 
@@ -300,11 +314,26 @@ function covers(rule: readonly Resolved[], target: readonly Resolved[]): boolean
 }
 
 /** Document admission (SPEC §5 areas); the denial's reason, or undefined when admitted. */
-function documentDenial(action: PolicyAction, docs: readonly string[], target: readonly Resolved[]): string | undefined {
-  const areas = action === 'send' ? [{ area: TOPIC_DOCS, at: 3 }] : [{ area: TOPIC_DOCS, at: 3 }, { area: USER_DOCS, at: 2 }];
+function documentDenial(
+  action: PolicyAction,
+  docs: readonly string[],
+  target: readonly Resolved[],
+): string | undefined {
+  const areas =
+    action === 'send'
+      ? [{ area: TOPIC_DOCS, at: 3 }]
+      : [
+          { area: TOPIC_DOCS, at: 3 },
+          { area: USER_DOCS, at: 2 },
+        ];
   for (const { area, at } of areas) {
     if (!overlaps(area, target)) continue;
-    const admitted = docs.some((doc) => covers(area.map((s, i) => (i === at ? lit(doc) : s)), target));
+    const admitted = docs.some((doc) =>
+      covers(
+        area.map((s, i) => (i === at ? lit(doc) : s)),
+        target,
+      ),
+    );
     if (admitted) continue;
     const named = target[at];
     return named?.kind === 'literal' && target.slice(0, at).every((s) => s.kind === 'literal')

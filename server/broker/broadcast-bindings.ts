@@ -54,7 +54,8 @@ export class BroadcastBindings {
         if (ch) {
           try {
             // Skip keys that an unbind, queued after this bind, already released.
-            for (const key of added) if (this.keys.has(key)) await ch.bindExchange(nodeExchange, broadcastExchange, key);
+            for (const key of added)
+              if (this.keys.has(key)) await ch.bindExchange(nodeExchange, broadcastExchange, key);
             return;
           } catch (err) {
             log.debug({ err: errorMessage(err), destination }, 'bind interrupted, waiting for reconnect');

@@ -1,5 +1,21 @@
-import type { Destination, NodeId } from '../ids.js';
+import type { Destination, NodeId, UserId } from '../ids.js';
 import type { RelayMessage } from '../relay/relay-message.js';
+
+/**
+ * Handles one relayed message. Returns nothing when it finished synchronously (the common case:
+ * written to local sessions), so the hot path makes no promise; a rejection means "not handled".
+ */
+export type MessageHandler = (msg: RelayMessage) => Promise<void> | void;
+
+/** What nodes tell each other besides user messages. No client ever sees one. */
+export type ControlSignal =
+  /** `user`'s presence grew on the sender: a cached route for the user may miss it. To every node. */
+  | { readonly kind: 'routes-changed'; readonly user: UserId }
+  /** `user` has stored messages for `subscription`: take the inbox now. To the nodes holding the user. */
+  | { readonly kind: 'inbox-waiting'; readonly user: UserId; readonly subscription: string };
+
+/** Handles a signal from node `from` (this node included). Signals are hints: nothing waits on them. */
+export type SignalHandler = (signal: ControlSignal, from: NodeId) => void;
 
 /**
  * Node-to-node delivery. Two forms: MemoryBroker (one process, the embedded default) and
@@ -14,15 +30,18 @@ import type { RelayMessage } from '../relay/relay-message.js';
  *   a promise that resolved), so a node that dies mid-delivery leaves it to be delivered again
  *   (at least once).
  */
-/**
- * Handles one relayed message. Returns nothing when it finished synchronously (the common case:
- * written to local sessions), so the hot path makes no promise; a rejection means "not handled".
- */
-export type MessageHandler = (msg: RelayMessage) => Promise<void> | void;
-
 export interface Broker {
-  /** Declares this node's topology and starts consuming. Resolves once consuming. */
-  start(onMessage: MessageHandler): Promise<void>;
+  /**
+   * Declares this node's topology and starts consuming. Resolves once consuming. Messages go to
+   * `onMessage`, control signals (control-signal.ts) to `onSignal` (none: they are dropped).
+   */
+  start(onMessage: MessageHandler, onSignal?: SignalHandler): Promise<void>;
+
+  /**
+   * Sends a control signal to the given nodes, or to every node (`'all'`, this one included).
+   * Resolves once accepted as a message would be; a signal to a node without a queue is dropped.
+   */
+  signal(to: readonly NodeId[] | 'all', signal: ControlSignal): Promise<void>;
 
   /**
    * Sends `msg` to exactly the given nodes' queues (never to others). Rejects with
@@ -52,7 +71,8 @@ export interface Broker {
    * Takes over what is left in the queue of `nodeId` — a node found dead, or this node while it
    * drains (SPEC §8): nothing new is routed to it any more, each message left is handed to
    * `onMessage` (which re-routes it) and acknowledged after that resolved, then the queue is
-   * deleted. Resolves with the number of messages handed over (0: no such queue).
+   * deleted. Resolves with the number of messages handed over (0: no such queue). Signals for
+   * that node are dropped.
    */
   adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number>;
 

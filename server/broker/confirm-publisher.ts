@@ -126,7 +126,8 @@ export class ConfirmPublisher {
     for (const o of this.inflight) {
       o.channel = undefined;
       o.returned = false;
-      if (o.sends >= MAX_SENDS) this.settle(o, new Error(`RabbitMQ closed the channel ${o.sends} times before confirming this message`));
+      if (o.sends >= MAX_SENDS)
+        this.settle(o, new Error(`RabbitMQ closed the channel ${o.sends} times before confirming this message`));
       else again.push(o);
     }
     this.inflight.clear();
@@ -145,10 +146,12 @@ export class ConfirmPublisher {
   /** The broker closes: every publish not confirmed yet is rejected. */
   close(): void {
     this.ch = undefined;
-    for (const o of this.pending.slice(this.head)) this.settle(o, new BrokerClosedError('RabbitBroker closed before the message was published'));
+    for (const o of this.pending.slice(this.head))
+      this.settle(o, new BrokerClosedError('RabbitBroker closed before the message was published'));
     this.pending = [];
     this.head = 0;
-    for (const o of this.inflight) this.settle(o, new BrokerClosedError('RabbitBroker closed before RabbitMQ confirmed the message'));
+    for (const o of this.inflight)
+      this.settle(o, new BrokerClosedError('RabbitBroker closed before RabbitMQ confirmed the message'));
     this.inflight.clear();
   }
 
@@ -161,16 +164,38 @@ export class ConfirmPublisher {
   admit(records: number): void {
     // While connected the limit is flow control's (RelayPressure pauses every source at half of
     // it; what goes past is bounded by one socket read per paused sender), not a refusal.
-    if (this.ch === undefined && this.records + records > this.maxPending) throw new PublishBufferFullError(this.maxPending);
+    if (this.ch === undefined && this.records + records > this.maxPending)
+      throw new PublishBufferFullError(this.maxPending);
     this.records += records;
     this.pressure?.update(this.records, this.ch !== undefined);
   }
 
   /** Publishes `records` admitted relay messages as one AMQP message. */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, records: number): Promise<boolean> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    records: number,
+  ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      const o: Outgoing = { exchange, routingKey, content, options, records, seq: this.nextSeq++, channel: undefined, returned: false, sends: 0, nackedAt: undefined, settled: false, resolve, reject };
-      if (!(this.ch && !this.blocked && !this.held && this.head === this.pending.length && this.send(this.ch, o))) this.pending.push(o);
+      const o: Outgoing = {
+        exchange,
+        routingKey,
+        content,
+        options,
+        records,
+        seq: this.nextSeq++,
+        channel: undefined,
+        returned: false,
+        sends: 0,
+        nackedAt: undefined,
+        settled: false,
+        resolve,
+        reject,
+      };
+      if (!(this.ch && !this.blocked && !this.held && this.head === this.pending.length && this.send(this.ch, o)))
+        this.pending.push(o);
     });
   }
 
@@ -204,7 +229,9 @@ export class ConfirmPublisher {
       else this.returnable.set(key, [o]);
     }
     try {
-      const ok = ch.publish(o.exchange, o.routingKey, o.content, o.options, (err: unknown) => this.onConfirm(ch, o, err));
+      const ok = ch.publish(o.exchange, o.routingKey, o.content, o.options, (err: unknown) =>
+        this.onConfirm(ch, o, err),
+      );
       if (!ok) this.blocked = true;
       return true;
     } catch (err) {
@@ -268,7 +295,12 @@ function returnKey(routingKey: string, messageId: unknown): string {
 }
 
 /** A confirm channel of `conn` whose `return` and `drain` events reach `publisher`; `onClose` runs first when it closes. */
-export async function openConfirmChannel(conn: ChannelModel, publisher: ConfirmPublisher, log: BrokerLog, onClose: () => void): Promise<ConfirmChannel> {
+export async function openConfirmChannel(
+  conn: ChannelModel,
+  publisher: ConfirmPublisher,
+  log: BrokerLog,
+  onClose: () => void,
+): Promise<ConfirmChannel> {
   const pub = await conn.createConfirmChannel();
   // Prepended: amqplib's own close listener fails the unconfirmed callbacks with "channel
   // closed"; `onClose` must move them back to the buffer first, so they are republished.

@@ -1,5 +1,6 @@
 import type { Destination, NodeId } from '../ids.js';
-import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
+import { UnroutableError, type Broker, type ControlSignal, type MessageHandler, type SignalHandler } from './broker.js';
+import { signalMessage, splitSignals } from './control-signal.js';
 import { compilePattern, type DestinationMatcher } from '../destinations/destination-pattern.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 
@@ -16,10 +17,19 @@ export class MemoryBroker implements Broker {
 
   constructor(readonly nodeId: NodeId) {}
 
-  /** Installs the handler. Resolves at once; calling it again replaces the handler. */
-  async start(onMessage: MessageHandler): Promise<void> {
-    this.onMessage = onMessage;
+  private signals = 0;
+
+  /** Installs the handlers. Resolves at once; calling it again replaces them. */
+  async start(onMessage: MessageHandler, onSignal?: SignalHandler): Promise<void> {
+    this.onMessage = splitSignals(onMessage, onSignal);
     this.closed = false;
+  }
+
+  /** Hands the signal to this node's handler when it is addressed; other nodes do not exist here. */
+  async signal(to: readonly NodeId[] | 'all', signal: ControlSignal): Promise<void> {
+    const handler = this.handler();
+    if (to === 'all' || to.includes(this.nodeId))
+      await handler(signalMessage(signal, this.nodeId, `signal-${++this.signals}`));
   }
 
   /**
@@ -55,20 +65,20 @@ export class MemoryBroker implements Broker {
     this.bindings.delete(destination);
   }
 
-  /** True between `start` and `close`. */
   /** One process has no queues left behind by other nodes: nothing to take over. */
   async adoptQueue(): Promise<number> {
     return 0;
   }
 
+  /** True between `start` and `close`. */
   isReady(): boolean {
     return this.onMessage !== undefined && !this.closed;
   }
 
-  /** Later calls reject until the next `start`. Nothing is queued, so nothing is lost here. */
   /** Nothing to declare: one process, no queue another node could take. */
   redeclare(): void {}
 
+  /** Later calls reject until the next `start`. Nothing is queued, so nothing is lost here. */
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -15,7 +15,13 @@ import type { RabbitTopology } from './rabbit-topology.js';
 /** How long a queue found empty is watched for a message still on its way in. */
 const SETTLE_MS = 100;
 
-export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopology, nodeId: NodeId, onMessage: MessageHandler, log: BrokerLog): Promise<number> {
+export async function adoptNodeQueue(
+  conn: ChannelModel,
+  topology: RabbitTopology,
+  nodeId: NodeId,
+  onMessage: MessageHandler,
+  log: BrokerLog,
+): Promise<number> {
   const t = topology;
   const queue = t.nodeQueue(nodeId);
   const ch = await conn.createChannel();
@@ -53,7 +59,11 @@ export async function adoptNodeQueue(conn: ChannelModel, topology: RabbitTopolog
           if ('msg' in r) {
             await onMessage(r.msg);
             handedHere++;
-          } else log.error({ err: r.error.message, messageId: r.id, queue }, 'dropping an undecodable record from an adopted queue');
+          } else
+            log.error(
+              { err: r.error.message, messageId: r.id, queue },
+              'dropping an undecodable record from an adopted queue',
+            );
         }
       } catch (err) {
         ch.nack(raw, false, true);

@@ -3,9 +3,21 @@ import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 import { AckBatcher } from './ack-batcher.js';
-import { backoffDelay, BrokerClosedError, errorMessage, NO_LOG, safeHost, safely, WakeablePause, waitAtMost, withHeartbeat, type BrokerLog } from './amqp-util.js';
+import {
+  backoffDelay,
+  BrokerClosedError,
+  errorMessage,
+  NO_LOG,
+  safeHost,
+  safely,
+  WakeablePause,
+  waitAtMost,
+  withHeartbeat,
+  type BrokerLog,
+} from './amqp-util.js';
 import { BroadcastBindings } from './broadcast-bindings.js';
-import { UnroutableError, type Broker, type MessageHandler } from './broker.js';
+import { UnroutableError, type Broker, type ControlSignal, type MessageHandler, type SignalHandler } from './broker.js';
+import { SIGNAL_BROADCAST, signalMessage, splitSignals } from './control-signal.js';
 import { ConfirmPublisher, openConfirmChannel, swapConfirmChannel } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
 import { CONNECT_TIMEOUT_MS, DEFAULT_BATCH, type RabbitBrokerOptions } from './rabbit-broker-options.js';
@@ -27,9 +39,6 @@ export type { RabbitBrokerOptions } from './rabbit-broker-options.js';
 
 /** The pause before a nacked publish goes out again on a fresh channel. */
 const NACK_PAUSE_MS = 250;
-
-
-
 
 /**
  * `Broker` on RabbitMQ (SPEC §5, §8); maps the interface to the wire and nothing more.
@@ -54,6 +63,7 @@ export class RabbitBroker implements Broker {
   /** The RabbitMQ cluster's members; `member` is the one in use or tried next. */
   private readonly urls: readonly string[];
   private member = 0;
+  private signals = 0;
   private readonly queueType: 'quorum' | 'classic';
   private readonly topology: RabbitTopology;
   private readonly queue: string;
@@ -123,11 +133,17 @@ export class RabbitBroker implements Broker {
       },
       publish: this.publisher.publish.bind(this.publisher),
     };
-    this.batcher = new RelayBatcher(sink, options.persistent ?? true, {
-      maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
-      maxBytes: bounds.maxBytes,
-      maxInflight: bounds.maxInflight ?? 1,
-    }, setImmediate, options.onBatch);
+    this.batcher = new RelayBatcher(
+      sink,
+      options.persistent ?? true,
+      {
+        maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
+        maxBytes: bounds.maxBytes,
+        maxInflight: bounds.maxInflight ?? 1,
+      },
+      setImmediate,
+      options.onBatch,
+    );
     this.bindings = new BroadcastBindings({
       nodeExchange: this.nodeExchange,
       broadcastExchange: this.topology.broadcastExchange,
@@ -143,13 +159,27 @@ export class RabbitBroker implements Broker {
    * node id; consumes the node queue. Resolves once consuming; rejects only if `close()` is
    * called first. A second call returns the first call's promise.
    */
-  start(onMessage: MessageHandler): Promise<void> {
+  start(onMessage: MessageHandler, onSignal?: SignalHandler): Promise<void> {
     if (this.closing) return Promise.reject(new BrokerClosedError());
-    this.startPromise ??= ((): Promise<void> => {
-      this.consumer = new RelayConsumer(onMessage, { log: this.log, maxDeliveryAttempts: this.maxDeliveryAttempts, closing: () => this.closing });
-      return this.connectUntilReady();
+    this.startPromise ??= (async (): Promise<void> => {
+      this.consumer = new RelayConsumer(splitSignals(onMessage, onSignal), {
+        log: this.log,
+        maxDeliveryAttempts: this.maxDeliveryAttempts,
+        closing: () => this.closing,
+      });
+      await this.connectUntilReady();
+      await this.bindings.bind(SIGNAL_BROADCAST);
     })();
     return this.startPromise;
+  }
+
+  /** A publish to the broadcast exchange (`'all'`) or to the nodes' queues; a node without a queue is gone, and so is its need. */
+  async signal(to: readonly NodeId[] | 'all', signal: ControlSignal): Promise<void> {
+    const msg = signalMessage(signal, this.nodeId, `${this.nodeId}:signal-${++this.signals}`);
+    if (to === 'all') return this.publish(msg);
+    await this.sendToNodes(to, msg).catch((err: unknown) => {
+      if (!(err instanceof UnroutableError)) throw err;
+    });
   }
 
   /**
@@ -166,11 +196,13 @@ export class RabbitBroker implements Broker {
     if (routable.length > 0) {
       const content = encodeEnvelope(msg);
       const results = await Promise.allSettled(
-        routable.map((n) => this.batcher.add(this.topology.relayExchange, this.topology.nodeRoutingKey(n), true, msg.id, content)),
+        routable.map((n) =>
+          this.batcher.add(this.topology.relayExchange, this.topology.nodeRoutingKey(n), true, msg.id, content),
+        ),
       );
-      let failure: unknown;
+      let failure: Error | undefined;
       results.forEach((r, i) => {
-        if (r.status === 'rejected') failure ??= r.reason;
+        if (r.status === 'rejected') failure ??= r.reason instanceof Error ? r.reason : new Error(String(r.reason));
         else if (r.value) unroutable.push(routable[i] as NodeId);
       });
       if (failure !== undefined) throw failure;
@@ -184,7 +216,13 @@ export class RabbitBroker implements Broker {
    * node bound a matching destination: then nobody needed it).
    */
   async publish(msg: RelayMessage): Promise<void> {
-    await this.batcher.add(this.topology.broadcastExchange, broadcastRoutingKey(msg.destination), false, msg.id, encodeEnvelope(msg));
+    await this.batcher.add(
+      this.topology.broadcastExchange,
+      broadcastRoutingKey(msg.destination),
+      false,
+      msg.id,
+      encodeEnvelope(msg),
+    );
   }
 
   /** Reference-counted binding keys of `destination` (BroadcastBindings); rejects only when the broker closes first. */
@@ -205,7 +243,7 @@ export class RabbitBroker implements Broker {
     const conn = this.conn;
     if (!conn) return 0;
     if (nodeId === this.nodeId) await this.stopConsuming();
-    return adoptNodeQueue(conn, this.topology, nodeId, onMessage, this.log);
+    return adoptNodeQueue(conn, this.topology, nodeId, splitSignals(onMessage), this.log);
   }
 
   /** Cancels this node's consumer and waits for running handlers (drain). */
@@ -299,7 +337,13 @@ export class RabbitBroker implements Broker {
       sub.on('close', onClose('consumer channel closed'));
       sub.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ consumer channel error'));
 
-      await declareNodeTopology(sub, this.topology, this.nodeId, nodeQueueOptions(this.queueExpiresMs, this.queueType), !this.connectedOnce);
+      await declareNodeTopology(
+        sub,
+        this.topology,
+        this.nodeId,
+        nodeQueueOptions(this.queueExpiresMs, this.queueType),
+        !this.connectedOnce,
+      );
       await this.bindings.restore(sub);
       await sub.prefetch(this.prefetch);
       // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
@@ -351,10 +395,10 @@ export class RabbitBroker implements Broker {
         .then((fresh) => {
           if (fresh) this.pubCh = fresh;
         })
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not renew the publish channel'))
         .finally(() => (this.renewing = false));
     }, NACK_PAUSE_MS).unref();
   }
-
 
   /** The connection or one of its channels went away: park everything and reconnect. */
   private lost(conn: ChannelModel, reason: string): void {
@@ -408,4 +452,3 @@ export class RabbitBroker implements Broker {
     return waitAtMost(p, this.closeTimeoutMs);
   }
 }
-

@@ -31,7 +31,9 @@ export function isValidNodeId(nodeId: string): boolean {
 /** Throws unless `nodeId` may name a node queue (see `isValidNodeId`). */
 export function assertNodeId(nodeId: string): void {
   if (!isValidNodeId(nodeId)) {
-    throw new Error(`invalid node id ${JSON.stringify(nodeId)}: 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+    throw new Error(
+      `invalid node id ${JSON.stringify(nodeId)}: 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
+    );
   }
 }
 
@@ -56,7 +58,9 @@ export class RabbitTopology {
   /** Throws for a prefix that is not 0-64 characters of A-Z a-z 0-9 . _ : - or starts with `amq.`. */
   constructor(readonly namePrefix: string) {
     if (!NAME_PREFIX.test(namePrefix) || namePrefix.startsWith('amq.')) {
-      throw new Error(`invalid RabbitMQ name prefix ${JSON.stringify(namePrefix)}: 0-64 characters of A-Z a-z 0-9 . _ : -, not starting with "amq."`);
+      throw new Error(
+        `invalid RabbitMQ name prefix ${JSON.stringify(namePrefix)}: 0-64 characters of A-Z a-z 0-9 . _ : -, not starting with "amq."`,
+      );
     }
     this.relayExchange = `${namePrefix}relay`;
     this.broadcastExchange = `${namePrefix}broadcast`;
@@ -92,7 +96,10 @@ export const NODE_BROADCAST_EXCHANGE: Options.AssertExchange = { durable: true, 
  * replicated over the RabbitMQ cluster's members and survives the loss of a minority of them;
  * it keeps every message on disk whatever its delivery mode.
  */
-export function nodeQueueOptions(expiresMs: number = DEFAULT_NODE_QUEUE_EXPIRES_MS, type: 'quorum' | 'classic' = 'quorum'): Options.AssertQueue {
+export function nodeQueueOptions(
+  expiresMs: number = DEFAULT_NODE_QUEUE_EXPIRES_MS,
+  type: 'quorum' | 'classic' = 'quorum',
+): Options.AssertQueue {
   // A classic queue is declared as before (no x-queue-type), so queues of earlier versions stay equivalent.
   const args = type === 'quorum' ? { 'x-expires': expiresMs, 'x-queue-type': 'quorum' } : { 'x-expires': expiresMs };
   return { durable: true, exclusive: false, autoDelete: false, arguments: args };
@@ -152,7 +159,13 @@ export function broadcastBindingKeys(destination: Destination): readonly string[
  * here subscribes to, so its broadcast exchange is deleted first (dropping them all; the queue and
  * its messages stay).
  */
-export async function declareNodeTopology(ch: Channel, t: RabbitTopology, nodeId: NodeId, queueOptions: Options.AssertQueue, firstRun: boolean): Promise<void> {
+export async function declareNodeTopology(
+  ch: Channel,
+  t: RabbitTopology,
+  nodeId: NodeId,
+  queueOptions: Options.AssertQueue,
+  firstRun: boolean,
+): Promise<void> {
   const queue = t.nodeQueue(nodeId);
   const nodeExchange = t.nodeBroadcastExchange(nodeId);
   await ch.assertExchange(t.relayExchange, RELAY_EXCHANGE_TYPE, DURABLE_EXCHANGE);

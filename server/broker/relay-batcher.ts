@@ -6,7 +6,13 @@ export interface BatchSink {
   /** Throws (buffer full, closed) when `records` more messages cannot be taken. */
   admit(records: number): void;
   /** Publishes admitted messages as one AMQP message; resolves with whether RabbitMQ returned it (mandatory, no queue). */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, records: number): Promise<boolean>;
+  publish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    records: number,
+  ): Promise<boolean>;
 }
 
 export interface BatchBounds {

@@ -46,7 +46,10 @@ export class RelayConsumer {
     try {
       records = decodeDelivery(raw);
     } catch (err) {
-      this.options.log.error({ err: errorMessage(err), messageId: raw.properties.messageId as unknown }, 'dropping undecodable message');
+      this.options.log.error(
+        { err: errorMessage(err), messageId: raw.properties.messageId as unknown },
+        'dropping undecodable message',
+      );
       acks.settled(entry);
       safely(() => ch.nack(raw, false, false));
       return;
@@ -113,7 +116,10 @@ export class RelayConsumer {
     let err = firstError;
     for (let attempts = 1; ; attempts++) {
       if (attempts >= maxDeliveryAttempts) {
-        log.error({ err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts }, 'handler keeps failing, dropping message');
+        log.error(
+          { err: errorMessage(err), messageId: msg.id, destination: msg.destination, attempts },
+          'handler keeps failing, dropping message',
+        );
         return;
       }
       if (closing()) throw new GiveBack();

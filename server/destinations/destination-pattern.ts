@@ -30,8 +30,8 @@ export function isPattern(d: string): boolean {
   return d.includes('*') || d.includes('?') || d.includes('{');
 }
 
-/** One `/`-separated segment of a pattern: `**`, a literal, or a regex for one segment. */
-type SegmentMatcher = '**' | string | RegExp;
+/** One `/`-separated segment of a pattern: a literal (`**` among them, matching any run), or a regex for one segment. */
+type SegmentMatcher = string | RegExp;
 
 const cache = new Map<string, DestinationMatcher>();
 
@@ -152,7 +152,8 @@ function checkedVariableRegex(pattern: string, regex: string): string {
     } else if (c === ')') {
       lastGroupHadQuantifier = groupHasQuantifier.pop() ?? false;
     } else if (c === '*' || c === '+' || c === '{') {
-      if (afterGroup) throw new DestinationPatternError(pattern, 'nested quantifiers are not allowed in a variable regex');
+      if (afterGroup)
+        throw new DestinationPatternError(pattern, 'nested quantifiers are not allowed in a variable regex');
       if (groupHasQuantifier.length > 0) groupHasQuantifier.fill(true);
     }
   }

@@ -10,7 +10,10 @@ const TIME_CHARS = 9;
  * before the stream was reset can be told from one accepted after it.
  */
 export function newEpoch(nowMs: number): string {
-  return Math.max(0, Math.floor(nowMs)).toString(36).padStart(TIME_CHARS, '0') + randomBytes(6).toString('base64url').slice(0, 6);
+  return (
+    Math.max(0, Math.floor(nowMs)).toString(36).padStart(TIME_CHARS, '0') +
+    randomBytes(6).toString('base64url').slice(0, 6)
+  );
 }
 
 /**

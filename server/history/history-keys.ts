@@ -17,18 +17,19 @@ import type { StreamId } from './history.js';
 export interface HistoryKeys {
   readonly prefix: string;
   /** The stream's epoch and newest offset. */
-  meta(stream: StreamId): string;
+  readonly meta: (stream: StreamId) => string;
   /** The stream's kept messages. */
-  log(stream: StreamId): string;
+  readonly log: (stream: StreamId) => string;
   /** The kept messages' ids, scored by offset. */
-  ids(stream: StreamId): string;
+  readonly ids: (stream: StreamId) => string;
   /** SCAN MATCH pattern for every history key under the prefix (tests, tooling). */
-  pattern(): string;
+  readonly pattern: () => string;
 }
 
 export function historyKeys(prefix: string): HistoryKeys {
   // A brace in the prefix would become the hash tag of every key: all streams in one slot.
-  if (/[*?[\]\\{}]/.test(prefix)) throw new RangeError(`KEY_PREFIX must not contain * ? [ ] { } or \\: ${JSON.stringify(prefix)}`);
+  if (/[*?[\]\\{}]/.test(prefix))
+    throw new RangeError(`KEY_PREFIX must not contain * ? [ ] { } or \\: ${JSON.stringify(prefix)}`);
   const tagged = (stream: StreamId) => `${prefix}history:{${encodeKeyPart(stream)}}`;
   return {
     prefix,

@@ -119,8 +119,10 @@ export interface History {
 
 /** Refuses bounds that would keep nothing, or forget an epoch before its messages. */
 export function checkHistoryLimits(limits: HistoryLimits): void {
-  if (!Number.isSafeInteger(limits.size) || limits.size < 1) throw new RangeError(`history size must be an integer ≥ 1, not ${limits.size}`);
-  if (!Number.isSafeInteger(limits.ttlMs) || limits.ttlMs < 1) throw new RangeError(`history ttlMs must be an integer ≥ 1, not ${limits.ttlMs}`);
+  if (!Number.isSafeInteger(limits.size) || limits.size < 1)
+    throw new RangeError(`history size must be an integer ≥ 1, not ${limits.size}`);
+  if (!Number.isSafeInteger(limits.ttlMs) || limits.ttlMs < 1)
+    throw new RangeError(`history ttlMs must be an integer ≥ 1, not ${limits.ttlMs}`);
   if (!Number.isSafeInteger(limits.metaTtlMs) || limits.metaTtlMs < limits.ttlMs) {
     throw new RangeError(`history metaTtlMs must be an integer ≥ ttlMs (${limits.ttlMs}), not ${limits.metaTtlMs}`);
   }

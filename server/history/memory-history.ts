@@ -59,10 +59,15 @@ export class MemoryHistory implements History {
 
   constructor(options: MemoryHistoryOptions) {
     const { size, ttlMs } = options.limits;
-    const limits: HistoryLimits = { size, ttlMs, metaTtlMs: options.limits.metaTtlMs ?? Math.max(HISTORY_META_TTL_MS, ttlMs) };
+    const limits: HistoryLimits = {
+      size,
+      ttlMs,
+      metaTtlMs: options.limits.metaTtlMs ?? Math.max(HISTORY_META_TTL_MS, ttlMs),
+    };
     checkHistoryLimits(limits);
     const maxStreams = options.maxStreams ?? MEMORY_HISTORY_MAX_STREAMS;
-    if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) throw new RangeError(`maxStreams must be an integer ≥ 1, not ${maxStreams}`);
+    if (!Number.isSafeInteger(maxStreams) || maxStreams < 1)
+      throw new RangeError(`maxStreams must be an integer ≥ 1, not ${maxStreams}`);
     this.#limits = limits;
     this.#maxStreams = maxStreams;
     this.#now = options.now ?? Date.now;
@@ -97,7 +102,8 @@ export class MemoryHistory implements History {
     const now = this.#now();
     const s = this.#touch(stream, now);
     const position = { epoch: s.epoch, offset: s.top };
-    if (epoch !== s.epoch || !Number.isSafeInteger(offset) || offset < 0 || offset > s.top) return { recovered: false, position };
+    if (epoch !== s.epoch || !Number.isSafeInteger(offset) || offset < 0 || offset > s.top)
+      return { recovered: false, position };
     const kept = this.#kept(s, offset + 1, s.top, now - this.#limits.ttlMs);
     // All or nothing: the first message after `offset` must still be there (the rest follow it).
     if (kept.length !== s.top - offset) return { recovered: false, position };

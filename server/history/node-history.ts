@@ -40,7 +40,11 @@ export class NodeHistory {
    * The stream side of a new subscription, or undefined when its destination keeps no history.
    * `write` puts one message on the subscription with the position its MESSAGE carries.
    */
-  open(destination: string, user: UserId, write: (msg: RelayMessage, position: StreamPosition | undefined) => void): SubscriptionStream | undefined {
+  open(
+    destination: string,
+    user: UserId,
+    write: (msg: RelayMessage, position: StreamPosition | undefined) => void,
+  ): SubscriptionStream | undefined {
     const stream = this.streams.ofSubscription(destination, user);
     if (stream === undefined) return undefined;
     const { metrics } = this;
@@ -75,7 +79,8 @@ export function resumePosition(headers: HeaderList): StreamPosition | undefined 
   if (epoch === undefined || offset === undefined) {
     throw new RelayError('INVALID_HEADER', `a resuming SUBSCRIBE needs both '${RESUME_EPOCH}' and '${RESUME_OFFSET}'`);
   }
-  if (!/^\d{1,15}$/.test(offset)) throw new RelayError('INVALID_HEADER', `'${RESUME_OFFSET}' must be a decimal offset, not '${offset.slice(0, 40)}'`);
+  if (!/^\d{1,15}$/.test(offset))
+    throw new RelayError('INVALID_HEADER', `'${RESUME_OFFSET}' must be a decimal offset, not '${offset.slice(0, 40)}'`);
   return { epoch, offset: Number(offset) };
 }
 

@@ -72,7 +72,8 @@ export class OffsetGate<T> {
   #filling: GapFill | undefined;
 
   constructor(options: OffsetGateOptions) {
-    if (!(options.holdMs >= 0) || !(options.maxHeld >= 1)) throw new RangeError('OffsetGate needs holdMs ≥ 0 and maxHeld ≥ 1');
+    if (!(options.holdMs >= 0) || !(options.maxHeld >= 1))
+      throw new RangeError('OffsetGate needs holdMs ≥ 0 and maxHeld ≥ 1');
     this.#options = options;
   }
 
@@ -148,7 +149,8 @@ export class OffsetGate<T> {
     this.#filling = undefined;
     if (fill.epoch !== this.#epoch) return [];
     for (const e of entries) {
-      if (e.offset > this.#last && e.offset <= fill.to && !this.#held.has(e.offset)) this.#held.set(e.offset, { item: e.item, at: 0 });
+      if (e.offset > this.#last && e.offset <= fill.to && !this.#held.has(e.offset))
+        this.#held.set(e.offset, { item: e.item, at: 0 });
     }
     const out: T[] = [];
     this.#flushThrough(fill.to, out);

@@ -150,7 +150,11 @@ export class RedisHistory implements History {
   constructor(options: RedisHistoryOptions) {
     checkNoClientKeyPrefix(options.redis);
     const { size, ttlMs } = options.limits;
-    const limits: HistoryLimits = { size, ttlMs, metaTtlMs: options.limits.metaTtlMs ?? Math.max(HISTORY_META_TTL_MS, ttlMs) };
+    const limits: HistoryLimits = {
+      size,
+      ttlMs,
+      metaTtlMs: options.limits.metaTtlMs ?? Math.max(HISTORY_META_TTL_MS, ttlMs),
+    };
     checkHistoryLimits(limits);
     this.keys = historyKeys(options.keyPrefix);
     this.#redis = options.redis;
@@ -182,11 +186,18 @@ export class RedisHistory implements History {
     const batch = queued.length > MAX_BATCH ? queued.splice(0, MAX_BATCH) : queued;
     if (batch === queued) this.#queued.delete(stream);
     this.#sending.add(stream);
-    const args: ScriptArg[] = [...this.#streamKeys(stream), newEpoch(this.#now()), this.#limits.metaTtlMs, this.#limits.size, this.#limits.ttlMs];
+    const args: ScriptArg[] = [
+      ...this.#streamKeys(stream),
+      newEpoch(this.#now()),
+      this.#limits.metaTtlMs,
+      this.#limits.size,
+      this.#limits.ttlMs,
+    ];
     for (const w of batch) args.push(w.id, w.entry);
     APPEND.run(this.#redis, args)
       .then((reply) => {
-        if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1) throw new Error('unexpected reply from the history append script');
+        if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1)
+          throw new Error('unexpected reply from the history append script');
         const epoch = reply[0];
         batch.forEach((w, i) => w.resolve({ epoch, offset: Number(reply[i + 1]) }));
       })
@@ -201,19 +212,28 @@ export class RedisHistory implements History {
 
   async position(stream: StreamId): Promise<StreamPosition> {
     const now = this.#now();
-    return positionOf(await POSITION.run(this.#redis, [...this.#streamKeys(stream), newEpoch(now), this.#limits.metaTtlMs]));
+    return positionOf(
+      await POSITION.run(this.#redis, [...this.#streamKeys(stream), newEpoch(now), this.#limits.metaTtlMs]),
+    );
   }
 
   async since(stream: StreamId, epoch: string, offset: number): Promise<Recovery> {
     const now = this.#now();
     // An offset that is not a plain non-negative integer can match nothing; Lua gets -1 for it.
     const wanted = Number.isSafeInteger(offset) && offset >= 0 ? offset : -1;
-    const args = [...this.#streamKeys(stream), newEpoch(now), this.#limits.metaTtlMs, epoch, wanted, now - this.#limits.ttlMs];
+    const args = [
+      ...this.#streamKeys(stream),
+      newEpoch(now),
+      this.#limits.metaTtlMs,
+      epoch,
+      wanted,
+      now - this.#limits.ttlMs,
+    ];
     const reply = await SINCE.run(this.#redis, args, true);
     if (!Array.isArray(reply)) throw new Error('unexpected reply from the history since script');
     const position = positionOf(reply);
     if (reply[2] !== 1) return { recovered: false, position };
-    const entries = reply[3];
+    const entries: unknown = reply[3];
     if (!Array.isArray(entries)) throw new Error('unexpected reply from the history since script');
     const messages = entries.map((e, i) => ({ offset: wanted + 1 + i, message: messageOf(e) }));
     return { recovered: true, position, messages };
@@ -221,10 +241,15 @@ export class RedisHistory implements History {
 
   async range(stream: StreamId, epoch: string, from: number, to: number): Promise<HistoryEntry[]> {
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) return [];
-    const reply = await RANGE.run(this.#redis, [...this.#streamKeys(stream), epoch, from, to, this.#now() - this.#limits.ttlMs], true);
+    const reply = await RANGE.run(
+      this.#redis,
+      [...this.#streamKeys(stream), epoch, from, to, this.#now() - this.#limits.ttlMs],
+      true,
+    );
     if (!Array.isArray(reply)) throw new Error('unexpected reply from the history range script');
     const out: HistoryEntry[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push({ offset: Number(reply[i]), message: messageOf(reply[i + 1]) });
+    for (let i = 0; i + 1 < reply.length; i += 2)
+      out.push({ offset: Number(reply[i]), message: messageOf(reply[i + 1]) });
     return out;
   }
 
@@ -248,7 +273,10 @@ function positionOf(reply: unknown): StreamPosition {
  * it is, not as base64 in JSON.
  */
 function historyEntry(at: number, message: RelayMessage): Buffer {
-  return Buffer.concat([Buffer.from(`${at} `, 'latin1'), encodeBatch([{ id: message.id, envelope: encodeEnvelope(message) }])]);
+  return Buffer.concat([
+    Buffer.from(`${at} `, 'latin1'),
+    encodeBatch([{ id: message.id, envelope: encodeEnvelope(message) }]),
+  ]);
 }
 
 /** The message of a log entry (an entry of an earlier version holds it as JSON). */
@@ -257,6 +285,7 @@ function messageOf(entry: unknown): RelayMessage {
   const rest = bytes.subarray(bytes.indexOf(0x20) + 1);
   if (rest[0] === 0x7b) return relayMessageFromJson(rest.toString('utf8')); // '{'
   const [record] = decodeRecords(undefined, rest);
-  if (!record || !('msg' in record)) throw new Error(`undecodable history entry${record ? `: ${record.error.message}` : ''}`);
+  if (!record || !('msg' in record))
+    throw new Error(`undecodable history entry${record ? `: ${record.error.message}` : ''}`);
   return record.msg;
 }

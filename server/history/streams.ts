@@ -53,7 +53,8 @@ export class HistoryStreams {
   ofMessage(msg: Pick<RelayMessage, 'target' | 'destination'>): StreamId | undefined {
     if (this.#matchers.length === 0) return undefined;
     const { target } = msg;
-    if (target.kind === 'broadcast') return isBrokerDestination(msg.destination) ? this.ofSubscription(msg.destination, '') : undefined;
+    if (target.kind === 'broadcast')
+      return isBrokerDestination(msg.destination) ? this.ofSubscription(msg.destination, '') : undefined;
     if (target.sessionId !== undefined) return undefined;
     return this.ofSubscription(userSubscriptionOf(msg.destination), target.user);
   }

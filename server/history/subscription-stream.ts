@@ -96,7 +96,10 @@ export class SubscriptionStream {
       const recovery = await history.since(stream, resume.epoch, resume.offset);
       position = recovery.position;
       recovered = recovery.recovered;
-      if (recovery.recovered) replay = recovery.messages.map((e) => sequenced({ msg: e.message, epoch: recovery.position.epoch, offset: e.offset }));
+      if (recovery.recovered)
+        replay = recovery.messages.map((e) =>
+          sequenced({ msg: e.message, epoch: recovery.position.epoch, offset: e.offset }),
+        );
       this.#options.events?.resumed?.(recovery.recovered);
     }
     for (const c of offline) {
@@ -157,7 +160,12 @@ export class SubscriptionStream {
     this.#options.history.range(this.#options.stream, fill.epoch, fill.from, fill.to).then(
       (entries) => {
         this.#options.events?.gapFilled?.();
-        this.#deliver(this.#gate.filled(fill, entries.map((e) => sequenced({ msg: e.message, epoch: fill.epoch, offset: e.offset }))));
+        this.#deliver(
+          this.#gate.filled(
+            fill,
+            entries.map((e) => sequenced({ msg: e.message, epoch: fill.epoch, offset: e.offset })),
+          ),
+        );
       },
       (err: unknown) => {
         this.#options.events?.gapFillFailed?.(err);

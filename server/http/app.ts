@@ -36,7 +36,12 @@ export function createHttpApp(deps: HttpDeps): Koa {
   const api = new Router({ prefix: '/api' });
   apiRoutes(api, deps);
   app.use(api.routes());
-  app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => new RelayError('METHOD_NOT_ALLOWED', 'method not allowed') }));
+  app.use(
+    api.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new RelayError('METHOD_NOT_ALLOWED', 'method not allowed'),
+    }),
+  );
 
   app.use(staticFiles((message) => deps.log.warn(message)));
   return app;
@@ -46,7 +51,10 @@ export function createHttpApp(deps: HttpDeps): Koa {
 function bearerToken(token: string): Koa.Middleware {
   const expected = Buffer.from(token);
   return async (ctx, next) => {
-    if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) return next();
+    if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) {
+      await next();
+      return;
+    }
     const given = Buffer.from(/^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '');
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     if (!ok) throw new RelayError('UNAUTHORIZED', 'a valid Authorization: Bearer token is required');

@@ -8,9 +8,11 @@ export function errorBoundary(log: Logger, metrics: Metrics): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new RelayError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 404 && ctx.body === undefined)
+        throw new RelayError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
-      const error = err instanceof RelayError ? err : new RelayError('INTERNAL', 'internal error', false, { cause: err });
+      const error =
+        err instanceof RelayError ? err : new RelayError('INTERNAL', 'internal error', false, { cause: err });
       if (error.code === 'INTERNAL') log.error({ err }, 'http request failed');
       metrics.errors.inc({ code: error.code });
       ctx.status = error.httpStatus;

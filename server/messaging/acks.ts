@@ -34,7 +34,8 @@ export class AckTracker {
   find(ids: { ackId?: string; messageId?: string; subscription?: string }): Unacked | undefined {
     if (ids.ackId !== undefined) return this.byAckId.get(ids.ackId);
     for (const entry of this.byAckId.values()) {
-      if (entry.msg.id === ids.messageId && (ids.subscription === undefined || entry.sub.id === ids.subscription)) return entry;
+      if (entry.msg.id === ids.messageId && (ids.subscription === undefined || entry.sub.id === ids.subscription))
+        return entry;
     }
     return undefined;
   }

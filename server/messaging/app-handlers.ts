@@ -10,7 +10,13 @@ type Deps = Pick<MessagingDeps, 'app' | 'template' | 'log'>;
  * `/topic` + the path (Spring's default @SendTo). A missing handler or a rejection is told to the
  * sender on `/user/queue/errors`.
  */
-export async function runMessageHandler(deps: Deps, link: SessionLink, destination: string, path: string, frame: Frame): Promise<void> {
+export async function runMessageHandler(
+  deps: Deps,
+  link: SessionLink,
+  destination: string,
+  path: string,
+  frame: Frame,
+): Promise<void> {
   const found = deps.app.findMessage(path);
   if (!found) {
     await replyError(deps, link, destination, `no handler for ${destination}`);
@@ -26,7 +32,14 @@ export async function runMessageHandler(deps: Deps, link: SessionLink, destinati
 }
 
 /** A SUBSCRIBE to `/app/...` (@SubscribeMapping): one MESSAGE to this session, addressed to the /app destination. */
-export async function runSubscribeHandler(deps: Deps, link: SessionLink, id: string, destination: string, path: string, frame: Frame): Promise<void> {
+export async function runSubscribeHandler(
+  deps: Deps,
+  link: SessionLink,
+  id: string,
+  destination: string,
+  path: string,
+  frame: Frame,
+): Promise<void> {
   const found = deps.app.findSubscribe(path);
   if (!found) return;
   let payload: Payload;
@@ -52,7 +65,14 @@ export async function runSubscribeHandler(deps: Deps, link: SessionLink, id: str
   link.write(reply, travelsBinary(contentType, body));
 }
 
-function context(deps: Deps, link: SessionLink, destination: string, path: string, vars: Record<string, string>, frame: Frame): HandlerContext {
+function context(
+  deps: Deps,
+  link: SessionLink,
+  destination: string,
+  path: string,
+  vars: Record<string, string>,
+  frame: Frame,
+): HandlerContext {
   const message: InboundMessage = {
     destination,
     path,
@@ -74,5 +94,7 @@ function context(deps: Deps, link: SessionLink, destination: string, path: strin
 
 /** Spring's @MessageExceptionHandler + @SendToUser("/queue/errors") habit, to this session only. */
 async function replyError(deps: Deps, link: SessionLink, destination: string, message: string): Promise<void> {
-  await deps.template.convertAndSendToUser(link.user, '/queue/errors', { error: message, destination }, undefined, { sessionId: link.id });
+  await deps.template.convertAndSendToUser(link.user, '/queue/errors', { error: message, destination }, undefined, {
+    sessionId: link.id,
+  });
 }

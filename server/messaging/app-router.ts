@@ -26,7 +26,7 @@ export interface HandlerContext {
   readonly message: InboundMessage;
   readonly template: MessagingTemplate;
   /** Spring's `@SendToUser(destination)`: to every session of the sender subscribed to `/user` + destination. */
-  sendToUser(destination: string, payload: Payload, headers?: HeaderMap): Promise<void>;
+  readonly sendToUser: (destination: string, payload: Payload, headers?: HeaderMap) => Promise<void>;
 }
 
 /**

@@ -38,7 +38,9 @@ export class DocMemberships {
 
   /** The session is gone: it leaves every document it was in. */
   leaveAll(): Promise<void>[] {
-    const work = [...this.counts.keys()].map((doc) => this.deps.registry.leaveDoc(doc, this.user, this.session).then(() => this.announce(doc, 'leave')));
+    const work = [...this.counts.keys()].map((doc) =>
+      this.deps.registry.leaveDoc(doc, this.user, this.session).then(() => this.announce(doc, 'leave')),
+    );
     this.counts.clear();
     return work;
   }

@@ -65,7 +65,11 @@ export class InboxReplay {
    * the stream had positions is written first. If the history cannot be read, the inbox taken is
    * put back before the SUBSCRIBE fails.
    */
-  async startStream(sub: Subscription, stream: SubscriptionStream, resume: StreamPosition | undefined): Promise<StreamStart> {
+  async startStream(
+    sub: Subscription,
+    stream: SubscriptionStream,
+    resume: StreamPosition | undefined,
+  ): Promise<StreamStart> {
     const offline = replaysInbox(sub) ? await this.deps.store.take(this.user, sub.destination) : [];
     const copies: StreamCopy[] = [];
     for (const msg of offline) {
@@ -92,7 +96,9 @@ export class InboxReplay {
       return;
     }
     this.holding.set(sub, []);
-    this.replay(sub).catch((err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'));
+    this.replay(sub).catch((err: unknown) =>
+      this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'),
+    );
   }
 
   forget(sub: Subscription): void {

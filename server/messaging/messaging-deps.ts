@@ -76,4 +76,3 @@ export interface MessagingDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
 }
-

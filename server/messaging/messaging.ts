@@ -12,7 +12,10 @@ export class Messaging {
   async open(link: SessionLink): Promise<SessionMessaging> {
     const { subscriptions, limits, registry } = this.deps;
     if (subscriptions.sessionsOf(link.user).size >= limits.maxConnectionsPerUser) {
-      throw new RelayError('TOO_MANY_CONNECTIONS', `user has ${limits.maxConnectionsPerUser} connections on this node already`);
+      throw new RelayError(
+        'TOO_MANY_CONNECTIONS',
+        `user has ${limits.maxConnectionsPerUser} connections on this node already`,
+      );
     }
     const session = new SessionMessaging(this.deps, link);
     subscriptions.addSession(session);

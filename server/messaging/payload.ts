@@ -5,7 +5,10 @@ export type Payload = string | Uint8Array | Record<string, unknown> | unknown[] 
 export function toBody(payload: Payload): { body: Buffer; contentType: string } {
   if (typeof payload === 'string') return { body: Buffer.from(payload), contentType: 'text/plain;charset=UTF-8' };
   if (payload instanceof Uint8Array) {
-    return { body: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), contentType: 'application/octet-stream' };
+    return {
+      body: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+      contentType: 'application/octet-stream',
+    };
   }
   return { body: Buffer.from(JSON.stringify(payload)), contentType: 'application/json' };
 }

@@ -3,7 +3,16 @@ import { RelayError } from '../errors.js';
 import type { OutgoingMessage } from '../relay/router.js';
 
 /** Headers of a SEND that describe the frame itself, not the message; never copied into MESSAGE. */
-const FRAME_HEADERS = new Set(['destination', 'content-length', 'receipt', 'transaction', 'subscription', 'ack', 'message-id', 'redelivered']);
+const FRAME_HEADERS = new Set([
+  'destination',
+  'content-length',
+  'receipt',
+  'transaction',
+  'subscription',
+  'ack',
+  'message-id',
+  'redelivered',
+]);
 
 /** A header STOMP requires on this frame: its absence is the client's error, with the header named. */
 export function required(frame: Frame, name: string): string {

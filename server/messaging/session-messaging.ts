@@ -69,7 +69,12 @@ export class SessionMessaging implements SessionHandle {
     return (this._transactions ??= new Transactions(this.deps.limits.maxTransactionFrames));
   }
   private get inbox(): InboxReplay {
-    return (this._inbox ??= new InboxReplay(this.deps, this.user, (sub, msg, position) => this.write(sub, msg, position), (sub) => this._subs?.get(sub.id) === sub));
+    return (this._inbox ??= new InboxReplay(
+      this.deps,
+      this.user,
+      (sub, msg, position) => this.write(sub, msg, position),
+      (sub) => this._subs?.get(sub.id) === sub,
+    ));
   }
   private get nacks(): Map<string, number> {
     return (this._nacks ??= new Map());
@@ -119,7 +124,10 @@ export class SessionMessaging implements SessionHandle {
     const decision = this.deps.policy.check(action, this.link.principal, destination);
     if (!decision.allowed) {
       const shown = destination.length > 200 ? `${destination.slice(0, 200)}...` : destination;
-      throw new RelayError('FORBIDDEN', `${action === 'send' ? 'SEND to' : 'SUBSCRIBE to'} ${shown} is not allowed: ${decision.reason}`);
+      throw new RelayError(
+        'FORBIDDEN',
+        `${action === 'send' ? 'SEND to' : 'SUBSCRIBE to'} ${shown} is not allowed: ${decision.reason}`,
+      );
     }
   }
 
@@ -189,14 +197,26 @@ export class SessionMessaging implements SessionHandle {
     }
     if (target.kind === 'none') return;
     if (this.subs.size >= this.deps.limits.maxSubscriptionsPerSession) {
-      throw new RelayError('TOO_MANY_SUBSCRIPTIONS', `a session may hold at most ${this.deps.limits.maxSubscriptionsPerSession} subscriptions`);
+      throw new RelayError(
+        'TOO_MANY_SUBSCRIPTIONS',
+        `a session may hold at most ${this.deps.limits.maxSubscriptionsPerSession} subscriptions`,
+      );
     }
     const ackHeader = header(frame, 'ack') ?? 'auto';
     const ackMode: AckMode = (ACK_MODES as readonly string[]).includes(ackHeader) ? (ackHeader as AckMode) : 'auto';
     const matches = matcherOrError(destination);
     // A destination with history: its messages go through the stream, in offset order, each once.
     const stream = this.deps.history?.open(destination, this.user, (msg, position) => this.write(sub, msg, position));
-    const sub: Subscription = { id, session: this, destination, kind: target.kind, ackMode, doc: docOfSubscription(destination), matches, stream };
+    const sub: Subscription = {
+      id,
+      session: this,
+      destination,
+      kind: target.kind,
+      ackMode,
+      doc: docOfSubscription(destination),
+      matches,
+      stream,
+    };
     this.subs.set(id, sub);
     // Replay what was kept for this destination before anything live reaches the subscription.
     const replays = replaysInbox(sub);
@@ -214,9 +234,22 @@ export class SessionMessaging implements SessionHandle {
     const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
     if (failed) {
       // No RECEIPT: the subscription is undone before the ERROR tells the client.
-      await this.unsubscribe(id).catch((err: unknown) => this.deps.log.warn({ err: String(err), id }, 'undoing a failed SUBSCRIBE failed'));
-      const boundFailed = bound !== undefined && (await bound.then(() => false, () => true));
-      if (boundFailed) throw new RelayError('SUBSCRIBE_FAILED', `the broker could not bind ${destination}; subscribe again later`, true, { cause: failed.reason });
+      await this.unsubscribe(id).catch((err: unknown) =>
+        this.deps.log.warn({ err: String(err), id }, 'undoing a failed SUBSCRIBE failed'),
+      );
+      const boundFailed =
+        bound !== undefined &&
+        (await bound.then(
+          () => false,
+          () => true,
+        ));
+      if (boundFailed)
+        throw new RelayError(
+          'SUBSCRIBE_FAILED',
+          `the broker could not bind ${destination}; subscribe again later`,
+          true,
+          { cause: failed.reason },
+        );
       throw failed.reason;
     }
     return started ? streamReceiptHeaders(await started) : undefined;
@@ -275,7 +308,12 @@ export class SessionMessaging implements SessionHandle {
     if (position !== undefined) headers.push(['x-epoch', position.epoch], ['x-offset', String(position.offset)]);
     if (sub.ackMode !== 'auto') {
       if (this.acks.pendingFor(sub) >= this.deps.limits.maxUnackedPerSubscription) {
-        this.link.fail(new RelayError('TOO_MANY_UNACKED', `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`));
+        this.link.fail(
+          new RelayError(
+            'TOO_MANY_UNACKED',
+            `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`,
+          ),
+        );
         return false;
       }
       const ackId = this.acks.nextAckId();
@@ -381,7 +419,8 @@ function matcherOrError(destination: string): Subscription['matches'] {
   try {
     return LocalSubscriptions.matcherFor(destination);
   } catch (err) {
-    if (err instanceof DestinationPatternError) throw new RelayError('INVALID_DESTINATION', `invalid destination pattern: ${err.message}`);
+    if (err instanceof DestinationPatternError)
+      throw new RelayError('INVALID_DESTINATION', `invalid destination pattern: ${err.message}`);
     throw err;
   }
 }
@@ -393,4 +432,3 @@ const DONE: Promise<void> = Promise.resolve();
 function optional(name: string, value: string | undefined): Record<string, string> {
   return value === undefined ? {} : { [name]: value };
 }
-

@@ -107,7 +107,7 @@ export class LocalSubscriptions {
       return;
     }
     let byDest = this.user.get(sub.session.user);
-    if (!byDest) this.user.set(sub.session.user, (byDest = new Map()));
+    if (!byDest) this.user.set(sub.session.user, (byDest = new Map<string, Bucket>()));
     let bucket = byDest.get(sub.destination);
     if (!bucket) byDest.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
     bucket.subs.add(sub);
@@ -154,7 +154,8 @@ export class LocalSubscriptions {
     if (exact) for (const s of exact.subs) out.push(s);
     // Exact buckets have no matcher; only pattern subscriptions are tried (values(): no entry arrays).
     for (const bucket of byDest.values()) {
-      if (bucket.matches !== undefined && bucket !== exact && bucket.matches(form)) for (const s of bucket.subs) out.push(s);
+      if (bucket.matches !== undefined && bucket !== exact && bucket.matches(form))
+        for (const s of bucket.subs) out.push(s);
     }
     return onlySession === undefined ? out : out.filter((s) => s.session.id === onlySession);
   }

@@ -65,7 +65,8 @@ export function encodeKeyPart(id: string): string {
 export function redisKeys(prefix: string): RedisKeys {
   // The prefix is the operator's namespace, used verbatim; a glob character in it would make
   // pattern() match other namespaces, so refuse it instead of escaping silently.
-  if (/[*?[\]\\]/.test(prefix)) throw new RangeError(`KEY_PREFIX must not contain * ? [ ] or \\: ${JSON.stringify(prefix)}`);
+  if (/[*?[\]\\]/.test(prefix))
+    throw new RangeError(`KEY_PREFIX must not contain * ? [ ] or \\: ${JSON.stringify(prefix)}`);
   return {
     prefix,
     co: (docId) => `${prefix}co:${encodeKeyPart(docId)}`,

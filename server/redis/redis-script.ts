@@ -55,6 +55,8 @@ export class RedisScript {
  */
 export function checkNoClientKeyPrefix(redis: Redis): void {
   if (redis.options.keyPrefix) {
-    throw new RangeError('use a Redis connection without the ioredis keyPrefix option; pass keyPrefix to stomp-relay instead');
+    throw new RangeError(
+      'use a Redis connection without the ioredis keyPrefix option; pass keyPrefix to stomp-relay instead',
+    );
   }
 }

@@ -214,5 +214,8 @@ export type ScriptName = keyof typeof SCRIPTS;
 
 /** One RedisScript per script, defined on the connection at first use. */
 export const COMMANDS = Object.fromEntries(
-  Object.entries(SCRIPTS).map(([name, body]) => [name, new RedisScript(`stompRelayRegistry_${name}`, `${LUA_COMMON}\n${body}`, 0)]),
+  Object.entries(SCRIPTS).map(([name, body]) => [
+    name,
+    new RedisScript(`stompRelayRegistry_${name}`, `${LUA_COMMON}\n${body}`, 0),
+  ]),
 ) as Record<ScriptName, RedisScript>;

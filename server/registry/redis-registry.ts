@@ -34,7 +34,6 @@ export interface RedisRegistryOptions {
   readonly onRevived?: () => void;
 }
 
-
 /**
  * The cluster registry on Redis (SPEC §5): the hash `{prefix}co:{docId}` (user → JSON
  * `{"node","sessions","nodes"}`), the hash `{prefix}user:{userId}` (node → session count), a
@@ -120,9 +119,7 @@ export class RedisRegistry implements Registry {
   /** Live nodes holding the user (present in `docId` when given), sorted; one round trip. */
   async locate(userId: UserId, docId?: DocId): Promise<NodeId[]> {
     const reply =
-      docId === undefined
-        ? await this.#run('locate', [userId])
-        : await this.#run('locateDoc', [docId, userId]);
+      docId === undefined ? await this.#run('locate', [userId]) : await this.#run('locateDoc', [docId, userId]);
     return stringArray(reply).sort();
   }
 

@@ -1,4 +1,3 @@
-import type { HeaderList } from '../../protocol/index.js';
 import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
 import type { RelayMessage, RelayTarget } from './relay-message.js';
 
@@ -39,7 +38,8 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
   const { target, headers } = msg;
   // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), so every string is written once.
   let room = FIXED_BYTES + 4 * 4 + maxUtf8(msg.origin) + maxUtf8(msg.destination) + msg.body.length;
-  if (target.kind === 'user') room += maxUtf8(target.user) + (target.sessionId === undefined ? 0 : 4 + maxUtf8(target.sessionId));
+  if (target.kind === 'user')
+    room += maxUtf8(target.user) + (target.sessionId === undefined ? 0 : 4 + maxUtf8(target.sessionId));
   if (msg.position !== undefined) room += 4 + maxUtf8(msg.position.epoch) + 8;
   for (const h of headers) room += 8 + maxUtf8(h[0]) + maxUtf8(h[1]);
   const buf = Buffer.allocUnsafe(room);
@@ -99,9 +99,9 @@ export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
   const count = reader.u32();
   // Each header takes at least 8 bytes: a count past what is left is a lie, not an allocation.
   if (count * 8 > reader.left) throw new EnvelopeError('relay envelope header count exceeds its length');
-  const headers: [string, string][] = new Array(count);
+  const headers = new Array<[string, string]>(count);
   for (let i = 0; i < count; i++) headers[i] = [reader.string(), reader.string()];
-  const msg: RelayMessage = { id, target, destination, headers: headers as HeaderList, body: reader.rest(), origin, sentAt };
+  const msg: RelayMessage = { id, target, destination, headers, body: reader.rest(), origin, sentAt };
   if (!(flags & (REDELIVERED | REROUTED | HAS_POSITION))) return msg;
   return {
     ...msg,
@@ -112,7 +112,8 @@ export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
 }
 
 /** One record of a decoded AMQP message: the message, or why it could not be decoded. */
-export type EnvelopeRecord = { readonly id: string; readonly msg: RelayMessage } | { readonly id: string; readonly error: EnvelopeError };
+export type EnvelopeRecord =
+  { readonly id: string; readonly msg: RelayMessage } | { readonly id: string; readonly error: EnvelopeError };
 
 /** `records` (ids and their version-1 envelopes) as one batch. */
 export function encodeBatch(records: readonly { readonly id: string; readonly envelope: Buffer }[]): Buffer {
@@ -145,7 +146,7 @@ export function decodeRecords(messageId: string | undefined, content: Buffer): E
   const count = reader.u32();
   // Each record takes at least 8 bytes of framing.
   if (count * 8 > reader.left) throw new EnvelopeError('relay batch record count exceeds its length');
-  const records: EnvelopeRecord[] = new Array(count);
+  const records = new Array<EnvelopeRecord>(count);
   for (let i = 0; i < count; i++) {
     const id = reader.string();
     records[i] = decodeRecord(id, reader.bytes(reader.u32()));

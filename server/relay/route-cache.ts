@@ -13,7 +13,7 @@ interface Entry {
  * Empty answers are never cached: a user who just connected must not be missed.
  */
 export class RouteCache {
-  private readonly byUser = new Map<UserId, Map<DocId | '', Entry>>();
+  private readonly byUser = new Map<UserId, Map<string, Entry>>(); // '' for a user's own routes
   private size = 0;
 
   constructor(
@@ -41,7 +41,7 @@ export class RouteCache {
     if (this.ttlMs <= 0 || nodes.length === 0) return;
     if (this.size >= this.maxEntries) this.clear(); // bounded memory; refilled on demand
     let docs = this.byUser.get(user);
-    if (!docs) this.byUser.set(user, (docs = new Map()));
+    if (!docs) this.byUser.set(user, (docs = new Map<string, Entry>()));
     if (!docs.has(doc ?? '')) this.size++;
     docs.set(doc ?? '', { nodes, at: now });
   }

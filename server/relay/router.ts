@@ -1,5 +1,5 @@
 import type { Broker } from '../broker/broker.js';
-import { UnroutableError } from '../broker/broker.js';
+import { UnroutableError, type SignalHandler } from '../broker/broker.js';
 import type { RelayMessage } from './relay-message.js';
 import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
 import type { Logger } from '../log.js';
@@ -43,11 +43,6 @@ export interface OutgoingMessage {
  * or into the offline inbox; a broadcast reaches local subscribers directly and other nodes through
  * the broker. Resolving means accepted (RECEIPT, HTTP 202).
  */
-/** Internal broadcast channel for route-cache invalidation; outside /topic and /queue, so no client can use it. */
-export const ROUTES_CHANNEL = '/_relay/routes';
-/** Internal user-targeted nudge: "the user's inbox has something; take it now". */
-export const INBOX_CHANNEL = '/_relay/inbox';
-const EMPTY = Buffer.alloc(0);
 const ROUTED_RESULT: RouteResult = 'routed';
 const STORED: RouteResult = 'stored';
 /** Shared: most user messages are routed without anything to wait for. */
@@ -57,11 +52,6 @@ export class MessageRouter {
   private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
 
   constructor(private readonly deps: RouterDeps) {}
-
-  /** Subscribes this node to route invalidations from the others (call once at start). */
-  async start(): Promise<void> {
-    if (this.deps.routeCache.ttlMs > 0) await this.deps.broker.bind(ROUTES_CHANNEL);
-  }
 
   /** Spring's convertAndSendToUser: `destination` without the `/user/{name}` part (`/42/queue/chat`). */
   sendToUser(user: UserId, out: OutgoingMessage, sessionId?: SessionId): Promise<RouteResult> {
@@ -107,23 +97,26 @@ export class MessageRouter {
    * when it is done synchronously (written to local sessions), the usual case.
    */
   readonly onRelayed = (msg: RelayMessage): Promise<void> | undefined => {
-    if (msg.destination === ROUTES_CHANNEL) {
-      const user = msg.headers.find(([name]) => name === 'user')?.[1];
-      if (user !== undefined && msg.origin !== this.deps.nodeId) this.forget(user);
-      return undefined;
-    }
-    if (msg.destination === INBOX_CHANNEL) {
-      const subscription = msg.headers.find(([name]) => name === 'subscription')?.[1];
-      if (msg.target.kind === 'user' && subscription !== undefined) this.replayHere(msg.target.user, subscription);
-      return undefined;
-    }
     this.deps.metrics.consumed(msg.origin, msg.target.kind);
     if (msg.target.kind === 'broadcast') {
       // An own broadcast was delivered locally when it was accepted.
-      if (msg.origin !== this.deps.nodeId) this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
+      if (msg.origin !== this.deps.nodeId)
+        this.deliverAll(this.deps.subscriptions.broadcastTargets(msg.destination), msg);
       return undefined;
     }
     return this.deliverUserHere(msg, true);
+  };
+
+  /** The broker's signal handler: another node's presence news or inbox nudge. */
+  readonly onSignal: SignalHandler = (signal, from) => {
+    switch (signal.kind) {
+      case 'routes-changed':
+        if (from !== this.deps.nodeId) this.forget(signal.user);
+        return;
+      case 'inbox-waiting':
+        this.replayHere(signal.user, signal.subscription);
+        return;
+    }
   };
 
   /**
@@ -188,15 +181,7 @@ export class MessageRouter {
   async announceRoutes(user: UserId): Promise<void> {
     this.forget(user);
     if (this.deps.routeCache.ttlMs <= 0) return;
-    const published = this.deps.broker.publish({
-      id: this.deps.nextId(),
-      target: { kind: 'broadcast' },
-      destination: ROUTES_CHANNEL,
-      headers: [['user', user]],
-      body: EMPTY,
-      origin: this.deps.nodeId,
-      sentAt: Date.now(),
-    }).catch((err: unknown) => {
+    const published = this.deps.broker.signal('all', { kind: 'routes-changed', user }).catch((err: unknown) => {
       // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
       this.deps.log.warn({ err: String(err), user }, 'route invalidation not published');
     });
@@ -216,7 +201,12 @@ export class MessageRouter {
     return this.locate(user, doc, forced).then((nodes) => this.routeTo(user, msg, nodes, exclude));
   }
 
-  private routeTo(user: UserId, msg: RelayMessage, located: readonly NodeId[], exclude: readonly NodeId[]): Promise<RouteResult> {
+  private routeTo(
+    user: UserId,
+    msg: RelayMessage,
+    located: readonly NodeId[],
+    exclude: readonly NodeId[],
+  ): Promise<RouteResult> {
     const nodes = exclude.length === 0 ? located : located.filter((n) => !exclude.includes(n));
     if (nodes.length === 0) return this.store(user, msg).then(() => STORED);
     const self = this.deps.nodeId;
@@ -234,7 +224,9 @@ export class MessageRouter {
     if (remote === undefined) return local === undefined ? ROUTED : local.then(() => ROUTED_RESULT);
     for (const n of remote) this.deps.metrics.relayedTo(n);
     const targets = remote;
-    const sent = this.deps.broker.sendToNodes(targets, msg).catch((err: unknown) => this.unroutable(err, msg, targets, exclude, localToo));
+    const sent = this.deps.broker
+      .sendToNodes(targets, msg)
+      .catch((err: unknown) => this.unroutable(err, msg, targets, exclude, localToo));
     return (local === undefined ? sent : Promise.all([local, sent])).then(() => ROUTED_RESULT);
   }
 
@@ -292,16 +284,7 @@ export class MessageRouter {
     const subscription = userSubscriptionOf(destination);
     if (remote.length < nodes.length) this.replayHere(user, subscription);
     if (remote.length === 0) return;
-    const nudge: RelayMessage = {
-      id: this.deps.nextId(),
-      target: { kind: 'user', user },
-      destination: INBOX_CHANNEL,
-      headers: [['subscription', subscription]],
-      body: EMPTY,
-      origin: this.deps.nodeId,
-      sentAt: Date.now(),
-    };
-    await this.deps.broker.sendToNodes(remote, nudge).catch((err: unknown) => {
+    await this.deps.broker.signal(remote, { kind: 'inbox-waiting', user, subscription }).catch((err: unknown) => {
       // The message is stored; at worst it waits for the user's next subscription.
       this.deps.log.debug({ err: String(err), user }, 'inbox nudge not delivered');
     });

@@ -26,8 +26,8 @@ import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import type { SessionBeats } from './session-beats.js';
 import type { SessionSocket } from './session-socket.js';
+import { connectedFrame, FrameRate } from './connected.js';
 
-export const SERVER_NAME = 'stomp-relay/0.1.0';
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -73,8 +73,7 @@ export class StompSession implements SessionLink {
   private sendEveryMs = 0;
   private checkEveryMs = 0;
   private readLimitMs = 0;
-  private windowStart = Date.now();
-  private framesInWindow = 0;
+  private readonly rate: FrameRate;
   /** A SEND came in since the last read: this session feeds the relay. */
   private sent = false;
   /** Reading is paused until the relay's pressure drops (flow control). */
@@ -88,6 +87,7 @@ export class StompSession implements SessionLink {
     private readonly deps: SessionDeps,
   ) {
     const { limits } = deps.config;
+    this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
     this.decoder = new FrameDecoder({
       maxFrameBytes: limits.maxFrameBytes,
       maxHeaders: limits.maxHeaders,
@@ -123,7 +123,7 @@ export class StompSession implements SessionLink {
       for (const event of this.decoder.push(chunk)) {
         if (event.kind === 'heartbeat') continue;
         this.deps.metrics.frameIn(event.frame.command);
-        this.countFrame();
+        this.rate.count();
         if (this.state === 'authenticating') this.pending.push(event.frame);
         else this.onFrame(event.frame);
         if ((this.state as State) === 'closed') return;
@@ -155,17 +155,6 @@ export class StompSession implements SessionLink {
     });
   }
 
-  private countFrame(): void {
-    const now = Date.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.framesInWindow = 0;
-    }
-    if (++this.framesInWindow > this.deps.config.limits.maxInboundFramesPerSecond) {
-      throw new RelayError('RATE_LIMITED', `more than ${this.deps.config.limits.maxInboundFramesPerSecond} frames per second`);
-    }
-  }
-
   private onFrame(frame: Frame): void {
     const receipt = header(frame, 'receipt');
     try {
@@ -182,7 +171,8 @@ export class StompSession implements SessionLink {
       void this.connect(frame);
       return;
     }
-    if (this.state !== 'connected' || !this.messaging) throw new RelayError('NOT_CONNECTED', `Unknown session: ${this.id} (send CONNECT first)`);
+    if (this.state !== 'connected' || !this.messaging)
+      throw new RelayError('NOT_CONNECTED', `Unknown session: ${this.id} (send CONNECT first)`);
     if (command !== 'SEND' && frame.body.length > 0) {
       throw new StompProtocolError('STOMP_ERR_UNEXPECTED_BODY', `${command} shouldn't have a payload`);
     }
@@ -201,7 +191,12 @@ export class StompSession implements SessionLink {
     }
     const done = Promise.all([this.receipts, effect]);
     this.receipts = done.then(
-      ([, extra]) => this.write({ command: 'RECEIPT', headers: extra ? [['receipt-id', receipt], ...extra] : [['receipt-id', receipt]], body: EMPTY_BODY }),
+      ([, extra]) =>
+        this.write({
+          command: 'RECEIPT',
+          headers: extra ? [['receipt-id', receipt], ...extra] : [['receipt-id', receipt]],
+          body: EMPTY_BODY,
+        }),
       (err: unknown) => this.fail(err, receipt),
     );
   }
@@ -218,7 +213,9 @@ export class StompSession implements SessionLink {
       // Not awaited: the local part is done at once; the registry's part may wait for Redis,
       // and the client's DISCONNECT must not.
       this.state = 'disconnecting';
-      this.messaging?.close().catch((err: unknown) => this.deps.log.warn({ err: String(err), session: this.id }, 'session cleanup failed'));
+      this.messaging
+        ?.close()
+        .catch((err: unknown) => this.deps.log.warn({ err: String(err), session: this.id }, 'session cleanup failed'));
       this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
       // The client closes after the RECEIPT; if it does not, close for it.
       const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);
@@ -235,14 +232,19 @@ export class StompSession implements SessionLink {
     let admitted = false;
     try {
       admitted = this.deps.admission.enter();
-      if (!admitted) throw new RelayError('BUSY', 'the node is taking too many CONNECTs at once; reconnect in a moment');
+      if (!admitted)
+        throw new RelayError('BUSY', 'the node is taking too many CONNECTs at once; reconnect in a moment');
       const version = negotiateVersion(header(frame, 'accept-version'));
       if (version === null) {
         throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS_HEADER}`);
       }
       this.negotiated = version;
       const clientBeat = parseHeartbeat(header(frame, 'heart-beat'));
-      const principal = await this.deps.authenticator.authenticate({ headers: frame.headers, query: this.query ?? new URLSearchParams(), sessionId: this.id });
+      const principal = await this.deps.authenticator.authenticate({
+        headers: frame.headers,
+        query: this.query ?? new URLSearchParams(),
+        sessionId: this.id,
+      });
       this.authenticated = principal;
       this.query = undefined;
       clearTimeout(this.connectTimer);
@@ -254,18 +256,12 @@ export class StompSession implements SessionLink {
         return;
       }
       this.decoder.setVersion(version);
-      const [sx, sy] = this.deps.config.heartbeat;
-      const headers: [string, string][] = [
-        ['version', version],
-        ['heart-beat', `${sx},${sy}`],
-        ['server', SERVER_NAME],
-        ['session', this.id],
-      ];
-      if (!principal.anonymous) headers.push(['user-name', principal.name]);
+      const { heartbeat } = this.deps.config;
       this.state = 'connected';
-      this.write({ command: 'CONNECTED', headers, body: EMPTY_BODY });
-      if (receipt !== undefined) this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
-      this.startHeartbeats(negotiateHeartbeat(clientBeat, [sx, sy]));
+      this.write(connectedFrame(version, heartbeat, this.id, principal));
+      if (receipt !== undefined)
+        this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
+      this.startHeartbeats(negotiateHeartbeat(clientBeat, heartbeat));
       this.watchExpiry();
       const queued = this.pending;
       this.pending = [];
@@ -300,7 +296,8 @@ export class StompSession implements SessionLink {
 
   /** The check wheel's tick: nothing read for too long ends the session. */
   checkBeat(now: number): void {
-    if (!this.held && now - this.lastReadAt > this.readLimitMs) this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+    if (!this.held && now - this.lastReadAt > this.readLimitMs)
+      this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
   }
 
   private stopHeartbeats(): void {
@@ -314,7 +311,10 @@ export class StompSession implements SessionLink {
   private watchExpiry(): void {
     const expiresAt = this.authenticated?.expiresAt;
     if (expiresAt === undefined) return;
-    const t = setTimeout(() => this.fail(new RelayError('AUTH_FAILED', 'token expired')), Math.max(0, expiresAt - Date.now()));
+    const t = setTimeout(
+      () => this.fail(new RelayError('AUTH_FAILED', 'token expired')),
+      Math.max(0, expiresAt - Date.now()),
+    );
     t.unref();
     this.timers.push(t);
   }
@@ -352,7 +352,12 @@ export class StompSession implements SessionLink {
   /** A client that does not read is cut off once MAX_OUTBOUND_BYTES wait for it (SPEC §7). */
   private checkBacklog(): void {
     if (this.socket.bufferedAmount > this.deps.config.limits.maxOutboundBytes) {
-      this.fail(new RelayError('SLOW_CONSUMER', `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`));
+      this.fail(
+        new RelayError(
+          'SLOW_CONSUMER',
+          `outbound buffer over ${this.deps.config.limits.maxOutboundBytes} bytes: the client reads too slowly`,
+        ),
+      );
     }
   }
 
@@ -430,9 +435,13 @@ function toRelayError(err: unknown): RelayError {
   return new RelayError('INTERNAL', 'internal error', false, { cause: err });
 }
 
-
 /** A WebSocket close reason is at most 123 bytes. */
 function truncateReason(reason: string): string {
   const bytes = Buffer.from(reason);
-  return bytes.length <= 123 ? reason : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+  return bytes.length <= 123
+    ? reason
+    : bytes
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '') + '...';
 }

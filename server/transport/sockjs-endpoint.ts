@@ -112,7 +112,9 @@ export class SockJsEndpoint {
     });
     const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     this.pathRegex = new RegExp(`^${escaped}(/.*)?$`);
-    const listener = (server as unknown as { listener(o: object): { getHandler(): SockJsEndpoint['handler'] } }).listener({ prefix });
+    const listener = (
+      server as unknown as { listener(o: object): { getHandler(): SockJsEndpoint['handler'] } }
+    ).listener({ prefix });
     this.handler = listener.getHandler();
   }
 

@@ -23,9 +23,19 @@ export class WsEndpoint {
   private accepting = true;
   private readonly deps: SessionDeps;
 
-  constructor(deps: Omit<SessionDeps, 'beats' | 'admission'> & { readonly config: Config; readonly metrics: Metrics; readonly log: Logger }) {
+  constructor(
+    deps: Omit<SessionDeps, 'beats' | 'admission'> & {
+      readonly config: Config;
+      readonly metrics: Metrics;
+      readonly log: Logger;
+    },
+  ) {
     // One set of heart-beat timers for every session of the endpoint.
-    this.deps = { ...deps, beats: sessionBeats(), admission: new ConnectAdmission(deps.config.limits.maxPendingConnects) };
+    this.deps = {
+      ...deps,
+      beats: sessionBeats(),
+      admission: new ConnectAdmission(deps.config.limits.maxPendingConnects),
+    };
     const { limits } = deps.config;
     this.wss = new WebSocketServer({
       noServer: true,

@@ -83,7 +83,9 @@ export class RedisDocStates implements DocStates {
   async apply(doc: DocId, update: Uint8Array): Promise<void> {
     const keys = docStateKeys(this.#prefix, doc);
     const body = Buffer.from(update.buffer, update.byteOffset, update.byteLength);
-    const length = Number(await APPEND.run(this.#redis, [keys.log, keys.meta, body, this.#limits.maxBytes, this.#limits.ttlMs]));
+    const length = Number(
+      await APPEND.run(this.#redis, [keys.log, keys.meta, body, this.#limits.maxBytes, this.#limits.ttlMs]),
+    );
     if (length < 0) throw new DocTooLarge(doc, this.#limits.maxBytes);
     if (length > COMPACT_AFTER && !this.#merging.has(doc)) {
       this.#merging.add(doc);
@@ -114,6 +116,14 @@ export class RedisDocStates implements DocStates {
     const merged = Buffer.from(mergeAll(updates));
     const bytes = updates.reduce((sum, u) => sum + u.length, 0);
     const keys = docStateKeys(this.#prefix, doc);
-    await COMPACT.run(this.#redis, [keys.log, keys.meta, generation, updates.length, merged, bytes, this.#limits.ttlMs]);
+    await COMPACT.run(this.#redis, [
+      keys.log,
+      keys.meta,
+      generation,
+      updates.length,
+      merged,
+      bytes,
+      this.#limits.ttlMs,
+    ]);
   }
 }

@@ -36,6 +36,7 @@ export function registerYjsHandlers(router: AppRouter, states: DocStates): void 
 function admittedDoc(message: InboundMessage): string {
   const doc = message.vars.docId ?? '';
   const admitted = message.principal.docs;
-  if (admitted !== undefined && !admitted.includes(doc)) throw new MessageRejection(`you are not admitted to document ${doc}`);
+  if (admitted !== undefined && !admitted.includes(doc))
+    throw new MessageRejection(`you are not admitted to document ${doc}`);
   return doc;
 }

@@ -1,11 +1,32 @@
 /** `npm run bench -- [flags]`: everything the bench can be told. */
 
-export const SCENARIOS = ['single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'storm', 'floors', 'soak'] as const;
+export const SCENARIOS = [
+  'single',
+  'cross',
+  'fast',
+  'resume',
+  'yjs',
+  'fanout',
+  'http',
+  'idle',
+  'storm',
+  'floors',
+  'soak',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Readonly<Record<string, ScenarioName>> = {
-  s1: 'single', s2: 'cross', s3: 'fanout', s4: 'http', s5: 'idle', s6: 'floors',
-  chat: 'cross', 'fan-out': 'fanout', push: 'http', 'fast-sender': 'fast', flow: 'fast',
+  s1: 'single',
+  s2: 'cross',
+  s3: 'fanout',
+  s4: 'http',
+  s5: 'idle',
+  s6: 'floors',
+  chat: 'cross',
+  'fan-out': 'fanout',
+  push: 'http',
+  'fast-sender': 'fast',
+  flow: 'fast',
 };
 
 export interface BenchArgs {
@@ -74,9 +95,22 @@ const USAGE = `usage: npm run bench -- [options]
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BenchArgs {
   const picked: ScenarioName[] = [];
-  let quick = false, runs: number | undefined, sizes = [100, 4096], rate = 5000, duration: number | undefined;
-  let peers = true, fastSeconds: number | undefined, fastWindow = 10_000;
-  let idle: number | undefined, storm: number | undefined, idleServers: number | undefined, soak = false, soakMinutes = 10, profile = false, json = false, tsx = false;
+  let quick = false,
+    runs: number | undefined,
+    sizes = [100, 4096],
+    rate = 5000,
+    duration: number | undefined;
+  let peers = true,
+    fastSeconds: number | undefined,
+    fastWindow = 10_000;
+  let idle: number | undefined,
+    storm: number | undefined,
+    idleServers: number | undefined,
+    soak = false,
+    soakMinutes = 10,
+    profile = false,
+    json = false,
+    tsx = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -91,32 +125,74 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       return n;
     };
     switch (a) {
-      case '--quick': quick = true; break;
-      case '--scenario': case '--scenarios':
+      case '--quick':
+        quick = true;
+        break;
+      case '--scenario':
+      case '--scenarios':
         for (const name of value().split(',')) {
           const s = (SCENARIOS as readonly string[]).includes(name) ? (name as ScenarioName) : ALIASES[name];
           if (!s) fail(`unknown scenario ${JSON.stringify(name)}`);
           if (!picked.includes(s)) picked.push(s);
         }
         break;
-      case '--runs': runs = Math.floor(num(1)); break;
-      case '--sizes': sizes = value().split(',').map(Number); if (sizes.some((s) => !Number.isInteger(s) || s < 32 || s > 60_000)) fail('--sizes: integers 32..60000'); break;
-      case '--rate': rate = num(1); break;
-      case '--duration': duration = num(0.5) * 1000; break;
-      case '--no-peers': peers = false; break;
-      case '--fast-seconds': fastSeconds = num(1); break;
-      case '--fast-window': fastWindow = Math.floor(num(1)); break;
-      case '--idle-20k': idle = 20_000; break;
-      case '--idle-servers': idleServers = Math.floor(num(1)); break;
-      case '--idle': idle = Math.floor(num(10)); break;
-      case '--storm': storm = Math.floor(num(10)); break;
-      case '--soak': soak = true; break;
-      case '--soak-minutes': soakMinutes = num(1); soak = true; break;
-      case '--profile': profile = true; break;
-      case '--json': json = true; break;
-      case '--tsx': tsx = true; break;
-      case '-h': case '--help': process.stderr.write(`${USAGE}\n`); process.exit(0); break;
-      default: fail(`unknown option ${JSON.stringify(a)}`);
+      case '--runs':
+        runs = Math.floor(num(1));
+        break;
+      case '--sizes':
+        sizes = value().split(',').map(Number);
+        if (sizes.some((s) => !Number.isInteger(s) || s < 32 || s > 60_000)) fail('--sizes: integers 32..60000');
+        break;
+      case '--rate':
+        rate = num(1);
+        break;
+      case '--duration':
+        duration = num(0.5) * 1000;
+        break;
+      case '--no-peers':
+        peers = false;
+        break;
+      case '--fast-seconds':
+        fastSeconds = num(1);
+        break;
+      case '--fast-window':
+        fastWindow = Math.floor(num(1));
+        break;
+      case '--idle-20k':
+        idle = 20_000;
+        break;
+      case '--idle-servers':
+        idleServers = Math.floor(num(1));
+        break;
+      case '--idle':
+        idle = Math.floor(num(10));
+        break;
+      case '--storm':
+        storm = Math.floor(num(10));
+        break;
+      case '--soak':
+        soak = true;
+        break;
+      case '--soak-minutes':
+        soakMinutes = num(1);
+        soak = true;
+        break;
+      case '--profile':
+        profile = true;
+        break;
+      case '--json':
+        json = true;
+        break;
+      case '--tsx':
+        tsx = true;
+        break;
+      case '-h':
+      case '--help':
+        process.stderr.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        fail(`unknown option ${JSON.stringify(a)}`);
     }
   }
   const scenarios = picked.length > 0 ? picked : SCENARIOS.filter((s) => s !== 'soak' || soak);

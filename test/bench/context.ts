@@ -3,7 +3,16 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchArgs } from './args.js';
 import { cpuMeter, Recorder, runFixedRate, runMaxThroughput, sleep, type CpuSample, type Pipe } from './load.js';
-import { deleteRabbitNames, deleteRedisKeys, floorArgs, productArgs, REPO_ROOT, spawnChild, sumCpu, type BenchChild } from './processes.js';
+import {
+  deleteRabbitNames,
+  deleteRedisKeys,
+  floorArgs,
+  productArgs,
+  REPO_ROOT,
+  spawnChild,
+  sumCpu,
+  type BenchChild,
+} from './processes.js';
 import type { Figure, MsgFigure } from './report.js';
 
 /**
@@ -46,7 +55,9 @@ function tracked(cleanup: () => Promise<void>): () => Promise<void> {
 }
 
 /** Runs `body` with a `defer` for cleanups, which run in reverse order even when it throws. */
-export async function withCleanup<T>(body: (defer: (f: () => Promise<unknown> | void) => void) => Promise<T>): Promise<T> {
+export async function withCleanup<T>(
+  body: (defer: (f: () => Promise<unknown> | void) => void) => Promise<T>,
+): Promise<T> {
   const stack: (() => Promise<unknown> | void)[] = [];
   try {
     return await body((f) => stack.push(f));
@@ -73,7 +84,13 @@ export interface ProductCluster {
 }
 
 /** `count` product nodes (`node dist/server/main.js`), in cluster mode on Redis and RabbitMQ unless `embedded`. */
-export async function startProduct(ctx: BenchContext, label: string, count: number, mode: 'embedded' | 'cluster', extraEnv: Record<string, string> = {}): Promise<ProductCluster> {
+export async function startProduct(
+  ctx: BenchContext,
+  label: string,
+  count: number,
+  mode: 'embedded' | 'cluster',
+  extraEnv: Record<string, string> = {},
+): Promise<ProductCluster> {
   const keyPrefix = mode === 'cluster' ? `${ctx.runId}-${label}:` : undefined;
   const amqpPrefix = keyPrefix ? `${keyPrefix.slice(0, -1)}.` : undefined;
   const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-n${i + 1}`);
@@ -86,9 +103,18 @@ export async function startProduct(ctx: BenchContext, label: string, count: numb
     ...extraEnv,
   };
   if (ctx.profileDir) mkdirSync(ctx.profileDir, { recursive: true });
-  const started = await Promise.allSettled(nodeIds.map((id) =>
-    spawnChild({ name: id, args: productArgs({ tsx: ctx.args.tsx, ...(ctx.profileDir ? { profileDir: ctx.profileDir, profileName: `${label}-${id.slice(-2)}.cpuprofile` } : {}) }), env: { ...env, NODE_ID: id } }),
-  ));
+  const started = await Promise.allSettled(
+    nodeIds.map((id) =>
+      spawnChild({
+        name: id,
+        args: productArgs({
+          tsx: ctx.args.tsx,
+          ...(ctx.profileDir ? { profileDir: ctx.profileDir, profileName: `${label}-${id.slice(-2)}.cpuprofile` } : {}),
+        }),
+        env: { ...env, NODE_ID: id },
+      }),
+    ),
+  );
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const cleanup = tracked(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -126,14 +152,33 @@ export interface FloorOptions {
 }
 
 /** `count` floor (or peer) processes running `script` (test/bench/floors/); relay floors get their own RabbitMQ names. */
-export async function startFloors(ctx: BenchContext, label: string, script: string, count: number, opts: FloorOptions = {}): Promise<FloorGroup> {
+export async function startFloors(
+  ctx: BenchContext,
+  label: string,
+  script: string,
+  count: number,
+  opts: FloorOptions = {},
+): Promise<FloorGroup> {
   const amqpPrefix = `${ctx.runId}-${label}.`;
   const nodeIds = Array.from({ length: count }, (_, i) => `${ctx.runId}-${label}-f${i + 1}`);
   const relay = script.startsWith('relay');
-  const env = { PORT: '0', HOST: '127.0.0.1', AMQP_URL: ctx.args.amqpUrl, AMQP_PREFIX: amqpPrefix, REDIS_URL: ctx.args.redisUrl, ...opts.env };
-  const started = await Promise.allSettled(nodeIds.map((id) =>
-    spawnChild({ name: id, args: [...profileFlags(ctx, `${label}-${id.slice(-2)}`), ...floorArgs(script, ctx.args.tsx)], env: { ...env, NODE_ID: id } }),
-  ));
+  const env = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    AMQP_URL: ctx.args.amqpUrl,
+    AMQP_PREFIX: amqpPrefix,
+    REDIS_URL: ctx.args.redisUrl,
+    ...opts.env,
+  };
+  const started = await Promise.allSettled(
+    nodeIds.map((id) =>
+      spawnChild({
+        name: id,
+        args: [...profileFlags(ctx, `${label}-${id.slice(-2)}`), ...floorArgs(script, ctx.args.tsx)],
+        env: { ...env, NODE_ID: id },
+      }),
+    ),
+  );
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const cleanup = tracked(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -164,7 +209,9 @@ export function msgFigure(ctx: BenchContext, id: string, label: string, size: nu
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '—');
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 const perMsg = (cpu: CpuSample, n: number) =>
-  (cpu.serverUs > 0 ? `${(cpu.serverUs / n).toFixed(1)} µs/msg, ${(cpu.serverWrites / n).toFixed(2)} writes/msg` : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`) +
+  (cpu.serverUs > 0
+    ? `${(cpu.serverUs / n).toFixed(1)} µs/msg, ${(cpu.serverWrites / n).toFixed(2)} writes/msg`
+    : `client ${(cpu.clientUs / n).toFixed(1)} µs/msg`) +
   `, RabbitMQ ${(cpu.rabbitUs / n).toFixed(1)} µs/msg, clients ${clientCore(cpu)} % of a core`;
 /** The bench process's CPU (the clients) as a share of one core: near 100, the clients are the cap. */
 const clientCore = (cpu: CpuSample) => (cpu.wallMs > 0 ? Math.round(cpu.clientUs / (cpu.wallMs * 10)) : NaN);
@@ -186,7 +233,8 @@ export async function awaitPath(pipe: Pipe & { size: number }, what: string, tim
 
 /** RabbitMQ's CPU while this bench sends nothing, as a share of one core: other users of the broker. */
 export async function rabbitIdleShare(ctx: BenchContext, ms = 1000): Promise<number> {
-  const c0 = sumCpu(ctx.rabbitPids), t0 = performance.now();
+  const c0 = sumCpu(ctx.rabbitPids),
+    t0 = performance.now();
   await sleep(ms);
   return (sumCpu(ctx.rabbitPids) - c0) / ((performance.now() - t0) * 1000);
 }
@@ -194,7 +242,11 @@ export async function rabbitIdleShare(ctx: BenchContext, ms = 1000): Promise<num
 /** A short unmeasured pass so both sides are JIT-compiled and connections are warm. */
 export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, size: number): Promise<void> {
   pipe.size = size;
-  await runMaxThroughput(pipe, { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) }, () => () => ({ serverUs: 0, infraUs: 0, rabbitUs: 0, clientUs: 0, wallMs: 0, serverReads: 0, serverWrites: 0 }));
+  await runMaxThroughput(
+    pipe,
+    { count: Math.min(ctx.args.maxCount(size), 8000), timeLimitMs: 1500, window: ctx.args.window(size) },
+    () => () => ({ serverUs: 0, infraUs: 0, rabbitUs: 0, clientUs: 0, wallMs: 0, serverReads: 0, serverWrites: 0 }),
+  );
   await sleep(200);
 }
 
@@ -203,22 +255,39 @@ export async function warmUp(ctx: BenchContext, pipe: Pipe & { size: number }, s
  * One fixed-rate and one max-throughput run of `pipe`. `nodeUrls`: the product nodes' HTTP roots,
  * whose `stomp_relay_batch_size` gives the mean batch of the node hop in each run.
  */
-export async function measureMsg(ctx: BenchContext, fig: MsgFigure, pipe: Pipe & { size: number }, serverPids: readonly number[], run: number, nodeUrls: readonly string[] = []): Promise<void> {
+export async function measureMsg(
+  ctx: BenchContext,
+  fig: MsgFigure,
+  pipe: Pipe & { size: number },
+  serverPids: readonly number[],
+  run: number,
+  nodeUrls: readonly string[] = [],
+): Promise<void> {
   const { args } = ctx;
   pipe.size = fig.size;
   const meter = () => cpuMeter(serverPids, ctx.infraPids, ctx.rabbitPids);
   const b0 = await batchTotals(nodeUrls);
-  const fixed = await runFixedRate(pipe, { rate: args.rate, durationMs: args.durationMs, maxInFlight: args.maxInFlight }, meter);
+  const fixed = await runFixedRate(
+    pipe,
+    { rate: args.rate, durationMs: args.durationMs, maxInFlight: args.maxInFlight },
+    meter,
+  );
   await sleep(300);
   const b1 = await batchTotals(nodeUrls);
-  const max = await runMaxThroughput(pipe, { count: args.maxCount(fig.size), timeLimitMs: args.maxTimeMs, window: args.window(fig.size) }, meter);
+  const max = await runMaxThroughput(
+    pipe,
+    { count: args.maxCount(fig.size), timeLimitMs: args.maxTimeMs, window: args.window(fig.size) },
+    meter,
+  );
   await sleep(300);
   const b2 = await batchTotals(nodeUrls);
   const batches = nodeUrls.length > 0 ? `, batch ${meanBatch(b0, b1)} fixed / ${meanBatch(b1, b2)} max` : '';
   fig.fixed.push(fixed);
   fig.max.push(max);
   for (const p of pipe.problems()) if (!fig.problems.includes(p)) fig.problems.push(p);
-  const sat = fixed.saturated ? ` SATURATED (${int(fixed.delivered)}/${int(fixed.sent)} delivered, ${int(fixed.skipped)} skipped)` : '';
+  const sat = fixed.saturated
+    ? ` SATURATED (${int(fixed.delivered)}/${int(fixed.sent)} delivered, ${int(fixed.skipped)} skipped)`
+    : '';
   ctx.progress(
     `  ${fig.label} ${fig.size} B run ${run + 1}/${args.runs}: ${int(fixed.achievedRate)}/s p50 ${ms(fixed.latency.p50)} p99 ${ms(fixed.latency.p99)} p999 ${ms(fixed.latency.p999)} ms, ${perMsg(fixed.cpu, fixed.delivered)}${sat}` +
       ` | max ${int(max.rate)} msg/s${max.stalled ? ' STALLED' : ''}, ${perMsg(max.cpu, max.completed)}${batches}${fig.problems.length > 0 ? ` ⚠ ${fig.problems[0]}` : ''}`,
@@ -230,7 +299,10 @@ async function batchTotals(urls: readonly string[]): Promise<{ sum: number; coun
   let sum = 0;
   let count = 0;
   for (const url of urls) {
-    const text = await fetch(`${url}/metrics`).then((r) => r.text(), () => '');
+    const text = await fetch(`${url}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
     sum += Number(/^stomp_relay_batch_size_sum (\S+)$/m.exec(text)?.[1] ?? 0);
     count += Number(/^stomp_relay_batch_size_count (\S+)$/m.exec(text)?.[1] ?? 0);
   }

@@ -51,7 +51,12 @@ const t0 = performance.now();
 await inBatches(count, concurrency, async (i) => {
   if (mode === 'raw') return openRaw();
   try {
-    const c = await LeanStompClient.connect({ url, login: `${loginPrefix}-${i}`, heartbeat: [heartbeatMs, heartbeatMs], timeoutMs: 30_000 });
+    const c = await LeanStompClient.connect({
+      url,
+      login: `${loginPrefix}-${i}`,
+      heartbeat: [heartbeatMs, heartbeatMs],
+      timeoutMs: 30_000,
+    });
     stomp.push(c);
     // As a user of the demo: its document's chat and presence (documents of 10 users).
     const doc = `${loginPrefix}-d${Math.floor(i / 10)}`;
@@ -63,12 +68,16 @@ await inBatches(count, concurrency, async (i) => {
   }
 });
 const ms = performance.now() - t0;
-process.stdout.write(`${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`,
+);
 
 const stop = () => {
   clearInterval(beat);
   const problems = stomp.reduce((n, c) => n + c.problems.length, 0);
-  process.stdout.write(`${JSON.stringify({ msg: 'closing', problems, sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'closing', problems, sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
+  );
   for (const c of stomp) c.ws.terminate();
   for (const w of raw) w.terminate();
   setTimeout(() => process.exit(0), 200);

@@ -60,7 +60,8 @@ export class LeanStompClient {
             this.receipts.delete(id);
           } else this.onReceipt(id);
         } else if (f.command === 'CONNECTED') this.connected?.(f);
-        else if (f.command === 'ERROR') this.problems.push(`ERROR ${header(f, 'message') ?? ''} ${f.body.toString('utf8', 0, 200)}`);
+        else if (f.command === 'ERROR')
+          this.problems.push(`ERROR ${header(f, 'message') ?? ''} ${f.body.toString('utf8', 0, 200)}`);
       }
     });
   }
@@ -84,7 +85,13 @@ export class LeanStompClient {
           const [cx, cy] = opts.heartbeat ?? [0, 0];
           client.sendFrame({
             command: 'CONNECT',
-            headers: [['accept-version', '1.2,1.1,1.0'], ['heart-beat', `${cx},${cy}`], ['host', '127.0.0.1'], ['login', opts.login], ['passcode', '']],
+            headers: [
+              ['accept-version', '1.2,1.1,1.0'],
+              ['heart-beat', `${cx},${cy}`],
+              ['host', '127.0.0.1'],
+              ['login', opts.login],
+              ['passcode', ''],
+            ],
             body: Buffer.alloc(0),
           });
         });
@@ -112,14 +119,27 @@ export class LeanStompClient {
   send(destination: string, body: Buffer, extra: HeaderList = []): void {
     this.sendFrame({
       command: 'SEND',
-      headers: [['destination', destination], ['content-type', 'text/plain'], ...extra, ['content-length', String(body.length)]],
+      headers: [
+        ['destination', destination],
+        ['content-type', 'text/plain'],
+        ...extra,
+        ['content-length', String(body.length)],
+      ],
       body,
     });
   }
 
   /** SUBSCRIBE with a receipt (and `extra` headers); resolves with the RECEIPT once the server confirmed it. */
   subscribe(destination: string, id: string, timeoutMs = 10_000, extra: HeaderList = []): Promise<Frame> {
-    return this.withReceipt((receipt) => this.sendFrame({ command: 'SUBSCRIBE', headers: [['id', id], ['destination', destination], ['ack', 'auto'], ...extra, ['receipt', receipt]], body: Buffer.alloc(0) }), timeoutMs);
+    return this.withReceipt(
+      (receipt) =>
+        this.sendFrame({
+          command: 'SUBSCRIBE',
+          headers: [['id', id], ['destination', destination], ['ack', 'auto'], ...extra, ['receipt', receipt]],
+          body: Buffer.alloc(0),
+        }),
+      timeoutMs,
+    );
   }
 
   /** Sends one frame with a fresh `receipt` header and resolves with its RECEIPT. */
@@ -128,7 +148,10 @@ export class LeanStompClient {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await new Promise<Frame>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no RECEIPT ${id} within ${timeoutMs} ms: ${this.problems.join('; ')}`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no RECEIPT ${id} within ${timeoutMs} ms: ${this.problems.join('; ')}`)),
+          timeoutMs,
+        );
         this.receipts.set(id, resolve);
         send(id);
       });
@@ -148,7 +171,10 @@ export class LeanStompClient {
     this.closing = true;
     if (this.ws.readyState === WebSocket.OPEN) {
       try {
-        await this.withReceipt((r) => this.sendFrame({ command: 'DISCONNECT', headers: [['receipt', r]], body: Buffer.alloc(0) }), timeoutMs);
+        await this.withReceipt(
+          (r) => this.sendFrame({ command: 'DISCONNECT', headers: [['receipt', r]], body: Buffer.alloc(0) }),
+          timeoutMs,
+        );
       } catch {
         // closing anyway
       }
@@ -157,7 +183,16 @@ export class LeanStompClient {
       this.ws.terminate();
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.closed, new Promise<void>((r) => (timer = setTimeout(() => { this.ws.terminate(); r(); }, timeoutMs)))]);
+    await Promise.race([
+      this.closed,
+      new Promise<void>(
+        (r) =>
+          (timer = setTimeout(() => {
+            this.ws.terminate();
+            r();
+          }, timeoutMs)),
+      ),
+    ]);
     clearTimeout(timer);
   }
 }

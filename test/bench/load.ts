@@ -73,7 +73,10 @@ export class Recorder {
   lastAtMs = NaN;
   private waiter: { target: number; resolve: (ok: boolean) => void } | undefined;
 
-  constructor(readonly capacity: number, readonly expect = 1) {
+  constructor(
+    readonly capacity: number,
+    readonly expect = 1,
+  ) {
     this.latencyMs = new Float64Array(capacity);
     this.counts = new Uint32Array(capacity);
   }
@@ -149,8 +152,17 @@ export interface CpuSample {
   readonly serverWrites: number;
 }
 
-export function cpuMeter(serverPids: readonly number[], infraPids: readonly number[], rabbitPids: readonly number[] = []): () => CpuSample {
-  const s0 = sumCpu(serverPids), i0 = sumCpu(infraPids), r0 = sumCpu(rabbitPids), c0 = process.cpuUsage(), w0 = performance.now(), io0 = sumSyscalls(serverPids);
+export function cpuMeter(
+  serverPids: readonly number[],
+  infraPids: readonly number[],
+  rabbitPids: readonly number[] = [],
+): () => CpuSample {
+  const s0 = sumCpu(serverPids),
+    i0 = sumCpu(infraPids),
+    r0 = sumCpu(rabbitPids),
+    c0 = process.cpuUsage(),
+    w0 = performance.now(),
+    io0 = sumSyscalls(serverPids);
   return () => {
     const c = process.cpuUsage(c0);
     const io = sumSyscalls(serverPids);
@@ -196,7 +208,9 @@ export async function runFixedRate(pipe: Pipe, opts: FixedOptions, meter: () => 
   pipe.recorder = rec;
   const stop = meter();
   const start = performance.now();
-  let sent = 0, skipped = 0, lag = 0;
+  let sent = 0,
+    skipped = 0,
+    lag = 0;
   for (;;) {
     const t = performance.now() - start;
     if (t >= opts.durationMs) break;
@@ -257,7 +271,9 @@ export async function runMaxThroughput(pipe: Pipe, opts: MaxOptions, meter: () =
   pipe.recorder = rec;
   const stop = meter();
   const start = performance.now();
-  let sent = 0, stalls = 0, stalled = false;
+  let sent = 0,
+    stalls = 0,
+    stalled = false;
   while (sent < opts.count && performance.now() - start < opts.timeLimitMs) {
     while (sent < opts.count && sent - rec.completed < opts.window) pipe.send(sent++);
     const before = rec.completed;

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import WebSocket from 'ws';
 import type { Frame } from '../../protocol/index.js';
-import { LeanStompClient } from './lean-stomp-client.js';
+import type { LeanStompClient } from './lean-stomp-client.js';
 import { readStamp, stampedBody, stampedText, type Pipe, type Recorder } from './load.js';
 
 const MAX_KEPT_PROBLEMS = 20;
@@ -114,7 +114,14 @@ export class HttpPushPipe implements SizedPipe {
   send(seq: number): void {
     const body = JSON.stringify({ destination: this.destination, body: stampedText(seq, this.size) });
     const req = http.request(
-      { host: '127.0.0.1', port: this.port, path: this.path, method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port: this.port,
+        path: this.path,
+        method: 'POST',
+        agent: this.agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         if (res.statusCode !== 202) this.bad.add(`HTTP ${res.statusCode}`);
         res.resume();
@@ -135,7 +142,11 @@ export class HttpPushPipe implements SizedPipe {
 
 /** POSTs JSON and fails on a non-2xx answer (the floors' /routes). */
 export async function postJson(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`POST ${url}: ${res.status}`);
   await res.arrayBuffer();
 }

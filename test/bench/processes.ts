@@ -90,7 +90,7 @@ function listeningInodes(port: number): Set<string> {
   const out = new Set<string>();
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(table, 'latin1');
     } catch {
@@ -123,14 +123,18 @@ function pidsNamed(comm: string): number[] {
 export function syscalls(pid: number): { reads: number; writes: number } {
   try {
     const io = readFileSync(`/proc/${pid}/io`, 'latin1');
-    return { reads: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? NaN), writes: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? NaN) };
+    return {
+      reads: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? NaN),
+      writes: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? NaN),
+    };
   } catch {
     return { reads: NaN, writes: NaN };
   }
 }
 
 export function sumSyscalls(pids: readonly number[]): { reads: number; writes: number } {
-  let reads = 0, writes = 0;
+  let reads = 0,
+    writes = 0;
   for (const p of pids) {
     const s = syscalls(p);
     if (Number.isFinite(s.reads)) reads += s.reads;
@@ -205,12 +209,19 @@ export async function spawnChild(opts: SpawnOptions): Promise<BenchChild> {
   });
   let port: number | undefined;
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${opts.name} not ready within ${opts.startTimeoutMs ?? 30_000} ms\n${lines.join('\n')}`)), opts.startTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.name} not ready within ${opts.startTimeoutMs ?? 30_000} ms\n${lines.join('\n')}`)),
+      opts.startTimeoutMs ?? 30_000,
+    );
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${opts.name} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready\n${lines.join('\n')}`));
+      reject(
+        new Error(
+          `${opts.name} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready\n${lines.join('\n')}`,
+        ),
+      );
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       keep(line);
       if (line[0] !== '{') return;
       let entry: Record<string, unknown>;
@@ -228,7 +239,7 @@ export async function spawnChild(opts: SpawnOptions): Promise<BenchChild> {
         else resolve(port ?? 0);
       }
     });
-    createInterface({ input: child.stderr! }).on('line', keep);
+    createInterface({ input: child.stderr }).on('line', keep);
   });
   let boundPort: number;
   try {
@@ -251,7 +262,10 @@ export async function spawnChild(opts: SpawnOptions): Promise<BenchChild> {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
-        const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+        const timedOut = await Promise.race([
+          exited.then(() => false),
+          new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+        ]);
         clearTimeout(timer);
         if (timedOut) {
           child.kill('SIGKILL');
@@ -263,7 +277,13 @@ export async function spawnChild(opts: SpawnOptions): Promise<BenchChild> {
 
 /** How product nodes are started: the built JS (`npm run bench` builds first) or the sources through tsx. */
 export function productArgs(opts: { tsx: boolean; profileDir?: string; profileName?: string }): string[] {
-  const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, ...(opts.profileName ? [`--cpu-prof-name=${opts.profileName}`] : [])] : [];
+  const prof = opts.profileDir
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${opts.profileDir}`,
+        ...(opts.profileName ? [`--cpu-prof-name=${opts.profileName}`] : []),
+      ]
+    : [];
   const built = path.join(REPO_ROOT, 'dist/server/main.js');
   if (!opts.tsx && existsSync(built)) return [...prof, built];
   return [...prof, '--import', 'tsx', path.join(REPO_ROOT, 'server/main.ts')];

@@ -10,11 +10,29 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from './processes.js';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
-export interface ProfileEntry { readonly name: string; readonly where: string; readonly ms: number; readonly pct: number }
+export interface ProfileEntry {
+  readonly name: string;
+  readonly where: string;
+  readonly ms: number;
+  readonly pct: number;
+}
 export interface ProfileSummary {
   readonly file: string;
   readonly busyMs: number;
@@ -30,7 +48,10 @@ function sourceMapFor(file: string): SourceMap | null {
   if (m === undefined) {
     m = null;
     try {
-      if (existsSync(`${file}.map`)) m = new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+      if (existsSync(`${file}.map`))
+        m = new SourceMap(
+          JSON.parse(readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0],
+        );
     } catch {
       m = null;
     }
@@ -46,9 +67,12 @@ function where(cf: CallFrame): string {
   if (file.startsWith('file://')) file = fileURLToPath(file);
   if (file.startsWith(REPO_ROOT)) {
     const map = file.includes(`${path.sep}dist${path.sep}`) ? sourceMapFor(file) : null;
-    const entry = map?.findEntry(cf.lineNumber, cf.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
+    const found = map?.findEntry(cf.lineNumber, cf.columnNumber);
+    const entry = found && 'originalSource' in found ? found : undefined;
     if (entry?.originalSource) {
-      const src = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
+      const src = entry.originalSource.startsWith('file://')
+        ? fileURLToPath(entry.originalSource)
+        : path.resolve(path.dirname(file), entry.originalSource);
       return `${path.relative(REPO_ROOT, src)}:${(entry.originalLine ?? 0) + 1}`;
     }
     const rel = path.relative(REPO_ROOT, file);
@@ -120,7 +144,10 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     }
   }
   const entries = (list: Iterable<{ name: string; where: string; us: number }>) =>
-    [...list].sort((x, y) => y.us - x.us).slice(0, top).map((e) => ({ name: e.name, where: e.where, ms: e.us / 1000, pct: (100 * e.us) / busy }));
+    [...list]
+      .sort((x, y) => y.us - x.us)
+      .slice(0, top)
+      .map((e) => ({ name: e.name, where: e.where, ms: e.us / 1000, pct: (100 * e.us) / busy }));
   return {
     file,
     busyMs: busy / 1000,
@@ -131,12 +158,21 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
 }
 
 export function renderProfile(s: ProfileSummary): string {
-  const rows = (list: readonly ProfileEntry[]) => list.map((e) => `    ${e.pct.toFixed(1).padStart(5)} %  ${e.ms.toFixed(0).padStart(6)} ms  ${e.name}${e.where ? `  ${e.where}` : ''}`).join('\n');
+  const rows = (list: readonly ProfileEntry[]) =>
+    list
+      .map(
+        (e) =>
+          `    ${e.pct.toFixed(1).padStart(5)} %  ${e.ms.toFixed(0).padStart(6)} ms  ${e.name}${e.where ? `  ${e.where}` : ''}`,
+      )
+      .join('\n');
   return [
     `  ${path.relative(REPO_ROOT, s.file)}: ${(s.busyMs / 1000).toFixed(1)} s busy (idle excluded; samples capped at 2× the sampling interval)`,
-    '   self time by area:', rows(s.areas),
-    '   self time by function:', rows(s.self),
-    '   inclusive time, product functions:', rows(s.inclusive),
+    '   self time by area:',
+    rows(s.areas),
+    '   self time by function:',
+    rows(s.self),
+    '   inclusive time, product functions:',
+    rows(s.inclusive),
   ].join('\n');
 }
 

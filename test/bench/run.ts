@@ -41,8 +41,14 @@ function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const s = net.connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port), timeout: 1000 });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('timeout', () => { s.destroy(); resolve(false); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -60,8 +66,31 @@ const ctx: BenchContext = {
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(['cross', 'fast', 'resume', 'yjs', 'storm', 'fanout', 'http', 'idle', 'floors', 'soak']);
-const ORDER: readonly ScenarioName[] = ['floors', 'single', 'cross', 'fast', 'resume', 'yjs', 'fanout', 'http', 'idle', 'storm', 'soak'];
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set([
+  'cross',
+  'fast',
+  'resume',
+  'yjs',
+  'storm',
+  'fanout',
+  'http',
+  'idle',
+  'floors',
+  'soak',
+]);
+const ORDER: readonly ScenarioName[] = [
+  'floors',
+  'single',
+  'cross',
+  'fast',
+  'resume',
+  'yjs',
+  'fanout',
+  'http',
+  'idle',
+  'storm',
+  'soak',
+];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   floors: async () => {
@@ -82,12 +111,14 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   soak: () => soak(ctx),
 };
 const TITLES: Record<ScenarioName, string> = {
-  floors: 'S6 floors: raw amqplib publish→consume' + (floorsAlone ? ', and every scenario\'s floor' : ' (the other floors run inside their scenarios)'),
+  floors:
+    'S6 floors: raw amqplib publish→consume' +
+    (floorsAlone ? ", and every scenario's floor" : ' (the other floors run inside their scenarios)'),
   single: 'S1 single node, user to user (floor: raw ws echo)',
   cross: `S2 cross node, user to user and /app/chat (floor: ws→amqplib→ws${args.peers ? '; beside: transient ws→amqplib→ws, Socket.IO + Redis adapter, @stomp/stompjs clients' : ''})`,
   fast: `fast sender: ${args.fastWindow.toLocaleString('en-US')} messages undelivered for ${args.fastSeconds} s on a healthy cluster`,
   resume: 'resume after reconnect: 300 missed messages recovered from history',
-  yjs: 'Yjs documents: 2 to 100 editors typing, through two nodes and through y-websocket\'s server',
+  yjs: "Yjs documents: 2 to 100 editors typing, through two nodes and through y-websocket's server",
   fanout: `S3 fan-out to ${args.fanoutSubscribers.join(' and ')} subscribers over two nodes (floor: raw ws server→client)`,
   http: 'S4 HTTP push to a node without the user (floor: HTTP→amqplib→ws)',
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
@@ -98,7 +129,7 @@ const TITLES: Record<ScenarioName, string> = {
 let interrupted = false;
 process.once('SIGINT', () => {
   interrupted = true;
-  progress('bench: interrupted; stopping the nodes and deleting this run\'s Redis keys and RabbitMQ names');
+  progress("bench: interrupted; stopping the nodes and deleting this run's Redis keys and RabbitMQ names");
   void stopEverything()
     .then(() => deleteRedisKeys(args.redisUrl, runId))
     .catch(() => undefined)
@@ -110,11 +141,18 @@ const started = Date.now();
 const machine = machineInfo();
 const header = [
   `stomp-relay bench — ${new Date().toISOString()} — ${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, load ${machine.loadavg1} at start`,
-  `product: node ${path.relative(REPO_ROOT, productArgs({ tsx: args.tsx }).at(-1) ?? '')}${args.profile ? ' with --cpu-prof (figures distorted by the profiler)' : ''}; bench env ${Object.entries(PRODUCT_BENCH_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} (raised from the defaults for throughput); LOG_LEVEL=info`,
+  `product: node ${path.relative(REPO_ROOT, productArgs({ tsx: args.tsx }).at(-1) ?? '')}${args.profile ? ' with --cpu-prof (figures distorted by the profiler)' : ''}; bench env ${Object.entries(
+    PRODUCT_BENCH_ENV,
+  )
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')} (raised from the defaults for throughput); LOG_LEVEL=info`,
   `runs: median of ${args.runs}; fixed rate ${args.rate.toLocaleString('en-US')} msg/s for ${args.durationMs / 1000} s; max throughput bounded by ${args.sizes.map((s) => `${args.maxCount(s).toLocaleString('en-US')} msgs (${s} B)`).join(', ')} and ${args.maxTimeMs / 1000} s, window ${args.sizes.map((s) => args.window(s)).join('/')}; all processes share this machine`,
 ];
 progress(header.join('\n'));
-if (Number(loadavg()[0]) > 0.5) progress(`bench: note: load average ${loadavg()[0]?.toFixed(2)} before starting — other work on this machine makes the figures noisy`);
+if (Number(loadavg()[0]) > 0.5)
+  progress(
+    `bench: note: load average ${loadavg()[0]?.toFixed(2)} before starting — other work on this machine makes the figures noisy`,
+  );
 
 const servicesUp = (await reachable(args.redisUrl)) && (await reachable(args.amqpUrl));
 const failures: string[] = [];
@@ -138,11 +176,25 @@ for (const [i, name] of scenarios.entries()) {
     failures.push(msg.split('\n')[0] ?? msg);
   }
   if (ctx.profileDir) {
-    const label = { single: 's1', cross: 's2', fast: 'fast', resume: 'res', yjs: 'yjs', fanout: 's3', http: 's4', idle: 's5', storm: 'storm', soak: 'soak', floors: '' }[name];
+    const label = {
+      single: 's1',
+      cross: 's2',
+      fast: 'fast',
+      resume: 'res',
+      yjs: 'yjs',
+      fanout: 's3',
+      http: 's4',
+      idle: 's5',
+      storm: 'storm',
+      soak: 'soak',
+      floors: '',
+    }[name];
     let files: string[] = [];
     try {
       // The scenario's nodes (`s2-`), its floors (`s2f-`, `s2t-`) and peers (`s2io-`).
-      files = readdirSync(ctx.profileDir).filter((f) => label !== '' && new RegExp(`^${label}(f|t|io)?-`).test(f) && f.endsWith('.cpuprofile')).sort();
+      files = readdirSync(ctx.profileDir)
+        .filter((f) => label !== '' && new RegExp(`^${label}(f|t|io)?-`).test(f) && f.endsWith('.cpuprofile'))
+        .sort();
     } catch {
       // no profile written
     }
@@ -159,13 +211,33 @@ const tables = renderTables({
   header: [
     `### Run of ${new Date().toISOString().slice(0, 10)} (${elapsedS >= 90 ? `${(elapsedS / 60).toFixed(1)} min` : `${elapsedS.toFixed(0)} s`}${args.quick ? ', --quick' : ''})`,
     '',
-    `${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average ${machine.loadavg1} at start. Median of ${args.runs} run(s). Fixed rate ${args.rate.toLocaleString('en-US')} msg/s × ${args.durationMs / 1000} s. Product nodes with ${Object.entries(PRODUCT_BENCH_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}.`,
+    `${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average ${machine.loadavg1} at start. Median of ${args.runs} run(s). Fixed rate ${args.rate.toLocaleString('en-US')} msg/s × ${args.durationMs / 1000} s. Product nodes with ${Object.entries(
+      PRODUCT_BENCH_ENV,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}.`,
     ...(ctx.notes.length > 0 ? ['', ...ctx.notes] : []),
   ],
 });
 const outDir = path.join(REPO_ROOT, 'test-artifacts', 'bench');
 mkdirSync(outDir, { recursive: true });
-const json = { runId, date: new Date().toISOString(), elapsedSeconds: elapsedS, machine, notes: ctx.notes, args: { ...args, maxCount: Object.fromEntries(args.sizes.map((s) => [s, args.maxCount(s)])), window: Object.fromEntries(args.sizes.map((s) => [s, args.window(s)])), fanoutDeliveries: Object.fromEntries(args.sizes.map((s) => [s, args.fanoutDeliveries(s)])) }, productEnv: PRODUCT_BENCH_ENV, figures, targets, failures };
+const json = {
+  runId,
+  date: new Date().toISOString(),
+  elapsedSeconds: elapsedS,
+  machine,
+  notes: ctx.notes,
+  args: {
+    ...args,
+    maxCount: Object.fromEntries(args.sizes.map((s) => [s, args.maxCount(s)])),
+    window: Object.fromEntries(args.sizes.map((s) => [s, args.window(s)])),
+    fanoutDeliveries: Object.fromEntries(args.sizes.map((s) => [s, args.fanoutDeliveries(s)])),
+  },
+  productEnv: PRODUCT_BENCH_ENV,
+  figures,
+  targets,
+  failures,
+};
 writeFileSync(path.join(outDir, `${runId}.json`), JSON.stringify(json, null, 2));
 writeFileSync(path.join(outDir, `${runId}.md`), tables);
 
@@ -176,5 +248,7 @@ if (args.json) {
   process.stdout.write(`\n${tables}\n`);
 }
 if (failures.length > 0) progress(`\nfailed or skipped:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
-progress(`\nbench took ${(elapsedS / 60).toFixed(1)} min; results in ${path.relative(REPO_ROOT, outDir)}/${runId}.{md,json}`);
+progress(
+  `\nbench took ${(elapsedS / 60).toFixed(1)} min; results in ${path.relative(REPO_ROOT, outDir)}/${runId}.{md,json}`,
+);
 process.exit(failures.length > 0 ? 1 : 0);

@@ -12,7 +12,13 @@ const MAX_KEPT_PROBLEMS = 20;
 
 /** Opens a Socket.IO connection as `user` and resolves once the server accepted it. */
 export function connectSocketIo(url: string, user: string, timeoutMs = 10_000): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], auth: { user }, reconnection: false, forceNew: true, timeout: timeoutMs });
+  const socket = io(url, {
+    transports: ['websocket'],
+    auth: { user },
+    reconnection: false,
+    forceNew: true,
+    timeout: timeoutMs,
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();

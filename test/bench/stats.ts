@@ -18,7 +18,13 @@ export interface Percentiles {
 /** p50/p99/p999/max of the first `n` values of `values` (sorted in place). */
 export function percentiles(values: Float64Array, n: number): Percentiles {
   const s = values.subarray(0, n).sort();
-  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), p999: quantile(s, 0.999), max: n > 0 ? (s[n - 1] as number) : NaN, samples: n };
+  return {
+    p50: quantile(s, 0.5),
+    p99: quantile(s, 0.99),
+    p999: quantile(s, 0.999),
+    max: n > 0 ? (s[n - 1] as number) : NaN,
+    samples: n,
+  };
 }
 
 /** The median of the finite values; NaN when there are none. */
@@ -33,10 +39,17 @@ export function median(values: readonly number[]): number {
 export function slope(xs: readonly number[], ys: readonly number[]): number {
   const n = Math.min(xs.length, ys.length);
   if (n < 2) return NaN;
-  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
   for (let i = 0; i < n; i++) {
-    const x = xs[i] as number, y = ys[i] as number;
-    sx += x; sy += y; sxx += x * x; sxy += x * y;
+    const x = xs[i] as number,
+      y = ys[i] as number;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
   }
   const d = n * sxx - sx * sx;
   return d === 0 ? NaN : (n * sxy - sx * sy) / d;

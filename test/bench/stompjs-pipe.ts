@@ -4,7 +4,7 @@
  * the bench process far more CPU per message than the lean client; the report shows how much of a
  * core they took, so a figure capped by the client is seen as such.
  */
-import { Client, type IFrame, type IMessage, type IStompSocket } from '@stomp/stompjs';
+import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { readStampText, stampedText, type Recorder } from './load.js';
 import type { SizedPipe } from './pipes.js';
@@ -21,7 +21,7 @@ export class StompJsClient {
   static async connect(url: string, login: string, timeoutMs = 10_000): Promise<StompJsClient> {
     let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
     const client = new Client({
-      webSocketFactory: () => new WebSocket(url, ['v12.stomp', 'v11.stomp', 'v10.stomp']) as unknown as IStompSocket,
+      webSocketFactory: () => new WebSocket(url, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
       connectHeaders: { login, passcode: '' },
       reconnectDelay: 0,
       debug: () => {},

@@ -26,7 +26,7 @@ process.on('SIGUSR2', () => (killed = true));
 const problems: string[] = [];
 const live = new Set<LeanStompClient>();
 /** Session i's current client (beats go by this fixed index, whatever the reconnects' order). */
-const current: (LeanStompClient | undefined)[] = new Array(count);
+const current = new Array<LeanStompClient | undefined>(count);
 
 const docOf = (i: number) => `${prefix}-d${Math.floor(i / 10)}`;
 
@@ -62,7 +62,8 @@ function watch(i: number, c: LeanStompClient): void {
       try {
         const again = await open(i, urls[1 + Math.floor(Math.random() * (urls.length - 1))]!);
         watch(i, again);
-        if (++resubscribed === count) process.stdout.write(`${JSON.stringify({ msg: 'resubscribed', ms: performance.now() - firstClose })}\n`);
+        if (++resubscribed === count)
+          process.stdout.write(`${JSON.stringify({ msg: 'resubscribed', ms: performance.now() - firstClose })}\n`);
         return;
       } catch (err) {
         retries++;
@@ -88,11 +89,15 @@ await inBatches(count, 200, async (i) => {
     problems.push(`first connect: ${String(err)}`);
   }
 });
-process.stdout.write(`${JSON.stringify({ msg: 'connected', count: live.size })}\n${JSON.stringify({ msg: 'ready' })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ msg: 'connected', count: live.size })}\n${JSON.stringify({ msg: 'ready' })}\n`,
+);
 
 const stop = () => {
   clearInterval(beat);
-  process.stdout.write(`${JSON.stringify({ msg: 'closing', chatDistinct: chatSeen.size, chatTotal, retries, closedEarly, problems })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'closing', chatDistinct: chatSeen.size, chatTotal, retries, closedEarly, problems })}\n`,
+  );
   for (const c of live) c.ws.terminate();
   setTimeout(() => process.exit(0), 200);
 };

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { Client, type IMessage } from '@stomp/stompjs';
-import { StompResume, type ResumableSubscription, type StreamPosition, type SubscribeOutcome } from '../../client/index.js';
+import {
+  StompResume,
+  type ResumableSubscription,
+  type StreamPosition,
+  type SubscribeOutcome,
+} from '../../client/index.js';
 import type { Frame } from '../../protocol/index.js';
 import { webSocketFactory } from '../helpers/stomp-client.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -74,7 +79,11 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
         onNotRecovered: (sub, position) => seen.notRecovered.push([sub.destination, position]),
         onSubscribed: (sub, outcome) => seen.subscribed.push([sub.destination, outcome]),
       });
-      const subscribe = (destination: string, options: Parameters<StompResume['subscribe']>[2] = {}, onMessage?: (m: IMessage) => void) => {
+      const subscribe = (
+        destination: string,
+        options: Parameters<StompResume['subscribe']>[2] = {},
+        onMessage?: (m: IMessage) => void,
+      ) => {
         seen.bodies.set(destination, []);
         return resume.subscribe(
           destination,
@@ -87,7 +96,8 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
       };
       const bodies = (destination = DOC) => seen.bodies.get(destination) ?? [];
       const confirmations = (destination = DOC) => seen.subscribed.filter(([d]) => d === destination).map(([, o]) => o);
-      const received = (n: number, destination = DOC) => waitFor(() => bodies(destination).length >= n, `${n} message(s) on ${destination}`);
+      const received = (n: number, destination = DOC) =>
+        waitFor(() => bodies(destination).length >= n, `${n} message(s) on ${destination}`);
       const confirmed = (n: number, destination = DOC) =>
         waitFor(() => confirmations(destination).length >= n, `${n} confirmed subscription(s) to ${destination}`);
       return { client, resume, seen, subscribe, bodies, confirmations, received, confirmed };
@@ -272,7 +282,7 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
       await c.confirmed(1);
       await publish(DOC, ...range(1, 3));
       await c.received(3);
-      await s.duplicate!(DOC, 2);
+      await s.duplicate(DOC, 2);
       await publish(DOC, '4');
       await c.received(4);
       expect(c.bodies()).to.deep.equal(range(1, 4));
@@ -289,7 +299,7 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
       await c.confirmed(1);
       await publish(DOC, ...range(1, 3));
       await c.received(3);
-      await s.duplicate!(DOC, 2, true);
+      await s.duplicate(DOC, 2, true);
       await publish(DOC, '4');
       await c.received(5);
       expect(c.bodies()).to.deep.equal(['1', '2', '3', '2', '4']);
@@ -306,7 +316,7 @@ export function resumeClientSuite(name: string, startServer: StartResumeServer):
       await publish(DOC, ...range(1, 2));
       await c.received(2);
       const before = sub.position!;
-      await s.forgetHistory!();
+      await s.forgetHistory();
       await publish(DOC, '3');
       await c.received(3);
       expect(c.seen.notRecovered).to.have.length(1);

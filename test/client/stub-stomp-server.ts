@@ -50,7 +50,11 @@ export class StubStompServer {
   }
 
   static async start(options: StubOptions): Promise<StubStompServer> {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (protocols) => subprotocolVersion(protocols) });
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      handleProtocols: (protocols) => subprotocolVersion(protocols),
+    });
     await new Promise<void>((resolve) => wss.once('listening', resolve));
     return new StubStompServer(wss, options);
   }
@@ -74,7 +78,8 @@ export class StubStompServer {
       const stream = this.#streams.ofMessage(msg);
       const position = stream === undefined ? undefined : await this.#history.append(stream, msg);
       for (const conn of this.#connections) {
-        for (const [id, sub] of conn.subs) if (sub.destination === destination) this.#message(conn, id, sub, msg, position);
+        for (const [id, sub] of conn.subs)
+          if (sub.destination === destination) this.#message(conn, id, sub, msg, position);
       }
     });
   }
@@ -89,7 +94,8 @@ export class StubStompServer {
       if (!entry) throw new Error(`offset ${offset} is not kept`);
       for (const conn of this.#connections) {
         for (const [id, sub] of conn.subs) {
-          if (sub.destination === destination) this.#message(conn, id, sub, { ...entry.message, redelivered }, { epoch, offset });
+          if (sub.destination === destination)
+            this.#message(conn, id, sub, { ...entry.message, redelivered }, { epoch, offset });
         }
       }
     });
@@ -138,7 +144,10 @@ export class StubStompServer {
     switch (frame.command) {
       case 'CONNECT':
       case 'STOMP':
-        this.#write(conn, 'CONNECTED', [['version', '1.2'], ['heart-beat', '0,0']]);
+        this.#write(conn, 'CONNECTED', [
+          ['version', '1.2'],
+          ['heart-beat', '0,0'],
+        ]);
         return;
       case 'SUBSCRIBE':
         return this.#serial(() => this.#subscribe(conn, frame));
@@ -167,7 +176,8 @@ export class StubStompServer {
       if (epoch !== undefined && offsetText !== undefined && /^\d+$/.test(offsetText)) {
         const recovery = await this.#history.since(stream, epoch, Number(offsetText));
         if (recovery.recovered) {
-          for (const e of recovery.messages) this.#message(conn, id, sub, e.message, { epoch: recovery.position.epoch, offset: e.offset });
+          for (const e of recovery.messages)
+            this.#message(conn, id, sub, e.message, { epoch: recovery.position.epoch, offset: e.offset });
         }
         receiptHeaders.push(...positionHeaders(recovery.position), ['x-recovered', String(recovery.recovered)]);
       } else {
@@ -179,7 +189,13 @@ export class StubStompServer {
     if (receipt !== undefined) this.#write(conn, 'RECEIPT', [['receipt-id', receipt], ...receiptHeaders]);
   }
 
-  #message(conn: Connection, id: string, sub: StubSubscription, msg: RelayMessage, position: StreamPosition | undefined): void {
+  #message(
+    conn: Connection,
+    id: string,
+    sub: StubSubscription,
+    msg: RelayMessage,
+    position: StreamPosition | undefined,
+  ): void {
     const headers: [string, string][] = [
       ['destination', msg.destination],
       ['subscription', id],

@@ -24,7 +24,13 @@ describe('resume of a user destination across cluster nodes', function () {
     await requireService(this, 'rabbitmq');
     for (const id of ids) {
       nodes.push(
-        await startNode({ REDIS_URL: TEST_REDIS_URL, AMQP_URL: TEST_AMQP_URL, KEY_PREFIX: prefix, NODE_ID: id, HISTORY_DESTINATIONS: '/user/queue/inbox' }),
+        await startNode({
+          REDIS_URL: TEST_REDIS_URL,
+          AMQP_URL: TEST_AMQP_URL,
+          KEY_PREFIX: prefix,
+          NODE_ID: id,
+          HISTORY_DESTINATIONS: '/user/queue/inbox',
+        }),
       );
     }
   });
@@ -44,7 +50,8 @@ describe('resume of a user destination across cluster nodes', function () {
     return { socket, receipt: await socket.next('RECEIPT') };
   }
   const bodies = (s: RawSocket) => s.frames.filter((f) => f.command === 'MESSAGE').map((f) => f.body.toString());
-  const offsets = (s: RawSocket) => s.frames.filter((f) => f.command === 'MESSAGE').map((f) => Number(header(f, 'x-offset')));
+  const offsets = (s: RawSocket) =>
+    s.frames.filter((f) => f.command === 'MESSAGE').map((f) => Number(header(f, 'x-offset')));
 
   it('numbers the messages sent on another node, and resumes on that node with exactly the missed ones', async () => {
     const [a, b] = nodes as [StartedNode, StartedNode];

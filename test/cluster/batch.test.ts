@@ -14,7 +14,14 @@ const run = promisify(execFile);
 
 /** "ready unacked" of one queue, from rabbitmqctl (the broker's own count; AMQP cannot see unacked messages). */
 async function queueCounts(queue: string): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged']);
+  const { stdout } = await run('rabbitmqctl', [
+    'list_queues',
+    '-q',
+    '--no-table-headers',
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+  ]);
   const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
   return line ? line.split('\t').slice(1).join(' ') : 'missing';
 }
@@ -34,7 +41,15 @@ describe('cluster: a batch of relayed messages, record by record', function () {
   });
 
   function record(id: string, user: string, body: string): RelayMessage {
-    return { id, target: { kind: 'user', user }, destination: '/queue/x', headers: [['x-seq', id]], body: Buffer.from(body), origin: 'batch-test', sentAt: Date.now() };
+    return {
+      id,
+      target: { kind: 'user', user },
+      destination: '/queue/x',
+      headers: [['x-seq', id]],
+      body: Buffer.from(body),
+      origin: 'batch-test',
+      sentAt: Date.now(),
+    };
   }
 
   it('delivers, re-routes and stores the records of one batch around a poison one, in order', async () => {
@@ -57,8 +72,14 @@ describe('cluster: a batch of relayed messages, record by record', function () {
     try {
       const ch = await conn.createConfirmChannel();
       const t = new RabbitTopology(cluster.amqpPrefix);
-      const content = encodeBatch(records.map((r) => ('envelope' in r ? r : { id: r.id, envelope: encodeEnvelope(r) })));
-      ch.publish(t.relayExchange, t.nodeRoutingKey(n1.nodeId), content, { messageId: `b-${stamp}+5`, persistent: true, mandatory: true });
+      const content = encodeBatch(
+        records.map((r) => ('envelope' in r ? r : { id: r.id, envelope: encodeEnvelope(r) })),
+      );
+      ch.publish(t.relayExchange, t.nodeRoutingKey(n1.nodeId), content, {
+        messageId: `b-${stamp}+5`,
+        persistent: true,
+        mandatory: true,
+      });
       await ch.waitForConfirms();
     } finally {
       await conn.close();
@@ -71,13 +92,18 @@ describe('cluster: a batch of relayed messages, record by record', function () {
     expect(m!.body).to.equal('for the one who moved');
 
     // The offline one was kept: it arrives when its user comes.
-    await waitFor(async () => (await n1.metrics()).value('stomp_offline_stored_total') > before.value('stomp_offline_stored_total'), 'the record for the offline user stored');
+    await waitFor(
+      async () => (await n1.metrics()).value('stomp_offline_stored_total') > before.value('stomp_offline_stored_total'),
+      'the record for the offline user stored',
+    );
     const away = await cluster.connect(n2, Away);
     const inboxAway = await away.subscribeWithReceipt('/user/queue/x');
     const [stored] = await inboxAway.wait(1);
     expect(stored!.body).to.equal('for the one who is offline');
 
-    expect(n1.logs().some((l) => l.includes('dropping an undecodable record') && l.includes(`b-${stamp}-poison`))).to.equal(true);
+    expect(
+      n1.logs().some((l) => l.includes('dropping an undecodable record') && l.includes(`b-${stamp}-poison`)),
+    ).to.equal(true);
     // Every record settled, so the batch was acked: node 1's queue holds nothing, ready or unacked.
     const queue = new RabbitTopology(cluster.amqpPrefix).nodeQueue(n1.nodeId);
     await waitFor(async () => (await queueCounts(queue)) === '0 0', `${queue} empty and acked`, 15_000, 300);

@@ -106,7 +106,11 @@ describe('cluster: delivery across nodes', function () {
     const a = await cluster.connect(n1, A);
     const b = await cluster.connect(n2, B);
     const c = await cluster.connect(n3, C);
-    const inboxes = [await a.subscribeWithReceipt(topic), await b.subscribeWithReceipt(topic), await c.subscribeWithReceipt(topic)];
+    const inboxes = [
+      await a.subscribeWithReceipt(topic),
+      await b.subscribeWithReceipt(topic),
+      await c.subscribeWithReceipt(topic),
+    ];
 
     await b.sendWithReceipt(topic, 'one', { 'x-edition': 'morning' });
     await b.sendWithReceipt(topic, 'two');

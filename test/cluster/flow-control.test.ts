@@ -32,7 +32,9 @@ describe('cluster: flow control instead of disconnect', function () {
     const body = 'x'.repeat(100);
     for (let i = 0; i < total; i++) fast.send(`/user/${Sink}/queue/flood`, body, { 'x-seq': String(i) });
     // Meanwhile another user on node 2 writes to a session on the sender's node.
-    const side = Array.from({ length: 50 }, (_, i) => other.sendWithReceipt(`/user/${Watcher}/queue/side`, `side ${i}`));
+    const side = Array.from({ length: 50 }, (_, i) =>
+      other.sendWithReceipt(`/user/${Watcher}/queue/side`, `side ${i}`),
+    );
     await Promise.all(side);
     await watched.wait(50, 30_000);
 

@@ -48,7 +48,7 @@ describe('cluster: GET /api/docs/{docId}/presence', function () {
     for (const node of [n1, n2, n3]) expect(await presence(node, [A, B, C]), node.nodeId).to.deep.equal(expected);
   });
 
-  it('drops a user from every node\'s answer once it disconnected', async () => {
+  it("drops a user from every node's answer once it disconnected", async () => {
     const [A, B] = uniqueUsers('A', 'B');
     const a = await cluster.connect(n1, A);
     const b = await cluster.connect(n3, B);
@@ -58,7 +58,10 @@ describe('cluster: GET /api/docs/{docId}/presence', function () {
 
     await waitFor(async () => (await presence(n3, [A, B])).users.length === 1, `${B} to leave the presence`);
     for (const node of [n1, n2, n3]) {
-      expect((await presence(node, [A, B])).users.map((u) => [u.userId, u.node]), node.nodeId).to.deep.equal([[A, n1.nodeId]]);
+      expect(
+        (await presence(node, [A, B])).users.map((u) => [u.userId, u.node]),
+        node.nodeId,
+      ).to.deep.equal([[A, n1.nodeId]]);
     }
   });
 });

@@ -12,7 +12,12 @@ interface Presence {
   nodes: Record<string, number>;
 }
 
-async function sendToUser(node: ClusterNode, user: string, destination: string, body: unknown): Promise<{ status: number; json: { id?: string; status?: string } }> {
+async function sendToUser(
+  node: ClusterNode,
+  user: string,
+  destination: string,
+  body: unknown,
+): Promise<{ status: number; json: { id?: string; status?: string } }> {
   const res = await fetch(`${node.http}/api/users/${encodeURIComponent(user)}/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -87,7 +92,11 @@ describe('cluster: the Redis registry', function () {
     await b.subscribeWithReceipt('/user/queue/notice');
     expect(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${B}`)).to.deep.equal({ [n2.nodeId]: '1' });
     await b.disconnect();
-    await waitFor(async () => (await cluster.redis.exists(`${cluster.keyPrefix}user:${B}`)) === 0, `${B} to be unlocated`, 5000);
+    await waitFor(
+      async () => (await cluster.redis.exists(`${cluster.keyPrefix}user:${B}`)) === 0,
+      `${B} to be unlocated`,
+      5000,
+    );
     const sent = await sendToUser(n1, B, '/queue/notice', 'later');
     expect(sent).to.deep.include({ status: 202 });
     expect(sent.json.status).to.equal('stored');
@@ -122,12 +131,18 @@ describe('cluster: a node killed with SIGKILL', function () {
     // Its liveness key expires at most one TTL after its last refresh: from then on nobody
     // locates B there (reads skip dead nodes), as the presence API shows.
     const presentOn = async (node: ClusterNode) =>
-      ((await (await fetch(`${node.http}/api/docs/42/presence`)).json()) as { users: { userId: string }[] }).users.map((u) => u.userId);
+      ((await (await fetch(`${node.http}/api/docs/42/presence`)).json()) as { users: { userId: string }[] }).users.map(
+        (u) => u.userId,
+      );
     await waitFor(async () => !(await presentOn(n1)).includes(B), `${B} to be no longer located`, ttlMs + 1000);
     const unlocatedAfterMs = Date.now() - killedAt;
     // Every live node sweeps once per TTL, so the entries themselves go within two TTLs (+ margin).
     const sweepBoundMs = 2 * ttlMs + 1500;
-    await waitFor(async () => (await cluster.redis.hexists(doc42, B)) === 0, `${B}'s entry in ${doc42} to be swept`, sweepBoundMs);
+    await waitFor(
+      async () => (await cluster.redis.hexists(doc42, B)) === 0,
+      `${B}'s entry in ${doc42} to be swept`,
+      sweepBoundMs,
+    );
     const sweptAfterMs = Date.now() - killedAt;
     expect(sweptAfterMs).to.be.below(sweepBoundMs);
     expect(await cluster.redis.exists(`${cluster.keyPrefix}node:${n3.nodeId}`)).to.equal(0);
@@ -143,8 +158,11 @@ describe('cluster: a node killed with SIGKILL', function () {
     const after = await n2.metrics();
     expect(after.value('stomp_offline_stored_total') - before.value('stomp_offline_stored_total')).to.equal(2);
 
-    expect(await presentOn(n2)).to.include(A).and.not.include(B);
-    if (process.env.CLUSTER_REPORT) console.log(`      unlocated after ${unlocatedAfterMs} ms, swept after ${sweptAfterMs} ms`);
+    expect(await presentOn(n2))
+      .to.include(A)
+      .and.not.include(B);
+    if (process.env.CLUSTER_REPORT)
+      console.log(`      unlocated after ${unlocatedAfterMs} ms, swept after ${sweptAfterMs} ms`);
   });
 });
 

@@ -27,8 +27,13 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
   let n2: ClusterNode;
   let n3: ClusterNode;
   const snapshot = () => Promise.all(nodes.map((n) => n.metrics()));
-  const delta = (before: MetricsSnapshot[], after: MetricsSnapshot[], i: number, name: string, labels: Record<string, string> = {}) =>
-    after[i]!.value(name, labels) - before[i]!.value(name, labels);
+  const delta = (
+    before: MetricsSnapshot[],
+    after: MetricsSnapshot[],
+    i: number,
+    name: string,
+    labels: Record<string, string> = {},
+  ) => after[i]!.value(name, labels) - before[i]!.value(name, labels);
 
   before(() => {
     nodes = cluster.nodes;
@@ -169,4 +174,3 @@ describe('cluster: routing (only the nodes that need a message get it)', functio
     expect(delta(before, after, 2, CONSUMED, { origin: n1.nodeId, kind: 'user' })).to.equal(1);
   });
 });
-

@@ -29,27 +29,71 @@ function reaches(destinationOrPattern: string, destination: string): boolean {
 describe('destination patterns (broker bindings)', function () {
   // From Spring's AntPathMatcherTests.match, minus its empty-segment cases (segments are significant here).
   const cases: [pattern: string, destination: string, matches: boolean][] = [
-    ['test', 'test', true], ['/test', '/test', true], ['/test.jpg', 'test.jpg', false], ['test', '/test', false], ['/test', 'test', false],
-    ['t?st', 'test', true], ['??st', 'test', true], ['tes?', 'test', true], ['te??', 'test', true], ['?es?', 'test', true],
-    ['tes?', 'tes', false], ['tes?', 'testt', false], ['tes?', 'tsst', false],
-    ['*', 'test', true], ['test*', 'test', true], ['test*', 'testTest', true], ['test/*', 'test/Test', true], ['test/*', 'test/t', true],
-    ['test/*', 'test/', true], ['*test*', 'AnothertestTest', true], ['*test', 'Anothertest', true], ['*.*', 'test.', true],
-    ['*.*', 'test.test.test', true], ['test*aaa', 'testblaaaa', true], ['test*', 'tst', false], ['test*', 'tsttest', false],
-    ['test*', 'test/', false], ['test*', 'test/t', false], ['test/*', 'test', false], ['*test*', 'tsttst', false], ['*.*', 'tsttst', false],
-    ['test*aaa', 'test', false], ['test*aaa', 'testblaaab', false],
-    ['/?', '/a', true], ['/?/a', '/a/a', true], ['/a/?', '/a/b', true], ['/??/a', '/aa/a', true], ['/a/??', '/a/bb', true],
-    ['/**', '/testing/testing', true], ['/*/**', '/testing/testing', true], ['/**/*', '/testing/testing', true],
-    ['/bla/**/bla', '/bla/testing/testing/bla', true], ['/bla/**/bla', '/bla/testing/testing/bla/bla', true],
-    ['/**/test', '/bla/bla/test', true], ['/bla/**/**/bla', '/bla/bla/bla/bla/bla/bla', true], ['/bla*bla/test', '/blaXXXbla/test', true],
-    ['/*bla/test', '/XXXbla/test', true], ['/bla*bla/test', '/blaXXXbl/test', false], ['/*bla/test', 'XXXblab/test', false],
-    ['/????', '/bala/bla', false], ['/**/*bla', '/bla/bla/bla/bbb', false],
+    ['test', 'test', true],
+    ['/test', '/test', true],
+    ['/test.jpg', 'test.jpg', false],
+    ['test', '/test', false],
+    ['/test', 'test', false],
+    ['t?st', 'test', true],
+    ['??st', 'test', true],
+    ['tes?', 'test', true],
+    ['te??', 'test', true],
+    ['?es?', 'test', true],
+    ['tes?', 'tes', false],
+    ['tes?', 'testt', false],
+    ['tes?', 'tsst', false],
+    ['*', 'test', true],
+    ['test*', 'test', true],
+    ['test*', 'testTest', true],
+    ['test/*', 'test/Test', true],
+    ['test/*', 'test/t', true],
+    ['test/*', 'test/', true],
+    ['*test*', 'AnothertestTest', true],
+    ['*test', 'Anothertest', true],
+    ['*.*', 'test.', true],
+    ['*.*', 'test.test.test', true],
+    ['test*aaa', 'testblaaaa', true],
+    ['test*', 'tst', false],
+    ['test*', 'tsttest', false],
+    ['test*', 'test/', false],
+    ['test*', 'test/t', false],
+    ['test/*', 'test', false],
+    ['*test*', 'tsttst', false],
+    ['*.*', 'tsttst', false],
+    ['test*aaa', 'test', false],
+    ['test*aaa', 'testblaaab', false],
+    ['/?', '/a', true],
+    ['/?/a', '/a/a', true],
+    ['/a/?', '/a/b', true],
+    ['/??/a', '/aa/a', true],
+    ['/a/??', '/a/bb', true],
+    ['/**', '/testing/testing', true],
+    ['/*/**', '/testing/testing', true],
+    ['/**/*', '/testing/testing', true],
+    ['/bla/**/bla', '/bla/testing/testing/bla', true],
+    ['/bla/**/bla', '/bla/testing/testing/bla/bla', true],
+    ['/**/test', '/bla/bla/test', true],
+    ['/bla/**/**/bla', '/bla/bla/bla/bla/bla/bla', true],
+    ['/bla*bla/test', '/blaXXXbla/test', true],
+    ['/*bla/test', '/XXXbla/test', true],
+    ['/bla*bla/test', '/blaXXXbl/test', false],
+    ['/*bla/test', 'XXXblab/test', false],
+    ['/????', '/bala/bla', false],
+    ['/**/*bla', '/bla/bla/bla/bbb', false],
     ['/*bla*/**/bla/**', '/XXXblaXXXX/testing/testing/bla/testing/testing/', true],
     ['/*bla*/**/bla/*', '/XXXblaXXXX/testing/testing/bla/testing', true],
     ['*bla*/**/bla/*', 'XXXblaXXXX/testing/testing/bla/testing/testing', false],
-    ['/x/x/**/bla', '/x/x/x/', false], ['/foo/bar/**', '/foo/bar', true], ['', '', true], ['/{bla}.*', '/testing.html', true],
-    ['/topic/docs/{id}/edits', '/topic/docs/42/edits', true], ['/topic/docs/{id}/edits', '/topic/docs/4/2/edits', false],
-    ['/topic/docs/{id:\\d+}/edits', '/topic/docs/42/edits', true], ['/topic/docs/{id:\\d+}/edits', '/topic/docs/4a/edits', false],
-    ['/topic/{id:[a-z]{2}}', '/topic/ab', true], ['/topic/{id:[a-z]{2}}', '/topic/abc', false], ['/topic/a.b', '/topic/a.b', true],
+    ['/x/x/**/bla', '/x/x/x/', false],
+    ['/foo/bar/**', '/foo/bar', true],
+    ['', '', true],
+    ['/{bla}.*', '/testing.html', true],
+    ['/topic/docs/{id}/edits', '/topic/docs/42/edits', true],
+    ['/topic/docs/{id}/edits', '/topic/docs/4/2/edits', false],
+    ['/topic/docs/{id:\\d+}/edits', '/topic/docs/42/edits', true],
+    ['/topic/docs/{id:\\d+}/edits', '/topic/docs/4a/edits', false],
+    ['/topic/{id:[a-z]{2}}', '/topic/ab', true],
+    ['/topic/{id:[a-z]{2}}', '/topic/abc', false],
+    ['/topic/a.b', '/topic/a.b', true],
   ];
   for (const [pattern, destination, expected] of cases) {
     it(`${expected ? 'matches' : 'does not match'} ${JSON.stringify(destination)} with ${JSON.stringify(pattern)}`, function () {
@@ -58,12 +102,25 @@ describe('destination patterns (broker bindings)', function () {
   }
 
   it('tells patterns (with *, ? or {) from plain destinations', function () {
-    expect(['/topic/*', '/topic/a?', '/topic/{id}', '/topic/**'].map(isPattern)).to.deep.equal([true, true, true, true]);
+    expect(['/topic/*', '/topic/a?', '/topic/{id}', '/topic/**'].map(isPattern)).to.deep.equal([
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect(['/topic/a', '/topic/a.b', '/topic/a}'].map(isPattern)).to.deep.equal([false, false, false]);
   });
 
   it('refuses over-long patterns, unbalanced braces and regexes that backtrack catastrophically', function () {
-    for (const bad of [`/topic/*${'a'.repeat(300)}`, '/topic/{id', '/topic/a}{b', '/topic/{id:(a+)+}', '/topic/{id:(\\w*)*x}', '/topic/{id:(a)\\1}', '/topic/{id:[}']) {
+    for (const bad of [
+      `/topic/*${'a'.repeat(300)}`,
+      '/topic/{id',
+      '/topic/a}{b',
+      '/topic/{id:(a+)+}',
+      '/topic/{id:(\\w*)*x}',
+      '/topic/{id:(a)\\1}',
+      '/topic/{id:[}',
+    ]) {
       expect(() => compilePattern(bad), bad).to.throw(DestinationPatternError);
     }
   });
@@ -72,17 +129,18 @@ describe('destination patterns (broker bindings)', function () {
 describe('RabbitMQ topology names and keys', function () {
   it('builds every name from the prefix and the node id', function () {
     const t = new RabbitTopology('stomp.');
-    expect([t.relayExchange, t.broadcastExchange, t.nodeQueue('n1'), t.nodeBroadcastExchange('n1'), t.nodeRoutingKey('n1')]).to.deep.equal([
-      'stomp.relay',
-      'stomp.broadcast',
-      'stomp.node.n1',
-      'stomp.node-broadcast.n1',
-      'n1',
-    ]);
+    expect([
+      t.relayExchange,
+      t.broadcastExchange,
+      t.nodeQueue('n1'),
+      t.nodeBroadcastExchange('n1'),
+      t.nodeRoutingKey('n1'),
+    ]).to.deep.equal(['stomp.relay', 'stomp.broadcast', 'stomp.node.n1', 'stomp.node-broadcast.n1', 'n1']);
   });
 
   it('refuses node ids and prefixes that could spell AMQP syntax or another name', function () {
-    for (const id of ['', 'a#b', 'a*', '.hidden', 'a b', 'x'.repeat(65), 'ü']) expect(isValidNodeId(id), id).to.equal(false);
+    for (const id of ['', 'a#b', 'a*', '.hidden', 'a b', 'x'.repeat(65), 'ü'])
+      expect(isValidNodeId(id), id).to.equal(false);
     expect(() => new RabbitTopology('stomp.').nodeQueue('a#b')).to.throw(/invalid node id/);
     expect(() => new RabbitTopology('amq.x.')).to.throw(/prefix/);
     expect(() => new RabbitTopology('a b')).to.throw(/prefix/);
@@ -110,7 +168,8 @@ describe('RabbitMQ topology names and keys', function () {
       fc.property(fc.array(token, { maxLength: 5 }), fc.array(segment, { maxLength: 6 }), (tokens, segments) => {
         const pattern = `/${tokens.join('/')}`;
         const destination = `/${segments.join('/')}`;
-        if (compilePattern(pattern)(destination)) expect(reaches(pattern, destination), `${pattern} ← ${destination}`).to.equal(true);
+        if (compilePattern(pattern)(destination))
+          expect(reaches(pattern, destination), `${pattern} ← ${destination}`).to.equal(true);
       }),
       { numRuns: 3000 },
     );
@@ -118,18 +177,30 @@ describe('RabbitMQ topology names and keys', function () {
     const char = fc.constantFrom('a', 'b', '.', '#', '%', '*', 'ü');
     const instance = (t: string): fc.Arbitrary<string[]> => {
       switch (t) {
-        case '**': return fc.array(segment, { maxLength: 3 });
-        case '*': case '{id}': return segment.map((x) => [x]);
-        case 'a*': return segment.map((x) => [`a${x}`]);
-        case '*b': return segment.map((x) => [`${x}b`]);
-        case '{id:[ab]+}': return fc.stringMatching(/^[ab]{1,3}$/).map((x) => [x]);
-        case '?': return char.map((x) => [x]);
-        case 'a?': return char.map((x) => [`a${x}`]);
-        default: return fc.constant([t]);
+        case '**':
+          return fc.array(segment, { maxLength: 3 });
+        case '*':
+        case '{id}':
+          return segment.map((x) => [x]);
+        case 'a*':
+          return segment.map((x) => [`a${x}`]);
+        case '*b':
+          return segment.map((x) => [`${x}b`]);
+        case '{id:[ab]+}':
+          return fc.stringMatching(/^[ab]{1,3}$/).map((x) => [x]);
+        case '?':
+          return char.map((x) => [x]);
+        case 'a?':
+          return char.map((x) => [`a${x}`]);
+        default:
+          return fc.constant([t]);
       }
     };
     const matchingPair = fc.array(token, { maxLength: 5 }).chain((tokens) =>
-      fc.tuple(fc.constant(`/${tokens.join('/')}`), fc.tuple(...tokens.map(instance)).map((parts) => `/${parts.flat().join('/')}`)),
+      fc.tuple(
+        fc.constant(`/${tokens.join('/')}`),
+        fc.tuple(...tokens.map(instance)).map((parts) => `/${parts.flat().join('/')}`),
+      ),
     );
     fc.assert(
       fc.property(matchingPair, ([pattern, destination]) => {
@@ -138,7 +209,12 @@ describe('RabbitMQ topology names and keys', function () {
       }),
       { numRuns: 3000 },
     );
-    for (const [p, d] of [['/**', '/a.b/#/%'], ['/a*/**/b', '/ab/x/y/b'], ['/{id}/?', '/a.b/%'], ['/*', `/${'y'.repeat(400)}`]] as const) {
+    for (const [p, d] of [
+      ['/**', '/a.b/#/%'],
+      ['/a*/**/b', '/ab/x/y/b'],
+      ['/{id}/?', '/a.b/%'],
+      ['/*', `/${'y'.repeat(400)}`],
+    ] as const) {
       expect(compilePattern(p)(d), `${p} ~ ${d}`).to.equal(true);
       expect(reaches(p, d), `${p} ← ${d}`).to.equal(true);
     }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { UnroutableError, type Broker } from '../../server/broker/broker.js';
+import { UnroutableError, type Broker, type ControlSignal } from '../../server/broker/broker.js';
 import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { NodeId } from '../../server/ids.js';
 
@@ -24,11 +24,22 @@ class Inbox {
 
   constructor(private readonly behaviour?: (msg: RelayMessage) => Promise<void>) {}
 
+  readonly signals: { signal: ControlSignal; from: NodeId }[] = [];
+
   readonly handler = async (msg: RelayMessage): Promise<void> => {
     this.received.push(msg);
     for (const check of [...this.waiters]) check();
     if (this.behaviour) await this.behaviour(msg);
   };
+
+  readonly onSignal = (signal: ControlSignal, from: NodeId): void => {
+    this.signals.push({ signal, from });
+    for (const check of [...this.waiters]) check();
+  };
+
+  signalled(pred: (s: ControlSignal) => boolean, what: string): Promise<void> {
+    return this.until(() => this.signals.some((s) => pred(s.signal)), what);
+  }
 
   /** Ids received, without markers, in arrival order. */
   ids(): string[] {
@@ -49,7 +60,11 @@ class Inbox {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out waiting for ${what}; received ${this.received.length}: ${this.ids().slice(0, 20).join(', ')}`));
+        reject(
+          new Error(
+            `timed out waiting for ${what}; received ${this.received.length}: ${this.ids().slice(0, 20).join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.add(check);
     });
@@ -88,7 +103,10 @@ function nodeId(label: string): NodeId {
  */
 async function drain(from: TestNode, to: readonly TestNode[]): Promise<void> {
   const marker = message(from.id, { destination: MARKER, target: { kind: 'user', user: 'marker' } });
-  await from.broker.sendToNodes(to.map((n) => n.id), marker);
+  await from.broker.sendToNodes(
+    to.map((n) => n.id),
+    marker,
+  );
   await Promise.all(to.map((n) => n.inbox.until((r) => r.some((m) => m.id === marker.id), `marker on ${n.id}`)));
 }
 
@@ -110,11 +128,14 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
     const factory = makeBrokers();
     const opened: Broker[] = [];
 
-    async function startNode(id: NodeId = nodeId('n'), behaviour?: (msg: RelayMessage) => Promise<void>): Promise<TestNode> {
+    async function startNode(
+      id: NodeId = nodeId('n'),
+      behaviour?: (msg: RelayMessage) => Promise<void>,
+    ): Promise<TestNode> {
       const broker = factory.create(id);
       opened.push(broker);
       const inbox = new Inbox(behaviour);
-      await broker.start(inbox.handler);
+      await broker.start(inbox.handler, inbox.onSignal);
       return { id, broker, inbox };
     }
 
@@ -150,6 +171,24 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       expect((err as UnroutableError).nodes).to.deep.equal([ghost]);
       expect((err as UnroutableError).message).to.contain(ghost);
       await a.inbox.until((r) => r.some((x) => x.id === m.id), 'the routable copy');
+    });
+
+    it('hands a signal to the signal handler of the nodes it names, never to the message handler', async function () {
+      const a = await startNode();
+      await a.broker.signal('all', { kind: 'routes-changed', user: 'u1' });
+      await a.broker.signal([a.id, nodeId('ghost')], {
+        kind: 'inbox-waiting',
+        user: 'u2',
+        subscription: '/queue/chat',
+      });
+      await a.inbox.signalled((s) => s.kind === 'inbox-waiting', 'the inbox signal');
+      await a.inbox.signalled((s) => s.kind === 'routes-changed', 'the routes signal');
+      await drain(a, [a]);
+      expect(a.inbox.signals).to.have.deep.members([
+        { signal: { kind: 'routes-changed', user: 'u1' }, from: a.id },
+        { signal: { kind: 'inbox-waiting', user: 'u2', subscription: '/queue/chat' }, from: a.id },
+      ]);
+      expect(a.inbox.ids()).to.deep.equal([]);
     });
 
     it('resolves an empty send and a broadcast nobody bound', async function () {
@@ -199,7 +238,11 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       const a = await startNode();
       const b = factory.cluster ? await startNode() : a;
       await b.broker.bind('/topic/bytes/**');
-      const body = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from([0xff, 0xfe, 0x00, 0xc3]), randomBytes(64)]);
+      const body = Buffer.concat([
+        Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+        Buffer.from([0xff, 0xfe, 0x00, 0xc3]),
+        randomBytes(64),
+      ]);
       const headers = [
         ['content-type', 'application/octet-stream'],
         ['x-dup', 'first'],
@@ -221,8 +264,14 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       await a.broker.sendToNodes([b.id], direct);
       await a.broker.publish(broadcast);
       await drain(a, [b]);
-      expectSameMessage(b.inbox.received.find((m) => m.id === direct.id), direct);
-      expectSameMessage(b.inbox.received.find((m) => m.id === broadcast.id), broadcast);
+      expectSameMessage(
+        b.inbox.received.find((m) => m.id === direct.id),
+        direct,
+      );
+      expectSameMessage(
+        b.inbox.received.find((m) => m.id === broadcast.id),
+        broadcast,
+      );
     });
 
     it('keeps the order of 1,000 messages from one sender to one receiver', async function () {
@@ -233,7 +282,11 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       const sends: Promise<void>[] = [];
       for (let i = 0; i < 1000; i++) {
         for (const s of senders) {
-          const m = message(s.id, { target: { kind: 'user', user: 'u' }, destination: '/q', body: Buffer.from(String(i)) });
+          const m = message(s.id, {
+            target: { kind: 'user', user: 'u' },
+            destination: '/q',
+            body: Buffer.from(String(i)),
+          });
           sent.get(s.id)?.push(m.id);
           sends.push(s.broker.sendToNodes([b.id], m));
         }
@@ -258,6 +311,33 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
         expect(a.inbox.ids()).to.deep.equal([toAC.id]);
         expect(b.inbox.ids()).to.deep.equal([toB.id]);
         expect(c.inbox.ids()).to.deep.equal([toAC.id]);
+      });
+
+      it('signals every node with "all", and only the named nodes otherwise', async function () {
+        const [a, b, c] = [await startNode(), await startNode(), await startNode()];
+        await a.broker.signal('all', { kind: 'routes-changed', user: 'u1' });
+        for (const n of [a, b, c]) await n.inbox.signalled((s) => s.kind === 'routes-changed', `routes on ${n.id}`);
+        await a.broker.signal([b.id], { kind: 'inbox-waiting', user: 'u1', subscription: '/queue/x' });
+        await drain(a, [a, b, c]);
+        for (const n of [a, b, c]) {
+          const kinds = n.inbox.signals.map((s) => `${s.signal.kind} from ${s.from === a.id ? 'a' : s.from}`);
+          expect(kinds, n.id).to.deep.equal(
+            n === b ? ['routes-changed from a', 'inbox-waiting from a'] : ['routes-changed from a'],
+          );
+          expect(n.inbox.ids()).to.deep.equal([]);
+        }
+      });
+
+      it("drops the signals left in a dead node's queue when another node adopts it", async function () {
+        const [a, b] = [await startNode(), await startNode()];
+        await b.broker.close();
+        const waiting = message(a.id, { target: { kind: 'user', user: 'u1' } });
+        await a.broker.signal([b.id], { kind: 'inbox-waiting', user: 'u1', subscription: '/queue/x' });
+        await a.broker.sendToNodes([b.id], waiting);
+        const adopted: RelayMessage[] = [];
+        await a.broker.adoptQueue(b.id, async (m) => void adopted.push(m));
+        expect(adopted.map((m) => m.id)).to.deep.equal([waiting.id]);
+        expect(a.inbox.signals).to.deep.equal([]);
       });
 
       it('broadcasts to exactly the nodes that bound a matching destination or pattern, until they unbind', async function () {

@@ -135,7 +135,9 @@ describe('RabbitBroker on RabbitMQ', function () {
       await sender.start(() => undefined);
       try {
         await sender.sendToNodes([target.nodeId], relayMessage(sender.nodeId, { id: 'alone' }));
-        await Promise.all(['b1', 'b2'].map((id) => sender.sendToNodes([target.nodeId], relayMessage(sender.nodeId, { id }))));
+        await Promise.all(
+          ['b1', 'b2'].map((id) => sender.sendToNodes([target.nodeId], relayMessage(sender.nodeId, { id }))),
+        );
       } finally {
         await sender.close();
       }
@@ -143,7 +145,11 @@ describe('RabbitBroker on RabbitMQ', function () {
       try {
         const ch = await conn.createChannel();
         const left: { deliveryMode: unknown; ids: string[] }[] = [];
-        for (let m = await ch.get(topology.nodeQueue(target.nodeId)); m !== false; m = await ch.get(topology.nodeQueue(target.nodeId))) {
+        for (
+          let m = await ch.get(topology.nodeQueue(target.nodeId));
+          m !== false;
+          m = await ch.get(topology.nodeQueue(target.nodeId))
+        ) {
           left.push({ deliveryMode: m.properties.deliveryMode, ids: decodeDelivery(m).map((r) => r.id) });
         }
         return left;
@@ -153,11 +159,17 @@ describe('RabbitBroker on RabbitMQ', function () {
     }
 
     it("sends persistent AMQP messages by default, a turn's messages for one node as one batch", async function () {
-      expect(await leftFor(true)).to.deep.equal([{ deliveryMode: 2, ids: ['alone'] }, { deliveryMode: 2, ids: ['b1', 'b2'] }]);
+      expect(await leftFor(true)).to.deep.equal([
+        { deliveryMode: 2, ids: ['alone'] },
+        { deliveryMode: 2, ids: ['b1', 'b2'] },
+      ]);
     });
 
     it('sends transient ones with persistent: false (RELAY_PERSISTENT=false), still confirmed', async function () {
-      expect(await leftFor(false)).to.deep.equal([{ deliveryMode: 1, ids: ['alone'] }, { deliveryMode: 1, ids: ['b1', 'b2'] }]);
+      expect(await leftFor(false)).to.deep.equal([
+        { deliveryMode: 1, ids: ['alone'] },
+        { deliveryMode: 1, ids: ['b1', 'b2'] },
+      ]);
     });
   });
 
@@ -172,7 +184,10 @@ describe('RabbitBroker on RabbitMQ', function () {
       link = undefined;
     });
 
-    function node(label: string, options: Partial<RabbitBrokerOptions> = {}): { id: NodeId; broker: RabbitBroker; got: RelayMessage[] } {
+    function node(
+      label: string,
+      options: Partial<RabbitBrokerOptions> = {},
+    ): { id: NodeId; broker: RabbitBroker; got: RelayMessage[] } {
       const id = `${label}-${randomBytes(4).toString('hex')}`;
       const broker = rabbit(id, options);
       opened.push(broker);
@@ -216,7 +231,10 @@ describe('RabbitBroker on RabbitMQ', function () {
         // Well under the 5 s pause a retry of the same member would take.
         expect(Date.now() - cutAt).to.be.lessThan(4_000);
         await waitFor(() => b.got.some((m) => m.id === after.id), 'the message sent after the cut');
-        expect(b.got.map((m) => m.id).filter((id) => id === before.id || id === after.id)).to.include.members([before.id, after.id]);
+        expect(b.got.map((m) => m.id).filter((id) => id === before.id || id === after.id)).to.include.members([
+          before.id,
+          after.id,
+        ]);
       } finally {
         await second.down();
       }
@@ -243,7 +261,10 @@ describe('RabbitBroker on RabbitMQ', function () {
       await sending;
       await waitFor(() => b.broker.isReady(), 'b to reconnect');
       await waitFor(() => a.got.some((m) => m.id === fromB.id), 'the buffered message on a');
-      await waitFor(() => b.got.some((m) => m.id === toB.id) && b.got.some((m) => m.id === cast.id), 'what waited in b\'s queue');
+      await waitFor(
+        () => b.got.some((m) => m.id === toB.id) && b.got.some((m) => m.id === cast.id),
+        "what waited in b's queue",
+      );
 
       const after = relayMessage(a.id, { target: { kind: 'broadcast' }, destination: '/topic/r' });
       await a.broker.publish(after);
@@ -271,9 +292,18 @@ describe('RabbitBroker on RabbitMQ', function () {
 
     it('rejects publishes beyond the buffer limit while disconnected, and buffered ones at close', async function () {
       const b = node('unstarted', { maxPendingPublishes: 2 });
-      const first = b.broker.sendToNodes(['x'], relayMessage(b.id)).then(() => 'resolved', (e: Error) => e.name);
-      const second = b.broker.publish(relayMessage(b.id, { destination: '/topic/x' })).then(() => 'resolved', (e: Error) => e.name);
-      const err: unknown = await b.broker.sendToNodes(['x'], relayMessage(b.id)).then(() => undefined, (e: unknown) => e);
+      const first = b.broker.sendToNodes(['x'], relayMessage(b.id)).then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      );
+      const second = b.broker.publish(relayMessage(b.id, { destination: '/topic/x' })).then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      );
+      const err: unknown = await b.broker.sendToNodes(['x'], relayMessage(b.id)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((err as Error).message).to.match(/buffer is full/);
       await b.broker.close();
       expect([await first, await second]).to.deep.equal(['BrokerClosedError', 'BrokerClosedError']);

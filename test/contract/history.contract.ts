@@ -15,7 +15,11 @@ export interface HistoryFixture {
 }
 
 /** A fresh, empty history with these limits, reading time from `now`; `advance` moves that clock on. */
-export type MakeHistory = (limits: HistoryLimits, now: () => number, advance: (ms: number) => void) => Promise<HistoryFixture>;
+export type MakeHistory = (
+  limits: HistoryLimits,
+  now: () => number,
+  advance: (ms: number) => void,
+) => Promise<HistoryFixture>;
 
 /** A message as the router would append it. */
 export function streamMessage(id: string, extra: Partial<RelayMessage> = {}): RelayMessage {
@@ -41,7 +45,11 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
 
     async function open(limits: Partial<HistoryLimits> = {}): Promise<readonly [History, History]> {
       clock = 1_700_000_000_000;
-      fixture = await makeHistory({ size: 100, ttlMs: 60_000, metaTtlMs: 3_600_000, ...limits }, () => clock, (ms) => void (clock += ms));
+      fixture = await makeHistory(
+        { size: 100, ttlMs: 60_000, metaTtlMs: 3_600_000, ...limits },
+        () => clock,
+        (ms) => void (clock += ms),
+      );
       return fixture.histories;
     }
 
@@ -74,7 +82,9 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
       const appends = Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).append(DOC, streamMessage(`m${i}`)));
       const positions = await Promise.all(appends);
       expect(new Set(positions.map((p) => p.epoch)).size).to.equal(1);
-      expect(positions.map((p) => p.offset).sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(positions.map((p) => p.offset).sort((x, y) => x - y)).to.deep.equal(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
       const epoch = positions[0]!.epoch;
       const recovery = await a.since(DOC, epoch, 0);
       expect(recovery.recovered).to.equal(true);
@@ -97,7 +107,11 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
       const [a, b] = await open({ size: 3 });
       const [first] = await appendAll(a, CHAT, ['x']);
       // Again from the other node, and twice within one batch of appends made at once.
-      const again = await Promise.all([b.append(CHAT, streamMessage('x')), a.append(CHAT, streamMessage('y')), a.append(CHAT, streamMessage('y'))]);
+      const again = await Promise.all([
+        b.append(CHAT, streamMessage('x')),
+        a.append(CHAT, streamMessage('y')),
+        a.append(CHAT, streamMessage('y')),
+      ]);
       expect(again.map((p) => p.offset)).to.deep.equal([first!.offset, 2, 2]);
       expect(await a.position(CHAT)).to.deep.equal({ epoch: first!.epoch, offset: 2 });
       const recovery = await b.since(CHAT, first!.epoch, 0);
@@ -150,7 +164,10 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
         [last!.epoch, -1],
         [last!.epoch, 1.5],
       ] as const) {
-        expect(await h.since(DOC, epoch, offset), `${epoch} ${offset}`).to.deep.equal({ recovered: false, position: last });
+        expect(await h.since(DOC, epoch, offset), `${epoch} ${offset}`).to.deep.equal({
+          recovered: false,
+          position: last,
+        });
       }
     });
 
@@ -181,7 +198,11 @@ export function historyContract(name: string, makeHistory: MakeHistory): void {
       expect(await h.since(DOC, epoch, 1)).to.have.property('recovered', false);
       expect(await h.range(DOC, epoch, 1, 2)).to.deep.equal([]);
       // Up to date despite an empty history: nothing was missed.
-      expect(await h.since(DOC, epoch, 2)).to.deep.equal({ recovered: true, position: { epoch, offset: 2 }, messages: [] });
+      expect(await h.since(DOC, epoch, 2)).to.deep.equal({
+        recovered: true,
+        position: { epoch, offset: 2 },
+        messages: [],
+      });
     });
 
     it('starts a lost stream over with a new epoch: the old epoch is not recovered and offsets restart at 1', async () => {

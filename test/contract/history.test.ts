@@ -101,13 +101,21 @@ describe('RedisHistory', function () {
       const { meta, log } = history.keys;
       expect(meta('/topic/a')).to.equal(`${keyPrefix}history:{%2Ftopic%2Fa}:meta`);
       expect(log('/topic/a')).to.equal(`${keyPrefix}history:{%2Ftopic%2Fa}:log`);
-      for (const stream of ['/topic/a', '/user/x%7By%7D/queue/c', 'a}b{c']) expect(hashTag(meta(stream))).to.equal(hashTag(log(stream)));
+      for (const stream of ['/topic/a', '/user/x%7By%7D/queue/c', 'a}b{c'])
+        expect(hashTag(meta(stream))).to.equal(hashTag(log(stream)));
       expect(hashTag(meta('/topic/a'))).to.not.equal(hashTag(meta('/topic/b')));
-      expect(() => new RedisHistory({ redis: redis!, keyPrefix: 'x{y}:', limits: { size: 5, ttlMs: 1000 } })).to.throw(RangeError);
+      expect(() => new RedisHistory({ redis: redis!, keyPrefix: 'x{y}:', limits: { size: 5, ttlMs: 1000 } })).to.throw(
+        RangeError,
+      );
     });
 
     it('stores epoch and offset in the hash and "<at> <binary record>" entries in the list, the ids beside them, trimmed to size, with TTLs', async () => {
-      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 2, ttlMs: 30_000, metaTtlMs: 90_000 }, now: () => 1234 });
+      const history = new RedisHistory({
+        redis: redis!,
+        keyPrefix,
+        limits: { size: 2, ttlMs: 30_000, metaTtlMs: 90_000 },
+        now: () => 1234,
+      });
       for (const id of ['1', '2', '3']) await history.append('/topic/a', streamMessage(id));
       const { meta, log } = history.keys;
       const hash = await redis!.hgetall(meta('/topic/a'));
@@ -118,20 +126,35 @@ describe('RedisHistory', function () {
       // The message as a relay batch of one: the body's bytes as they are, no base64.
       const records = entries.map((e) => decodeRecords(undefined, e.subarray(5))[0]);
       expect(records.map((r) => r?.id)).to.deep.equal(['2', '3']);
-      expect(records.map((r) => (r && 'msg' in r ? r.msg.body.toString() : 'undecodable'))).to.deep.equal(['body of 2', 'body of 3']);
-      expect(await redis!.zrange(history.keys.ids('/topic/a'), '0', '-1', 'WITHSCORES')).to.deep.equal(['2', '2', '3', '3']);
+      expect(records.map((r) => (r && 'msg' in r ? r.msg.body.toString() : 'undecodable'))).to.deep.equal([
+        'body of 2',
+        'body of 3',
+      ]);
+      expect(await redis!.zrange(history.keys.ids('/topic/a'), '0', '-1', 'WITHSCORES')).to.deep.equal([
+        '2',
+        '2',
+        '3',
+        '3',
+      ]);
       expect(await redis!.pttl(log('/topic/a'))).to.be.within(1, 30_000);
       expect(await redis!.pttl(history.keys.ids('/topic/a'))).to.be.within(1, 30_000);
       expect(await redis!.pttl(meta('/topic/a'))).to.be.within(30_001, 90_000);
     });
 
     it('still reads a log entry of an earlier version ("<at> <relay message JSON>")', async () => {
-      const history = new RedisHistory({ redis: redis!, keyPrefix, limits: { size: 10, ttlMs: 30_000 }, now: () => 1234 });
+      const history = new RedisHistory({
+        redis: redis!,
+        keyPrefix,
+        limits: { size: 10, ttlMs: 30_000 },
+        now: () => 1234,
+      });
       const { epoch } = await history.append('/topic/old', streamMessage('1'));
       await redis!.rpush(history.keys.log('/topic/old'), `1234 ${relayMessageToJson(streamMessage('2'))}`);
       await redis!.hset(history.keys.meta('/topic/old'), 'o', 2);
       const recovery = await history.since('/topic/old', epoch, 0);
-      expect(recovery.recovered && recovery.messages.map((e) => [e.offset, e.message.id, e.message.body.toString()])).to.deep.equal([
+      expect(
+        recovery.recovered && recovery.messages.map((e) => [e.offset, e.message.id, e.message.body.toString()]),
+      ).to.deep.equal([
         [1, '1', streamMessage('1').body.toString()],
         [2, '2', streamMessage('2').body.toString()],
       ]);
@@ -159,7 +182,9 @@ describe('RedisHistory', function () {
       };
       try {
         const history = new RedisHistory({ redis: counted, keyPrefix, limits: { size: 2000, ttlMs: 30_000 } });
-        const positions = await Promise.all(Array.from({ length: 1200 }, (_, i) => history.append('/topic/a', streamMessage(`m${i}`))));
+        const positions = await Promise.all(
+          Array.from({ length: 1200 }, (_, i) => history.append('/topic/a', streamMessage(`m${i}`))),
+        );
         expect(positions.map((p) => p.offset)).to.deep.equal(Array.from({ length: 1200 }, (_, i) => i + 1));
         // 500 entries a script at most; EVALSHA may be retried as EVAL once per connection.
         expect(commands).to.be.within(3, 4);
@@ -173,7 +198,10 @@ describe('RedisHistory', function () {
       const broken = await connectTestRedis();
       const history = new RedisHistory({ redis: broken, keyPrefix, limits: { size: 10, ttlMs: 30_000 } });
       await broken.quit();
-      const results = await Promise.allSettled([history.append('/topic/a', streamMessage('1')), history.append('/topic/a', streamMessage('2'))]);
+      const results = await Promise.allSettled([
+        history.append('/topic/a', streamMessage('1')),
+        history.append('/topic/a', streamMessage('2')),
+      ]);
       expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
       expect(await keysUnder(redis!, keyPrefix)).to.deep.equal([]);
     });

@@ -20,7 +20,11 @@ export interface RegistryCapabilities {
  * The behaviour every Registry shows, run once per backend (socket.io-redis-adapter's
  * test-runner). Each test gets fresh registries; the backend keeps tests apart.
  */
-export function registryContract(name: string, makeRegistries: MakeRegistries, capabilities: RegistryCapabilities): void {
+export function registryContract(
+  name: string,
+  makeRegistries: MakeRegistries,
+  capabilities: RegistryCapabilities,
+): void {
   describe(`Registry contract: ${name}`, () => {
     let fixture: RegistryFixture | undefined;
 
@@ -83,7 +87,9 @@ export function registryContract(name: string, makeRegistries: MakeRegistries, c
         ]);
         await n1!.leaveDoc('42', 'alice', 's1');
         await n1!.leaveDoc('42', 'bob', 's3');
-        expect(await n1!.presence('42')).to.deep.equal([{ userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } }]);
+        expect(await n1!.presence('42')).to.deep.equal([
+          { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
+        ]);
         await n1!.leaveDoc('42', 'alice', 's2');
         expect(await n1!.presence('42')).to.deep.equal([]);
       });
@@ -134,83 +140,85 @@ export function registryContract(name: string, makeRegistries: MakeRegistries, c
     });
 
     // The memory registry is one node by design: these cases only exist for shared stores.
-    if (capabilities.multiNode) describe('several nodes', function () {
+    if (capabilities.multiNode)
+      describe('several nodes', function () {
+        it('locates a user with sessions on two nodes on both, from any node', async () => {
+          const [n1, n2, n3] = await nodes('n1', 'n2', 'n3');
+          await n1!.addSession('alice', 's1');
+          await n2!.addSession('alice', 's2');
+          for (const r of [n1!, n2!, n3!]) expect(await r.locate('alice')).to.deep.equal(['n1', 'n2']);
+          await n1!.removeSession('alice', 's1');
+          expect(await n3!.locate('alice')).to.deep.equal(['n2']);
+        });
 
-      it('locates a user with sessions on two nodes on both, from any node', async () => {
-        const [n1, n2, n3] = await nodes('n1', 'n2', 'n3');
-        await n1!.addSession('alice', 's1');
-        await n2!.addSession('alice', 's2');
-        for (const r of [n1!, n2!, n3!]) expect(await r.locate('alice')).to.deep.equal(['n1', 'n2']);
-        await n1!.removeSession('alice', 's1');
-        expect(await n3!.locate('alice')).to.deep.equal(['n2']);
+        it('shows each user of a document on its node, the most recent node first-class', async () => {
+          const [n1, n2] = await nodes('n1', 'n2');
+          await n1!.joinDoc('42', 'alice', 's1');
+          await n2!.joinDoc('42', 'bob', 's2');
+          await n1!.joinDoc('42', 'bob', 's3');
+          expect(await n2!.presence('42')).to.deep.equal([
+            { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
+            { userId: 'bob', node: 'n1', sessions: 1, nodes: { n1: 1, n2: 1 } },
+          ]);
+          expect(await n2!.locate('bob', '42')).to.deep.equal(['n1', 'n2']);
+          // Bob's most recent node goes; the node still holding him takes its place.
+          await n1!.leaveDoc('42', 'bob', 's3');
+          expect(await n1!.presence('42')).to.deep.equal([
+            { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
+            { userId: 'bob', node: 'n2', sessions: 1, nodes: { n2: 1 } },
+          ]);
+        });
+
+        it('keeps counts right under 200 concurrent interleaved updates from 3 nodes', async () => {
+          const regs = await nodes('n1', 'n2', 'n3');
+          const expected: Record<NodeId, number> = {};
+          await Promise.all(
+            Array.from({ length: 200 }, async (_, i) => {
+              const r = regs[i % 3]!;
+              const session = `s${i}`;
+              await r.addSession('alice', session);
+              await r.joinDoc('42', 'alice', session);
+              if (i % 2 === 0) {
+                await r.leaveDoc('42', 'alice', session);
+                await r.removeSession('alice', session);
+              }
+            }),
+          );
+          for (let i = 1; i < 200; i += 2) expected[regs[i % 3]!.nodeId] = (expected[regs[i % 3]!.nodeId] ?? 0) + 1;
+          const [entry] = await regs[0]!.presence('42');
+          expect(entry?.nodes).to.deep.equal(expected);
+          expect(await regs[1]!.locate('alice')).to.deep.equal(['n1', 'n2', 'n3']);
+
+          // Undo the rest concurrently: nothing is left, nothing went negative.
+          await Promise.all(
+            Array.from({ length: 100 }, async (_, k) => {
+              const i = 2 * k + 1;
+              const r = regs[i % 3]!;
+              await Promise.all([r.leaveDoc('42', 'alice', `s${i}`), r.removeSession('alice', `s${i}`)]);
+            }),
+          );
+          expect(await regs[2]!.presence('42')).to.deep.equal([]);
+          expect(await regs[2]!.locate('alice')).to.deep.equal([]);
+        });
+
+        it('removes another node entirely with removeNode, leaving the others', async () => {
+          const [n1, n2] = await nodes('n1', 'n2');
+          await n1!.addSession('alice', 's1');
+          await n1!.joinDoc('42', 'alice', 's1');
+          await n2!.addSession('alice', 's2');
+          await n2!.joinDoc('42', 'alice', 's2');
+          await n1!.removeNode('n2');
+          expect(await n1!.locate('alice')).to.deep.equal(['n1']);
+          expect(await n1!.presence('42')).to.deep.equal([
+            { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
+          ]);
+          expect(await n1!.liveNodes()).to.deep.equal(['n1']);
+        });
+
+        it('lists every node that keeps alive', async () => {
+          const [n1] = await nodes('n1', 'n2', 'n3');
+          expect(await n1!.liveNodes()).to.deep.equal(['n1', 'n2', 'n3']);
+        });
       });
-
-      it('shows each user of a document on its node, the most recent node first-class', async () => {
-        const [n1, n2] = await nodes('n1', 'n2');
-        await n1!.joinDoc('42', 'alice', 's1');
-        await n2!.joinDoc('42', 'bob', 's2');
-        await n1!.joinDoc('42', 'bob', 's3');
-        expect(await n2!.presence('42')).to.deep.equal([
-          { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
-          { userId: 'bob', node: 'n1', sessions: 1, nodes: { n1: 1, n2: 1 } },
-        ]);
-        expect(await n2!.locate('bob', '42')).to.deep.equal(['n1', 'n2']);
-        // Bob's most recent node goes; the node still holding him takes its place.
-        await n1!.leaveDoc('42', 'bob', 's3');
-        expect(await n1!.presence('42')).to.deep.equal([
-          { userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } },
-          { userId: 'bob', node: 'n2', sessions: 1, nodes: { n2: 1 } },
-        ]);
-      });
-
-      it('keeps counts right under 200 concurrent interleaved updates from 3 nodes', async () => {
-        const regs = await nodes('n1', 'n2', 'n3');
-        const expected: Record<NodeId, number> = {};
-        await Promise.all(
-          Array.from({ length: 200 }, async (_, i) => {
-            const r = regs[i % 3]!;
-            const session = `s${i}`;
-            await r.addSession('alice', session);
-            await r.joinDoc('42', 'alice', session);
-            if (i % 2 === 0) {
-              await r.leaveDoc('42', 'alice', session);
-              await r.removeSession('alice', session);
-            }
-          }),
-        );
-        for (let i = 1; i < 200; i += 2) expected[regs[i % 3]!.nodeId] = (expected[regs[i % 3]!.nodeId] ?? 0) + 1;
-        const [entry] = await regs[0]!.presence('42');
-        expect(entry?.nodes).to.deep.equal(expected);
-        expect(await regs[1]!.locate('alice')).to.deep.equal(['n1', 'n2', 'n3']);
-
-        // Undo the rest concurrently: nothing is left, nothing went negative.
-        await Promise.all(
-          Array.from({ length: 100 }, async (_, k) => {
-            const i = 2 * k + 1;
-            const r = regs[i % 3]!;
-            await Promise.all([r.leaveDoc('42', 'alice', `s${i}`), r.removeSession('alice', `s${i}`)]);
-          }),
-        );
-        expect(await regs[2]!.presence('42')).to.deep.equal([]);
-        expect(await regs[2]!.locate('alice')).to.deep.equal([]);
-      });
-
-      it('removes another node entirely with removeNode, leaving the others', async () => {
-        const [n1, n2] = await nodes('n1', 'n2');
-        await n1!.addSession('alice', 's1');
-        await n1!.joinDoc('42', 'alice', 's1');
-        await n2!.addSession('alice', 's2');
-        await n2!.joinDoc('42', 'alice', 's2');
-        await n1!.removeNode('n2');
-        expect(await n1!.locate('alice')).to.deep.equal(['n1']);
-        expect(await n1!.presence('42')).to.deep.equal([{ userId: 'alice', node: 'n1', sessions: 1, nodes: { n1: 1 } }]);
-        expect(await n1!.liveNodes()).to.deep.equal(['n1']);
-      });
-
-      it('lists every node that keeps alive', async () => {
-        const [n1] = await nodes('n1', 'n2', 'n3');
-        expect(await n1!.liveNodes()).to.deep.equal(['n1', 'n2', 'n3']);
-      });
-    });
   });
 }

@@ -33,10 +33,15 @@ describe('RedisRegistry', function () {
   });
 
   /** Registries on their own connections (as separate nodes have) under a fresh sub-prefix. */
-  async function makeRedisRegistries(nodeIds: NodeId[], nodeTtlMs = 10_000): Promise<RegistryFixture & { prefix: string }> {
+  async function makeRedisRegistries(
+    nodeIds: NodeId[],
+    nodeTtlMs = 10_000,
+  ): Promise<RegistryFixture & { prefix: string }> {
     const prefix = `${runPrefix}${++fixtures}:`;
     const connections = await Promise.all(nodeIds.map(() => connectTestRedis()));
-    const registries = nodeIds.map((nodeId, i) => new RedisRegistry({ redis: connections[i]!, nodeId, keyPrefix: prefix, nodeTtlMs }));
+    const registries = nodeIds.map(
+      (nodeId, i) => new RedisRegistry({ redis: connections[i]!, nodeId, keyPrefix: prefix, nodeTtlMs }),
+    );
     return {
       prefix,
       registries,
@@ -54,7 +59,10 @@ describe('RedisRegistry', function () {
     let fixture: (RegistryFixture & { prefix: string }) | undefined;
     const extra: Redis[] = [];
 
-    async function redisNodes(nodeIds: NodeId[], nodeTtlMs?: number): Promise<{ regs: RedisRegistry[]; prefix: string }> {
+    async function redisNodes(
+      nodeIds: NodeId[],
+      nodeTtlMs?: number,
+    ): Promise<{ regs: RedisRegistry[]; prefix: string }> {
       fixture = await makeRedisRegistries(nodeIds, nodeTtlMs);
       const regs = fixture.registries as RedisRegistry[];
       await Promise.all(regs.map((r) => r.keepAlive()));
@@ -69,11 +77,19 @@ describe('RedisRegistry', function () {
     afterEach(async () => {
       await fixture?.cleanup();
       fixture = undefined;
-      await Promise.all(extra.splice(0).filter((c) => c.status !== 'end').map((c) => c.quit()));
+      await Promise.all(
+        extra
+          .splice(0)
+          .filter((c) => c.status !== 'end')
+          .map((c) => c.quit()),
+      );
     });
 
     it('keeps the hash {prefix}co:42 with each user, node and session count, until they leave', async () => {
-      const { regs: [n1, n2], prefix } = await redisNodes(['n1', 'n2']);
+      const {
+        regs: [n1, n2],
+        prefix,
+      } = await redisNodes(['n1', 'n2']);
       await n1!.joinDoc('42', 'A', 's1');
       await n2!.joinDoc('42', 'B', 's2');
       await n1!.joinDoc('42', 'B', 's3');
@@ -93,14 +109,23 @@ describe('RedisRegistry', function () {
     });
 
     it('keeps {prefix}user:{id} as node → session count, gone at the last session', async () => {
-      const { regs: [n1, n2], prefix } = await redisNodes(['n1', 'n2']);
+      const {
+        regs: [n1, n2],
+        prefix,
+      } = await redisNodes(['n1', 'n2']);
       await n1!.addSession('alice', 's1');
       await n1!.addSession('alice', 's2');
       await n2!.addSession('alice', 's3');
       expect(await admin!.hgetall(`${prefix}user:alice`)).to.deep.equal({ n1: '2', n2: '1' });
       expect(await admin!.smembers(`${prefix}node-users:n1`)).to.deep.equal(['alice']);
-      await Promise.all([n1!.removeSession('alice', 's1'), n1!.removeSession('alice', 's2'), n2!.removeSession('alice', 's3')]);
-      expect(await admin!.exists(`${prefix}user:alice`, `${prefix}node-users:n1`, `${prefix}node-users:n2`)).to.equal(0);
+      await Promise.all([
+        n1!.removeSession('alice', 's1'),
+        n1!.removeSession('alice', 's2'),
+        n2!.removeSession('alice', 's3'),
+      ]);
+      expect(await admin!.exists(`${prefix}user:alice`, `${prefix}node-users:n1`, `${prefix}node-users:n2`)).to.equal(
+        0,
+      );
     });
 
     it('keeps the counts in Redis right under concurrent updates from 3 nodes', async () => {
@@ -120,21 +145,18 @@ describe('RedisRegistry', function () {
     });
 
     it('names keys {prefix}co:{docId} for plain ids and encodes any other id', async () => {
-      const { regs: [n1], prefix } = await redisNodes(['n1']);
+      const {
+        regs: [n1],
+        prefix,
+      } = await redisNodes(['n1']);
       await n1!.joinDoc('42', 'bob@example.com', 's1');
       await n1!.joinDoc('a:b*', 'x', 's1');
       await n1!.addSession('bob@example.com', 's1');
       const keys = await keysUnder(admin!, prefix);
       expect(keys.sort()).to.deep.equal(
-        [
-          'co:42',
-          'co:a%3Ab%2A',
-          'node-docs:n1',
-          'node-users:n1',
-          'node:n1',
-          'nodes',
-          'user:bob@example.com',
-        ].map((k) => prefix + k),
+        ['co:42', 'co:a%3Ab%2A', 'node-docs:n1', 'node-users:n1', 'node:n1', 'nodes', 'user:bob@example.com'].map(
+          (k) => prefix + k,
+        ),
       );
     });
 
@@ -146,7 +168,10 @@ describe('RedisRegistry', function () {
     });
 
     it('leaves out a node whose liveness key expired, and sweep() removes all its entries', async () => {
-      const { regs: [n1], prefix } = await redisNodes(['n1']);
+      const {
+        regs: [n1],
+        prefix,
+      } = await redisNodes(['n1']);
       const shortLived = await makeRedisRegistriesSharing(prefix, 'n2', 200);
       await shortLived.keepAlive();
       await shortLived.addSession('alice', 's1');
@@ -176,7 +201,10 @@ describe('RedisRegistry', function () {
     });
 
     it('rewrites its registrations when Redis lost them (resync, and on keepAlive)', async () => {
-      const { regs: [n1], prefix } = await redisNodes(['n1']);
+      const {
+        regs: [n1],
+        prefix,
+      } = await redisNodes(['n1']);
       await n1!.addSession('alice', 's1');
       await n1!.joinDoc('42', 'alice', 's1');
       await n1!.joinDoc('42', 'alice', 's2');
@@ -230,7 +258,13 @@ describe('RedisRegistry', function () {
       expect(n1.isReady()).to.equal(false);
       expect(await conn.ping()).to.equal('PONG');
 
-      const n2 = new RedisRegistry({ redis: conn, nodeId: 'n2', keyPrefix: prefix, nodeTtlMs: 10_000, quitOnClose: true });
+      const n2 = new RedisRegistry({
+        redis: conn,
+        nodeId: 'n2',
+        keyPrefix: prefix,
+        nodeTtlMs: 10_000,
+        quitOnClose: true,
+      });
       await n2.close();
       await waitFor('the connection to end', async () => conn.status === 'end');
     });
@@ -239,12 +273,18 @@ describe('RedisRegistry', function () {
       const conn = await connectTestRedis();
       extra.push(conn);
       const prefixed = conn.duplicate({ keyPrefix: 'other:', lazyConnect: true });
-      expect(() => new RedisRegistry({ redis: prefixed, nodeId: 'n1', keyPrefix: 'x:', nodeTtlMs: 1000 })).to.throw(RangeError);
+      expect(() => new RedisRegistry({ redis: prefixed, nodeId: 'n1', keyPrefix: 'x:', nodeTtlMs: 1000 })).to.throw(
+        RangeError,
+      );
       prefixed.disconnect();
     });
 
     /** One more registry under an existing fixture's prefix, on its own connection. */
-    async function makeRedisRegistriesSharing(prefix: string, nodeId: NodeId, nodeTtlMs: number): Promise<RedisRegistry> {
+    async function makeRedisRegistriesSharing(
+      prefix: string,
+      nodeId: NodeId,
+      nodeTtlMs: number,
+    ): Promise<RedisRegistry> {
       const conn = await connectTestRedis();
       extra.push(conn);
       return new RedisRegistry({ redis: conn, nodeId, keyPrefix: prefix, nodeTtlMs });

@@ -10,7 +10,11 @@ export interface StoreFixture {
 }
 
 /** A fresh, empty store with these limits, reading time from `now` and reporting drops. */
-export type MakeStore = (limits: OfflineStoreLimits, now: () => number, onDropped: OfflineDropListener) => Promise<StoreFixture>;
+export type MakeStore = (
+  limits: OfflineStoreLimits,
+  now: () => number,
+  onDropped: OfflineDropListener,
+) => Promise<StoreFixture>;
 
 /** A user message as the relay would store it. */
 export function userMessage(id: string, user = 'alice', extra: Partial<RelayMessage> = {}): RelayMessage {
@@ -69,7 +73,11 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     it('returns each message once, even to takes running at the same time', async () => {
       const store = await open();
       for (let i = 0; i < 20; i++) await store.append('alice', CHAT, userMessage(String(i)));
-      const results = await Promise.all([store.take('alice', CHAT), store.take('alice', CHAT), store.take('alice', CHAT)]);
+      const results = await Promise.all([
+        store.take('alice', CHAT),
+        store.take('alice', CHAT),
+        store.take('alice', CHAT),
+      ]);
       const all = results.flatMap(ids);
       expect(all.sort((a, b) => Number(a) - Number(b))).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i)));
       expect(await store.take('alice', CHAT)).to.deep.equal([]);

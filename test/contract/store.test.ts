@@ -49,10 +49,17 @@ describe('RedisOfflineStore', function () {
     });
 
     it('keeps one list {prefix}inbox:{user} of {"sub","at","msg"} entries, oldest first, expiring after retention', async () => {
-      const store = new RedisOfflineStore({ redis: redis!, keyPrefix, limits: { maxPerUser: 10, retentionMs: 30_000 }, now: () => 1000 });
+      const store = new RedisOfflineStore({
+        redis: redis!,
+        keyPrefix,
+        limits: { maxPerUser: 10, retentionMs: 30_000 },
+        now: () => 1000,
+      });
       await store.append('alice', '/user/queue/chat', userMessage('1'));
       await store.append('alice', '/user/42/queue/chat', userMessage('2'));
-      const entries = (await redis!.lrange(`${keyPrefix}inbox:alice`, 0, -1)).map((e) => JSON.parse(e) as Record<string, unknown>);
+      const entries = (await redis!.lrange(`${keyPrefix}inbox:alice`, 0, -1)).map(
+        (e) => JSON.parse(e) as Record<string, unknown>,
+      );
       expect(entries.map((e) => [e.sub, e.at, (e.msg as { id: string }).id])).to.deep.equal([
         ['/user/queue/chat', 1000, '1'],
         ['/user/42/queue/chat', 1000, '2'],
@@ -72,7 +79,9 @@ describe('RedisOfflineStore', function () {
     });
 
     it('refuses limits that would keep nothing', () => {
-      expect(() => new RedisOfflineStore({ redis: redis!, keyPrefix, limits: { maxPerUser: 0, retentionMs: 1000 } })).to.throw(RangeError);
+      expect(
+        () => new RedisOfflineStore({ redis: redis!, keyPrefix, limits: { maxPerUser: 0, retentionMs: 1000 } }),
+      ).to.throw(RangeError);
       expect(() => new MemoryOfflineStore({ maxPerUser: 1, retentionMs: 0 })).to.throw(RangeError);
     });
   });

@@ -6,7 +6,17 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, watchPage, type PageProblems } from '../helpers/browser.js';
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { jsonOf, pushToUser } from '../http/http-client.js';
-import { editorHolds, editorText, demoSuiteNeeds, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
+import {
+  editorHolds,
+  editorText,
+  demoSuiteNeeds,
+  openDocument,
+  presenceOf,
+  shows,
+  testId,
+  typeInEditor,
+  WAIT_MS,
+} from './pages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'demo');
@@ -48,7 +58,10 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     cluster?.printLogsIfFailed(this);
     if (!alice || !bob) return;
     const name = `${String(++shot).padStart(2, '0')}-${(this.currentTest?.title ?? 'test').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
-    for (const [user, page] of [['alice', alice], ['bob', bob]] as const) {
+    for (const [user, page] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
       await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${user}.png`) }).catch(() => undefined);
     }
     if (this.currentTest?.state === 'failed') {
@@ -63,7 +76,7 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
     await cluster?.stop();
   });
 
-  it('shows each user in the other\'s presence list, with the node that holds them', async () => {
+  it("shows each user in the other's presence list, with the node that holds them", async () => {
     await presenceOf(alice, 'bob').waitFor();
     await presenceOf(bob, 'alice').waitFor();
     expect(await presenceOf(alice, 'bob').getAttribute('data-node')).to.equal(n2.nodeId);
@@ -111,7 +124,10 @@ describe('demo page: two users in Chromium, each on another node of a cluster', 
 
   it("fills bob's progress bar to 100% from a job that pushes through node 1's HTTP API", async () => {
     for (let percent = 10; percent <= 100; percent += 10) {
-      const res = await pushToUser(n1.http, 'bob', { destination: '/queue/progress', body: { percent, job: 'quarterly report' } });
+      const res = await pushToUser(n1.http, 'bob', {
+        destination: '/queue/progress',
+        body: { percent, job: 'quarterly report' },
+      });
       expect(res.status).to.equal(202);
       expect(jsonOf<{ status: string }>(res).status).to.equal('routed');
     }

@@ -38,14 +38,16 @@ export async function openDocument(page: Page, origin: string, user: string, doc
 }
 
 /** The presence list entry of `user` on `page`. */
-export const presenceOf = (page: Page, user: string) => page.locator(`[data-testid="presence-user"][data-user="${user}"]`);
+export const presenceOf = (page: Page, user: string) =>
+  page.locator(`[data-testid="presence-user"][data-user="${user}"]`);
 
 /** The editor's text as CodeMirror shows it, lines joined with \n (remote cursors' name tags left out). */
 function shownText(): string {
   return [...document.querySelectorAll('[data-testid="editor-text"] .cm-line')]
     .map((line) => {
       const copy = line.cloneNode(true) as Element;
-      for (const widget of copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer, [contenteditable="false"]')) widget.remove();
+      for (const widget of copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer, [contenteditable="false"]'))
+        widget.remove();
       return copy.textContent ?? '';
     })
     .join('\n');

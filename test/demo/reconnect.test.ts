@@ -5,7 +5,17 @@ import { launchChromium, watchPage, type PageProblems } from '../helpers/browser
 import { startCluster, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { delay } from '../helpers/wait.js';
 import { jsonOf, pushToUser } from '../http/http-client.js';
-import { editorHolds, editorText, demoSuiteNeeds, openDocument, presenceOf, shows, testId, typeInEditor, WAIT_MS } from './pages.js';
+import {
+  editorHolds,
+  editorText,
+  demoSuiteNeeds,
+  openDocument,
+  presenceOf,
+  shows,
+  testId,
+  typeInEditor,
+  WAIT_MS,
+} from './pages.js';
 
 const DOC = 'kill-7';
 /** What alice types key by key while bob's node dies under him. */
@@ -69,7 +79,14 @@ describe('demo page: the node under a page is killed (SIGKILL) mid-typing and mi
     const chat = (async () => {
       let accepted = 0;
       for (let i = 1; i <= CHAT_MESSAGES; i++) {
-        const body = { id: `m-${i}`, from: 'alice', to: 'bob', docId: DOC, content: `message ${i}`, sentAt: new Date().toISOString() };
+        const body = {
+          id: `m-${i}`,
+          from: 'alice',
+          to: 'bob',
+          docId: DOC,
+          content: `message ${i}`,
+          sentAt: new Date().toISOString(),
+        };
         const res = await pushToUser(n1.http, 'bob', { destination: `/${DOC}/queue/chat`, body });
         if (res.status === 202 && ['routed', 'stored'].includes(jsonOf<{ status: string }>(res).status)) accepted++;
         await delay(100);
@@ -95,8 +112,14 @@ describe('demo page: the node under a page is killed (SIGKILL) mid-typing and mi
     const shown = await seen();
     const counts = new Map<string, number>();
     for (const t of shown) counts.set(t, (counts.get(t) ?? 0) + 1);
-    expect(want.filter((m) => !counts.has(m)), 'lost').to.deep.equal([]);
-    expect([...counts].filter(([, n]) => n > 1).map(([m]) => m), 'shown twice').to.deep.equal([]);
+    expect(
+      want.filter((m) => !counts.has(m)),
+      'lost',
+    ).to.deep.equal([]);
+    expect(
+      [...counts].filter(([, n]) => n > 1).map(([m]) => m),
+      'shown twice',
+    ).to.deep.equal([]);
     expect(problems.flatMap((p) => p.exceptions)).to.deep.equal([]);
   });
 

@@ -3,7 +3,16 @@ import { startBalancer, type Balancer } from '../helpers/balancer.js';
 import { uniqueUsers, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { useCluster } from '../helpers/use-cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
-import { CarefulSender, describeInbox, inboxLength, Ledger, nodeOf, Recipient, stopAll, suppressedDuplicates } from './support.js';
+import {
+  CarefulSender,
+  describeInbox,
+  inboxLength,
+  Ledger,
+  nodeOf,
+  Recipient,
+  stopAll,
+  suppressedDuplicates,
+} from './support.js';
 
 /**
  * The node-failure scenarios (kill -9, SIGTERM drain): three nodes behind a round-robin balancer,
@@ -38,7 +47,10 @@ export interface RunOptions {
  * (each test kills or drains a node); after each test `clients` are stopped, then the balancer
  * is closed and the nodes stopped. Returns the running one.
  */
-export function useBalancedCluster(env: Record<string, string>, clients: { stop(): Promise<void> }[]): () => BalancedCluster {
+export function useBalancedCluster(
+  env: Record<string, string>,
+  clients: { stop(): Promise<void> }[],
+): () => BalancedCluster {
   let balanced: BalancedCluster | undefined;
   const cluster = useCluster(3, {
     perTest: true,
@@ -75,7 +87,9 @@ export class BalancedCluster {
     const ledger = new Ledger(scenario);
     const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
     const url = balancer.url();
-    const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: u === R2 ? r2ReconnectDelayMs : 150, resume }));
+    const recipients = [R1, R2, R3].map(
+      (u) => new Recipient(u, url, ledger, { reconnectDelayMs: u === R2 ? r2ReconnectDelayMs : 150, resume }),
+    );
     const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 150));
     const [r1, r2, r3] = recipients as [Recipient, Recipient, Recipient];
     const [s1, s2, s3] = senders as [CarefulSender, CarefulSender, CarefulSender];
@@ -101,8 +115,16 @@ export class BalancedCluster {
     const victim = cluster.nodes.find((n) => n.nodeId === victimId);
     if (!victim) throw new Error(`the victim's client is on no single node (${String(victimId)})`);
     const moved = all.filter((_, i) => where[i] === victimId);
-    if (layout === 'recipients') expect(moved.map((c) => c.user), 'the victim holds R2 and S2').to.have.members([R2, S2]);
-    else expect(moved.map((c) => c.user), 'the victim holds S1 and S3 only').to.have.members([S1, S3]);
+    if (layout === 'recipients')
+      expect(
+        moved.map((c) => c.user),
+        'the victim holds R2 and S2',
+      ).to.have.members([R2, S2]);
+    else
+      expect(
+        moved.map((c) => c.user),
+        'the victim holds S1 and S3 only',
+      ).to.have.members([S1, S3]);
 
     const survivors = cluster.nodes.filter((n) => n !== victim);
     const suppressedBefore = await suppressedDuplicates(survivors);
@@ -112,7 +134,12 @@ export class BalancedCluster {
     const faultAt = Date.now();
     await fault(victim);
     // Every client that was on the victim is connected (and subscribed) elsewhere.
-    await waitFor(() => moved.every((c) => c.connects >= 2 && c.ready()), 'the victim\'s clients to reconnect elsewhere', 20_000, 20);
+    await waitFor(
+      () => moved.every((c) => c.connects >= 2 && c.ready()),
+      "the victim's clients to reconnect elsewhere",
+      20_000,
+      20,
+    );
     const reconnectedMs = Date.now() - faultAt;
     await Promise.all(streams);
     await Promise.all(senders.map((s) => s.allAccepted(30_000)));
@@ -125,13 +152,25 @@ export class BalancedCluster {
       const now = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${user}`));
       return now.length > 0 && now.every((n) => survivors.some((x) => x.nodeId === n));
     };
-    await waitFor(async () => (await Promise.all(moved.map((c) => onSurvivorsOnly(c.user)))).every(Boolean), 'the sweep to remove the victim', 20_000, 100).catch(() => undefined);
+    await waitFor(
+      async () => (await Promise.all(moved.map((c) => onSurvivorsOnly(c.user)))).every(Boolean),
+      'the sweep to remove the victim',
+      20_000,
+      100,
+    ).catch(() => undefined);
     for (const c of moved) {
       const now = Object.keys(await cluster.redis.hgetall(`${cluster.keyPrefix}user:${c.user}`));
       expect(now.length, `${c.user} is registered`).to.be.greaterThan(0);
-      for (const n of now) expect(survivors.map((x) => x.nodeId), `${c.user} is on surviving nodes only`).to.include(n);
+      for (const n of now)
+        expect(
+          survivors.map((x) => x.nodeId),
+          `${c.user} is on surviving nodes only`,
+        ).to.include(n);
     }
-    const inbox = (await Promise.all([R1, R2, R3].map((u) => inboxLength(cluster.redis, cluster.keyPrefix, u)))).reduce((a, b) => a + b, 0);
+    const inbox = (await Promise.all([R1, R2, R3].map((u) => inboxLength(cluster.redis, cluster.keyPrefix, u)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
     ledger.report({
       resent: senders.reduce((n, s) => n + s.resent, 0),
       suppressed: (await suppressedDuplicates(survivors)) - suppressedBefore,
@@ -142,10 +181,13 @@ export class BalancedCluster {
     console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
     if (ledger.lost().length > 0) {
-      for (const u of [R1, R2, R3]) console.log(`      ${u}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, u)}`);
+      for (const u of [R1, R2, R3])
+        console.log(`      ${u}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, u)}`);
       console.log(`      where: ${all.map((c, i) => `${c.user}@${String(where[i]).replace(/.*-/, '')}`).join(' ')}`);
     }
-    expect(ledger.lost(), `${ledger.describeLost()}; left in the recipients' offline inboxes: ${inbox}`).to.have.length(0);
+    expect(ledger.lost(), `${ledger.describeLost()}; left in the recipients' offline inboxes: ${inbox}`).to.have.length(
+      0,
+    );
     expect(ledger.idMismatches, 'MESSAGE message-id differs from the SEND message-id').to.equal(0);
     return { ledger, victim, moved, all };
   }

@@ -104,7 +104,10 @@ describe('faults: a publish buffer that fills during a long RabbitMQ outage', fu
       reconnects: sender.connects - 1,
       suppressed: (await suppressedDuplicates(cluster.nodes)) - suppressedBefore,
     });
-    expect(sender.errors.every((m) => /not accepted/.test(m)), `ERROR messages: ${sender.errors.join(' | ')}`).to.equal(true);
+    expect(
+      sender.errors.every((m) => /not accepted/.test(m)),
+      `ERROR messages: ${sender.errors.join(' | ')}`,
+    ).to.equal(true);
     // The three refused HTTP messages were never accepted; every STOMP message was in the end.
     expect(ledger.unaccepted().map((e) => e.from)).to.deep.equal(['api', 'api', 'api']);
     expect(ledger.lost(), ledger.describeLost()).to.have.length(0);

@@ -65,12 +65,14 @@ describe('faults: offline inbox vs. a concurrent subscription (minimal reproduct
     expect(await sent).to.equal('stored');
 
     // bob is subscribed and reachable; the accepted message should reach him.
-    const got = await waitFor(() => inbox.messages.length > 0, 'the stored message to reach bob', 3000).catch(() => false);
+    const got = await waitFor(() => inbox.messages.length > 0, 'the stored message to reach bob', 3000).catch(
+      () => false,
+    );
     const left = await memory.count('bob');
     expect(got, `bob got nothing; ${left} message(s) stranded in his offline inbox`).to.equal(true);
   });
 
-  it('delivers to a user who moved onto the sending node while the stale target node\'s queue is gone', async function () {
+  it("delivers to a user who moved onto the sending node while the stale target node's queue is gone", async function () {
     this.timeout(20_000);
     // The sender's lookup still names the node the user just left ("ghost": drained or swept, its
     // queue unbound, so the publish comes back unroutable); meanwhile the user is here. The router

@@ -29,7 +29,7 @@ describe('faults: the last hop after a DISCONNECT (minimal reproduction)', funct
 
   // STOMP.js reads nothing after a DISCONNECT's RECEIPT: the session leaves the registry before the
   // RECEIPT goes out, so a message sent to the user afterwards waits for the next session.
-  it('keeps a message sent after the RECEIPT of a DISCONNECT for the user\'s next session', async function () {
+  it("keeps a message sent after the RECEIPT of a DISCONNECT for the user's next session", async function () {
     this.timeout(20_000);
     node = await startNode();
     raw = await connectRaw(node.url, 'erin');
@@ -49,7 +49,9 @@ describe('faults: the last hop after a DISCONNECT (minimal reproduction)', funct
 
     client = await connectClient(node.url, { login: 'erin' });
     const inbox = await client.subscribeWithReceipt('/user/queue/x');
-    const got = await waitFor(() => inbox.messages.length > 0, "the message to reach erin's next session", 3000).catch(() => false);
+    const got = await waitFor(() => inbox.messages.length > 0, "the message to reach erin's next session", 3000).catch(
+      () => false,
+    );
     expect(got, `erin's next session got nothing (the router said '${status}'; ${written})`).to.equal(true);
   });
 });

@@ -11,7 +11,9 @@ import { Ledger, startMesh, suppressedDuplicates, waitReady } from './support.js
  */
 describe('faults: RabbitMQ connection cut during a steady stream', function () {
   const clients: { stop(): Promise<void> }[] = [];
-  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, { env: { NODE_TTL_MS: '3000', LOG_LEVEL: 'info' } });
+  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, {
+    env: { NODE_TTL_MS: '3000', LOG_LEVEL: 'info' },
+  });
   let nodes: [ClusterNode, ClusterNode, ClusterNode];
 
   before(() => {
@@ -29,7 +31,12 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
     const resent = mesh.resent();
     const errors = senders.reduce((n, s) => n + s.errors.length, 0);
     const suppressed = (await suppressedDuplicates(nodes)) - mesh.suppressedBefore;
-    ledger.report({ resent, errors, suppressed, reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0) });
+    ledger.report({
+      resent,
+      errors,
+      suppressed,
+      reconnects: [...recipients, ...senders].reduce((n, c) => n + c.connects - 1, 0),
+    });
     console.log(`      ${(await cluster.relayReport()).split('\n').join('\n      ')}`);
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
     expect(ledger.lost(), ledger.describeLost()).to.have.length(0);
@@ -42,11 +49,18 @@ describe('faults: RabbitMQ connection cut during a steady stream', function () {
     await scenario('rabbitmq cut all nodes 3s', async () => {
       await delay(1500);
       for (const p of proxies) p.cut();
-      await waitReady(nodes.map((n) => n.http), 503, 2000);
+      await waitReady(
+        nodes.map((n) => n.http),
+        503,
+        2000,
+      );
       await delay(3000);
       for (const p of proxies) p.restore();
     });
-    await waitReady(nodes.map((n) => n.http), 200);
+    await waitReady(
+      nodes.map((n) => n.http),
+      200,
+    );
   });
 
   it("loses nothing when only the recipients' node loses RabbitMQ for 3 s (its queue fills meanwhile)", async function () {

@@ -16,7 +16,10 @@ const TTL_MS = 2000;
 describe('faults: a node cut from Redis for longer than NODE_TTL_MS (taken for dead while alive)', function () {
   const clients: { stop(): Promise<void> }[] = [];
   // A fresh cluster per test: a test leaves behind a node the others once took for dead.
-  const { cluster, proxies } = useProxiedCluster(3, 'redis', clients, { env: { NODE_TTL_MS: String(TTL_MS) }, perTest: true });
+  const { cluster, proxies } = useProxiedCluster(3, 'redis', clients, {
+    env: { NODE_TTL_MS: String(TTL_MS) },
+    perTest: true,
+  });
 
   // A node cut from Redis past NODE_TTL_MS is taken for dead: its queue is taken over and its
   // users' messages go to their inboxes, while the users stay subscribed there. When the node's
@@ -38,16 +41,29 @@ describe('faults: a node cut from Redis for longer than NODE_TTL_MS (taken for d
     proxies[1]!.cut();
     await waitReady([n2.http], 503, 2000);
     // The others sweep node 2: R is nowhere in the registry while still connected there.
-    await waitFor(async () => (await nodeOf(cluster.redis, cluster.keyPrefix, R)) === undefined, 'node 2 swept', 3 * TTL_MS + 2000, 50);
+    await waitFor(
+      async () => (await nodeOf(cluster.redis, cluster.keyPrefix, R)) === undefined,
+      'node 2 swept',
+      3 * TTL_MS + 2000,
+      50,
+    );
     await delay(1000);
     proxies[1]!.restore();
     await waitReady([n2.http], 200, 20_000);
-    await waitFor(async () => (await nodeOf(cluster.redis, cluster.keyPrefix, R)) === n2.nodeId, 'node 2 registered again', 10_000, 50);
+    await waitFor(
+      async () => (await nodeOf(cluster.redis, cluster.keyPrefix, R)) === n2.nodeId,
+      'node 2 registered again',
+      10_000,
+      50,
+    );
     await Promise.all(streams);
     await Promise.all(senders.map((s) => s.allAccepted(30_000)));
     await ledger.settle(15_000);
     ledger.report({ recipientReconnects: recipient.connects - 1 });
     expect(ledger.unaccepted()).to.have.length(0);
-    expect(ledger.lost(), `${ledger.describeLost()}; in R's inbox: ${(await describeInbox(cluster.redis, cluster.keyPrefix, R)).slice(0, 300)}`).to.have.length(0);
+    expect(
+      ledger.lost(),
+      `${ledger.describeLost()}; in R's inbox: ${(await describeInbox(cluster.redis, cluster.keyPrefix, R)).slice(0, 300)}`,
+    ).to.have.length(0);
   });
 });

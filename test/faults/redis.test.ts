@@ -2,7 +2,19 @@ import { expect } from 'chai';
 import { uniqueUsers, unsubscribeWithReceipt, type ClusterNode } from '../helpers/cluster.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import { useProxiedCluster } from './proxied.js';
-import { CarefulSender, DOC, describeInbox, inboxLength, Ledger, Recipient, registrySnapshot, startMesh, SUB_DEST, suppressedDuplicates, waitReady } from './support.js';
+import {
+  CarefulSender,
+  DOC,
+  describeInbox,
+  inboxLength,
+  Ledger,
+  Recipient,
+  registrySnapshot,
+  startMesh,
+  SUB_DEST,
+  suppressedDuplicates,
+  waitReady,
+} from './support.js';
 
 /**
  * SPEC §8 "Redis lost while running": each node reaches Redis through a TCP proxy of this test.
@@ -25,7 +37,18 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     this.timeout(120_000);
     const [n1, n2, n3] = nodes;
     const ledger = new Ledger('redis cut 2.5s, joins/leaves');
-    const [R1, R2, R3, S1, S2, S3, J1, J2, L1, L2] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3', 'J1', 'J2', 'L1', 'L2');
+    const [R1, R2, R3, S1, S2, S3, J1, J2, L1, L2] = uniqueUsers(
+      'R1',
+      'R2',
+      'R3',
+      'S1',
+      'S2',
+      'S3',
+      'J1',
+      'J2',
+      'L1',
+      'L2',
+    );
     // Churn: L1 will unsubscribe (leave the document, stay connected), L2 disconnect, J1 subscribe
     // (join) on its open session, J2 connect and subscribe, all while Redis is away.
     const l1 = await cluster.connect(n1, L1);
@@ -59,20 +82,45 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     const one = (node: ClusterNode) => ({ [node.nodeId]: '1' });
     const expected = {
       co: { [R1]: entry(n2), [R2]: entry(n3), [R3]: entry(n1), [J1]: entry(n3), [J2]: entry(n1) },
-      user: { [R1]: one(n2), [R2]: one(n3), [R3]: one(n1), [S1]: one(n1), [S2]: one(n2), [S3]: one(n3), [J1]: one(n3), [J2]: one(n1), [L1]: one(n1) },
+      user: {
+        [R1]: one(n2),
+        [R2]: one(n3),
+        [R3]: one(n1),
+        [S1]: one(n1),
+        [S2]: one(n2),
+        [S3]: one(n3),
+        [J1]: one(n3),
+        [J2]: one(n1),
+        [L1]: one(n1),
+      },
     };
     const users = [R1, R2, R3, S1, S2, S3, J1, J2, L1, L2];
     await waitFor(
-      async () => JSON.stringify(await registrySnapshot(cluster.redis, cluster.keyPrefix, users)) === JSON.stringify(sortDeep(expected)),
+      async () =>
+        JSON.stringify(await registrySnapshot(cluster.redis, cluster.keyPrefix, users)) ===
+        JSON.stringify(sortDeep(expected)),
       'the registry to converge',
       10_000,
       100,
     ).catch(() => undefined);
     expect(sortDeep(await registrySnapshot(cluster.redis, cluster.keyPrefix, users))).to.deep.equal(sortDeep(expected));
     // And the API reads it the same way.
-    const presence = (await (await fetch(`${n2.http}/api/docs/${DOC}/presence`)).json()) as { users: { userId: string; node: string }[] };
-    const mine = presence.users.filter((u) => users.includes(u.userId)).map((u) => `${u.userId}@${u.node}`).sort();
-    expect(mine).to.deep.equal([`${R1}@${n2.nodeId}`, `${R2}@${n3.nodeId}`, `${R3}@${n1.nodeId}`, `${J1}@${n3.nodeId}`, `${J2}@${n1.nodeId}`].sort());
+    const presence = (await (await fetch(`${n2.http}/api/docs/${DOC}/presence`)).json()) as {
+      users: { userId: string; node: string }[];
+    };
+    const mine = presence.users
+      .filter((u) => users.includes(u.userId))
+      .map((u) => `${u.userId}@${u.node}`)
+      .sort();
+    expect(mine).to.deep.equal(
+      [
+        `${R1}@${n2.nodeId}`,
+        `${R2}@${n3.nodeId}`,
+        `${R3}@${n1.nodeId}`,
+        `${J1}@${n3.nodeId}`,
+        `${J2}@${n1.nodeId}`,
+      ].sort(),
+    );
   });
 
   // Found by this suite as BUG "offline-store race": node 3 re-routed M's messages with a lookup
@@ -110,9 +158,15 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
     await Promise.all(streams);
     await Promise.all(senders.map((s) => s.allAccepted(30_000)));
     await ledger.settle(20_000);
-    ledger.report({ resent: senders.reduce((n, s) => n + s.resent, 0), inbox: await inboxLength(cluster.redis, cluster.keyPrefix, M) });
+    ledger.report({
+      resent: senders.reduce((n, s) => n + s.resent, 0),
+      inbox: await inboxLength(cluster.redis, cluster.keyPrefix, M),
+    });
     expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
-    expect(ledger.lost(), `${ledger.describeLost()}; kept in ${M}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, M)}`).to.have.length(0);
+    expect(
+      ledger.lost(),
+      `${ledger.describeLost()}; kept in ${M}'s offline inbox: ${await describeInbox(cluster.redis, cluster.keyPrefix, M)}`,
+    ).to.have.length(0);
   });
 });
 
@@ -120,7 +174,11 @@ describe('faults: Redis connection cut during a stream and during joins/leaves',
 function sortDeep<T>(value: T): T {
   if (Array.isArray(value)) return value.map(sortDeep) as T;
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, sortDeep(v)])) as T;
+    return Object.fromEntries(
+      Object.entries(value)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, sortDeep(v)]),
+    ) as T;
   }
   return value;
 }

@@ -18,28 +18,43 @@ describe('faults with history and the resume helper: what the application sees',
   const clients: { stop(): Promise<void> }[] = [];
   const balanced = useBalancedCluster({ NODE_TTL_MS: '3000', HISTORY_DESTINATIONS: SUB_DEST }, clients);
 
-  for (const [fault, signal] of [['SIGKILL', 'SIGKILL'], ['drain (SIGTERM)', 'SIGTERM']] as const) {
+  for (const [fault, signal] of [
+    ['SIGKILL', 'SIGKILL'],
+    ['drain (SIGTERM)', 'SIGTERM'],
+  ] as const) {
     it(`loses nothing and repeats nothing when the recipients' node goes by ${fault}`, async function () {
       this.timeout(120_000);
-      const run = await balanced().run(`${fault} with resume`, async (victim) => void (await victim.kill(signal)), clients, { resume: true });
+      const run = await balanced().run(
+        `${fault} with resume`,
+        async (victim) => void (await victim.kill(signal)),
+        clients,
+        { resume: true },
+      );
       const totals = run.ledger.totals();
       expect(totals.lost, 'lost').to.equal(0);
-      expect(totals.duplicates, 'duplicates seen by the application, the senders\' re-sends included').to.equal(0);
+      expect(totals.duplicates, "duplicates seen by the application, the senders' re-sends included").to.equal(0);
       const recipients = run.all.filter((c): c is Recipient => c instanceof Recipient);
-      expect(recipients.map((r) => r.notRecovered), 'resumes that could not recover').to.deep.equal([0, 0, 0]);
+      expect(
+        recipients.map((r) => r.notRecovered),
+        'resumes that could not recover',
+      ).to.deep.equal([0, 0, 0]);
     });
   }
 });
 
 describe('faults with history and the resume helper: a RabbitMQ link cut', function () {
   const clients: { stop(): Promise<void> }[] = [];
-  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, { env: { NODE_TTL_MS: '3000', HISTORY_DESTINATIONS: SUB_DEST } });
+  const { cluster, proxies } = useProxiedCluster(3, 'rabbitmq', clients, {
+    env: { NODE_TTL_MS: '3000', HISTORY_DESTINATIONS: SUB_DEST },
+  });
 
   it("loses nothing and repeats nothing when the recipients' node loses RabbitMQ for 3 s", async function () {
     this.timeout(120_000);
     const nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const ledger = new Ledger('rabbitmq cut with resume');
-    const mesh = await startMesh(nodes, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients, { resume: true });
+    const mesh = await startMesh(nodes, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients, {
+      resume: true,
+    });
     await delay(1500);
     proxies[1]!.cut();
     await waitReady([nodes[1].http], 503, 2000);
@@ -68,9 +83,15 @@ describe('faults with history and the resume helper: client connections dropped 
     const nodes = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     // The clients reach each node through a TCP proxy of this test: the network between a browser and its node.
     for (const n of nodes) proxies.push(await startTcpProxy({ host: '127.0.0.1', port: n.port }));
-    const through = nodes.map((n, i) => ({ ...n, url: `ws://127.0.0.1:${proxies[i]!.port}/ws` })) as [ClusterNode, ClusterNode, ClusterNode];
+    const through = nodes.map((n, i) => ({ ...n, url: `ws://127.0.0.1:${proxies[i]!.port}/ws` })) as [
+      ClusterNode,
+      ClusterNode,
+      ClusterNode,
+    ];
     const ledger = new Ledger('client connections dropped with resume');
-    const mesh = await startMesh(through, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients, { resume: true });
+    const mesh = await startMesh(through, ledger, uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3'), clients, {
+      resume: true,
+    });
     await delay(1000);
     // Nothing moves for a while, so MESSAGE frames queue in the node's socket and the network;
     // then the connections are reset with those frames never read.
@@ -92,5 +113,8 @@ async function expectEveryMessageOnce(ledger: Ledger, mesh: Mesh): Promise<void>
   expect(ledger.unaccepted(), 'messages never accepted').to.have.length(0);
   expect(totals.lost, ledger.describeLost()).to.equal(0);
   expect(totals.duplicates, "duplicates seen by the application, the senders' re-sends included").to.equal(0);
-  expect(mesh.recipients.map((r) => r.notRecovered), 'resumes that could not recover').to.deep.equal([0, 0, 0]);
+  expect(
+    mesh.recipients.map((r) => r.notRecovered),
+    'resumes that could not recover',
+  ).to.deep.equal([0, 0, 0]);
 }

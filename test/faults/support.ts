@@ -85,7 +85,7 @@ export class Ledger {
     if (typeof body.k !== 'string' || body.to !== to) return;
     if (checkHeaderId && msg.headers['message-id'] !== body.k) this.idMismatches++;
     let tabs = this.received.get(body.k);
-    if (!tabs) this.received.set(body.k, (tabs = new Map()));
+    if (!tabs) this.received.set(body.k, (tabs = new Map<string, number>()));
     let seen = 0;
     for (const c of tabs.values()) seen += c;
     tabs.set(tab, (tabs.get(tab) ?? 0) + 1);
@@ -104,7 +104,9 @@ export class Ledger {
 
   /** Accepted messages for `to` (all users when undefined) not received yet. */
   lost(to?: string): Expected[] {
-    return [...this.expected.values()].filter((e) => (to === undefined || e.to === to) && this.accepted.has(e.key) && !this.received.has(e.key));
+    return [...this.expected.values()].filter(
+      (e) => (to === undefined || e.to === to) && this.accepted.has(e.key) && !this.received.has(e.key),
+    );
   }
 
   /** Sent and never accepted (no RECEIPT / 202 in the end). */
@@ -152,7 +154,12 @@ export class Ledger {
 
   /** Waits, by bounded polling, until every accepted message was received. */
   async settle(timeoutMs: number): Promise<void> {
-    await waitFor(() => this.lost().length === 0, `every accepted message of "${this.scenario}" to arrive`, timeoutMs, 100).catch(() => undefined);
+    await waitFor(
+      () => this.lost().length === 0,
+      `every accepted message of "${this.scenario}" to arrive`,
+      timeoutMs,
+      100,
+    ).catch(() => undefined);
   }
 
   /**
@@ -172,14 +179,21 @@ export class Ledger {
       `duplicates=${t.duplicates} reordered=${t.reordered}${more ? ` ${more}` : ''} (per user lost/dup: ${perUser})`;
     console.log(`      ${line}`);
     const file = process.env.FAULTS_REPORT;
-    if (file) appendFileSync(file, `${JSON.stringify({ scenario: this.scenario, ...t, ...extra, at: new Date().toISOString() })}\n`);
+    if (file)
+      appendFileSync(
+        file,
+        `${JSON.stringify({ scenario: this.scenario, ...t, ...extra, at: new Date().toISOString() })}\n`,
+      );
     return line;
   }
 
   /** For a failure message: the first lost keys. */
   describeLost(limit = 10): string {
     const lost = this.lost();
-    return `${lost.length} lost: ${lost.slice(0, limit).map((e) => e.key).join(' ')}${lost.length > limit ? ' …' : ''}`;
+    return `${lost.length} lost: ${lost
+      .slice(0, limit)
+      .map((e) => e.key)
+      .join(' ')}${lost.length > limit ? ' …' : ''}`;
   }
 }
 
@@ -316,11 +330,7 @@ export class Recipient extends ReconnectingClient {
     });
     const headers: Record<string, string> = { id: 'faults', receipt };
     if (this.ack !== 'auto') headers.ack = this.ack;
-    this.client.subscribe(
-      SUB_DEST,
-      (m) => this.received(m),
-      headers,
-    );
+    this.client.subscribe(SUB_DEST, (m) => this.received(m), headers);
   }
 
   protected onDisconnected(): void {
@@ -381,7 +391,10 @@ export class CarefulSender extends ReconnectingClient {
   /** Sends the next numbered message to `to`, once fewer than `window` wait for their RECEIPT. */
   async next(to: string, deadline: number): Promise<void> {
     while (this.outstanding.size >= this.window) {
-      if (Date.now() > deadline) throw new Error(`${this.user}: ${this.outstanding.size} messages without RECEIPT at the deadline (${this.state()})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.user}: ${this.outstanding.size} messages without RECEIPT at the deadline (${this.state()})`,
+        );
       await delay(5);
     }
     const n = (this.counters.get(to) ?? 0) + 1;
@@ -392,7 +405,13 @@ export class CarefulSender extends ReconnectingClient {
   }
 
   /** Sends `perRecipient` messages to each of `to`, round robin, one every `everyMs`. */
-  async stream(to: readonly string[], perRecipient: number, everyMs: number, deadline: number, stopEarly?: () => boolean): Promise<void> {
+  async stream(
+    to: readonly string[],
+    perRecipient: number,
+    everyMs: number,
+    deadline: number,
+    stopEarly?: () => boolean,
+  ): Promise<void> {
     for (let i = 0; i < perRecipient * to.length; i++) {
       if (stopEarly?.()) return;
       await this.next(to[i % to.length]!, deadline);
@@ -402,9 +421,11 @@ export class CarefulSender extends ReconnectingClient {
 
   /** Waits until every message sent so far got its RECEIPT. */
   async allAccepted(timeoutMs: number): Promise<void> {
-    await waitFor(() => this.outstanding.size === 0, `${this.user}: a RECEIPT for every message`, timeoutMs, 50).catch((err: unknown) => {
-      throw new Error(`${String(err)}; ${this.outstanding.size} missing (${this.state()})`);
-    });
+    await waitFor(() => this.outstanding.size === 0, `${this.user}: a RECEIPT for every message`, timeoutMs, 50).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}; ${this.outstanding.size} missing (${this.state()})`);
+      },
+    );
   }
 
   protected onConnected(): void {
@@ -460,7 +481,10 @@ export async function registrySnapshot(
   redis: Redis,
   keyPrefix: string,
   users: readonly string[],
-): Promise<{ co: Record<string, { node: string; sessions: number; nodes: Record<string, number> }>; user: Record<string, Record<string, string>> }> {
+): Promise<{
+  co: Record<string, { node: string; sessions: number; nodes: Record<string, number> }>;
+  user: Record<string, Record<string, string>>;
+}> {
   const keys = redisKeys(keyPrefix);
   const raw = await redis.hgetall(keys.co(DOC));
   const co: Record<string, { node: string; sessions: number; nodes: Record<string, number> }> = {};
@@ -510,7 +534,9 @@ export async function waitReady(https: readonly string[], status: 200 | 503, tim
 }
 
 /** Duplicates the live nodes suppressed (a second copy on one subscription, written once), from /metrics. */
-export async function suppressedDuplicates(nodes: readonly { http: string; process: { exitCode: number | null; signalCode: string | null } }[]): Promise<number> {
+export async function suppressedDuplicates(
+  nodes: readonly { http: string; process: { exitCode: number | null; signalCode: string | null } }[],
+): Promise<number> {
   let sum = 0;
   for (const n of nodes) {
     if (n.process.exitCode !== null || n.process.signalCode !== null) continue;
@@ -536,7 +562,6 @@ export async function describeInbox(redis: Redis, keyPrefix: string, user: strin
     })
     .join('; ');
 }
-
 
 /** Nodes as the mesh needs them: a STOMP endpoint, and what suppressedDuplicates reads. */
 type MeshNode = { readonly url: string } & Parameters<typeof suppressedDuplicates>[0][number];
@@ -567,8 +592,16 @@ export async function startMesh(
 ): Promise<Mesh> {
   const [R1, R2, R3, S1, S2, S3] = users;
   const [n1, n2, n3] = nodes;
-  const recipients = [new Recipient(R1, n2.url, ledger, options), new Recipient(R2, n3.url, ledger, options), new Recipient(R3, n1.url, ledger, options)];
-  const senders = [new CarefulSender(S1, n1.url, ledger), new CarefulSender(S2, n2.url, ledger), new CarefulSender(S3, n3.url, ledger)];
+  const recipients = [
+    new Recipient(R1, n2.url, ledger, options),
+    new Recipient(R2, n3.url, ledger, options),
+    new Recipient(R3, n1.url, ledger, options),
+  ];
+  const senders = [
+    new CarefulSender(S1, n1.url, ledger),
+    new CarefulSender(S2, n2.url, ledger),
+    new CarefulSender(S3, n3.url, ledger),
+  ];
   const all = [...recipients, ...senders];
   clients.push(...all);
   for (const c of all) c.start();

@@ -1,7 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
-import { canRunRabbitCluster, startRabbitCluster, startRedisSentinel, type RabbitCluster, type RedisSentinelLayout } from '../helpers/ha-engines.js';
+import {
+  canRunRabbitCluster,
+  startRabbitCluster,
+  startRedisSentinel,
+  type RabbitCluster,
+  type RedisSentinelLayout,
+} from '../helpers/ha-engines.js';
 import { useCluster } from '../helpers/use-cluster.js';
 import { delay } from '../helpers/wait.js';
 import { Ledger, startMesh, stopAll, suppressedDuplicates, waitReady } from '../faults/support.js';
@@ -39,7 +45,8 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     beforeStart: async (ctx) => {
       if (!canRunRabbitCluster() || !hasRedisServer()) {
         const what = 'the HA layout needs the rabbitmq-server package scripts (/usr/lib/rabbitmq/bin) and redis-server';
-        if (process.env.CI === 'true') throw new Error(`${what}; CI needs them (apt-get install rabbitmq-server redis-server)`);
+        if (process.env.CI === 'true')
+          throw new Error(`${what}; CI needs them (apt-get install rabbitmq-server redis-server)`);
         console.warn(`\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'HA suite'}": ${what}.\n`);
         ctx.skip();
       }
@@ -47,7 +54,12 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
       ttl = /taken for dead/.test(ctx.currentTest?.title ?? '') ? '2000' : '15000';
       [rabbit, redis] = await Promise.all([startRabbitCluster(label), startRedisSentinel(label)]);
     },
-    nodeEnv: () => ({ NODE_TTL_MS: ttl, AMQP_URL: (rabbit as RabbitCluster).amqpUrl, REDIS_SENTINELS: (redis as RedisSentinelLayout).sentinels, REDIS_SENTINEL_NAME: (redis as RedisSentinelLayout).name }),
+    nodeEnv: () => ({
+      NODE_TTL_MS: ttl,
+      AMQP_URL: (rabbit as RabbitCluster).amqpUrl,
+      REDIS_SENTINELS: (redis as RedisSentinelLayout).sentinels,
+      REDIS_SENTINEL_NAME: (redis as RedisSentinelLayout).name,
+    }),
     afterEach: async () => {
       await stopAll(clients.splice(0));
     },
@@ -79,10 +91,18 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
       await delay(700);
       // Every node took the first member of AMQP_URL, and declared its quorum queue there (its leader).
       await (rabbit as RabbitCluster).members[0]!.kill();
-      await waitReady(nodes.map((n) => n.http), 200, 30_000);
+      await waitReady(
+        nodes.map((n) => n.http),
+        200,
+        30_000,
+      );
     });
     // The fault did happen: every relay node lost its member and connected to another.
-    for (const n of cluster.nodes) expect(n.logs().some((l) => l.includes('"reconnect":true')), `${n.nodeId} reconnected`).to.equal(true);
+    for (const n of cluster.nodes)
+      expect(
+        n.logs().some((l) => l.includes('"reconnect":true')),
+        `${n.nodeId} reconnected`,
+      ).to.equal(true);
     const nacked = cluster.nodes.reduce((k, n) => k + n.logs().filter((l) => l.includes('nacked a publish')).length, 0);
     console.log(`      publishes nacked during the election, sent again on a fresh channel: ${nacked} time(s)`);
   });
@@ -91,7 +111,11 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     await scenario('ha rabbitmq member + redis primary kill -9', async (nodes) => {
       await delay(700);
       await Promise.all([(rabbit as RabbitCluster).members[0]!.kill(), (redis as RedisSentinelLayout).killPrimary()]);
-      await waitReady(nodes.map((n) => n.http), 200, 30_000);
+      await waitReady(
+        nodes.map((n) => n.http),
+        200,
+        30_000,
+      );
     });
   });
 
@@ -99,7 +123,11 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     await scenario('ha redis primary kill -9', async (nodes) => {
       await delay(700);
       const before = await (redis as RedisSentinelLayout).killPrimary();
-      await waitReady(nodes.map((n) => n.http), 200, 30_000);
+      await waitReady(
+        nodes.map((n) => n.http),
+        200,
+        30_000,
+      );
       expect(await (redis as RedisSentinelLayout).primaryPort()).to.not.equal(before);
     });
   });
@@ -111,7 +139,11 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     await scenario('ha redis primary kill -9, live nodes taken for dead', async (nodes) => {
       await delay(700);
       await (redis as RedisSentinelLayout).killPrimary();
-      await waitReady(nodes.map((n) => n.http), 200, 30_000);
+      await waitReady(
+        nodes.map((n) => n.http),
+        200,
+        30_000,
+      );
     });
   });
 });

@@ -27,8 +27,11 @@ export const CHROMIUM_ARGS = [
 export function requireChromium(ctx: Mocha.Context): void {
   if (existsSync(CHROMIUM_PATH)) return;
   const what = `Chromium is not installed at ${CHROMIUM_PATH}`;
-  if (process.env.CI === 'true') throw new Error(`${what}; CI needs it for the browser tests (apt-get install chromium)`);
-  console.warn(`\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'suite'}": ${what}.\n  !!! Install it with: apt-get install chromium (or set CHROMIUM_PATH)\n`);
+  if (process.env.CI === 'true')
+    throw new Error(`${what}; CI needs it for the browser tests (apt-get install chromium)`);
+  console.warn(
+    `\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'suite'}": ${what}.\n  !!! Install it with: apt-get install chromium (or set CHROMIUM_PATH)\n`,
+  );
   ctx.skip();
 }
 
@@ -46,7 +49,8 @@ export function watchPage(page: Page, label: string): PageProblems {
   const problems: PageProblems = { exceptions: [], consoleErrors: [] };
   page.on('pageerror', (err) => problems.exceptions.push(`[${label}] ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.consoleErrors.push(`[${label}] ${msg.text()} (${msg.location().url || 'no url'})`);
+    if (msg.type() === 'error')
+      problems.consoleErrors.push(`[${label}] ${msg.text()} (${msg.location().url || 'no url'})`);
   });
   return problems;
 }

@@ -114,10 +114,17 @@ export function uniqueUsers<const N extends readonly string[]>(...names: N): { [
 let receiptSeq = 0;
 
 /** UNSUBSCRIBE with a receipt; resolves once the node confirmed it (registry and bindings updated). */
-export async function unsubscribeWithReceipt(client: TestClient, sub: StompSubscription, timeoutMs = 5000): Promise<void> {
+export async function unsubscribeWithReceipt(
+  client: TestClient,
+  sub: StompSubscription,
+  timeoutMs = 5000,
+): Promise<void> {
   const id = `unsub-${sub.id}-${++receiptSeq}`;
   const receipt = deferred<void>();
-  const timer = setTimeout(() => receipt.reject(new Error(`no RECEIPT for UNSUBSCRIBE ${sub.id} within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => receipt.reject(new Error(`no RECEIPT for UNSUBSCRIBE ${sub.id} within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   client.client.watchForReceipt(id, () => receipt.resolve());
   sub.unsubscribe({ receipt: id });
   try {
@@ -160,12 +167,13 @@ function spawnNode(nodeId: string, env: Record<string, string>, startTimeoutMs: 
 
   const ready = deferred<number>();
   let port: number | undefined;
-  const fail = (why: string) => ready.reject(new Error(`node ${nodeId} ${why}\n${lines.slice(-PRINTED_LINES).join('\n')}`));
+  const fail = (why: string) =>
+    ready.reject(new Error(`node ${nodeId} ${why}\n${lines.slice(-PRINTED_LINES).join('\n')}`));
   const timer = setTimeout(() => fail(`was not ready within ${startTimeoutMs} ms`), startTimeoutMs);
   void ready.promise.catch(() => undefined).finally(() => clearTimeout(timer));
   void exit.promise.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal}) before it was ready`));
 
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     keep('out', line);
     if (line[0] !== '{') return;
     let entry: { msg?: unknown; port?: unknown };
@@ -182,7 +190,7 @@ function spawnNode(nodeId: string, env: Record<string, string>, startTimeoutMs: 
       else ready.resolve(port);
     }
   });
-  createInterface({ input: child.stderr! }).on('line', (line) => keep('err', line));
+  createInterface({ input: child.stderr }).on('line', (line) => keep('err', line));
   return { nodeId, child, lines, exited: exit.promise, ready: ready.promise };
 }
 
@@ -308,7 +316,9 @@ export async function startCluster(
     printLogsIfFailed: (ctx) => {
       if (ctx.currentTest?.state !== 'failed') return;
       const out = spawned.map((s) => s.lines.slice(-PRINTED_LINES).join('\n'));
-      console.error(`\n  --- last ${PRINTED_LINES} lines of each node (${ctx.currentTest.fullTitle()}) ---\n${out.join('\n')}\n`);
+      console.error(
+        `\n  --- last ${PRINTED_LINES} lines of each node (${ctx.currentTest.fullTitle()}) ---\n${out.join('\n')}\n`,
+      );
     },
     relayReport: async () => {
       // n1, n2, … for the cluster's own node ids, so the lines stay readable.
@@ -322,7 +332,9 @@ export async function startCluster(
         const m = await node.metrics();
         const nonZero = (name: string) => m.samples.filter((x) => x.name === name && x.value > 0);
         const published = nonZero('stomp_relay_published_total').map((x) => `${short(x.labels.node)}:${x.value}`);
-        const consumed = nonZero('stomp_relay_consumed_total').map((x) => `${short(x.labels.origin)}/${x.labels.kind}:${x.value}`);
+        const consumed = nonZero('stomp_relay_consumed_total').map(
+          (x) => `${short(x.labels.origin)}/${x.labels.kind}:${x.value}`,
+        );
         lines.push(
           `${short(node.nodeId)}  published to ${published.join(' ') || '-'}  consumed from ${consumed.join(' ') || '-'}  ` +
             `local ${m.value('stomp_local_deliveries_total')}  broadcasts ${m.value('stomp_broadcast_published_total')}  ` +

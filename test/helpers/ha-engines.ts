@@ -50,7 +50,12 @@ function startEngine(command: string, args: readonly string[], env: NodeJS.Proce
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const lines: string[] = [];
   const keep = (chunk: Buffer): void => {
-    lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim() !== ''));
+    lines.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== ''),
+    );
     if (lines.length > 50) lines.splice(0, lines.length - 50);
   };
   child.stdout?.on('data', keep);
@@ -117,7 +122,10 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
   const engines: Engine[] = [];
   const members: (RabbitMember & { engine: Engine })[] = [];
   const ctlOn = async (name: string, args: readonly string[]): Promise<string> => {
-    const { stdout } = await run(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', name, ...args], { env: baseEnv(name), timeout: 60_000 });
+    const { stdout } = await run(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', name, ...args], {
+      env: baseEnv(name),
+      timeout: 60_000,
+    });
     return stdout;
   };
   const stop = async (): Promise<void> => {
@@ -134,16 +142,20 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
       mkdirSync(memberDir, { recursive: true });
       const conf = path.join(memberDir, 'rabbitmq.conf');
       writeFileSync(conf, `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`);
-      const engine = startEngine(path.join(RABBIT_BIN, 'rabbitmq-server'), [], baseEnv(name, {
-        RABBITMQ_NODE_PORT: String(port),
-        RABBITMQ_DIST_PORT: String(distPort),
-        RABBITMQ_CONFIG_FILE: conf,
-        RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
-        RABBITMQ_MNESIA_BASE: path.join(memberDir, 'mnesia'),
-        RABBITMQ_LOG_BASE: path.join(memberDir, 'log'),
-        RABBITMQ_PID_FILE: path.join(memberDir, 'pid'),
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-      }));
+      const engine = startEngine(
+        path.join(RABBIT_BIN, 'rabbitmq-server'),
+        [],
+        baseEnv(name, {
+          RABBITMQ_NODE_PORT: String(port),
+          RABBITMQ_DIST_PORT: String(distPort),
+          RABBITMQ_CONFIG_FILE: conf,
+          RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+          RABBITMQ_MNESIA_BASE: path.join(memberDir, 'mnesia'),
+          RABBITMQ_LOG_BASE: path.join(memberDir, 'log'),
+          RABBITMQ_PID_FILE: path.join(memberDir, 'pid'),
+          RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+        }),
+      );
       engines.push(engine);
       const member = {
         name,
@@ -158,7 +170,12 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
       members.push(member);
     }
     for (const m of members) {
-      await waitFor(() => portOpen(m.port), `RabbitMQ member ${m.name} listening (${m.engine.lines.slice(-3).join(' | ')})`, 90_000, 250);
+      await waitFor(
+        () => portOpen(m.port),
+        `RabbitMQ member ${m.name} listening (${m.engine.lines.slice(-3).join(' | ')})`,
+        90_000,
+        250,
+      );
     }
     const first = members[0] as RabbitMember;
     for (const m of members.slice(1)) {
@@ -166,7 +183,12 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
       await ctlOn(m.name, ['join_cluster', first.name]);
       await ctlOn(m.name, ['start_app']);
     }
-    await waitFor(() => Promise.all(members.map((m) => portOpen(m.port))).then((open) => open.every(Boolean)), 'every member listening again', 60_000, 250);
+    await waitFor(
+      () => Promise.all(members.map((m) => portOpen(m.port))).then((open) => open.every(Boolean)),
+      'every member listening again',
+      60_000,
+      250,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -213,7 +235,20 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
     const primary = await freePort();
     const replica = await freePort();
     for (const port of [primary, replica]) {
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `dump-${port}.rdb`];
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--dbfilename',
+        `dump-${port}.rdb`,
+      ];
       if (port === replica) args.push('--replicaof', '127.0.0.1', String(primary));
       const e = startEngine('redis-server', args, env);
       engines.push(e);
@@ -239,15 +274,33 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
       engines.push(startEngine('redis-server', [conf, '--sentinel'], env));
       sentinelPorts.push(port);
     }
-    for (const port of [primary, replica, ...sentinelPorts]) await waitFor(() => portOpen(port), `Redis on ${port}`, 20_000, 100);
+    for (const port of [primary, replica, ...sentinelPorts])
+      await waitFor(() => portOpen(port), `Redis on ${port}`, 20_000, 100);
     const sentinelAsk = async (): Promise<number> => {
-      const { stdout } = await run('redis-cli', ['-p', String(sentinelPorts[0]), 'SENTINEL', 'get-master-addr-by-name', name]);
+      const { stdout } = await run('redis-cli', [
+        '-p',
+        String(sentinelPorts[0]),
+        'SENTINEL',
+        'get-master-addr-by-name',
+        name,
+      ]);
       return Number(stdout.trim().split('\n')[1]);
     };
     // The replica has synced and every sentinel knows the others before a failover can happen.
-    await waitFor(async () => (await run('redis-cli', ['-p', String(replica), 'INFO', 'replication'])).stdout.includes('master_link_status:up'), 'the replica synced', 20_000, 200);
     await waitFor(
-      async () => (await run('redis-cli', ['-p', String(sentinelPorts[0]), 'SENTINEL', 'sentinels', name])).stdout.split('\n').filter((l) => l === 'name').length >= 2,
+      async () =>
+        (await run('redis-cli', ['-p', String(replica), 'INFO', 'replication'])).stdout.includes(
+          'master_link_status:up',
+        ),
+      'the replica synced',
+      20_000,
+      200,
+    );
+    await waitFor(
+      async () =>
+        (await run('redis-cli', ['-p', String(sentinelPorts[0]), 'SENTINEL', 'sentinels', name])).stdout
+          .split('\n')
+          .filter((l) => l === 'name').length >= 2,
       'the sentinels found each other',
       20_000,
       200,

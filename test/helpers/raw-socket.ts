@@ -40,15 +40,19 @@ export async function openRaw(url: string, protocols: string[] = ['v12.stomp']):
     closed,
     send: (data) => ws.send(data),
     next: async (command, timeoutMs = 3000) => {
-      const found = await waitFor(() => {
-        for (let i = 0; i < frames.length; i++) {
-          if (!consumed.has(i) && frames[i]!.command === command) {
-            consumed.add(i);
-            return frames[i];
+      const found = await waitFor(
+        () => {
+          for (let i = 0; i < frames.length; i++) {
+            if (!consumed.has(i) && frames[i]!.command === command) {
+              consumed.add(i);
+              return frames[i];
+            }
           }
-        }
-        return undefined;
-      }, `${command} frame`, timeoutMs);
+          return undefined;
+        },
+        `${command} frame`,
+        timeoutMs,
+      );
       return found;
     },
     close: () => ws.close(),

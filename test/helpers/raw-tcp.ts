@@ -12,7 +12,14 @@ export const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, p
 /** One client-to-server WebSocket frame, masked unless told otherwise (RFC 6455 §5.2). */
 export function encodeWsFrame(
   payload: Buffer,
-  opts: { opcode?: number; fin?: boolean; mask?: boolean; rsv?: number; maskKey?: Buffer; declaredLength?: number } = {},
+  opts: {
+    opcode?: number;
+    fin?: boolean;
+    mask?: boolean;
+    rsv?: number;
+    maskKey?: Buffer;
+    declaredLength?: number;
+  } = {},
 ): Buffer {
   const { opcode = OPCODE.text, fin = true, mask = true, rsv = 0 } = opts;
   const length = opts.declaredLength ?? payload.length;
@@ -123,17 +130,25 @@ export async function openTcpWebSocket(port: number, path = '/ws', protocol = 'v
   return {
     socket,
     frames,
-    get closeCode() { return closeCode; },
-    get bytesIn() { return bytesIn; },
+    get closeCode() {
+      return closeCode;
+    },
+    get bytesIn() {
+      return bytesIn;
+    },
     ended: ended.promise,
     sendStomp: (text) => socket.write(encodeWsFrame(Buffer.from(text))),
     write: (bytes) => socket.write(bytes),
     next: (command, timeoutMs = 3000) =>
-      waitFor(() => {
-        const f = frames.find((x) => x.command === command && !consumed.has(x));
-        if (f) consumed.add(f);
-        return f;
-      }, `${command} frame`, timeoutMs),
+      waitFor(
+        () => {
+          const f = frames.find((x) => x.command === command && !consumed.has(x));
+          if (f) consumed.add(f);
+          return f;
+        },
+        `${command} frame`,
+        timeoutMs,
+      ),
     destroy: () => socket.destroy(),
   };
 }

@@ -16,8 +16,14 @@ function probe(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = net.connect({ host: hostname, port: Number(port), timeout: 1000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -29,11 +35,16 @@ function probe(url: string): Promise<boolean> {
 export async function requireService(ctx: Mocha.Context, service: 'redis' | 'rabbitmq'): Promise<void> {
   const url = service === 'redis' ? TEST_REDIS_URL : TEST_AMQP_URL;
   let check = reachable.get(url);
-  if (!check) { check = probe(url); reachable.set(url, check); }
+  if (!check) {
+    check = probe(url);
+    reachable.set(url, check);
+  }
   if (await check) return;
   const what = `${service} is not reachable at ${new URL(url).host}`;
   if (process.env.CI === 'true') throw new Error(`${what}; CI needs it (start it: ${HOW_TO_START[service]})`);
-  console.warn(`\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'suite'}": ${what}.\n  !!! Start it with: ${HOW_TO_START[service]}\n`);
+  console.warn(
+    `\n  !!! SKIPPED "${ctx.test?.parent?.fullTitle() ?? 'suite'}": ${what}.\n  !!! Start it with: ${HOW_TO_START[service]}\n`,
+  );
   ctx.skip();
 }
 

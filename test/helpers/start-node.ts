@@ -10,7 +10,10 @@ export interface StartedNode {
 }
 
 /** A node in this process on a free port (embedded unless env says otherwise). */
-export async function startNode(env: Record<string, string> = {}, overrides: Partial<NodeDeps> = {}): Promise<StartedNode> {
+export async function startNode(
+  env: Record<string, string> = {},
+  overrides: Partial<NodeDeps> = {},
+): Promise<StartedNode> {
   const config: Config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env });
   const node = await createNode(config, overrides);
   const port = await node.listen();

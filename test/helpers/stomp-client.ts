@@ -1,4 +1,11 @@
-import { Client, type IFrame, type IMessage, type StompHeaders, type StompSubscription } from '@stomp/stompjs';
+import {
+  Client,
+  type IFrame,
+  type IMessage,
+  type IStompSocket,
+  type StompHeaders,
+  type StompSubscription,
+} from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { deferred, waitFor } from './wait.js';
 
@@ -38,8 +45,11 @@ export function webSocketFactory(
   return () => {
     const ws = new WebSocket(url, protocols, headers ? { headers } : {});
     // STOMP.js sets binaryType 'arraybuffer': data comes as ArrayBuffer (or Buffer[] when fragmented).
-    if (onMessage) ws.on('message', (data: WebSocket.RawData, binary: boolean) => onMessage(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), binary));
-    return ws as unknown as import('@stomp/stompjs').IStompSocket;
+    if (onMessage)
+      ws.on('message', (data: WebSocket.RawData, binary: boolean) =>
+        onMessage(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), binary),
+      );
+    return ws as unknown as IStompSocket;
   };
 }
 
@@ -47,7 +57,14 @@ let receiptSeq = 0;
 
 export async function connectClient(
   url: string,
-  options: { login?: string; connectHeaders?: StompHeaders; versions?: string[]; heartbeat?: [number, number]; timeoutMs?: number; wsHeaders?: Record<string, string> } = {},
+  options: {
+    login?: string;
+    connectHeaders?: StompHeaders;
+    versions?: string[];
+    heartbeat?: [number, number];
+    timeoutMs?: number;
+    wsHeaders?: Record<string, string>;
+  } = {},
 ): Promise<TestClient> {
   const errors: IFrame[] = [];
   const closes: { code: number; reason: string }[] = [];
@@ -59,7 +76,12 @@ export async function connectClient(
   };
   const ready = deferred<IFrame>();
   const client = new Client({
-    webSocketFactory: webSocketFactory(url, options.versions?.map((v) => `v${v.replace('.', '')}.stomp`), options.wsHeaders, record),
+    webSocketFactory: webSocketFactory(
+      url,
+      options.versions?.map((v) => `v${v.replace('.', '')}.stomp`),
+      options.wsHeaders,
+      record,
+    ),
     connectHeaders: { ...(options.login !== undefined ? { login: options.login } : {}), ...options.connectHeaders },
     reconnectDelay: 0,
     heartbeatIncoming: options.heartbeat?.[1] ?? 0,
@@ -97,7 +119,8 @@ export async function connectClient(
     return {
       messages,
       subscription,
-      wait: (n, timeoutMs = 5000) => waitFor(() => (messages.length >= n ? messages : undefined), `${n} message(s) on ${destination}`, timeoutMs),
+      wait: (n, timeoutMs = 5000) =>
+        waitFor(() => (messages.length >= n ? messages : undefined), `${n} message(s) on ${destination}`, timeoutMs),
       bodies: () => messages.map((m) => m.body),
     };
   };

@@ -64,7 +64,8 @@ export function useCluster(n: number, options: UseClusterOptions = {}): Cluster 
     });
   }
   return runningView(() => {
-    if (!current) throw new Error('the cluster is not running: use it in tests and hooks, not while the suite is declared');
+    if (!current)
+      throw new Error('the cluster is not running: use it in tests and hooks, not while the suite is declared');
     return current;
   });
 }

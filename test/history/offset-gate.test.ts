@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { OffsetGate, type GateDropReason, type OffsetGateOptions, type Sequenced } from '../../server/history/offset-gate.js';
+import {
+  OffsetGate,
+  type GateDropReason,
+  type OffsetGateOptions,
+  type Sequenced,
+} from '../../server/history/offset-gate.js';
 
 const E = '000000001aaaaaa';
 const NEWER = '000000002bbbbbb';
@@ -156,7 +161,10 @@ describe('offset gate', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 60 }),
-        fc.array(fc.record({ pick: fc.nat(), dupes: fc.nat({ max: 2 }), lost: fc.boolean(), later: fc.nat({ max: 300 }) }), { maxLength: 60 }),
+        fc.array(
+          fc.record({ pick: fc.nat(), dupes: fc.nat({ max: 2 }), lost: fc.boolean(), later: fc.nat({ max: 300 }) }),
+          { maxLength: 60 },
+        ),
         fc.integer({ min: 1, max: 20 }),
         (n, plan, maxHeld) => {
           const history = seq(...Array.from({ length: n }, (_, i) => i + 1));
@@ -173,7 +181,13 @@ describe('offset gate', () => {
           const out: string[] = [];
           const poll = (now: number) => {
             const fill = g.gapFill(now);
-            if (fill) out.push(...g.filled(fill, history.filter((h) => h.offset >= fill.from && h.offset <= fill.to)));
+            if (fill)
+              out.push(
+                ...g.filled(
+                  fill,
+                  history.filter((h) => h.offset >= fill.from && h.offset <= fill.to),
+                ),
+              );
           };
           for (const a of arrivals) {
             poll(a.at);

@@ -33,7 +33,15 @@ describe('history streams', () => {
   });
 
   it('names no stream for destinations outside the patterns, pattern subscriptions, /app and unknown prefixes', () => {
-    for (const d of ['/topic/chat', '/topic/docs/**', '/topic/docs/*/edits', '/user/*/queue/chat', '/queue/other', '/app/docs/42', '/other/docs/1']) {
+    for (const d of [
+      '/topic/chat',
+      '/topic/docs/**',
+      '/topic/docs/*/edits',
+      '/user/*/queue/chat',
+      '/queue/other',
+      '/app/docs/42',
+      '/other/docs/1',
+    ]) {
       expect(streams.ofSubscription(d, 'alice'), d).to.equal(undefined);
     }
   });
@@ -45,12 +53,18 @@ describe('history streams', () => {
     expect(streams.ofMessage({ target: { kind: 'user', user: 'alice' }, destination: '/42/queue/chat' })).to.equal(
       streams.ofSubscription('/user/42/queue/chat', 'alice'),
     );
-    expect(streams.ofMessage({ target: { kind: 'user', user: 'alice' }, destination: '/queue/notes' })).to.equal('/user/alice/queue/notes');
-    expect(streams.ofMessage({ target: { kind: 'user', user: 'alice' }, destination: '/queue/other' })).to.equal(undefined);
+    expect(streams.ofMessage({ target: { kind: 'user', user: 'alice' }, destination: '/queue/notes' })).to.equal(
+      '/user/alice/queue/notes',
+    );
+    expect(streams.ofMessage({ target: { kind: 'user', user: 'alice' }, destination: '/queue/other' })).to.equal(
+      undefined,
+    );
   });
 
   it('leaves a message for one session of a user out of every stream', () => {
-    expect(streams.ofMessage({ target: { kind: 'user', user: 'alice', sessionId: 's1' }, destination: '/queue/notes' })).to.equal(undefined);
+    expect(
+      streams.ofMessage({ target: { kind: 'user', user: 'alice', sessionId: 's1' }, destination: '/queue/notes' }),
+    ).to.equal(undefined);
   });
 
   it('answers the same after its memory of destinations was cleared', () => {

@@ -81,7 +81,10 @@ describe('subscription stream (offset gate with its history reads)', () => {
     const a = await accept('a');
     await accept('b');
     const { stream, written, events } = follow();
-    expect(await stream.start({ epoch: 'another-epoch', offset: 1 }, [])).to.deep.equal({ position: { epoch: a.epoch, offset: 2 }, recovered: false });
+    expect(await stream.start({ epoch: 'another-epoch', offset: 1 }, [])).to.deep.equal({
+      position: { epoch: a.epoch, offset: 2 },
+      recovered: false,
+    });
     expect(written).to.deep.equal([]);
     expect(events).to.deep.equal(['resumed:false']);
   });
@@ -93,7 +96,10 @@ describe('subscription stream (offset gate with its history reads)', () => {
     expect(resumed.written).to.deep.equal(['c@3']);
     const fresh = follow();
     await fresh.stream.start(undefined, [b, a]);
-    expect(fresh.written, 'a plain SUBSCRIBE gets its offline messages as before, in offset order').to.deep.equal(['a@1', 'b@2']);
+    expect(fresh.written, 'a plain SUBSCRIBE gets its offline messages as before, in offset order').to.deep.equal([
+      'a@1',
+      'b@2',
+    ]);
   });
 
   it('writes offline messages of a lost epoch without offsets on a plain SUBSCRIBE, and drops them after a resume', async () => {
@@ -161,7 +167,10 @@ describe('subscription stream (offset gate with its history reads)', () => {
       close: async () => {},
     };
     const { stream } = follow({ on: down });
-    const err = await stream.start(undefined, []).then(() => undefined, (e: unknown) => e);
+    const err = await stream.start(undefined, []).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.an('error').with.property('message', 'redis down');
   });
 });

@@ -28,7 +28,11 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
     const c = await cluster.connect(n1, bob);
     const inbox = await c.subscribeWithReceipt('/user/queue/progress');
 
-    const res = await pushToUser(n2.http, bob, { destination: '/queue/progress', body: { percent: 40 }, headers: { job: 'r7' } });
+    const res = await pushToUser(n2.http, bob, {
+      destination: '/queue/progress',
+      body: { percent: 40 },
+      headers: { job: 'r7' },
+    });
 
     expect(res.status).to.equal(202);
     expect(jsonOf<PushAnswer>(res).status).to.equal('routed');
@@ -43,7 +47,10 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
     const c = await cluster.connect(n1, bob);
     const chat = await c.subscribeWithReceipt('/user/42/queue/chat');
 
-    const res = await pushToUser(n2.http, bob, { destination: '/42/queue/chat', body: { from: 'support', content: 'we fixed it' } });
+    const res = await pushToUser(n2.http, bob, {
+      destination: '/42/queue/chat',
+      body: { from: 'support', content: 'we fixed it' },
+    });
 
     expect(res.status).to.equal(202);
     expect(jsonOf<PushAnswer>(res).status).to.equal('routed');
@@ -62,7 +69,7 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
 
     for (const inbox of [on1, on2]) {
       const got = await inbox.wait(2);
-      expect(got.map((m) => JSON.parse(m.body).via).sort()).to.deep.equal([1, 2]);
+      expect(got.map((m) => (JSON.parse(m.body) as { via: number }).via).sort()).to.deep.equal([1, 2]);
     }
   });
 
@@ -75,7 +82,7 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
     }
     const inbox = (await cluster.connect(n1, dora)).subscribe('/user/queue/x');
     const got = await inbox.wait(2);
-    expect(got.map((m) => JSON.parse(m.body))).to.deep.equal([{ step: 1 }, { step: 2 }]);
+    expect(got.map((m): unknown => JSON.parse(m.body))).to.deep.equal([{ step: 1 }, { step: 2 }]);
   });
 
   it('broadcasts from node 2 to a topic subscriber on node 1', async () => {
@@ -96,12 +103,14 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
     await (await cluster.connect(n1, alice)).subscribeWithReceipt(`/user/${doc}/queue/chat`);
     await (await cluster.connect(n2, bob)).subscribeWithReceipt(`/topic/docs/${doc}/presence`);
 
-    const answers = await Promise.all([n1, n2].map(async (n) => {
-      const res = await get(n.http, `/api/docs/${doc}/presence`);
-      expect(res.status).to.equal(200);
-      const answer = jsonOf<PresenceAnswer>(res);
-      return { ...answer, users: [...answer.users].sort((a, b) => a.userId.localeCompare(b.userId)) };
-    }));
+    const answers = await Promise.all(
+      [n1, n2].map(async (n) => {
+        const res = await get(n.http, `/api/docs/${doc}/presence`);
+        expect(res.status).to.equal(200);
+        const answer = jsonOf<PresenceAnswer>(res);
+        return { ...answer, users: [...answer.users].sort((a, b) => a.userId.localeCompare(b.userId)) };
+      }),
+    );
 
     expect(answers[0]).to.deep.equal(answers[1]);
     expect(answers[0]!.users).to.deep.equal([
@@ -111,7 +120,10 @@ describe('HTTP API across a cluster (two node processes on Redis and RabbitMQ)',
 
     await cluster.disconnectClients();
     for (const n of [n1, n2]) {
-      await waitFor(async () => jsonOf<PresenceAnswer>(await get(n.http, `/api/docs/${doc}/presence`)).users.length === 0, `an empty document on ${n.nodeId}`);
+      await waitFor(
+        async () => jsonOf<PresenceAnswer>(await get(n.http, `/api/docs/${doc}/presence`)).users.length === 0,
+        `an empty document on ${n.nodeId}`,
+      );
     }
   });
 });

@@ -52,7 +52,11 @@ describe('HTTP API (SPEC §6)', function () {
       const c = await connect(bob);
       const inbox = await c.subscribeWithReceipt('/user/queue/x');
 
-      const res = await pushToUser(n.http, bob, { destination: '/queue/x', body: { text: 'report ready' }, headers: { priority: 7, 'x-job': 'r1' } });
+      const res = await pushToUser(n.http, bob, {
+        destination: '/queue/x',
+        body: { text: 'report ready' },
+        headers: { priority: 7, 'x-job': 'r1' },
+      });
 
       expect(res.status).to.equal(202);
       const answer = jsonOf<PushAnswer>(res);
@@ -67,13 +71,16 @@ describe('HTTP API (SPEC §6)', function () {
       expect(m!.headers['x-job']).to.equal('r1');
     });
 
-    it('delivers a /{docId}/queue/chat message on /user/{docId}/queue/chat, the seed\'s customer-service reply', async () => {
+    it("delivers a /{docId}/queue/chat message on /user/{docId}/queue/chat, the seed's customer-service reply", async () => {
       const bob = user('bob');
       const c = await connect(bob);
       const chat = await c.subscribeWithReceipt('/user/42/queue/chat');
       const other = await c.subscribeWithReceipt('/user/43/queue/chat');
 
-      const res = await pushToUser(n.http, bob, { destination: '/42/queue/chat', body: { from: 'support', content: 'we fixed it' } });
+      const res = await pushToUser(n.http, bob, {
+        destination: '/42/queue/chat',
+        body: { from: 'support', content: 'we fixed it' },
+      });
 
       expect(res.status).to.equal(202);
       expect(jsonOf<PushAnswer>(res).status).to.equal('routed');
@@ -127,7 +134,7 @@ describe('HTTP API (SPEC §6)', function () {
 
       const inbox = (await connect(dora)).subscribe('/user/queue/x');
       const got = await inbox.wait(3);
-      expect(got.map((m) => JSON.parse(m.body))).to.deep.equal([{ step: 1 }, { step: 2 }, { step: 3 }]);
+      expect(got.map((m): unknown => JSON.parse(m.body))).to.deep.equal([{ step: 1 }, { step: 2 }, { step: 3 }]);
     });
   });
 
@@ -136,7 +143,11 @@ describe('HTTP API (SPEC §6)', function () {
       const a = await (await connect(user('a'))).subscribeWithReceipt('/topic/news');
       const b = await (await connect(user('b'))).subscribeWithReceipt('/topic/*');
 
-      const res = await post(n.http, '/api/broadcast', { destination: '/topic/news', body: { headline: 'up' }, headers: { edition: 'morning' } });
+      const res = await post(n.http, '/api/broadcast', {
+        destination: '/topic/news',
+        body: { headline: 'up' },
+        headers: { edition: 'morning' },
+      });
 
       expect(res.status).to.equal(202);
       expect(res.json).to.deep.equal({ status: 'accepted' });
@@ -172,7 +183,12 @@ describe('HTTP API (SPEC §6)', function () {
       expect(answer.docId).to.equal(doc);
       const byUser = new Map(answer.users.map((u) => [u.userId, u]));
       expect([...byUser.keys()].sort()).to.deep.equal([alice, bob].sort());
-      expect(byUser.get(alice)).to.deep.equal({ userId: alice, node: n.node.nodeId, sessions: 1, nodes: { [n.node.nodeId]: 1 } });
+      expect(byUser.get(alice)).to.deep.equal({
+        userId: alice,
+        node: n.node.nodeId,
+        sessions: 1,
+        nodes: { [n.node.nodeId]: 1 },
+      });
       expect(byUser.get(bob)?.node).to.equal(n.node.nodeId);
 
       bobs.subscription.unsubscribe();
@@ -181,7 +197,10 @@ describe('HTTP API (SPEC §6)', function () {
         return users.length === 1 && users[0]!.userId === alice;
       }, 'bob to leave the document at his last unsubscription');
       await a.disconnect();
-      await waitFor(async () => jsonOf<PresenceAnswer>(await get(n.http, `/api/docs/${doc}/presence`)).users.length === 0, 'alice to leave at disconnect');
+      await waitFor(
+        async () => jsonOf<PresenceAnswer>(await get(n.http, `/api/docs/${doc}/presence`)).users.length === 0,
+        'alice to leave at disconnect',
+      );
     });
 
     it('answers an empty list for a document nobody has open', async () => {
@@ -209,7 +228,11 @@ describe('HTTP API (SPEC §6)', function () {
       const inbox = await (await connect(bob)).subscribeWithReceipt('/user/queue/x');
       await pushToUser(n.http, bob, { destination: '/queue/x', body: 1 });
       await inbox.wait(1);
-      expectError(await request(n.http, 'POST', '/api/broadcast', { raw: '{', type: 'application/json' }), 400, 'BAD_JSON');
+      expectError(
+        await request(n.http, 'POST', '/api/broadcast', { raw: '{', type: 'application/json' }),
+        400,
+        'BAD_JSON',
+      );
 
       const res = await get(n.http, '/metrics');
       expect(res.status).to.equal(200);
@@ -229,7 +252,8 @@ describe('HTTP API (SPEC §6)', function () {
       ] as const) {
         expect(text, name).to.include(`# TYPE ${name} ${type}`);
       }
-      const value = (sample: string) => Number(new RegExp(`^${sample.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      const value = (sample: string) =>
+        Number(new RegExp(`^${sample.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
       expect(value('stomp_connections')).to.be.at.least(1);
       expect(value('stomp_sessions')).to.be.at.least(1);
       expect(value('stomp_deliveries_total')).to.be.at.least(1);
@@ -281,13 +305,23 @@ describe('HTTP API (SPEC §6)', function () {
         const res = await post(n.http, messages(), json);
         expectError(res, 400, 'BAD_REQUEST');
       }
-      expect(jsonOf<{ error: { message: string } }>(await post(n.http, messages(), { body: 1 })).error.message).to.include('destination');
+      expect(
+        jsonOf<{ error: { message: string } }>(await post(n.http, messages(), { body: 1 })).error.message,
+      ).to.include('destination');
       await expectNothingBefore(n.http, bob, inbox);
     });
 
     it('answers 400 BAD_REQUEST to an invalid user id in the path', async () => {
-      for (const path of [`/api/users/${'u'.repeat(200)}/messages`, '/api/users/a%01b/messages', '/api/users/a%252Fb/messages']) {
-        expectError(await request(n.http, 'POST', path, { json: { destination: '/queue/x', body: 1 } }), 400, 'BAD_REQUEST');
+      for (const path of [
+        `/api/users/${'u'.repeat(200)}/messages`,
+        '/api/users/a%01b/messages',
+        '/api/users/a%252Fb/messages',
+      ]) {
+        expectError(
+          await request(n.http, 'POST', path, { json: { destination: '/queue/x', body: 1 } }),
+          400,
+          'BAD_REQUEST',
+        );
       }
     });
 
@@ -368,7 +402,11 @@ describe('HTTP API (SPEC §6)', function () {
       expect(page.status).to.equal(200);
       expect(page.headers['content-type']).to.match(/^text\/html/);
       expect(page.text).to.include('data-testid="login-form"').and.include('/vendor/stomp.umd.min.js');
-      for (const [path, type] of [['/js/app.js', /^text\/javascript/], ['/js/stomp-session.js', /^text\/javascript/], ['/demo.css', /^text\/css/]] as const) {
+      for (const [path, type] of [
+        ['/js/app.js', /^text\/javascript/],
+        ['/js/stomp-session.js', /^text\/javascript/],
+        ['/demo.css', /^text\/css/],
+      ] as const) {
         const res = await get(n.http, path);
         expect(res.status, path).to.equal(200);
         expect(res.headers['content-type'], path).to.match(type);
@@ -401,9 +439,18 @@ describe('HTTP API (SPEC §6)', function () {
 
       expectError(await post(small.http, `/api/users/${bob}/messages`, big), 413, 'BODY_TOO_LARGE');
       expectError(await post(small.http, `/api/users/${bob}/messages`, big, { chunked: true }), 413, 'BODY_TOO_LARGE');
-      expectError(await post(small.http, '/api/broadcast', { destination: '/topic/x', body: 'x'.repeat(400) }), 413, 'BODY_TOO_LARGE');
+      expectError(
+        await post(small.http, '/api/broadcast', { destination: '/topic/x', body: 'x'.repeat(400) }),
+        413,
+        'BODY_TOO_LARGE',
+      );
 
-      const fits = await post(small.http, `/api/users/${bob}/messages`, { destination: '/queue/x', body: 'x'.repeat(100) }, { chunked: true });
+      const fits = await post(
+        small.http,
+        `/api/users/${bob}/messages`,
+        { destination: '/queue/x', body: 'x'.repeat(100) },
+        { chunked: true },
+      );
       expect(fits.status).to.equal(202);
       const [first] = await inbox.wait(1);
       expect(first!.body).to.equal('x'.repeat(100));
@@ -425,9 +472,21 @@ describe('HTTP API (SPEC §6)', function () {
       const push = { destination: '/queue/x', body: 1 };
       expectError(await post(guarded.http, '/api/users/bob/messages', push), 401, 'UNAUTHORIZED');
       expectError(await post(guarded.http, '/api/users/bob/messages', push, { token: 'wrong' }), 401, 'UNAUTHORIZED');
-      expectError(await post(guarded.http, '/api/users/bob/messages', push, { token: `${token}x` }), 401, 'UNAUTHORIZED');
-      expectError(await post(guarded.http, '/api/users/bob/messages', push, { headers: { authorization: `Basic ${token}` } }), 401, 'UNAUTHORIZED');
-      expectError(await post(guarded.http, '/api/broadcast', { destination: '/topic/x', body: 1 }), 401, 'UNAUTHORIZED');
+      expectError(
+        await post(guarded.http, '/api/users/bob/messages', push, { token: `${token}x` }),
+        401,
+        'UNAUTHORIZED',
+      );
+      expectError(
+        await post(guarded.http, '/api/users/bob/messages', push, { headers: { authorization: `Basic ${token}` } }),
+        401,
+        'UNAUTHORIZED',
+      );
+      expectError(
+        await post(guarded.http, '/api/broadcast', { destination: '/topic/x', body: 1 }),
+        401,
+        'UNAUTHORIZED',
+      );
       expectError(await get(guarded.http, '/api/docs/42/presence'), 401, 'UNAUTHORIZED');
     });
 
@@ -441,7 +500,12 @@ describe('HTTP API (SPEC §6)', function () {
       const c = await connectClient(guarded.url, { login: bob });
       clients.push(c);
       const inbox = await c.subscribeWithReceipt('/user/queue/x');
-      const res = await post(guarded.http, `/api/users/${bob}/messages`, { destination: '/queue/x', body: { ok: 1 } }, { token });
+      const res = await post(
+        guarded.http,
+        `/api/users/${bob}/messages`,
+        { destination: '/queue/x', body: { ok: 1 } },
+        { token },
+      );
       expect(res.status).to.equal(202);
       expect(jsonOf<PushAnswer>(res).status).to.equal('routed');
       await inbox.wait(1);

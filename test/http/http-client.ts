@@ -61,10 +61,16 @@ export function request(base: string, method: string, path: string, options: Req
 }
 
 export const get = (base: string, path: string, options: RequestOptions = {}) => request(base, 'GET', path, options);
-export const post = (base: string, path: string, json: unknown, options: RequestOptions = {}) => request(base, 'POST', path, { json, ...options });
+export const post = (base: string, path: string, json: unknown, options: RequestOptions = {}) =>
+  request(base, 'POST', path, { json, ...options });
 
 /** A user message through the API: `POST /api/users/{user}/messages`. */
-export function pushToUser(base: string, user: string, message: { destination: string; body: unknown; headers?: Record<string, unknown> }, options: RequestOptions = {}) {
+export function pushToUser(
+  base: string,
+  user: string,
+  message: { destination: string; body: unknown; headers?: Record<string, unknown> },
+  options: RequestOptions = {},
+) {
   return post(base, `/api/users/${encodeURIComponent(user)}/messages`, message, options);
 }
 
@@ -82,7 +88,9 @@ export function expectError(res: HttpAnswer, status: number, code: string): void
   const error = (res.json as { error: unknown }).error;
   expect(error).to.be.an('object').with.all.keys('code', 'message');
   expect(error).to.have.property('code', code);
-  expect((error as { message: unknown }).message).to.be.a('string').and.not.equal('');
+  expect((error as { message: unknown }).message)
+    .to.be.a('string')
+    .and.not.equal('');
   expect(res.text).not.to.match(LEAK);
 }
 

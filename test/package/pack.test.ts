@@ -18,7 +18,10 @@ const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: 
 function boundPort(child: ChildProcess, what: string, timeoutMs = 30_000): Promise<number> {
   const found = deferred<number>();
   const seen: string[] = [];
-  const timer = setTimeout(() => found.reject(new Error(`${what} printed no port within ${timeoutMs} ms:\n${seen.join('\n')}`)), timeoutMs);
+  const timer = setTimeout(
+    () => found.reject(new Error(`${what} printed no port within ${timeoutMs} ms:\n${seen.join('\n')}`)),
+    timeoutMs,
+  );
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       seen.push(line);
@@ -29,12 +32,15 @@ function boundPort(child: ChildProcess, what: string, timeoutMs = 30_000): Promi
       }
     });
   }
-  child.once('exit', (code, signal) => found.reject(new Error(`${what} exited (${code ?? signal}) before listening:\n${seen.join('\n')}`)));
+  child.once('exit', (code, signal) =>
+    found.reject(new Error(`${what} exited (${code ?? signal}) before listening:\n${seen.join('\n')}`)),
+  );
   return found.promise;
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
@@ -68,18 +74,28 @@ describe('package: npm pack, install, run', function () {
     // A copy, as a fresh clone would be: prepack builds dist/ there, never in the working tree.
     const src = path.join(tmp, 'src');
     const skipped = new Set(['node_modules', 'dist', '.git', 'test-artifacts']);
-    cpSync(REPO, src, { recursive: true, filter: (from) => !skipped.has(path.relative(REPO, from).split(path.sep)[0]!) });
+    cpSync(REPO, src, {
+      recursive: true,
+      filter: (from) => !skipped.has(path.relative(REPO, from).split(path.sep)[0]!),
+    });
     symlinkSync(path.join(REPO, 'node_modules'), path.join(src, 'node_modules'), 'dir');
-    const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', tmp], { cwd: src, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', tmp], {
+      cwd: src,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     const [report] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     packed = report!.files.map((f) => f.path);
 
     app = path.join(tmp, 'app');
     cpSync(path.join(REPO, 'test/package/fixture'), app, { recursive: true });
-    await run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', path.join(tmp, report!.filename)], {
-      cwd: app,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await run(
+      npm,
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', path.join(tmp, report!.filename)],
+      {
+        cwd: app,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
   });
 
   afterEach(async () => {
@@ -95,7 +111,11 @@ describe('package: npm pack, install, run', function () {
   });
 
   function start(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-    const child = spawn(command, args, { cwd: app, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: app,
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     return child;
   }
@@ -108,7 +128,17 @@ describe('package: npm pack, install, run', function () {
         !['dist/browser/demo.js', 'LICENSE', 'README.md', 'package.json'].includes(p),
     );
     expect(outside).to.deep.equal([]);
-    for (const needed of ['dist/server/index.js', 'dist/server/index.d.ts', 'dist/server/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/yjs.js', 'dist/browser/demo.js', 'client-demo/index.html', 'LICENSE']) {
+    for (const needed of [
+      'dist/server/index.js',
+      'dist/server/index.d.ts',
+      'dist/server/cli.js',
+      'dist/client/index.js',
+      'dist/client/index.d.ts',
+      'dist/client/yjs.js',
+      'dist/browser/demo.js',
+      'client-demo/index.html',
+      'LICENSE',
+    ]) {
       expect(packed).to.include(needed);
     }
   });
@@ -133,13 +163,15 @@ describe('package: npm pack, install, run', function () {
   });
 
   it('gives the STOMP.js resume helper at stomp-relay/client', async () => {
-    const probe = "import('stomp-relay/client').then((m) => console.log(typeof m.StompResume, Object.keys(m.RESUME_HEADERS).length > 0))";
+    const probe =
+      "import('stomp-relay/client').then((m) => console.log(typeof m.StompResume, Object.keys(m.RESUME_HEADERS).length > 0))";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: app });
     expect(stdout.trim()).to.equal('function true');
   });
 
   it('gives the Yjs provider at stomp-relay/yjs, with its Yjs libraries installed', async () => {
-    const probe = "import('stomp-relay/yjs').then((m) => console.log(typeof m.StompYjsProvider, m.YJS_DESTINATIONS.updates('42')))";
+    const probe =
+      "import('stomp-relay/yjs').then((m) => console.log(typeof m.StompYjsProvider, m.YJS_DESTINATIONS.updates('42')))";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: app });
     expect(stdout.trim()).to.equal('function /topic/docs/42/yjs');
   });

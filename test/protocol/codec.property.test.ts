@@ -17,7 +17,10 @@ const COMMANDS = [...CLIENT_COMMANDS, ...SERVER_COMMANDS];
 
 /** Characters a header may hold in `version` (or in a never-escaped frame), stressing escaping and framing. */
 function headerUnits(version: StompVersion, escaped: boolean, name: boolean): fc.Arbitrary<string> {
-  const ordinary = fc.oneof(fc.constantFrom('a', 'Z', '0', '-', ' ', '/', '\t', '\0', 'é', '🚀'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }));
+  const ordinary = fc.oneof(
+    fc.constantFrom('a', 'Z', '0', '-', ' ', '/', '\t', '\0', 'é', '🚀'),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
+  );
   const special = ['\\'];
   if (!escaped || version === '1.0') {
     // No escaping: a name cannot hold ':', and nothing can hold CR or LF.
@@ -44,7 +47,9 @@ function frameArb(version: StompVersion): fc.Arbitrary<Frame> {
     const escaped = commandEscapesHeaders(command);
     return fc
       .record({
-        headers: fc.array(fc.tuple(headerText(version, escaped, true), headerText(version, escaped, false)), { maxLength: 6 }),
+        headers: fc.array(fc.tuple(headerText(version, escaped, true), headerText(version, escaped, false)), {
+          maxLength: 6,
+        }),
         body: fc.uint8Array({ maxLength: 120 }),
         withLength: fc.boolean(),
         lengthAt: fc.nat(),
@@ -63,18 +68,20 @@ const eols = fc.array(fc.constantFrom('\n', '\r\n'), { maxLength: 3 }).map((part
 
 /** Several frames with heart-beat EOLs around them: the wire bytes and the events they stand for. */
 function streamArb(version: StompVersion): fc.Arbitrary<{ wire: Buffer; expected: PlainEvent[] }> {
-  return fc.tuple(fc.array(fc.tuple(eols, frameArb(version)), { minLength: 1, maxLength: 4 }), eols).map(([items, tail]) => {
-    const wire: Buffer[] = [];
-    const expected: PlainEvent[] = [];
-    for (const [before, f] of items) {
-      if (before) expected.push(HEARTBEAT);
-      expected.push(frame(f.command, f.headers, f.body));
-      wire.push(Buffer.from(before), encodeFrame(f, version));
-    }
-    if (tail) expected.push(HEARTBEAT);
-    wire.push(Buffer.from(tail));
-    return { wire: Buffer.concat(wire), expected };
-  });
+  return fc
+    .tuple(fc.array(fc.tuple(eols, frameArb(version)), { minLength: 1, maxLength: 4 }), eols)
+    .map(([items, tail]) => {
+      const wire: Buffer[] = [];
+      const expected: PlainEvent[] = [];
+      for (const [before, f] of items) {
+        if (before) expected.push(HEARTBEAT);
+        expected.push(frame(f.command, f.headers, f.body));
+        wire.push(Buffer.from(before), encodeFrame(f, version));
+      }
+      if (tail) expected.push(HEARTBEAT);
+      wire.push(Buffer.from(tail));
+      return { wire: Buffer.concat(wire), expected };
+    });
 }
 
 /** `input` cut at the given positions (taken modulo its length). */
@@ -159,7 +166,11 @@ describe('codec properties', () => {
 
   it('reaches the same frames and the same error however a damaged stream is cut', () => {
     const damage = fc.array(
-      fc.record({ at: fc.nat(), kind: fc.constantFrom('insert', 'replace', 'delete'), byte: fc.constantFrom(0, 10, 13, 58, 92, 65, 200) }),
+      fc.record({
+        at: fc.nat(),
+        kind: fc.constantFrom('insert', 'replace', 'delete'),
+        byte: fc.constantFrom(0, 10, 13, 58, 92, 65, 200),
+      }),
       { minLength: 1, maxLength: 3 },
     );
     fc.assert(

@@ -64,7 +64,14 @@ describe('FrameDecoder', () => {
       const second = 'MESSAGE\ndestination:bar\nmessage-id:203\n\nHello World\0';
       expectDecodes(SIMPLE + second, [
         SIMPLE_FRAME,
-        frame('MESSAGE', [['destination', 'bar'], ['message-id', '203']], 'Hello World'),
+        frame(
+          'MESSAGE',
+          [
+            ['destination', 'bar'],
+            ['message-id', '203'],
+          ],
+          'Hello World',
+        ),
       ]);
     });
 
@@ -79,43 +86,73 @@ describe('FrameDecoder', () => {
       const decoder = new FrameDecoder();
       expect(decoder.push(Buffer.from('SEND\ncontent-length:2\n\nab'))).to.deep.equal([]);
       expect(decoder.bufferedBytes).to.be.greaterThan(0);
-      expect(decoder.push(Buffer.from([0])).map(plain)).to.deep.equal([
-        frame('SEND', [['content-length', '2']], 'ab'),
-      ]);
+      expect(decoder.push(Buffer.from([0])).map(plain)).to.deep.equal([frame('SEND', [['content-length', '2']], 'ab')]);
       expect(decoder.bufferedBytes).to.equal(0);
     });
 
     it('accepts CRLF and LF line endings, mixed', () => {
       expectDecodes('MESSAGE\r\ndestination:bar\r\nmessage-id:203\n\r\nHello World\0', [
-        frame('MESSAGE', [['destination', 'bar'], ['message-id', '203']], 'Hello World'),
+        frame(
+          'MESSAGE',
+          [
+            ['destination', 'bar'],
+            ['message-id', '203'],
+          ],
+          'Hello World',
+        ),
       ]);
     });
 
     it('accepts every command, case-sensitively', () => {
       const commands = [
-        'CONNECT', 'STOMP', 'SEND', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'BEGIN', 'COMMIT', 'ABORT',
-        'DISCONNECT', 'CONNECTED', 'MESSAGE', 'RECEIPT', 'ERROR',
+        'CONNECT',
+        'STOMP',
+        'SEND',
+        'SUBSCRIBE',
+        'UNSUBSCRIBE',
+        'ACK',
+        'NACK',
+        'BEGIN',
+        'COMMIT',
+        'ABORT',
+        'DISCONNECT',
+        'CONNECTED',
+        'MESSAGE',
+        'RECEIPT',
+        'ERROR',
       ] as const;
-      expectDecodes(commands.map((c) => `${c}\n\n\0`).join(''), commands.map((c) => frame(c)));
+      expectDecodes(
+        commands.map((c) => `${c}\n\n\0`).join(''),
+        commands.map((c) => frame(c)),
+      );
     });
 
     it('trims neither header names nor values', () => {
       expectDecodes('SEND\ndestination: /x\n name :value \n\n\0', [
-        frame('SEND', [['destination', ' /x'], [' name ', 'value ']]),
+        frame('SEND', [
+          ['destination', ' /x'],
+          [' name ', 'value '],
+        ]),
       ]);
     });
 
     it('keeps repeated headers in order; header() returns the first', () => {
       const decoder = new FrameDecoder();
       const decoded = onlyFrame(decoder.push(Buffer.from('MESSAGE\nfoo:World\nfoo:Hello\n\n\0')));
-      expect(decoded.headers).to.deep.equal([['foo', 'World'], ['foo', 'Hello']]);
+      expect(decoded.headers).to.deep.equal([
+        ['foo', 'World'],
+        ['foo', 'Hello'],
+      ]);
       expect(header(decoded, 'foo')).to.equal('World');
       expect(header(decoded, 'bar')).to.equal(undefined);
     });
 
     it('decodes header names and values as UTF-8, even when a character is split across chunks', () => {
       expectDecodes('SEND\ndestination:/queue/café-🚀\nnöm:ü\n\n\0', [
-        frame('SEND', [['destination', '/queue/café-🚀'], ['nöm', 'ü']]),
+        frame('SEND', [
+          ['destination', '/queue/café-🚀'],
+          ['nöm', 'ü'],
+        ]),
       ]);
     });
   });
@@ -183,7 +220,14 @@ describe('FrameDecoder', () => {
 
     it('uses the first content-length when it is repeated', () => {
       expectDecodes('SEND\ncontent-length:3\ncontent-length:1\n\na\0c\0', [
-        frame('SEND', [['content-length', '3'], ['content-length', '1']], 'a\0c'),
+        frame(
+          'SEND',
+          [
+            ['content-length', '3'],
+            ['content-length', '1'],
+          ],
+          'a\0c',
+        ),
       ]);
     });
 
@@ -191,7 +235,15 @@ describe('FrameDecoder', () => {
       const body = allByteValues(4);
       const head = 'SEND\ndestination:foo\nmessage-id:456\ncontent-length:1024\n\n';
       const input = Buffer.concat([Buffer.from(head), body, Buffer.from([0])]);
-      const expected = frame('SEND', [['destination', 'foo'], ['message-id', '456'], ['content-length', '1024']], body);
+      const expected = frame(
+        'SEND',
+        [
+          ['destination', 'foo'],
+          ['message-id', '456'],
+          ['content-length', '1024'],
+        ],
+        body,
+      );
       expectDecodes(input, [expected]);
       expectDecodes(Buffer.concat([input, Buffer.from('\n'), input]), [expected, HEARTBEAT, expected]);
     });
@@ -239,7 +291,10 @@ describe('FrameDecoder', () => {
     it('never unescapes CONNECT, STOMP or CONNECTED headers', () => {
       for (const command of ['CONNECT', 'STOMP', 'CONNECTED'] as const) {
         expectDecodes(`${command}\nlogin:a\\cb\npasscode:x\\ty\\\n\n\0`, [
-          frame(command, [['login', 'a\\cb'], ['passcode', 'x\\ty\\']]),
+          frame(command, [
+            ['login', 'a\\cb'],
+            ['passcode', 'x\\ty\\'],
+          ]),
         ]);
       }
     });
@@ -273,7 +328,11 @@ describe('FrameDecoder', () => {
       expectRejects('FOO\n\n\0', StompErrorCode.UNKNOWN_COMMAND, "Unknown command 'FOO'");
       expectRejects('send\n\n\0', StompErrorCode.UNKNOWN_COMMAND, "Unknown command 'send'");
       expectRejects('SEND \n\n\0', StompErrorCode.UNKNOWN_COMMAND, "Unknown command 'SEND '");
-      expectRejects('GET / HTTP/1.1\r\nHost: x\r\n\r\n', StompErrorCode.UNKNOWN_COMMAND, "Unknown command 'GET / HTTP/1.1'");
+      expectRejects(
+        'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+        StompErrorCode.UNKNOWN_COMMAND,
+        "Unknown command 'GET / HTTP/1.1'",
+      );
     });
 
     it('never echoes control characters and cuts long garbage in messages', () => {
@@ -321,7 +380,9 @@ describe('FrameDecoder', () => {
 
     it('throws StompProtocolError instances carrying the code', () => {
       const decoder = new FrameDecoder();
-      expect(() => decoder.push(Buffer.from('FOO\n'))).to.throw(StompProtocolError).with.property('code', StompErrorCode.UNKNOWN_COMMAND);
+      expect(() => decoder.push(Buffer.from('FOO\n')))
+        .to.throw(StompProtocolError)
+        .with.property('code', StompErrorCode.UNKNOWN_COMMAND);
     });
 
     it('stays failed after an error until reset()', () => {
@@ -334,7 +395,9 @@ describe('FrameDecoder', () => {
       }
       expect(first).to.be.instanceOf(StompProtocolError);
       expect(decoder.bufferedBytes).to.equal(0);
-      expect(() => decoder.push(Buffer.from(SIMPLE))).to.throw().that.equals(first);
+      expect(() => decoder.push(Buffer.from(SIMPLE)))
+        .to.throw()
+        .that.equals(first);
       decoder.reset();
       expect(decoder.push(Buffer.from(SIMPLE)).map(plain)).to.deep.equal([SIMPLE_FRAME]);
     });
@@ -413,7 +476,11 @@ describe('FrameDecoder', () => {
       });
 
       it('never holds more than maxFrameBytes for an incomplete frame', () => {
-        for (const input of [toNul(60), `SEND\ncontent-length:10\n\n${'b'.repeat(10)}\0`, `SEND\nh:${'v'.repeat(60)}\n`]) {
+        for (const input of [
+          toNul(60),
+          `SEND\ncontent-length:10\n\n${'b'.repeat(10)}\0`,
+          `SEND\nh:${'v'.repeat(60)}\n`,
+        ]) {
           const decoder = new FrameDecoder({ maxFrameBytes: 40, maxHeaderLineBytes: 100 });
           let peak = 0;
           try {
@@ -435,7 +502,17 @@ describe('FrameDecoder', () => {
         `SEND\n${Array.from({ length: n }, (_, i) => `h${i}:v\n`).join('')}\n\0`;
 
       it('passes a frame with maxHeaders headers and rejects one with more', () => {
-        expectDecodes(withHeaders(3), [frame('SEND', [['h0', 'v'], ['h1', 'v'], ['h2', 'v']])], { limits });
+        expectDecodes(
+          withHeaders(3),
+          [
+            frame('SEND', [
+              ['h0', 'v'],
+              ['h1', 'v'],
+              ['h2', 'v'],
+            ]),
+          ],
+          { limits },
+        );
         expectRejects(withHeaders(4), StompErrorCode.TOO_MANY_HEADERS, 'frame has more than 3 headers', { limits });
       });
 
@@ -462,9 +539,14 @@ describe('FrameDecoder', () => {
 
       it('applies to the command line', () => {
         expectDecodes('SEND\n\n\0', [frame('SEND')], { limits: { maxHeaderLineBytes: 4 } });
-        expectRejects('ABORT\n\n\0', StompErrorCode.HEADER_LINE_TOO_LONG, 'command line exceeds the size limit of 4 bytes', {
-          limits: { maxHeaderLineBytes: 4 },
-        });
+        expectRejects(
+          'ABORT\n\n\0',
+          StompErrorCode.HEADER_LINE_TOO_LONG,
+          'command line exceeds the size limit of 4 bytes',
+          {
+            limits: { maxHeaderLineBytes: 4 },
+          },
+        );
       });
 
       it('rejects an endless line without waiting for its EOL', () => {

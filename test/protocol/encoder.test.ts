@@ -10,7 +10,11 @@ describe('encodeFrame', () => {
   it('writes command, headers, blank line, body and NUL, with LF only', () => {
     const frame: Frame = {
       command: 'MESSAGE',
-      headers: [['destination', '/topic/a'], ['subscription', 'sub-1'], ['content-length', '5']],
+      headers: [
+        ['destination', '/topic/a'],
+        ['subscription', 'sub-1'],
+        ['content-length', '5'],
+      ],
       body: Buffer.from('hello'),
     };
     expect(text(frame)).to.equal('MESSAGE\ndestination:/topic/a\nsubscription:sub-1\ncontent-length:5\n\nhello\0');
@@ -19,19 +23,37 @@ describe('encodeFrame', () => {
   it('writes the CONNECTED frame Spring sends', () => {
     const frame: Frame = {
       command: 'CONNECTED',
-      headers: [['version', '1.2'], ['heart-beat', '0,0'], ['user-name', 'alice']],
+      headers: [
+        ['version', '1.2'],
+        ['heart-beat', '0,0'],
+        ['user-name', 'alice'],
+      ],
       body: EMPTY_BODY,
     };
     expect(text(frame)).to.equal('CONNECTED\nversion:1.2\nheart-beat:0,0\nuser-name:alice\n\n\0');
   });
 
   it('keeps header order and repeats, and adds no header of its own', () => {
-    const frame: Frame = { command: 'RECEIPT', headers: [['a', '2'], ['a', '1']], body: EMPTY_BODY };
+    const frame: Frame = {
+      command: 'RECEIPT',
+      headers: [
+        ['a', '2'],
+        ['a', '1'],
+      ],
+      body: EMPTY_BODY,
+    };
     expect(text(frame)).to.equal('RECEIPT\na:2\na:1\n\n\0');
   });
 
   it('escapes names and values of MESSAGE, RECEIPT and ERROR per version', () => {
-    const frame: Frame = { command: 'ERROR', headers: [['message', "Illegal header: 'x'"], ['k:\\', 'a\nb\rc']], body: EMPTY_BODY };
+    const frame: Frame = {
+      command: 'ERROR',
+      headers: [
+        ['message', "Illegal header: 'x'"],
+        ['k:\\', 'a\nb\rc'],
+      ],
+      body: EMPTY_BODY,
+    };
     expect(text(frame, '1.2')).to.equal("ERROR\nmessage:Illegal header\\c 'x'\nk\\c\\\\:a\\nb\\rc\n\n\0");
     expect(text(frame, '1.1')).to.equal("ERROR\nmessage:Illegal header\\c 'x'\nk\\c\\\\:a\\nb\\rc\n\n\0");
     expect(text(frame, '1.0')).to.equal("ERROR\nmessage:Illegal header: 'x'\nk:\\:a\\nb\\rc\n\n\0");
@@ -62,7 +84,11 @@ describe('encodeFrame', () => {
   it('produces what the decoder reads back', () => {
     const frame: Frame = {
       command: 'MESSAGE',
-      headers: [['destination', '/topic/x'], ['odd:name', 'v\\a\nl\rue'], ['content-length', '3']],
+      headers: [
+        ['destination', '/topic/x'],
+        ['odd:name', 'v\\a\nl\rue'],
+        ['content-length', '3'],
+      ],
       body: Buffer.from([0, 1, 0]),
     };
     const [event] = new FrameDecoder().push(encodeFrame(frame, '1.2'));

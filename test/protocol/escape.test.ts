@@ -88,7 +88,9 @@ describe('header escaping', () => {
     });
 
     it('shows a control character after the backslash as an escape, never raw', () => {
-      expect(badEscape('a\\\u0001', '1.2').message).to.equal("Illegal escape sequence '\\\\x01' in 'a\\\\x01' (STOMP 1.2)");
+      expect(badEscape('a\\\u0001', '1.2').message).to.equal(
+        "Illegal escape sequence '\\\\x01' in 'a\\\\x01' (STOMP 1.2)",
+      );
     });
 
     it('inverts escapeHeader', () => {

@@ -4,8 +4,7 @@ import type { Command, DecodeEvent, DecoderLimits, HeaderList, StompVersion } fr
 
 /** A decode event as plain data, so chai compares it by value (the body as hex). */
 export type PlainEvent =
-  | { kind: 'heartbeat' }
-  | { kind: 'frame'; command: Command; headers: Array<[string, string]>; body: string };
+  { kind: 'heartbeat' } | { kind: 'frame'; command: Command; headers: Array<[string, string]>; body: string };
 
 export interface Outcome {
   events: PlainEvent[];

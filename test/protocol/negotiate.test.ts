@@ -54,7 +54,21 @@ describe('parseHeartbeat', () => {
   });
 
   it('rejects anything but two non-negative integers without spaces', () => {
-    const bad = ['10000, 10000', ' 1,1', '1,1 ', '1', '1,', ',1', '', '-1,0', '1.5,0', '1,2,3', 'a,b', '0x1,0', '1e3,0'];
+    const bad = [
+      '10000, 10000',
+      ' 1,1',
+      '1,1 ',
+      '1',
+      '1,',
+      ',1',
+      '',
+      '-1,0',
+      '1.5,0',
+      '1,2,3',
+      'a,b',
+      '0x1,0',
+      '1e3,0',
+    ];
     for (const value of bad) {
       expect(() => parseHeartbeat(value), value)
         .to.throw(StompProtocolError, `Invalid heart-beat header '${value}'`)
@@ -64,7 +78,9 @@ describe('parseHeartbeat', () => {
 
   it('rejects absurd values', () => {
     for (const value of [`${2 ** 31},0`, `0,${2 ** 31}`, `${'9'.repeat(400)},0`]) {
-      expect(() => parseHeartbeat(value), value).to.throw(StompProtocolError).with.property('code', StompErrorCode.BAD_HEARTBEAT);
+      expect(() => parseHeartbeat(value), value)
+        .to.throw(StompProtocolError)
+        .with.property('code', StompErrorCode.BAD_HEARTBEAT);
     }
   });
 
@@ -75,8 +91,14 @@ describe('parseHeartbeat', () => {
 
 describe('negotiateHeartbeat', () => {
   it('sends every max(sx, cy) and expects every max(cx, sy) (STOMP 1.2 "Heart-beating")', () => {
-    expect(negotiateHeartbeat([10000, 10000], [5000, 20000])).to.deep.equal({ sendEveryMs: 10000, expectEveryMs: 20000 });
-    expect(negotiateHeartbeat([4000, 7000], [10000, 10000])).to.deep.equal({ sendEveryMs: 10000, expectEveryMs: 10000 });
+    expect(negotiateHeartbeat([10000, 10000], [5000, 20000])).to.deep.equal({
+      sendEveryMs: 10000,
+      expectEveryMs: 20000,
+    });
+    expect(negotiateHeartbeat([4000, 7000], [10000, 10000])).to.deep.equal({
+      sendEveryMs: 10000,
+      expectEveryMs: 10000,
+    });
   });
 
   it('disables a direction when either side says 0', () => {

@@ -4,7 +4,23 @@ import { encodeKeyPart, LUA_KEYS, redisKeys } from '../../server/redis/redis-key
 import { requireService } from '../helpers/services.js';
 import { connectTestRedis } from './redis-support.js';
 
-const TRICKY_IDS = ['42', 'bob@example.com', 'a.b_c-d', 'a:b', 'x*', 'user:bob', 'a b', '%41', 'é', '日本', '🙂', '{tag}', '[x]?', 'a/b', ''];
+const TRICKY_IDS = [
+  '42',
+  'bob@example.com',
+  'a.b_c-d',
+  'a:b',
+  'x*',
+  'user:bob',
+  'a b',
+  '%41',
+  'é',
+  '日本',
+  '🙂',
+  '{tag}',
+  '[x]?',
+  'a/b',
+  '',
+];
 
 describe('redis-keys', () => {
   it('names keys {prefix}{kind}:{id} and keeps plain ids as they are', () => {
@@ -57,7 +73,14 @@ return out`;
       const keys = redisKeys('stomp:');
       const fromLua = await redis!.eval(lua, 0, 'stomp:', ...TRICKY_IDS);
       const fromTs = [
-        ...TRICKY_IDS.map((id) => [keys.co(id), keys.user(id), keys.node(id), keys.nodeUsers(id), keys.nodeDocs(id), keys.inbox(id)]),
+        ...TRICKY_IDS.map((id) => [
+          keys.co(id),
+          keys.user(id),
+          keys.node(id),
+          keys.nodeUsers(id),
+          keys.nodeDocs(id),
+          keys.inbox(id),
+        ]),
         [keys.nodes()],
       ];
       expect(fromLua).to.deep.equal(fromTs);

@@ -14,10 +14,39 @@ import { delay, waitFor } from '../helpers/wait.js';
 // ---- what the fuzzer sends ------------------------------------------------------------------
 
 const DESTINATIONS = [
-  '/topic/fz', '/topic/fz/a', '/queue/fz', '/user/queue/fz', '/user/fz-1/queue/fz', '/user/1/queue/chat', '/topic/docs/1/edits',
-  '/app/chat/fz-1/fz-2/1', '/app/chat/x/y/1', '/app/chat/a%2Fb/c%2Fd/1', '/app/chat/fz-1/a%2Fb/1', '/app/nothing', '/topic/**', '/topic/*/a', '/user/**',
-  '/user/*/queue/fz', '/topic/{a}', '/topic/{a:[0-9]+}', '/topic/{a:(a+)+}', '/topic/{', '/topic/}', '/nowhere', '', '/', '//',
-  '/topic/../x', '/topic/./x', '/topic/%2F..%2F', '/user/%2F/queue/x', '/user/', '/user/x', '/app/', '/topic/' + 'a'.repeat(1100),
+  '/topic/fz',
+  '/topic/fz/a',
+  '/queue/fz',
+  '/user/queue/fz',
+  '/user/fz-1/queue/fz',
+  '/user/1/queue/chat',
+  '/topic/docs/1/edits',
+  '/app/chat/fz-1/fz-2/1',
+  '/app/chat/x/y/1',
+  '/app/chat/a%2Fb/c%2Fd/1',
+  '/app/chat/fz-1/a%2Fb/1',
+  '/app/nothing',
+  '/topic/**',
+  '/topic/*/a',
+  '/user/**',
+  '/user/*/queue/fz',
+  '/topic/{a}',
+  '/topic/{a:[0-9]+}',
+  '/topic/{a:(a+)+}',
+  '/topic/{',
+  '/topic/}',
+  '/nowhere',
+  '',
+  '/',
+  '//',
+  '/topic/../x',
+  '/topic/./x',
+  '/topic/%2F..%2F',
+  '/user/%2F/queue/x',
+  '/user/',
+  '/user/x',
+  '/app/',
+  '/topic/' + 'a'.repeat(1100),
 ];
 
 const destination = fc.oneof(
@@ -28,13 +57,45 @@ const destination = fc.oneof(
 );
 
 const headerName = fc.oneof(
-  { weight: 8, arbitrary: fc.constantFrom('destination', 'id', 'receipt', 'ack', 'transaction', 'content-length', 'content-type', 'message-id', 'subscription', 'heart-beat', 'x-custom') },
+  {
+    weight: 8,
+    arbitrary: fc.constantFrom(
+      'destination',
+      'id',
+      'receipt',
+      'ack',
+      'transaction',
+      'content-length',
+      'content-type',
+      'message-id',
+      'subscription',
+      'heart-beat',
+      'x-custom',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 10, unit: 'binary-ascii' }) },
 );
 
 const headerValue = fc.oneof(
   { weight: 4, arbitrary: destination },
-  { weight: 4, arbitrary: fc.constantFrom('1', '2', 'a', 'tx', 'client', 'client-individual', 'auto', '0', '-1', '99999999999', 'abc', '1,1', 'application/octet-stream') },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      '1',
+      '2',
+      'a',
+      'tx',
+      'client',
+      'client-individual',
+      'auto',
+      '0',
+      '-1',
+      '99999999999',
+      'abc',
+      '1,1',
+      'application/octet-stream',
+    ),
+  },
   { weight: 2, arbitrary: fc.constantFrom('\\n', '\\c', '\\r', '\\\\', '\\x', '\\', 'a\\', ':', 'a:b') },
   { weight: 2, arbitrary: fc.string({ maxLength: 30, unit: 'binary' }) },
 );
@@ -48,8 +109,37 @@ const body = fc.oneof(
 );
 
 const commandName = fc.oneof(
-  { weight: 12, arbitrary: fc.constantFrom('SEND', 'SEND', 'SUBSCRIBE', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'BEGIN', 'COMMIT', 'ABORT') },
-  { weight: 1, arbitrary: fc.constantFrom('CONNECT', 'STOMP', 'DISCONNECT', 'MESSAGE', 'RECEIPT', 'ERROR', 'CONNECTED', 'send', 'SEND ', ' SEND', '') },
+  {
+    weight: 12,
+    arbitrary: fc.constantFrom(
+      'SEND',
+      'SEND',
+      'SUBSCRIBE',
+      'SUBSCRIBE',
+      'UNSUBSCRIBE',
+      'ACK',
+      'NACK',
+      'BEGIN',
+      'COMMIT',
+      'ABORT',
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'CONNECT',
+      'STOMP',
+      'DISCONNECT',
+      'MESSAGE',
+      'RECEIPT',
+      'ERROR',
+      'CONNECTED',
+      'send',
+      'SEND ',
+      ' SEND',
+      '',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 12, unit: 'binary-ascii' }) },
 );
 
@@ -66,26 +156,61 @@ interface FrameSpec {
 }
 
 /** A value as STOMP 1.2 writes it (a NUL cannot be written at all). */
-const escaped = (v: string) => v.replace(/\0/g, '').replace(/\\/g, '\\\\').replace(/:/g, '\\c').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+const escaped = (v: string) =>
+  v.replace(/\0/g, '').replace(/\\/g, '\\\\').replace(/:/g, '\\c').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 
 /** A frame the decoder accepts; what the node makes of its command, headers and body is fuzzed. */
 const wellFormed: fc.Arbitrary<FrameSpec> = fc.record({
-  command: fc.constantFrom('SEND', 'SEND', 'SEND', 'SUBSCRIBE', 'SUBSCRIBE', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'BEGIN', 'COMMIT', 'ABORT'),
+  command: fc.constantFrom(
+    'SEND',
+    'SEND',
+    'SEND',
+    'SUBSCRIBE',
+    'SUBSCRIBE',
+    'SUBSCRIBE',
+    'UNSUBSCRIBE',
+    'ACK',
+    'NACK',
+    'BEGIN',
+    'COMMIT',
+    'ABORT',
+  ),
   headers: fc.array(
     fc.tuple(
-      fc.constantFrom('destination', 'destination', 'id', 'id', 'receipt', 'ack', 'transaction', 'content-type', 'message-id', 'subscription', 'x-custom'),
-      fc.oneof(destination, fc.constantFrom('1', '2', 'a', 'tx', 'client', 'client-individual', 'auto', 'application/octet-stream'), fc.string({ maxLength: 30, unit: 'binary' })).map(escaped),
+      fc.constantFrom(
+        'destination',
+        'destination',
+        'id',
+        'id',
+        'receipt',
+        'ack',
+        'transaction',
+        'content-type',
+        'message-id',
+        'subscription',
+        'x-custom',
+      ),
+      fc
+        .oneof(
+          destination,
+          fc.constantFrom('1', '2', 'a', 'tx', 'client', 'client-individual', 'auto', 'application/octet-stream'),
+          fc.string({ maxLength: 30, unit: 'binary' }),
+        )
+        .map(escaped),
     ),
     { maxLength: 6 },
   ),
-  body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.string({ maxLength: 200 }).map((t) => Buffer.from(t))),
+  body: fc.oneof(
+    fc.constant(Buffer.alloc(0)),
+    fc.string({ maxLength: 200 }).map((t) => Buffer.from(t)),
+  ),
   eol: fc.constantFrom('\n', '\r\n'),
   contentLength: fc.constantFrom('none', 'exact'),
   end: fc.constantFrom('nul', 'eols'),
   extra: fc.constant('none'),
   truncateAt: fc.constant(null),
   flips: fc.constant([]),
-}) as fc.Arbitrary<FrameSpec>;
+});
 
 /** Anything goes: bad commands, lengths, terminators, EOLs, oversized parts, cut and flipped bytes. */
 const anyFrame: fc.Arbitrary<FrameSpec> = fc.record({
@@ -102,19 +227,51 @@ const anyFrame: fc.Arbitrary<FrameSpec> = fc.record({
 
 /** What a buggy or curious client sends: the headers each command needs, odd values, extra headers. */
 const extraHeaders = fc.array(
-  fc.tuple(fc.constantFrom('receipt', 'ack', 'content-type', 'message-id', 'subscription', 'x-custom', 'destination', 'id'), headerValue.map(escaped)),
+  fc.tuple(
+    fc.constantFrom('receipt', 'ack', 'content-type', 'message-id', 'subscription', 'x-custom', 'destination', 'id'),
+    headerValue.map(escaped),
+  ),
   { maxLength: 3 },
 );
 const usable = fc.oneof(
-  { weight: 10, arbitrary: fc.constantFrom('/topic/fz', '/topic/fz/a', '/queue/fz', '/user/queue/fz', '/user/fz-1/queue/fz', '/user/1/queue/chat', '/topic/docs/1/edits', '/app/chat/fz-1/fz-2/1', '/app/chat/fz-1/a%2Fb/1', '/app/chat/x/y/1', '/app/echo', '/topic/**', '/topic/*/a', '/user/**', '/topic/{a}') },
+  {
+    weight: 10,
+    arbitrary: fc.constantFrom(
+      '/topic/fz',
+      '/topic/fz/a',
+      '/queue/fz',
+      '/user/queue/fz',
+      '/user/fz-1/queue/fz',
+      '/user/1/queue/chat',
+      '/topic/docs/1/edits',
+      '/app/chat/fz-1/fz-2/1',
+      '/app/chat/fz-1/a%2Fb/1',
+      '/app/chat/x/y/1',
+      '/app/echo',
+      '/topic/**',
+      '/topic/*/a',
+      '/user/**',
+      '/topic/{a}',
+    ),
+  },
   { weight: 1, arbitrary: destination },
 );
 const id = fc.constantFrom('1', '2', '3', 'a');
 const eol = fc.constantFrom('\n', '\r\n');
 
-function stomp(command: string, headers: [string, string][], body = Buffer.alloc(0), lineEnd = '\n', withLength = false): Buffer {
+function stomp(
+  command: string,
+  headers: [string, string][],
+  body = Buffer.alloc(0),
+  lineEnd = '\n',
+  withLength = false,
+): Buffer {
   const all: [string, string][] = withLength ? [...headers, ['content-length', String(body.length)]] : headers;
-  return Buffer.concat([Buffer.from([command, ...all.map(([k, v]) => `${k}:${v}`), ''].join(lineEnd) + lineEnd), body, Buffer.from([0])]);
+  return Buffer.concat([
+    Buffer.from([command, ...all.map(([k, v]) => `${k}:${v}`), ''].join(lineEnd) + lineEnd),
+    body,
+    Buffer.from([0]),
+  ]);
 }
 
 const plausible: fc.Arbitrary<Buffer> = fc.oneof(
@@ -128,14 +285,20 @@ const plausible: fc.Arbitrary<Buffer> = fc.oneof(
     weight: 4,
     arbitrary: fc
       .tuple(id, usable, fc.constantFrom('auto', 'client', 'client-individual'), extraHeaders, eol)
-      .map(([i, d, a, extra, e]) => stomp('SUBSCRIBE', [['id', i], ['destination', escaped(d)], ['ack', a], ...extra], undefined, e)),
+      .map(([i, d, a, extra, e]) =>
+        stomp('SUBSCRIBE', [['id', i], ['destination', escaped(d)], ['ack', a], ...extra], undefined, e),
+      ),
   },
   { weight: 1, arbitrary: fc.tuple(id, extraHeaders).map(([i, extra]) => stomp('UNSUBSCRIBE', [['id', i], ...extra])) },
   {
     weight: 1,
-    arbitrary: fc
-      .tuple(fc.constantFrom('ACK', 'NACK'), fc.nat(20), id)
-      .map(([c, k, i]) => stomp(c, [['id', String(k)], ['message-id', String(k)], ['subscription', i]])),
+    arbitrary: fc.tuple(fc.constantFrom('ACK', 'NACK'), fc.nat(20), id).map(([c, k, i]) =>
+      stomp(c, [
+        ['id', String(k)],
+        ['message-id', String(k)],
+        ['subscription', i],
+      ]),
+    ),
   },
   {
     // a transaction as a block: BEGIN, a few SENDs and ACKs in it, COMMIT or ABORT
@@ -145,23 +308,49 @@ const plausible: fc.Arbitrary<Buffer> = fc.oneof(
       .map(([t, ds, end]) =>
         Buffer.concat([
           stomp('BEGIN', [['transaction', t]]),
-          ...ds.map((d) => stomp('SEND', [['destination', escaped(d)], ['transaction', t]], Buffer.from('in a transaction'))),
+          ...ds.map((d) =>
+            stomp(
+              'SEND',
+              [
+                ['destination', escaped(d)],
+                ['transaction', t],
+              ],
+              Buffer.from('in a transaction'),
+            ),
+          ),
           stomp(end, [['transaction', t]]),
         ]),
       ),
   },
 );
 
-const fuzzFrame = fc.oneof({ weight: 60, arbitrary: plausible }, { weight: 2, arbitrary: wellFormed.map(encodeSpec) }, { weight: 1, arbitrary: anyFrame.map(encodeSpec) });
+const fuzzFrame = fc.oneof(
+  { weight: 60, arbitrary: plausible },
+  { weight: 2, arbitrary: wellFormed.map(encodeSpec) },
+  { weight: 1, arbitrary: anyFrame.map(encodeSpec) },
+);
 
 function encodeSpec(f: FrameSpec): Buffer {
   const headers = [...f.headers];
-  const cl = { none: undefined, exact: f.body.length, less: Math.max(0, f.body.length - 3), more: f.body.length + 5, negative: -1, junk: 'x1', huge: 10 ** 9 }[f.contentLength];
+  const cl = {
+    none: undefined,
+    exact: f.body.length,
+    less: Math.max(0, f.body.length - 3),
+    more: f.body.length + 5,
+    negative: -1,
+    junk: 'x1',
+    huge: 10 ** 9,
+  }[f.contentLength];
   if (cl !== undefined) headers.push(['content-length', String(cl)]);
   if (f.extra === 'many-headers') for (let i = 0; i < 70; i++) headers.push([`h${i}`, 'v']);
   if (f.extra === 'long-line') headers.push(['x-long', 'y'.repeat(9000)]);
   const head = [f.command, ...headers.map(([k, v]) => `${k}:${v}`), ''].join(f.eol) + f.eol;
-  const tail = { nul: Buffer.from([0]), none: Buffer.alloc(0), junk: Buffer.from('\0garbage-after'), eols: Buffer.from('\0\n\r\n\n') }[f.end];
+  const tail = {
+    nul: Buffer.from([0]),
+    none: Buffer.alloc(0),
+    junk: Buffer.from('\0garbage-after'),
+    eols: Buffer.from('\0\n\r\n\n'),
+  }[f.end];
   let bytes = Buffer.concat([Buffer.from(head), f.body, tail]);
   if (f.truncateAt !== null) bytes = bytes.subarray(0, Math.min(bytes.length, f.truncateAt));
   if (f.flips.length > 0) {
@@ -183,18 +372,43 @@ interface Script {
 }
 
 const script: fc.Arbitrary<Script> = fc.record({
-  login: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('fz-1', 'fz-2', 'fz-3', '1', '') }, { weight: 1, arbitrary: fc.string({ maxLength: 10, unit: 'binary' }) }),
-  connect: fc.constantFrom('valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'fuzzed', 'none'),
+  login: fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom('fz-1', 'fz-2', 'fz-3', '1', '') },
+    { weight: 1, arbitrary: fc.string({ maxLength: 10, unit: 'binary' }) },
+  ),
+  connect: fc.constantFrom(
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'fuzzed',
+    'none',
+  ),
   version: fc.constantFrom('1.2', '1.2', '1.2', '1.1', '1.0', '1.2,1.1,1.0', '1.2,1.1,1.0', '1.2', '1.2', '2.0'),
   frames: fc.array(fuzzFrame, { minLength: 15, maxLength: 60, size: 'max' }),
-  chunking: fc.oneof(fc.constant('each' as const), fc.constant('joined' as const), fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 20 })),
+  chunking: fc.oneof(
+    fc.constant('each' as const),
+    fc.constant('joined' as const),
+    fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 20 }),
+  ),
   binary: fc.boolean(),
-  garbage: fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)) }),
+  garbage: fc.oneof(
+    { weight: 9, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)) },
+  ),
 });
 
 function connectFrame(s: Script): Buffer {
   if (s.connect === 'fuzzed') {
-    return Buffer.from(`CONNECT\naccept-version:${s.version}\nlogin:${s.login}\nheart-beat:${s.login}\nreceipt:c\n\n\0`);
+    return Buffer.from(
+      `CONNECT\naccept-version:${s.version}\nlogin:${s.login}\nheart-beat:${s.login}\nreceipt:c\n\n\0`,
+    );
   }
   return Buffer.from(`CONNECT\naccept-version:${s.version}\nheart-beat:0,0\nlogin:${s.login}\n\n\0`);
 }
@@ -280,7 +494,7 @@ async function runScript(url: string, s: Script): Promise<Observed> {
 
 /** What must hold for any socket, whatever it sent. */
 function checkObserved(o: Observed): void {
-  expect(o.decodeError, 'the node\'s output decodes as STOMP').to.equal(undefined);
+  expect(o.decodeError, "the node's output decodes as STOMP").to.equal(undefined);
   for (const f of o.frames) expect(['CONNECTED', 'MESSAGE', 'RECEIPT', 'ERROR']).to.include(f.command);
   const error = o.frames.find((f) => f.command === 'ERROR');
   if (error) {
@@ -304,19 +518,29 @@ const HANDSHAKE = (port: number, extra = '') =>
 const connectWs = encodeWsFrame(Buffer.from('CONNECT\naccept-version:1.2\nlogin:tcp\n\n\0'));
 const wireGarbage = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 512 }).map((a) => ({ handshake: false, bytes: Buffer.from(a) })),
-  fc.string({ maxLength: 200 }).map((s) => ({ handshake: false, bytes: Buffer.from(`GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n${s}\r\n\r\n`) })),
-  fc.constantFrom(
-    encodeWsFrame(Buffer.from('CONNECT\n\n\0'), { mask: false }), // unmasked client frame
-    encodeWsFrame(Buffer.from('x'), { rsv: 4 }), // reserved bit without an extension
-    encodeWsFrame(Buffer.from('x'), { opcode: 0x3 }), // reserved opcode
-    encodeWsFrame(Buffer.alloc(200), { opcode: OPCODE.ping }), // control frame over 125 bytes
-    encodeWsFrame(Buffer.from('p'), { opcode: OPCODE.ping, fin: false }), // fragmented control frame
-    encodeWsFrame(Buffer.from('x'), { opcode: OPCODE.continuation }), // continuation with nothing to continue
-    encodeWsFrame(Buffer.alloc(0), { declaredLength: 2 ** 40 }), // a terabyte announced
-    encodeWsFrame(Buffer.from([0xc3, 0x28, 0xff])), // invalid UTF-8 in a text message
-    Buffer.concat([connectWs, encodeWsFrame(Buffer.from('SEND\ndestination:/topic/fz\n\n'), { fin: false }), encodeWsFrame(Buffer.from('x'), { opcode: OPCODE.text })]),
-  ).map((bytes) => ({ handshake: true, bytes })),
-  fc.uint8Array({ minLength: 1, maxLength: 512 }).map((a) => ({ handshake: true, bytes: Buffer.concat([connectWs, Buffer.from(a)]) })),
+  fc
+    .string({ maxLength: 200 })
+    .map((s) => ({ handshake: false, bytes: Buffer.from(`GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n${s}\r\n\r\n`) })),
+  fc
+    .constantFrom(
+      encodeWsFrame(Buffer.from('CONNECT\n\n\0'), { mask: false }), // unmasked client frame
+      encodeWsFrame(Buffer.from('x'), { rsv: 4 }), // reserved bit without an extension
+      encodeWsFrame(Buffer.from('x'), { opcode: 0x3 }), // reserved opcode
+      encodeWsFrame(Buffer.alloc(200), { opcode: OPCODE.ping }), // control frame over 125 bytes
+      encodeWsFrame(Buffer.from('p'), { opcode: OPCODE.ping, fin: false }), // fragmented control frame
+      encodeWsFrame(Buffer.from('x'), { opcode: OPCODE.continuation }), // continuation with nothing to continue
+      encodeWsFrame(Buffer.alloc(0), { declaredLength: 2 ** 40 }), // a terabyte announced
+      encodeWsFrame(Buffer.from([0xc3, 0x28, 0xff])), // invalid UTF-8 in a text message
+      Buffer.concat([
+        connectWs,
+        encodeWsFrame(Buffer.from('SEND\ndestination:/topic/fz\n\n'), { fin: false }),
+        encodeWsFrame(Buffer.from('x'), { opcode: OPCODE.text }),
+      ]),
+    )
+    .map((bytes) => ({ handshake: true, bytes })),
+  fc
+    .uint8Array({ minLength: 1, maxLength: 512 })
+    .map((a) => ({ handshake: true, bytes: Buffer.concat([connectWs, Buffer.from(a)]) })),
 );
 
 async function runWire(port: number, g: { handshake: boolean; bytes: Buffer }): Promise<void> {
@@ -354,7 +578,14 @@ describe('fuzzing a live node with malformed, truncated, oversized and random in
   before(async () => {
     process.on('uncaughtException', onCrash);
     process.on('unhandledRejection', onCrash);
-    const log = pino({ level: 'warn' }, { write: (line: string) => { logged.push(JSON.parse(line) as (typeof logged)[number]); } });
+    const log = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => {
+          logged.push(JSON.parse(line) as (typeof logged)[number]);
+        },
+      },
+    );
     n = await startNode({}, { log });
     n.node.app.onMessage('/echo', ({ message }) => message.body.toString());
     gc = gcFunction();
@@ -371,9 +602,15 @@ describe('fuzzing a live node with malformed, truncated, oversized and random in
     totals.decodedByNode = (await n.node.metrics.framesIn.get()).values.reduce((sum, v) => sum + v.value, 0);
     await n.stop();
     if (process.env.FUZZ_REPORT) {
-      process.stdout.write(`      fuzz totals: ${JSON.stringify({ ...totals, closes: Object.fromEntries(totals.closes) })}\n`);
-      process.stdout.write(`      logged at error level: ${JSON.stringify(logged.filter((e) => e.level >= 50).map((e) => e.msg))}\n`);
-      process.stdout.write(`      ERROR messages: ${JSON.stringify(Object.fromEntries([...errorKinds].sort((a, b) => b[1] - a[1])))}\n`);
+      process.stdout.write(
+        `      fuzz totals: ${JSON.stringify({ ...totals, closes: Object.fromEntries(totals.closes) })}\n`,
+      );
+      process.stdout.write(
+        `      logged at error level: ${JSON.stringify(logged.filter((e) => e.level >= 50).map((e) => e.msg))}\n`,
+      );
+      process.stdout.write(
+        `      ERROR messages: ${JSON.stringify(Object.fromEntries([...errorKinds].sort((a, b) => b[1] - a[1])))}\n`,
+      );
     }
   });
 
@@ -424,7 +661,10 @@ describe('fuzzing a live node with malformed, truncated, oversized and random in
     expect(await gauge('sessions')).to.equal(0);
     expect(await gauge('subscriptions')).to.equal(0);
     expect(crashes).to.deep.equal([]);
-    const failures = logged.filter((e) => e.level >= 50 && (e.msg === 'session failed' || e.msg === 'session cleanup failed' || e.code === 'INTERNAL'));
+    const failures = logged.filter(
+      (e) =>
+        e.level >= 50 && (e.msg === 'session failed' || e.msg === 'session cleanup failed' || e.code === 'INTERNAL'),
+    );
     expect(failures).to.deep.equal([]);
     const internal = (await n.node.metrics.errors.get()).values.find((v) => v.labels.code === 'INTERNAL');
     expect(internal?.value ?? 0).to.equal(0);

@@ -18,7 +18,10 @@ async function rawLogin(url: string, login: string): Promise<RawSocket> {
 /** Sends `frame` (which carries `receipt:x`) and waits for the RECEIPT or the ERROR. */
 async function attempt(s: RawSocket, frame: string | Buffer): Promise<Outcome> {
   s.send(frame);
-  const answer = await waitFor(() => s.frames.find((f) => f.command === 'RECEIPT' || f.command === 'ERROR'), 'RECEIPT or ERROR');
+  const answer = await waitFor(
+    () => s.frames.find((f) => f.command === 'RECEIPT' || f.command === 'ERROR'),
+    'RECEIPT or ERROR',
+  );
   if (answer.command === 'RECEIPT') return { kind: 'taken', socket: s };
   const { code } = await s.closed;
   return { kind: 'refused', message: header(answer, 'message') ?? '', code };
@@ -26,7 +29,7 @@ async function attempt(s: RawSocket, frame: string | Buffer): Promise<Outcome> {
 
 const sub = (destination: string, extra = '') => `SUBSCRIBE\nid:a\ndestination:${destination}\n${extra}receipt:x\n\n\0`;
 
-describe('hostile destinations: reaching another user\'s messages', () => {
+describe("hostile destinations: reaching another user's messages", () => {
   let n: StartedNode;
   let victim: TestClient;
   let sam: TestClient;
@@ -50,10 +53,10 @@ describe('hostile destinations: reaching another user\'s messages', () => {
 
   /** Subscriptions the node accepts but that can only ever see the attacker's own messages. */
   const accepted: [string, string][] = [
-    ['another user\'s name in the /user prefix', sub('/user/vic/queue/secret')],
-    ['another user\'s name before a document', sub('/user/vic/42/queue/chat')],
-    ['the victim\'s exact destination, as the attacker', sub('/user/queue/secret')],
-    ['the victim\'s document destination, as the attacker', sub('/user/42/queue/chat')],
+    ["another user's name in the /user prefix", sub('/user/vic/queue/secret')],
+    ["another user's name before a document", sub('/user/vic/42/queue/chat')],
+    ["the victim's exact destination, as the attacker", sub('/user/queue/secret')],
+    ["the victim's document destination, as the attacker", sub('/user/42/queue/chat')],
     ['a wildcard user segment', sub('/user/*/queue/secret')],
     ['every user destination', sub('/user/**')],
     ['a {var} user segment', sub('/user/{u}/queue/secret')],
@@ -66,12 +69,18 @@ describe('hostile destinations: reaching another user\'s messages', () => {
     ['an encoded dot-dot %2E%2E', sub('/user/%2E%2E/vic/queue/secret')],
     ['a Unicode division slash', sub('/user/vic\u2215queue\u2215secret')],
     ['a fullwidth solidus', sub('/user/vic\uff0fqueue/secret')],
-    ['Spring\'s internal per-session queue name', sub('/queue/secret-uservic')],
+    ["Spring's internal per-session queue name", sub('/queue/secret-uservic')],
     ['a wildcard over internal queue names', sub('/queue/secret-user*')],
     ['every queue', sub('/queue/**')],
     ['every topic', sub('/topic/**')],
-    ['a destination header repeated (the first wins)', 'SUBSCRIBE\nid:a\ndestination:/user/queue/mine\ndestination:/user/vic/queue/secret\nreceipt:x\n\n\0'],
-    ['identity headers on SUBSCRIBE', sub('/user/queue/secret', 'user:vic\nuser-name:vic\nlogin:vic\nsimpUser:vic\nsimpSessionId:x\n')],
+    [
+      'a destination header repeated (the first wins)',
+      'SUBSCRIBE\nid:a\ndestination:/user/queue/mine\ndestination:/user/vic/queue/secret\nreceipt:x\n\n\0',
+    ],
+    [
+      'identity headers on SUBSCRIBE',
+      sub('/user/queue/secret', 'user:vic\nuser-name:vic\nlogin:vic\nsimpUser:vic\nsimpSessionId:x\n'),
+    ],
     ['a long id under the destination limit', sub(`/user/${'v'.repeat(900)}/queue/secret`)],
   ];
 
@@ -88,7 +97,11 @@ describe('hostile destinations: reaching another user\'s messages', () => {
     ['an escaped carriage return (\\r)', sub('/user/vic\\r/queue/secret'), /control characters/],
     ['a raw control byte 0x01', sub('/user/vic\u0001/queue/secret'), /control characters/],
     ['a DEL byte', sub('/user/vic\u007f/queue/secret'), /control characters/],
-    ['a NUL inside the header', Buffer.from('SUBSCRIBE\nid:a\ndestination:/user/vic\0/queue/secret\nreceipt:x\n\n\0'), /./],
+    [
+      'a NUL inside the header',
+      Buffer.from('SUBSCRIBE\nid:a\ndestination:/user/vic\0/queue/secret\nreceipt:x\n\n\0'),
+      /./,
+    ],
     ['a very long user id', sub(`/user/${'v'.repeat(2000)}/queue/secret`), /longer than 1024 characters/],
     ['a header line over MAX_HEADER_LINE_BYTES', sub(`/user/${'v'.repeat(9000)}/queue/secret`), /./],
     ['a pattern over the pattern length limit', sub(`/user/*/${'a'.repeat(300)}`), /invalid destination pattern/],
@@ -99,7 +112,7 @@ describe('hostile destinations: reaching another user\'s messages', () => {
 
   const outcomes: { what: string; outcome: Outcome }[] = [];
 
-  it('accepts subscriptions that can only see the attacker\'s own messages', async () => {
+  it("accepts subscriptions that can only see the attacker's own messages", async () => {
     for (const [what, frame] of accepted) {
       const s = await rawLogin(n.url, 'mal');
       attackers.push(s);
@@ -122,7 +135,7 @@ describe('hostile destinations: reaching another user\'s messages', () => {
     }
   });
 
-  it('attackers that claim the victim\'s name in other spellings get their own user, not the victim', async () => {
+  it("attackers that claim the victim's name in other spellings get their own user, not the victim", async () => {
     for (const login of ['VIC', 'vic ', ' vic', 'vic\u200b', 'vic/', 'vic\\c']) {
       const s = await rawLogin(n.url, login);
       attackers.push(s);
@@ -138,7 +151,7 @@ describe('hostile destinations: reaching another user\'s messages', () => {
     }
   });
 
-  it('delivers the victim\'s messages to the victim and to none of the attackers', async () => {
+  it("delivers the victim's messages to the victim and to none of the attackers", async () => {
     await n.node.template.convertAndSendToUser('vic', '/queue/secret', 'secret from the backend');
     await n.node.template.convertAndSendToUser('vic', '/42/queue/chat', 'document chat');
     await sam.sendWithReceipt('/user/vic/queue/secret', 'secret from sam');
@@ -149,16 +162,23 @@ describe('hostile destinations: reaching another user\'s messages', () => {
       if (outcome.kind !== 'taken') continue;
       // Document presence (/topic/docs/{docId}/presence) is public to subscribers of the topic;
       // the attackers' own joins show up there for the /topic/** subscription. Nothing else may.
-      const got = outcome.socket.frames.filter((f) => f.command === 'MESSAGE' && !/^\/topic\/docs\/[^/]+\/presence$/.test(header(f, 'destination') ?? ''));
-      expect(got.map((f) => `${header(f, 'destination')}: ${f.body.toString()}`), what).to.deep.equal([]);
+      const got = outcome.socket.frames.filter(
+        (f) => f.command === 'MESSAGE' && !/^\/topic\/docs\/[^/]+\/presence$/.test(header(f, 'destination') ?? ''),
+      );
+      expect(
+        got.map((f) => `${header(f, 'destination')}: ${f.body.toString()}`),
+        what,
+      ).to.deep.equal([]);
     }
     expect(outcomes.length).to.equal(accepted.length + 6);
   });
 
-  it('does not let a sender forge the recipient\'s subscription or ack headers', async () => {
+  it("does not let a sender forge the recipient's subscription or ack headers", async () => {
     const mal = await rawLogin(n.url, 'mal');
     attackers.push(mal);
-    mal.send('SEND\ndestination:/user/vic/queue/secret\nsubscription:forged\nack:forged\nredelivered:true\nx-note:hi\nreceipt:x\n\nforged headers\0');
+    mal.send(
+      'SEND\ndestination:/user/vic/queue/secret\nsubscription:forged\nack:forged\nredelivered:true\nx-note:hi\nreceipt:x\n\nforged headers\0',
+    );
     await mal.next('RECEIPT');
     const m = (await secret.wait(3))[2];
     expect(m!.body).to.equal('forged headers');
@@ -170,10 +190,12 @@ describe('hostile destinations: reaching another user\'s messages', () => {
   });
 });
 
-describe('spoofed chat sender (the seed\'s /app/chat/{from}/{to}/{docId})', () => {
+describe("spoofed chat sender (the seed's /app/chat/{from}/{to}/{docId})", () => {
   let n: StartedNode;
   const clients: TestClient[] = [];
-  before(async () => { n = await startNode(); });
+  before(async () => {
+    n = await startNode();
+  });
   after(async () => {
     await Promise.all(clients.map((c) => c.disconnect()));
     await n.stop();
@@ -185,9 +207,18 @@ describe('spoofed chat sender (the seed\'s /app/chat/{from}/{to}/{docId})', () =
     clients.push(mal, bob);
     const errors = await mal.subscribeWithReceipt('/user/queue/errors');
     const chat = await bob.subscribeWithReceipt('/user/42/queue/chat');
-    const forged = ['/app/chat/vic/bob/42', '/app/chat/VIC/bob/42', '/app/chat/mal%2F..%2Fvic/bob/42', '/app/chat/{from}/bob/42', '/app/chat/*/bob/42', '/app/chat/ mal/bob/42'];
+    const forged = [
+      '/app/chat/vic/bob/42',
+      '/app/chat/VIC/bob/42',
+      '/app/chat/mal%2F..%2Fvic/bob/42',
+      '/app/chat/{from}/bob/42',
+      '/app/chat/*/bob/42',
+      '/app/chat/ mal/bob/42',
+    ];
     for (const destination of forged) await mal.sendWithReceipt(destination, 'pretending');
-    const refusals = (await errors.wait(forged.length)).map((m) => JSON.parse(m.body) as { error: string; destination: string });
+    const refusals = (await errors.wait(forged.length)).map(
+      (m) => JSON.parse(m.body) as { error: string; destination: string },
+    );
     expect(refusals.map((r) => r.destination)).to.deep.equal(forged);
     for (const r of refusals) expect(r.error).to.contain('"from" must be your own user id (mal)');
     // A fence: mal's honest message, sent after the forged ones, is the only one bob gets.
@@ -202,7 +233,10 @@ describe('spoofed chat sender (the seed\'s /app/chat/{from}/{to}/{docId})', () =
     const bob = await connectClient(n.url, { login: 'bob' });
     clients.push(mal, bob);
     const chat = await bob.subscribeWithReceipt('/user/7/queue/chat');
-    await mal.sendWithReceipt('/app/chat/mal/bob/7', JSON.stringify({ from: 'vic', content: 'trust me' }), { from: 'vic', 'user-name': 'vic' });
+    await mal.sendWithReceipt('/app/chat/mal/bob/7', JSON.stringify({ from: 'vic', content: 'trust me' }), {
+      from: 'vic',
+      'user-name': 'vic',
+    });
     const body = JSON.parse((await chat.wait(1))[0]!.body) as Record<string, string>;
     expect(body.from).to.equal('mal');
     expect(body.content).to.equal(JSON.stringify({ from: 'vic', content: 'trust me' }));

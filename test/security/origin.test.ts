@@ -5,7 +5,10 @@ import { startNode, type StartedNode } from '../helpers/start-node.js';
 function handshake(url: string, origin?: string): Promise<number> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, ['v12.stomp'], origin ? { headers: { Origin: origin } } : {});
-    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     ws.on('error', () => {});
   });
@@ -13,8 +16,12 @@ function handshake(url: string, origin?: string): Promise<number> {
 
 describe('origin check (ALLOWED_ORIGINS)', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode({ ALLOWED_ORIGINS: 'https://app.example.com' }); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode({ ALLOWED_ORIGINS: 'https://app.example.com' });
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   it('accepts a listed origin, the same origin, and clients that send none', async () => {
     expect(await handshake(n.url, 'https://app.example.com')).to.equal(101);

@@ -25,7 +25,9 @@ function percentile(values: readonly number[], p: number): number {
 
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
@@ -72,11 +74,15 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
     publisher = await connectClient(n.url, { login: 'publisher' });
     const latencies: number[] = [];
     const seen: number[] = [];
-    fast.client.subscribe('/topic/stream', (m) => {
-      const [seq, sentAt] = m.body.slice(0, 40).split(':').map(Number);
-      latencies.push(Date.now() - sentAt!);
-      seen.push(seq!);
-    }, { receipt: 'fast-sub' });
+    fast.client.subscribe(
+      '/topic/stream',
+      (m) => {
+        const [seq, sentAt] = m.body.slice(0, 40).split(':').map(Number);
+        latencies.push(Date.now() - sentAt!);
+        seen.push(seq!);
+      },
+      { receipt: 'fast-sub' },
+    );
     await fast.sendWithReceipt('/topic/none', ''); // orders after the SUBSCRIBE
     const connectionsBefore = await metric(n, 'connections');
     expect(connectionsBefore).to.equal(3);
@@ -86,7 +92,8 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
     let cutAt = -1;
     let published = 0;
     for (let i = 0; i < MAX_MESSAGES && (cutAt < 0 || i <= cutAt + AFTER_CUT); i++) {
-      if (i - seen.length >= WINDOW) await waitFor(() => i - seen.length < WINDOW, 'the normal subscriber to keep up', 10_000, 1);
+      if (i - seen.length >= WINDOW)
+        await waitFor(() => i - seen.length < WINDOW, 'the normal subscriber to keep up', 10_000, 1);
       publisher.send('/topic/stream', `${i}:${Date.now()}:${padding}`);
       published++;
       if (cutAt < 0 && (await slowConsumerErrors(n)) > 0) cutAt = i;
@@ -96,7 +103,11 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
     // The stalled session is gone on the server: counted as SLOW_CONSUMER, one connection fewer.
     expect(await slowConsumerErrors(n)).to.equal(1);
     expect(cutAt, 'cut off before the stream ended').to.be.within(0, MAX_MESSAGES - AFTER_CUT);
-    await waitFor(async () => (await metric(n, 'connections')) === connectionsBefore - 1, 'the connection gauge to drop by one', 5000);
+    await waitFor(
+      async () => (await metric(n, 'connections')) === connectionsBefore - 1,
+      'the connection gauge to drop by one',
+      5000,
+    );
     expect(await metric(n, 'sessions')).to.equal(2);
     expect(await metric(n, 'subscriptions')).to.equal(1);
 
@@ -114,7 +125,7 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
     expect(p99, `p99 ${p99} ms`).to.be.below(500);
     if (process.env.SLOW_CONSUMER_REPORT) {
       process.stdout.write(
-        `      cut after publishing ${cutAt + 1} of ${published} (${((cutAt + 1) * BODY_BYTES / 1048576).toFixed(1)} MiB); ` +
+        `      cut after publishing ${cutAt + 1} of ${published} (${(((cutAt + 1) * BODY_BYTES) / 1048576).toFixed(1)} MiB); ` +
           `stalled client then read ${delivered} MESSAGEs (${((slow.bytesIn - readBeforePause) / 1048576).toFixed(1)} MiB) held in kernel buffers; ` +
           `close frame: ${slow.closeCode ?? 'none'}; normal client p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms\n`,
       );
@@ -124,7 +135,7 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
   // Delivery is done once a frame is queued on the subscriber's socket, not once the peer read it:
   // a stalled subscriber cannot hold up the publisher's RECEIPTs (or a node's relay chain), and
   // what it leaves queued grows until MAX_OUTBOUND_BYTES cuts it off.
-  it('answers a publisher\'s RECEIPTs while a subscriber of the topic has stopped reading, and cuts that subscriber off', async () => {
+  it("answers a publisher's RECEIPTs while a subscriber of the topic has stopped reading, and cuts that subscriber off", async () => {
     const stalled = await openTcpWebSocket(n.port);
     try {
       stalled.sendStomp('CONNECT\naccept-version:1.2\nheart-beat:0,0\nlogin:stalled-2\n\n\0');
@@ -134,7 +145,8 @@ describe('slow consumer (MAX_OUTBOUND_BYTES)', function () {
       stalled.socket.pause();
       const sender = await connectClient(n.url, { login: 'receipt-publisher' });
       const body = 'x'.repeat(BODY_BYTES);
-      for (let i = 0; i < 1000; i++) await within(sender.sendWithReceipt('/topic/receipts', body), 15_000, `the RECEIPT of SEND ${i + 1}`);
+      for (let i = 0; i < 1000; i++)
+        await within(sender.sendWithReceipt('/topic/receipts', body), 15_000, `the RECEIPT of SEND ${i + 1}`);
       expect(await slowConsumerErrors(n)).to.be.at.least(1);
       await sender.disconnect();
     } finally {

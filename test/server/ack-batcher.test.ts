@@ -5,7 +5,11 @@ import { AckBatcher } from '../../server/broker/ack-batcher.js';
 function recorder() {
   const frames: string[] = [];
   let pendingFlush: (() => void) | undefined;
-  const batcher = new AckBatcher<number>({ ack: (tag, allUpTo) => frames.push(`${tag}${allUpTo ? '*' : ''}`) }, 3, (f) => (pendingFlush = f));
+  const batcher = new AckBatcher<number>(
+    { ack: (tag, allUpTo) => frames.push(`${tag}${allUpTo ? '*' : ''}`) },
+    3,
+    (f) => (pendingFlush = f),
+  );
   const turn = (): void => {
     const f = pendingFlush;
     pendingFlush = undefined;
@@ -37,7 +41,11 @@ describe('AckBatcher (RabbitMQ acks, batched)', () => {
 
   it('never acks past a delivery whose handler still runs, and acks it all once it finished', () => {
     const { frames, batcher, turn } = recorder();
-    const [h1, h2, h3] = [1, 2, 3].map((t) => batcher.delivered(t)) as [ReturnType<typeof batcher.delivered>, ReturnType<typeof batcher.delivered>, ReturnType<typeof batcher.delivered>];
+    const [h1, h2, h3] = [1, 2, 3].map((t) => batcher.delivered(t)) as [
+      ReturnType<typeof batcher.delivered>,
+      ReturnType<typeof batcher.delivered>,
+      ReturnType<typeof batcher.delivered>,
+    ];
     batcher.done(h1);
     batcher.done(h3);
     turn();

@@ -7,10 +7,14 @@ import { delay } from '../helpers/wait.js';
 
 describe('ACK, NACK and redelivery', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode(); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode();
+  });
+  after(async () => {
+    await n.stop();
+  });
 
-  it('redelivers unacknowledged user messages to the user\'s next session, marked redelivered', async () => {
+  it("redelivers unacknowledged user messages to the user's next session, marked redelivered", async () => {
     const first = await connectClient(n.url, { login: 'ack1' });
     const inbox = await first.subscribeWithReceipt('/user/queue/work', { ack: 'client-individual' });
     for (const t of ['w1', 'w2', 'w3']) await n.node.template.convertAndSendToUser('ack1', '/queue/work', t);
@@ -89,8 +93,12 @@ describe('ACK, NACK and redelivery', () => {
 
 describe('transactions', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode(); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode();
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   it('applies SENDs at COMMIT, in order, and none at ABORT', async () => {
     const c = await connectClient(n.url, { login: 'tx' });

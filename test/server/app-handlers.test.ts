@@ -3,7 +3,7 @@ import { MessageRejection } from '../../server/messaging/app-router.js';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
 
-describe('/app handlers and the seed\'s chat', () => {
+describe("/app handlers and the seed's chat", () => {
   let n: StartedNode;
   let a: TestClient;
   let b: TestClient;
@@ -11,9 +11,15 @@ describe('/app handlers and the seed\'s chat', () => {
     n = await startNode();
     n.node.app
       .onMessage('/greet/{name}', ({ message }) => ({ greeting: `hello ${message.vars.name}`, from: message.user }))
-      .onMessage('/fail', () => { throw new Error('boom'); })
-      .onMessage('/reject', () => { throw new MessageRejection('not allowed today'); })
-      .onMessage('/echo-me', async ({ message, sendToUser }) => { await sendToUser('/queue/echo', message.body.toString()); })
+      .onMessage('/fail', () => {
+        throw new Error('boom');
+      })
+      .onMessage('/reject', () => {
+        throw new MessageRejection('not allowed today');
+      })
+      .onMessage('/echo-me', async ({ message, sendToUser }) => {
+        await sendToUser('/queue/echo', message.body.toString());
+      })
       .onSubscribe('/init', ({ message }) => ({ welcome: message.user }));
     a = await connectClient(n.url, { login: 'A' });
     b = await connectClient(n.url, { login: 'B' });
@@ -24,7 +30,7 @@ describe('/app handlers and the seed\'s chat', () => {
     await n.stop();
   });
 
-  it('delivers the seed\'s chat: A sends /app/chat/A/B/42, B on /user/42/queue/chat gets the JSON', async () => {
+  it("delivers the seed's chat: A sends /app/chat/A/B/42, B on /user/42/queue/chat gets the JSON", async () => {
     const inbox = await b.subscribeWithReceipt('/user/42/queue/chat');
     await a.sendWithReceipt('/app/chat/A/B/42', 'hi B, about section 2');
     const [m] = await inbox.wait(1);
@@ -59,7 +65,7 @@ describe('/app handlers and the seed\'s chat', () => {
     await eve.disconnect();
   });
 
-  it('sends a handler\'s return value to /topic + the lookup path, with {var} bound', async () => {
+  it("sends a handler's return value to /topic + the lookup path, with {var} bound", async () => {
     const inbox = await b.subscribeWithReceipt('/topic/greet/world');
     await a.sendWithReceipt('/app/greet/world');
     expect(JSON.parse((await inbox.wait(1))[0]!.body)).to.deep.equal({ greeting: 'hello world', from: 'A' });
@@ -71,13 +77,16 @@ describe('/app handlers and the seed\'s chat', () => {
     await a.sendWithReceipt('/app/fail');
     await a.sendWithReceipt('/app/reject');
     const msgs = (await errors.wait(3)).map((m) => JSON.parse(m.body) as { error: string; destination: string });
-    expect(msgs[0]).to.deep.equal({ error: 'no handler for /app/no/such/handler', destination: '/app/no/such/handler' });
+    expect(msgs[0]).to.deep.equal({
+      error: 'no handler for /app/no/such/handler',
+      destination: '/app/no/such/handler',
+    });
     expect(msgs[1]!.error).to.equal('the handler failed'); // internals are not shown
     expect(msgs[2]!.error).to.equal('not allowed today');
     expect(a.errors).to.have.length(0);
   });
 
-  it('replies to the sender\'s own sessions with sendToUser (@SendToUser)', async () => {
+  it("replies to the sender's own sessions with sendToUser (@SendToUser)", async () => {
     const inbox = await a.subscribeWithReceipt('/user/queue/echo');
     await a.sendWithReceipt('/app/echo-me', 'ping');
     expect((await inbox.wait(1))[0]!.body).to.equal('ping');

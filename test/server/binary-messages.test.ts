@@ -26,20 +26,20 @@ async function rawClient(url: string, login: string, version = '1.2') {
   });
   ws.send(`CONNECT\naccept-version:${version}\nhost:localhost\nlogin:${login}\n\n\0`);
   const next = (command: string, receiptId?: string) =>
-    waitFor(
-      () => {
-        if (closed) throw new Error(`${login}'s connection closed (${closed.code}) before a ${command}`);
-        return received.find((r) => r.frame.command === command && (receiptId === undefined || header(r.frame, 'receipt-id') === receiptId));
-      },
-      `${command} for ${login}`,
-    );
+    waitFor(() => {
+      if (closed) throw new Error(`${login}'s connection closed (${closed.code}) before a ${command}`);
+      return received.find(
+        (r) => r.frame.command === command && (receiptId === undefined || header(r.frame, 'receipt-id') === receiptId),
+      );
+    }, `${command} for ${login}`);
   await next('CONNECTED');
   decoder.setVersion(version === '1.0' ? '1.0' : '1.2');
   return {
     ws,
     received,
     next,
-    messages: (destination: string) => received.filter((r) => r.frame.command === 'MESSAGE' && header(r.frame, 'destination') === destination),
+    messages: (destination: string) =>
+      received.filter((r) => r.frame.command === 'MESSAGE' && header(r.frame, 'destination') === destination),
     get closed() {
       return closed;
     },
@@ -49,7 +49,9 @@ async function rawClient(url: string, login: string, version = '1.2') {
 /** A SEND frame with a raw body, as bytes (the body need not be text). */
 function sendFrame(destination: string, body: Buffer, extra: Record<string, string> = {}, receipt?: string): Buffer {
   const headers = { destination, 'content-length': String(body.length), ...extra, ...(receipt ? { receipt } : {}) };
-  const head = `SEND\n${Object.entries(headers).map(([k, v]) => `${k}:${v}`).join('\n')}\n\n`;
+  const head = `SEND\n${Object.entries(headers)
+    .map(([k, v]) => `${k}:${v}`)
+    .join('\n')}\n\n`;
   return Buffer.concat([Buffer.from(head), body, Buffer.from([0])]);
 }
 
@@ -107,7 +109,10 @@ describe('binary and text WebSocket messages', () => {
     await s.next('RECEIPT', 'sub');
     s.ws.send(sendFrame('/topic/oct', Buffer.from('abc'), { 'content-type': 'application/octet-stream' }, 'r'));
     await s.next('RECEIPT', 'r');
-    const [m] = await waitFor(() => (s.messages('/topic/oct').length === 1 ? s.messages('/topic/oct') : undefined), 'the message');
+    const [m] = await waitFor(
+      () => (s.messages('/topic/oct').length === 1 ? s.messages('/topic/oct') : undefined),
+      'the message',
+    );
     expect(m!.isBinary).to.equal(true);
     s.ws.close();
   });

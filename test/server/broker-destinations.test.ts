@@ -79,7 +79,12 @@ describe('/topic and /queue broker destinations', () => {
     const v10 = await connectClient(n.url, { login: 'old', versions: ['1.0'] });
     const v12 = await connectClient(n.url, { login: 'new', versions: ['1.2'] });
     try {
-      const inboxes = [await a.subscribeWithReceipt('/topic/mixed'), await v10.subscribeWithReceipt('/topic/mixed'), await b.subscribeWithReceipt('/topic/mixed'), await v12.subscribeWithReceipt('/topic/mixed')];
+      const inboxes = [
+        await a.subscribeWithReceipt('/topic/mixed'),
+        await v10.subscribeWithReceipt('/topic/mixed'),
+        await b.subscribeWithReceipt('/topic/mixed'),
+        await v12.subscribeWithReceipt('/topic/mixed'),
+      ];
       const bytes = new Uint8Array(300).map((_, i) => (i * 7) % 256);
       a.send('/topic/mixed', bytes, { 'content-type': 'application/octet-stream', 'x-note': 'a:b' });
       a.send('/topic/mixed', 'plain text', { 'content-type': 'text/plain', 'x-note': 'c:d' });
@@ -93,7 +98,10 @@ describe('/topic and /queue broker destinations', () => {
         expect(text!.headers.subscription).to.equal(inbox.subscription.id);
         // On the wire: binary, then text WebSocket messages; `:` escaped as \c in 1.2, verbatim in 1.0.
         const [wireBin, wireText] = clients[i]!.wire.filter((w) => w.text.includes('destination:/topic/mixed'));
-        expect([wireBin?.binary, wireText?.binary], `subscriber ${i}: WebSocket message types`).to.deep.equal([true, false]);
+        expect([wireBin?.binary, wireText?.binary], `subscriber ${i}: WebSocket message types`).to.deep.equal([
+          true,
+          false,
+        ]);
         expect(wireText!.text, `subscriber ${i}`).to.include(i === 1 ? '\nx-note:c:d\n' : '\nx-note:c\\cd\n');
         expect(wireText!.text).to.include(`\nsubscription:${inbox.subscription.id}\n`);
       }

@@ -18,7 +18,14 @@ function variablesRead(): string[] {
       },
     });
   loadConfig(recording({}));
-  loadConfig(recording({ REDIS_URL: 'redis://127.0.0.1:6379', AMQP_URL: 'amqp://127.0.0.1', AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) }));
+  loadConfig(
+    recording({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      AMQP_URL: 'amqp://127.0.0.1',
+      AUTH_MODE: 'jwt',
+      JWT_SECRET: 'x'.repeat(32),
+    }),
+  );
   return [...seen].sort();
 }
 
@@ -28,9 +35,10 @@ describe('config catalogue and command line', () => {
     for (const v of configVariables()) expect(v.meaning, v.name).to.match(/\S/);
   });
 
-  it("gives every variable of DEFAULTS its default, and a flag in lower-case kebab", () => {
+  it('gives every variable of DEFAULTS its default, and a flag in lower-case kebab', () => {
     const byName = new Map(configVariables().map((v) => [v.name, v]));
-    for (const [name, value] of Object.entries(DEFAULTS)) expect(byName.get(name as never)?.default, name).to.equal(value);
+    for (const [name, value] of Object.entries(DEFAULTS))
+      expect(byName.get(name as never)?.default, name).to.equal(value);
     expect(byName.get('REDIS_URL')?.flag).to.equal('--redis-url');
     expect(byName.get('MAX_CONNECTIONS_PER_USER')?.flag).to.equal('--max-connections-per-user');
     expect(byName.get('NODE_ID')?.shownDefault).to.equal('<hostname>-<random>');
@@ -42,7 +50,10 @@ describe('config catalogue and command line', () => {
     expect(parsed.kind).to.equal('run');
     const env = parsed.kind === 'run' ? parsed.env : {};
     expect(env).to.deep.equal(Object.fromEntries(configVariables().map((v, i) => [v.name, `value-${i}`])));
-    expect(parseCommandLine(['--port=0', '--amqp-url', 'amqp://x'])).to.deep.equal({ kind: 'run', env: { PORT: '0', AMQP_URL: 'amqp://x' } });
+    expect(parseCommandLine(['--port=0', '--amqp-url', 'amqp://x'])).to.deep.equal({
+      kind: 'run',
+      env: { PORT: '0', AMQP_URL: 'amqp://x' },
+    });
   });
 
   it('answers --help, --version, and refuses unknown flags, missing values and arguments in one line', () => {
@@ -51,7 +62,10 @@ describe('config catalogue and command line', () => {
     expect(parseCommandLine(['-v'])).to.deep.equal({ kind: 'version' });
     expect(parseCommandLine(['--prot', '1'])).to.deep.equal({ kind: 'error', message: 'unknown option --prot' });
     expect(parseCommandLine(['--port'])).to.deep.equal({ kind: 'error', message: 'option --port needs a value' });
-    expect(parseCommandLine(['--port', '--host', 'x'])).to.deep.equal({ kind: 'error', message: 'option --port needs a value' });
+    expect(parseCommandLine(['--port', '--host', 'x'])).to.deep.equal({
+      kind: 'error',
+      message: 'option --port needs a value',
+    });
     expect(parseCommandLine(['serve'])).to.deep.equal({ kind: 'error', message: "unexpected argument 'serve'" });
   });
 

@@ -36,20 +36,38 @@ describe('config', () => {
     expect(loadConfig({}).yjs.maxDocBytes).to.equal(524_288);
     expect(loadConfig({ MAX_OUTBOUND_BYTES: '65536' }).yjs.maxDocBytes).to.equal(32_768);
     expect(loadConfig({ YJS_MAX_DOC_BYTES: '10000', MAX_OUTBOUND_BYTES: '65536' }).yjs.maxDocBytes).to.equal(10_000);
-    expect(() => loadConfig({ YJS_MAX_DOC_BYTES: '65536', MAX_OUTBOUND_BYTES: '65536' })).to.throw(ConfigError, /YJS_MAX_DOC_BYTES.*below MAX_OUTBOUND_BYTES/);
+    expect(() => loadConfig({ YJS_MAX_DOC_BYTES: '65536', MAX_OUTBOUND_BYTES: '65536' })).to.throw(
+      ConfigError,
+      /YJS_MAX_DOC_BYTES.*below MAX_OUTBOUND_BYTES/,
+    );
   });
 
   it('reads the soft open-file limit from /proc/self/limits', () => {
-    const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n';
+    const text =
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n';
     expect(openFileLimit(() => text)).to.equal(20_000);
-    expect(openFileLimit(() => text.replace('20000                20000', 'unlimited            unlimited'))).to.equal(undefined);
-    expect(openFileLimit(() => { throw new Error('ENOENT'); })).to.equal(undefined);
+    expect(openFileLimit(() => text.replace('20000                20000', 'unlimited            unlimited'))).to.equal(
+      undefined,
+    );
+    expect(
+      openFileLimit(() => {
+        throw new Error('ENOENT');
+      }),
+    ).to.equal(undefined);
   });
 
   it('keeps no history by default, and reads HISTORY_* when set', () => {
     expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000 });
-    const c = loadConfig({ HISTORY_DESTINATIONS: ' /user/*/queue/chat, /topic/docs/**,,', HISTORY_SIZE: '50', HISTORY_TTL_MS: '60000' });
-    expect(c.history).to.deep.equal({ destinations: ['/user/*/queue/chat', '/topic/docs/**'], size: 50, ttlMs: 60_000 });
+    const c = loadConfig({
+      HISTORY_DESTINATIONS: ' /user/*/queue/chat, /topic/docs/**,,',
+      HISTORY_SIZE: '50',
+      HISTORY_TTL_MS: '60000',
+    });
+    expect(c.history).to.deep.equal({
+      destinations: ['/user/*/queue/chat', '/topic/docs/**'],
+      size: 50,
+      ttlMs: 60_000,
+    });
     expect(Object.isFrozen(c.history.destinations)).to.equal(true);
   });
 
@@ -62,11 +80,19 @@ describe('config', () => {
   });
 
   it('reads Redis Sentinel instead of REDIS_URL, and refuses a bad list or a missing name naming the variable', () => {
-    const c = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379, localhost:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'relay-primary', AMQP_URL: 'amqp://a' });
+    const c = loadConfig({
+      REDIS_SENTINELS: '127.0.0.1:26379, localhost:26380,[::1]:26381',
+      REDIS_SENTINEL_NAME: 'relay-primary',
+      AMQP_URL: 'amqp://a',
+    });
     expect(c.mode).to.equal('cluster');
     expect(c.redisSentinels).to.deep.equal({
       name: 'relay-primary',
-      hosts: [{ host: '127.0.0.1', port: 26379 }, { host: 'localhost', port: 26380 }, { host: '::1', port: 26381 }],
+      hosts: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: 'localhost', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
     });
     const refused = (env: Record<string, string>): string => {
       try {
@@ -77,10 +103,16 @@ describe('config', () => {
         return (err as Error).message;
       }
     };
-    expect(refused({ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'p', AMQP_URL: 'amqp://a' })).to.match(/invalid REDIS_SENTINELS: "127.0.0.1" is not host:port/);
-    expect(refused({ REDIS_SENTINELS: '127.0.0.1:26379', AMQP_URL: 'amqp://a' })).to.match(/invalid REDIS_SENTINEL_NAME/);
+    expect(refused({ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'p', AMQP_URL: 'amqp://a' })).to.match(
+      /invalid REDIS_SENTINELS: "127.0.0.1" is not host:port/,
+    );
+    expect(refused({ REDIS_SENTINELS: '127.0.0.1:26379', AMQP_URL: 'amqp://a' })).to.match(
+      /invalid REDIS_SENTINEL_NAME/,
+    );
     expect(refused({ REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid REDIS_SENTINEL_NAME: needs REDIS_SENTINELS/);
-    expect(refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p', REDIS_URL: 'redis://x', AMQP_URL: 'amqp://a' })).to.match(/not both/);
+    expect(
+      refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p', REDIS_URL: 'redis://x', AMQP_URL: 'amqp://a' }),
+    ).to.match(/not both/);
     expect(refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid AMQP_URL/);
   });
 
@@ -105,7 +137,11 @@ describe('config', () => {
     ['NODE_ID', 'a:b*', /invalid NODE_ID/],
     ['KEY_PREFIX', 'x y', /invalid KEY_PREFIX/],
     ['MAX_FRAME_BYTES', '-1', /invalid MAX_FRAME_BYTES/],
-    ['HISTORY_DESTINATIONS', '/topic/docs/**,/app/**', /invalid HISTORY_DESTINATIONS: "\/app\/\*\*" is not a pattern of \/topic\/, \/queue\/, \/user\/ destinations/],
+    [
+      'HISTORY_DESTINATIONS',
+      '/topic/docs/**,/app/**',
+      /invalid HISTORY_DESTINATIONS: "\/app\/\*\*" is not a pattern of \/topic\/, \/queue\/, \/user\/ destinations/,
+    ],
     ['HISTORY_DESTINATIONS', '/topic/{doc', /invalid HISTORY_DESTINATIONS: "\/topic\/\{doc": unbalanced "\{"/],
     ['HISTORY_DESTINATIONS', '/topic/{id:(a+)+}', /invalid HISTORY_DESTINATIONS: .*nested quantifiers/],
     ['HISTORY_SIZE', '0', /invalid HISTORY_SIZE: "0" is not an integer \(1-100000\)/],
@@ -120,12 +156,17 @@ describe('config', () => {
       const env: Record<string, string> = { [name]: value };
       if (name === 'REDIS_URL') env.AMQP_URL = 'amqp://127.0.0.1';
       if (name === 'AMQP_URL') env.REDIS_URL = 'redis://127.0.0.1';
-      expect(() => loadConfig(env)).to.throw(ConfigError).with.property('message').that.matches(message);
+      expect(() => loadConfig(env))
+        .to.throw(ConfigError)
+        .with.property('message')
+        .that.matches(message);
     });
   }
 
   it('stops start-up with one line and exit code 2 on a bad value', async () => {
-    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...process.env, PORT: '99999' } }).then(
+    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      env: { ...process.env, PORT: '99999' },
+    }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
@@ -134,12 +175,13 @@ describe('config', () => {
   });
 
   it('stops start-up naming HISTORY_DESTINATIONS and the bad pattern, exit code 2', async () => {
-    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env: { ...process.env, HISTORY_DESTINATIONS: '/topic/ok,/topic/{x' } }).then(
+    const err = await run(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      env: { ...process.env, HISTORY_DESTINATIONS: '/topic/ok,/topic/{x' },
+    }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
     expect(err?.code).to.equal(2);
     expect(err?.stderr.trim()).to.equal('invalid HISTORY_DESTINATIONS: "/topic/{x": unbalanced "{" in segment "{x"');
   });
-
 });

@@ -8,7 +8,13 @@ function fakeChannel(): { ch: ConfirmChannel; sent: string[]; settle(id: string,
   const callbacks = new Map<string, (err: unknown) => void>();
   const sent: string[] = [];
   const ch = {
-    publish(_exchange: string, _key: string, _content: Buffer, options: Options.Publish, cb: (err: unknown) => void): boolean {
+    publish(
+      _exchange: string,
+      _key: string,
+      _content: Buffer,
+      options: Options.Publish,
+      cb: (err: unknown) => void,
+    ): boolean {
       const id = options.messageId as string;
       sent.push(id);
       callbacks.set(id, cb);

@@ -6,8 +6,12 @@ import { connectClient } from '../helpers/stomp-client.js';
 
 describe('CONNECT and CONNECTED', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode(); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode();
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   for (const version of ['1.0', '1.1', '1.2']) {
     it(`connects a STOMP.js client speaking only ${version}`, async () => {
@@ -55,7 +59,10 @@ describe('CONNECT and CONNECTED', () => {
   });
 
   it('ignores unknown CONNECT headers such as CSRF tokens', async () => {
-    const c = await connectClient(n.url, { login: 'dave', connectHeaders: { 'X-CSRF-TOKEN': 'abc', Authorization: 'whatever' } });
+    const c = await connectClient(n.url, {
+      login: 'dave',
+      connectHeaders: { 'X-CSRF-TOKEN': 'abc', Authorization: 'whatever' },
+    });
     expect(c.connected.headers['user-name']).to.equal('dave');
     await c.disconnect();
   });

@@ -6,8 +6,12 @@ import { waitFor } from '../helpers/wait.js';
 
 describe('heart-beats', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode({ HEARTBEAT: '100,100', HEARTBEAT_GRACE: '2' }); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode({ HEARTBEAT: '100,100', HEARTBEAT_GRACE: '2' });
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   it('sends the beats it advertises', async () => {
     const s = await openRaw(n.url);
@@ -15,7 +19,11 @@ describe('heart-beats', () => {
     const connected = await s.next('CONNECTED');
     expect(header(connected, 'heart-beat')).to.equal('100,100');
     const before = s.raw.length;
-    await waitFor(() => s.raw.slice(before).filter((m) => m.toString() === '\n').length >= 3, 'three server heart-beats', 2000);
+    await waitFor(
+      () => s.raw.slice(before).filter((m) => m.toString() === '\n').length >= 3,
+      'three server heart-beats',
+      2000,
+    );
     s.close();
   });
 

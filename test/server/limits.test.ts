@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { header } from '../../protocol/index.js';
-import type { NodeId } from '../../server/ids.js';
 import { DevAuthenticator } from '../../server/auth/dev-authenticator.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { connectRaw, openRaw } from '../helpers/raw-socket.js';
@@ -18,7 +17,10 @@ class StuckRegistry extends MemoryRegistry {
 describe('limits from the configuration', () => {
   it('ends a drain at DRAIN_TIMEOUT_MS when Redis stops answering, with the sessions closed', async function () {
     this.timeout(10_000);
-    const n = await startNode({ DRAIN_TIMEOUT_MS: '500', NODE_ID: 'stuck-drain' }, { registry: new StuckRegistry('stuck-drain' as NodeId) });
+    const n = await startNode(
+      { DRAIN_TIMEOUT_MS: '500', NODE_ID: 'stuck-drain' },
+      { registry: new StuckRegistry('stuck-drain') },
+    );
     const s = await connectRaw(n.url, 'drainee');
     let drained = false;
     const drain = n.node.drain().then(() => (drained = true));
@@ -82,7 +84,13 @@ describe('limits from the configuration', () => {
       await n.node.template.convertAndSendToUser('nacker', '/queue/work', 'poison');
       (await inbox.wait(1))[0]!.nack();
       (await inbox.wait(2))[1]!.nack();
-      await waitFor(async () => /stomp_dead_lettered_total 1/.test(await n.node.metrics.registry.getSingleMetricAsString('stomp_dead_lettered_total')), 'dead-lettered');
+      await waitFor(
+        async () =>
+          /stomp_dead_lettered_total 1/.test(
+            await n.node.metrics.registry.getSingleMetricAsString('stomp_dead_lettered_total'),
+          ),
+        'dead-lettered',
+      );
       // A fence: a message sent after the second NACK arrives, and nothing came between.
       await n.node.template.convertAndSendToUser('nacker', '/queue/work', 'fence');
       await inbox.wait(3);

@@ -6,8 +6,12 @@ import { connectClient } from '../helpers/stomp-client.js';
 
 describe('raw STOMP over WebSocket', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode({ MAX_FRAME_BYTES: '4096' }); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode({ MAX_FRAME_BYTES: '4096' });
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   it('joins a frame split over several WebSocket messages', async () => {
     const s = await connectRaw(n.url, 'split');
@@ -55,7 +59,11 @@ describe('raw STOMP over WebSocket', () => {
   // acknowledged (a RECEIPT for a SEND that went nowhere would break "accepted means kept").
   const missing: [string, string, string][] = [
     ['SEND without destination', 'SEND\nreceipt:r\n\nlost\0', 'destination'],
-    ['SEND in a transaction without destination', 'BEGIN\ntransaction:t\n\n\0SEND\ntransaction:t\nreceipt:r\n\nlost\0', 'destination'],
+    [
+      'SEND in a transaction without destination',
+      'BEGIN\ntransaction:t\n\n\0SEND\ntransaction:t\nreceipt:r\n\nlost\0',
+      'destination',
+    ],
     ['SUBSCRIBE without destination', 'SUBSCRIBE\nid:1\nreceipt:r\n\n\0', 'destination'],
     ['SUBSCRIBE without id', 'SUBSCRIBE\ndestination:/topic/x\nreceipt:r\n\n\0', 'id'],
     ['UNSUBSCRIBE without id', 'UNSUBSCRIBE\nreceipt:r\n\n\0', 'id'],
@@ -70,7 +78,10 @@ describe('raw STOMP over WebSocket', () => {
       expect(header(err, 'message')).to.match(new RegExp(`needs a '${name}' header`));
       expect(header(err, 'receipt-id')).to.equal('r');
       expect((await s.closed).code).to.equal(1002);
-      expect(s.frames.map((f) => f.command), 'never a RECEIPT').to.not.include('RECEIPT');
+      expect(
+        s.frames.map((f) => f.command),
+        'never a RECEIPT',
+      ).to.not.include('RECEIPT');
     });
   }
 

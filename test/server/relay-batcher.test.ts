@@ -24,9 +24,23 @@ function sink(room = Infinity): BatchSink & { readonly published: Published[]; a
       if (s.admitted + records > room) throw new Error('buffer full');
       s.admitted += records;
     },
-    publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, records: number): Promise<boolean> {
+    publish(
+      exchange: string,
+      routingKey: string,
+      content: Buffer,
+      options: Options.Publish,
+      records: number,
+    ): Promise<boolean> {
       return new Promise<boolean>((resolve, reject) => {
-        published.push({ exchange, routingKey, content, options, records, confirm: (r = false) => resolve(r), fail: reject });
+        published.push({
+          exchange,
+          routingKey,
+          content,
+          options,
+          records,
+          confirm: (r = false) => resolve(r),
+          fail: reject,
+        });
       });
     },
   };
@@ -47,7 +61,15 @@ function manualTurn(): { schedule: (f: () => void) => void; end(): void } {
 }
 
 function msg(id: string, user = 'bob'): RelayMessage {
-  return { id, target: { kind: 'user', user }, destination: '/queue/chat', headers: [], body: Buffer.from(`body of ${id}`), origin: 'n1', sentAt: 1 };
+  return {
+    id,
+    target: { kind: 'user', user },
+    destination: '/queue/chat',
+    headers: [],
+    body: Buffer.from(`body of ${id}`),
+    origin: 'n1',
+    sentAt: 1,
+  };
 }
 
 function add(b: RelayBatcher, key: string, m: RelayMessage, mandatory = true): Promise<boolean> {
@@ -68,7 +90,10 @@ describe('RelayBatcher (the batched node hop)', () => {
     const other = add(b, 'node-3', msg('d')).then(() => settled.push('d'));
     expect(s.published).to.have.length(0);
     turn.end();
-    expect(s.published.map((p) => [p.routingKey, p.records])).to.deep.equal([['node-2', 3], ['node-3', 1]]);
+    expect(s.published.map((p) => [p.routingKey, p.records])).to.deep.equal([
+      ['node-2', 3],
+      ['node-3', 1],
+    ]);
     expect(ids(s.published[0]!)).to.deep.equal(['a', 'b', 'c']);
     expect(s.published[0]!.options).to.include({ persistent: true, mandatory: true });
     s.published[1]!.confirm();
@@ -114,7 +139,10 @@ describe('RelayBatcher (the batched node hop)', () => {
     const turn = manualTurn();
     const b = new RelayBatcher(s, true, { maxRecords: 2, maxBytes: 1 << 20 }, turn.schedule);
     for (const id of ['a', 'b', 'c', 'd', 'e']) void add(b, 'node-2', msg(id));
-    expect(s.published.map(ids)).to.deep.equal([['a', 'b'], ['c', 'd']]);
+    expect(s.published.map(ids)).to.deep.equal([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
     turn.end();
     s.published[0]!.confirm();
     await Promise.resolve();
@@ -133,7 +161,12 @@ describe('RelayBatcher (the batched node hop)', () => {
     const turn = manualTurn();
     const b = new RelayBatcher(s, true, { maxRecords: 100, maxBytes: 1 << 20 }, turn.schedule);
     const returned = [add(b, 'gone', msg('a')), add(b, 'gone', msg('b'))];
-    const failed = [add(b, 'node-2', msg('c')), add(b, 'node-2', msg('d'))].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    const failed = [add(b, 'node-2', msg('c')), add(b, 'node-2', msg('d'))].map((p) =>
+      p.then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     turn.end();
     s.published[0]!.confirm(true);
     s.published[1]!.fail(new Error('nack'));
@@ -145,7 +178,12 @@ describe('RelayBatcher (the batched node hop)', () => {
     const s = sink(2);
     const turn = manualTurn();
     const b = new RelayBatcher(s, true, { maxRecords: 100, maxBytes: 1 << 20 }, turn.schedule);
-    const results = ['a', 'b', 'c'].map((id) => add(b, 'node-2', msg(id)).then(() => 'accepted', (e: Error) => e.message));
+    const results = ['a', 'b', 'c'].map((id) =>
+      add(b, 'node-2', msg(id)).then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      ),
+    );
     turn.end();
     expect(s.published.map(ids)).to.deep.equal([['a', 'b']]);
     s.published[0]!.confirm();

@@ -8,20 +8,36 @@ import type { RelayMessage } from '../../server/relay/relay-message.js';
 import { waitFor } from '../helpers/wait.js';
 
 function msg(id: string, user: string): RelayMessage {
-  return { id, target: { kind: 'user', user }, destination: '/queue/chat', headers: [], body: Buffer.from(id), origin: 'n1', sentAt: 1 };
+  return {
+    id,
+    target: { kind: 'user', user },
+    destination: '/queue/chat',
+    headers: [],
+    body: Buffer.from(id),
+    origin: 'n1',
+    sentAt: 1,
+  };
 }
 
 /** A delivery as amqplib hands it over: a batch of `records` (raw bytes stand for an undecodable one). */
 function delivery(tag: number, records: (RelayMessage | { id: string; raw: Buffer })[]): ConsumeMessage {
-  const content = encodeBatch(records.map((r) => ('raw' in r ? { id: r.id, envelope: r.raw } : { id: r.id, envelope: encodeEnvelope(r) })));
-  return { content, fields: { deliveryTag: tag }, properties: { messageId: `${records[0]!.id}+${records.length}` } } as unknown as ConsumeMessage;
+  const content = encodeBatch(
+    records.map((r) => ('raw' in r ? { id: r.id, envelope: r.raw } : { id: r.id, envelope: encodeEnvelope(r) })),
+  );
+  return {
+    content,
+    fields: { deliveryTag: tag },
+    properties: { messageId: `${records[0]!.id}+${records.length}` },
+  } as unknown as ConsumeMessage;
 }
 
 /** What the consumer did to the channel: acks (by delivery tag) and nacks (tag, requeue). */
 function channel(): { ch: Channel; acks: AckBatcher<ConsumeMessage>; acked: number[]; nacked: [number, boolean][] } {
   const acked: number[] = [];
   const nacked: [number, boolean][] = [];
-  const ch = { nack: (m: ConsumeMessage, _all: boolean, requeue: boolean) => nacked.push([m.fields.deliveryTag, requeue]) } as unknown as Channel;
+  const ch = {
+    nack: (m: ConsumeMessage, _all: boolean, requeue: boolean) => nacked.push([m.fields.deliveryTag, requeue]),
+  } as unknown as Channel;
   const acks = new AckBatcher<ConsumeMessage>({ ack: (m) => acked.push(m.fields.deliveryTag) }, 10);
   return { ch, acks, acked, nacked };
 }
@@ -47,7 +63,17 @@ describe('RelayConsumer (records of a batch settled one by one)', function () {
       { log, maxDeliveryAttempts: 3, closing: () => false },
     );
     const { ch, acks, acked, nacked } = channel();
-    consumer.deliver(ch, acks, delivery(1, [msg('a', 'alice'), { id: 'garbage', raw: Buffer.from('not an envelope') }, msg('p', 'poison'), msg('f', 'flaky'), msg('b', 'bob')]));
+    consumer.deliver(
+      ch,
+      acks,
+      delivery(1, [
+        msg('a', 'alice'),
+        { id: 'garbage', raw: Buffer.from('not an envelope') },
+        msg('p', 'poison'),
+        msg('f', 'flaky'),
+        msg('b', 'bob'),
+      ]),
+    );
     await waitFor(() => acked.length > 0, 'the ack of the batch');
     expect(handled).to.deep.equal(['a', 'f', 'b']);
     expect(acked).to.deep.equal([1]);

@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeEnvelope, decodeRecords, encodeBatch, encodeEnvelope, EnvelopeError } from '../../server/relay/relay-envelope.js';
+import {
+  decodeEnvelope,
+  decodeRecords,
+  encodeBatch,
+  encodeEnvelope,
+  EnvelopeError,
+} from '../../server/relay/relay-envelope.js';
 import type { RelayMessage, RelayTarget } from '../../server/relay/relay-message.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
@@ -19,7 +25,9 @@ const message: fc.Arbitrary<RelayMessage> = fc
     sentAt: fc.integer({ min: 0, max: 2 ** 47 }),
     redelivered: fc.boolean(),
     rerouted: fc.boolean(),
-    position: fc.option(fc.record({ epoch: text, offset: fc.integer({ min: 1, max: 2 ** 53 - 1 }) }), { nil: undefined }),
+    position: fc.option(fc.record({ epoch: text, offset: fc.integer({ min: 1, max: 2 ** 53 - 1 }) }), {
+      nil: undefined,
+    }),
   })
   .map(({ redelivered, rerouted, position, ...m }) => ({
     id: 'id-1',
@@ -59,8 +67,13 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
 
   it('refuses every truncation of a message with a clear error, never a wrong message', () => {
     const m: RelayMessage = {
-      id: 'm', target: { kind: 'user', user: 'bob', sessionId: 's' }, destination: '/queue/chat',
-      headers: [['content-type', 'text/plain']], body: Buffer.alloc(0), origin: 'n1', sentAt: 5,
+      id: 'm',
+      target: { kind: 'user', user: 'bob', sessionId: 's' },
+      destination: '/queue/chat',
+      headers: [['content-type', 'text/plain']],
+      body: Buffer.alloc(0),
+      origin: 'n1',
+      sentAt: 5,
     };
     const whole = encodeEnvelope(m);
     for (let n = 0; n < whole.length; n++) {
@@ -69,7 +82,15 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
   });
 
   it('refuses an unknown version and a header count larger than the content', () => {
-    const whole = encodeEnvelope({ id: 'm', target: { kind: 'broadcast' }, destination: '/topic/a', headers: [], body: Buffer.alloc(0), origin: 'n', sentAt: 0 });
+    const whole = encodeEnvelope({
+      id: 'm',
+      target: { kind: 'broadcast' },
+      destination: '/topic/a',
+      headers: [],
+      body: Buffer.alloc(0),
+      origin: 'n',
+      sentAt: 0,
+    });
     const v2 = Buffer.from(whole);
     v2[0] = 2;
     expect(() => decodeEnvelope('m', v2)).to.throw(EnvelopeError, /version 2/);
@@ -81,7 +102,13 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
 
   describe('batches (several messages for one node in one AMQP message)', () => {
     const one = (id: string, body: string): RelayMessage => ({
-      id, target: { kind: 'user', user: 'bob' }, destination: '/queue/chat', headers: [['x-n', id]], body: Buffer.from(body), origin: 'n1', sentAt: 7,
+      id,
+      target: { kind: 'user', user: 'bob' },
+      destination: '/queue/chat',
+      headers: [['x-n', id]],
+      body: Buffer.from(body),
+      origin: 'n1',
+      sentAt: 7,
     });
 
     it('gives back every message of a batch, in order, with its own id', () => {
@@ -89,8 +116,13 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
         fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), (ms) => {
           fc.pre(ms.every(wellFormed));
           const withIds = ms.map((m, i) => ({ ...m, id: `m-${i}` }));
-          const back = decodeRecords(undefined, encodeBatch(withIds.map((m) => ({ id: m.id, envelope: encodeEnvelope(m) }))));
-          expect(back.map((r) => ('msg' in r ? { ...r.msg, body: Buffer.from(r.msg.body) } : r.error))).to.deep.equal(withIds);
+          const back = decodeRecords(
+            undefined,
+            encodeBatch(withIds.map((m) => ({ id: m.id, envelope: encodeEnvelope(m) }))),
+          );
+          expect(back.map((r) => ('msg' in r ? { ...r.msg, body: Buffer.from(r.msg.body) } : r.error))).to.deep.equal(
+            withIds,
+          );
         }),
         { numRuns: 200 },
       );
@@ -111,19 +143,29 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
       ]);
       const back = decodeRecords(undefined, batch);
       expect(back.map((r) => r.id)).to.deep.equal(['a', 'poison', 'c']);
-      expect(back.map((r) => ('msg' in r ? r.msg.body.toString() : 'error'))).to.deep.equal(['first', 'error', 'third']);
+      expect(back.map((r) => ('msg' in r ? r.msg.body.toString() : 'error'))).to.deep.equal([
+        'first',
+        'error',
+        'third',
+      ]);
       expect('error' in back[1]! && back[1].error).to.be.instanceOf(EnvelopeError);
     });
 
     it('refuses a batch whose framing is broken (truncated, lying count, trailing bytes)', () => {
-      const whole = encodeBatch([{ id: 'a', envelope: encodeEnvelope(one('a', 'x')) }, { id: 'b', envelope: encodeEnvelope(one('b', 'y')) }]);
+      const whole = encodeBatch([
+        { id: 'a', envelope: encodeEnvelope(one('a', 'x')) },
+        { id: 'b', envelope: encodeEnvelope(one('b', 'y')) },
+      ]);
       for (let n = 1; n < whole.length; n++) {
         expect(() => decodeRecords(undefined, whole.subarray(0, n)), `first ${n} bytes`).to.throw(EnvelopeError);
       }
       const lying = Buffer.from(whole);
       lying.writeUInt32LE(0xffffff, 1);
       expect(() => decodeRecords(undefined, lying)).to.throw(EnvelopeError, /record count/);
-      expect(() => decodeRecords(undefined, Buffer.concat([whole, Buffer.from([0])]))).to.throw(EnvelopeError, /after its last record/);
+      expect(() => decodeRecords(undefined, Buffer.concat([whole, Buffer.from([0])]))).to.throw(
+        EnvelopeError,
+        /after its last record/,
+      );
     });
   });
 });

@@ -18,14 +18,18 @@ describe('main: signals', function () {
   type Exit = { code: number | null; signal: NodeJS.Signals | null };
   function exited(child: ChildProcess): Promise<Exit> {
     return new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      if (child.exitCode !== null || child.signalCode !== null)
+        resolve({ code: child.exitCode, signal: child.signalCode });
       else child.once('exit', (code, signal) => resolve({ code, signal }));
     });
   }
 
   /** Resolves within `ms` with the exit, or with 'still running' (the bound is a hang detector, not a speed check). */
   function exitWithin(child: ChildProcess, ms: number): Promise<Exit | 'still running'> {
-    return Promise.race([exited(child), new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms).unref())]);
+    return Promise.race([
+      exited(child),
+      new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms).unref()),
+    ]);
   }
 
   /** Every line of `stream`, kept; `next(re)` resolves with the first (past or future) that matches. */
@@ -70,18 +74,23 @@ describe('main: signals', function () {
   it('exits after the drain when the reader of its piped stdout is gone (EPIPE)', async function () {
     this.timeout(40_000);
     // The reader copies the node's stdout to us, as `| cat` would to a terminal.
-    const reader = spawn(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const reader = spawn(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
     children.add(reader);
-    const node = startNode({ DRAIN_TIMEOUT_MS: '3000' }, reader.stdin!);
+    const node = startNode({ DRAIN_TIMEOUT_MS: '3000' }, reader.stdin);
     // Only the node holds the pipe's write end now, and only the reader its read end.
-    reader.stdin!.destroy();
-    await lines(reader.stdout!).next(/"port":(\d+)/, 'the node is listening');
+    reader.stdin.destroy();
+    await lines(reader.stdout).next(/"port":(\d+)/, 'the node is listening');
 
     reader.kill('SIGKILL');
     await exited(reader);
     node.kill('SIGINT');
     const exit = await exitWithin(node, 20_000);
-    expect(exit, 'the node exits on its own after Ctrl-C with nobody reading its output').to.deep.equal({ code: 0, signal: null });
+    expect(exit, 'the node exits on its own after Ctrl-C with nobody reading its output').to.deep.equal({
+      code: 0,
+      signal: null,
+    });
   });
 
   it('ends at once on a second SIGINT while the first drain is stuck (services unreachable)', async function () {
@@ -105,7 +114,9 @@ describe('main: signals', function () {
     node.kill('SIGINT');
     const exit = await exitWithin(node, 10_000);
     expect(exit, 'the second SIGINT ends the process').to.not.equal('still running');
-    expect((exit as Exit).code, 'a cut-short drain exits non-zero').to.be.a('number').and.not.equal(0);
+    expect((exit as Exit).code, 'a cut-short drain exits non-zero')
+      .to.be.a('number')
+      .and.not.equal(0);
   });
 });
 

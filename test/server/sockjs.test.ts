@@ -1,14 +1,18 @@
 import { expect } from 'chai';
-import { Client, type IFrame, type IMessage, type IStompSocket } from '@stomp/stompjs';
+import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
 import SockJS from 'sockjs-client';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient } from '../helpers/stomp-client.js';
 import { deferred, waitFor } from '../helpers/wait.js';
 
-async function sockJsClient(url: string, login: string, transports: string[]): Promise<{ client: Client; connected: IFrame }> {
+async function sockJsClient(
+  url: string,
+  login: string,
+  transports: string[],
+): Promise<{ client: Client; connected: IFrame }> {
   const ready = deferred<IFrame>();
   const client = new Client({
-    webSocketFactory: () => new SockJS(url, null, { transports }) as unknown as IStompSocket,
+    webSocketFactory: () => new SockJS(url, null, { transports }),
     connectHeaders: { login },
     reconnectDelay: 0,
     heartbeatIncoming: 0,
@@ -25,10 +29,14 @@ async function sockJsClient(url: string, login: string, transports: string[]): P
 
 describe('SockJS on the STOMP endpoint', () => {
   let n: StartedNode;
-  before(async () => { n = await startNode(); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode();
+  });
+  after(async () => {
+    await n.stop();
+  });
 
-  it('answers /ws/info and the welcome text as Spring\'s withSockJS() does', async () => {
+  it("answers /ws/info and the welcome text as Spring's withSockJS() does", async () => {
     const info = (await (await fetch(`${n.http}/ws/info`)).json()) as Record<string, unknown>;
     expect(info).to.include({ websocket: true });
     expect(info.entropy).to.be.a('number');

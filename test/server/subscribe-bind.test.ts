@@ -23,7 +23,7 @@ describe('SUBSCRIBE whose broker binding fails', () => {
   let started: StartedNode;
 
   before(async () => {
-    started = await startNode({ NODE_ID: 'bind-test' }, { broker: new RefusingBroker('bind-test' as NodeId, '/topic/broken') });
+    started = await startNode({ NODE_ID: 'bind-test' }, { broker: new RefusingBroker('bind-test', '/topic/broken') });
   });
   after(() => started.stop());
 

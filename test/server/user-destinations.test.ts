@@ -10,9 +10,15 @@ describe('/user destinations', () => {
     clients.push(c);
     return c;
   };
-  before(async () => { n = await startNode(); });
-  afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.disconnect())); });
-  after(async () => { await n.stop(); });
+  before(async () => {
+    n = await startNode();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.disconnect()));
+  });
+  after(async () => {
+    await n.stop();
+  });
 
   it('delivers convertAndSendToUser to every session of the user, with the destination it subscribed with', async () => {
     const b1 = await connect('bea');
@@ -43,7 +49,7 @@ describe('/user destinations', () => {
     expect(ic.bodies()).to.deep.equal(['for cid']);
   });
 
-  it('never lets a client receive another user\'s messages, whatever it subscribes to', async () => {
+  it("never lets a client receive another user's messages, whatever it subscribes to", async () => {
     const victim = await connect('vic');
     const thief = await connect('mal');
     const iv = await victim.subscribeWithReceipt('/user/queue/secret');
@@ -98,7 +104,8 @@ describe('/user destinations', () => {
 
   it('keeps messages for an offline user and delivers them, in order, at the next subscription', async () => {
     const results = [];
-    for (const text of ['one', 'two', 'three']) results.push(await n.node.template.convertAndSendToUser('olga', '/queue/inbox', text));
+    for (const text of ['one', 'two', 'three'])
+      results.push(await n.node.template.convertAndSendToUser('olga', '/queue/inbox', text));
     expect(results).to.deep.equal(['stored', 'stored', 'stored']);
     const o = await connect('olga');
     const inbox = await o.subscribeWithReceipt('/user/queue/inbox');

@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import * as Y from 'yjs';
-import { checkUpdate, COMPACT_AFTER, DocTooLarge, type DocStateLimits, type DocStates } from '../../server/yjs/doc-states.js';
+import {
+  checkUpdate,
+  COMPACT_AFTER,
+  DocTooLarge,
+  type DocStateLimits,
+  type DocStates,
+} from '../../server/yjs/doc-states.js';
 import { MemoryDocStates } from '../../server/yjs/memory-doc-states.js';
 import { docStateKeys, RedisDocStates } from '../../server/yjs/redis-doc-states.js';
 import { deleteRedisKeys } from '../helpers/cleanup.js';
@@ -25,7 +31,11 @@ function textOf(state: Uint8Array): string {
   return doc.getText('t').toString();
 }
 
-function docStatesContract(label: string, make: (limits: DocStateLimits) => Promise<{ states: DocStates; more?: () => DocStates }>, shared = false): void {
+function docStatesContract(
+  label: string,
+  make: (limits: DocStateLimits) => Promise<{ states: DocStates; more?: () => DocStates }>,
+  shared = false,
+): void {
   describe(`document states: ${label}`, () => {
     let states: DocStates;
     let more: (() => DocStates) | undefined;
@@ -61,7 +71,10 @@ function docStatesContract(label: string, make: (limits: DocStateLimits) => Prom
       for (let i = 0; i < COMPACT_AFTER * 3; i++) a.text.insert(a.text.length, String(i % 10));
       a.text.delete(0, 5);
       for (const u of a.updates) await states.apply('long', u);
-      await waitFor(async () => textOf(await states.state('long')) === a.text.toString(), 'the merged state equals the editor');
+      await waitFor(
+        async () => textOf(await states.state('long')) === a.text.toString(),
+        'the merged state equals the editor',
+      );
     });
 
     it('refuses an update past maxBytes and keeps what it had', async () => {
@@ -87,11 +100,15 @@ function docStatesContract(label: string, make: (limits: DocStateLimits) => Prom
         b.text.insert(b.text.length, 'b');
       }
       await Promise.all([
-        (async () => { for (const u of a.updates) await states.apply('race', u); })(),
-        (async () => { for (const u of b.updates) await other.apply('race', u); })(),
+        (async () => {
+          for (const u of a.updates) await states.apply('race', u);
+        })(),
+        (async () => {
+          for (const u of b.updates) await other.apply('race', u);
+        })(),
       ]);
       Y.applyUpdate(a.doc, Y.encodeStateAsUpdate(b.doc));
-      await waitFor(async () => textOf(await other.state('race')) === a.text.toString(), 'both editors\' text, whole');
+      await waitFor(async () => textOf(await other.state('race')) === a.text.toString(), "both editors' text, whole");
       expect(a.text.toString()).to.have.length(COMPACT_AFTER * 4);
     });
   });
@@ -122,11 +139,15 @@ describe('document states in Redis', () => {
     redis.disconnect();
   });
 
-  docStatesContract('redis', async (limits) => {
-    const sub = `${prefix}${Math.random().toString(36).slice(2, 8)}:`;
-    const make = () => new RedisDocStates({ redis, keyPrefix: sub, limits });
-    return { states: make(), more: make };
-  }, true);
+  docStatesContract(
+    'redis',
+    async (limits) => {
+      const sub = `${prefix}${Math.random().toString(36).slice(2, 8)}:`;
+      const make = () => new RedisDocStates({ redis, keyPrefix: sub, limits });
+      return { states: make(), more: make };
+    },
+    true,
+  );
 
   it('keeps a merged log of a few entries, not every keystroke, and expires it with the document', async () => {
     const states = new RedisDocStates({ redis, keyPrefix: prefix, limits: LIMITS });

@@ -103,7 +103,7 @@ describe('Yjs provider: an embedded node keeps and relays the document', () => {
     const b = await openEditor(node.url, 'ben', 'y3');
     a.text.insert(0, 'online ');
     await converged([a, b], 'first edit seen');
-    await a.client.forceDisconnect();
+    a.client.forceDisconnect();
     a.text.insert(a.text.length, 'offline');
     b.text.insert(0, '> ');
     await waitFor(() => a.provider.status === 'connected' && a.provider.synced, 'a back', 10_000);
@@ -118,7 +118,7 @@ describe('Yjs provider: an embedded node keeps and relays the document', () => {
     await waitFor(() => names(a).join() === 'ann,ben' && names(b).join() === 'ann,ben', 'both see both', 10_000);
     await b.close();
     open.splice(open.indexOf(b), 1);
-    await waitFor(() => names(a).join() === 'ann', 'ben is gone from ann\'s view');
+    await waitFor(() => names(a).join() === 'ann', "ben is gone from ann's view");
   });
 
   it('a SEND that is not a Yjs update is refused on /user/queue/errors and harms nothing', async () => {
@@ -196,7 +196,7 @@ describe('Yjs provider: a cluster keeps the document in Redis', function () {
     const resumes = await recoveredResumes(n1!);
     let resumed = false;
     a.provider.once('synced', () => (resumed = true));
-    await a.client.forceDisconnect();
+    a.client.forceDisconnect();
     b.text.insert(b.text.length, ' missed by ann');
     await waitFor(() => resumed && a.text.toString() === 'start missed by ann', 'ann caught up', 10_000);
     expect(await recoveredResumes(n1!)).to.be.greaterThan(resumes, 'the node answered x-recovered:true');

@@ -17,11 +17,17 @@ function field<T>(body: Record<string, unknown>, name: string, check: (v: unknow
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isPayload = (v: unknown): v is Payload => v !== undefined;
 const isHeaderMap = (v: unknown): v is HeaderMap =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) &&
-  Object.entries(v).every(([k, x]) => /^[A-Za-z0-9_.-]{1,128}$/.test(k) && ['string', 'number', 'boolean'].includes(typeof x));
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.entries(v).every(
+    ([k, x]) => /^[A-Za-z0-9_.-]{1,128}$/.test(k) && ['string', 'number', 'boolean'].includes(typeof x),
+  );
 
 function optionalHeaders(body: Record<string, unknown>): HeaderMap | undefined {
-  return body.headers === undefined ? undefined : field(body, 'headers', isHeaderMap, 'an object of header names to strings');
+  return body.headers === undefined
+    ? undefined
+    : field(body, 'headers', isHeaderMap, 'an object of header names to strings');
 }
 
 /** `/api/**`: convertAndSendToUser and convertAndSend for backend systems, and document presence. */
@@ -55,7 +61,8 @@ export function apiRoutes(api: Router, deps: HttpDeps): void {
     const destination = field(body, 'destination', isString, 'a string such as /topic/news');
     const bad = invalidDestinationReason(destination);
     if (bad) throw new RelayError('BAD_REQUEST', `invalid destination: ${bad}`);
-    if (!isBrokerDestination(destination)) throw new RelayError('BAD_REQUEST', 'destination must start with /topic/ or /queue/');
+    if (!isBrokerDestination(destination))
+      throw new RelayError('BAD_REQUEST', 'destination must start with /topic/ or /queue/');
     const payload = field(body, 'body', isPayload, 'any JSON value');
     const headers = optionalHeaders(body);
     await deps.template.convertAndSend(destination, payload, headers).catch((err: unknown) => {

@@ -53,9 +53,11 @@ export function staticFiles(onMissing: (message: string) => void = () => {}): Ko
   if (files.has('/index.html')) files.set('/', files.get('/index.html')!);
 
   return async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    const file = files.get(ctx.path);
-    if (!file) return next();
+    const file = ctx.method === 'GET' || ctx.method === 'HEAD' ? files.get(ctx.path) : undefined;
+    if (!file) {
+      await next();
+      return;
+    }
     ctx.type = TYPES[path.extname(file)] ?? 'application/octet-stream';
     ctx.set('cache-control', 'no-cache');
     ctx.body = createReadStream(file);

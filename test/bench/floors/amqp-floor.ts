@@ -31,22 +31,37 @@ export class AmqpFloorPipe implements Pipe {
     const pub = await pubConn.createConfirmChannel();
     const sub = await subConn.createChannel();
     await pub.assertExchange(exchange, 'direct', { durable: true, autoDelete: false });
-    await sub.assertQueue(queue, { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 600_000 } });
+    await sub.assertQueue(queue, {
+      durable: true,
+      exclusive: false,
+      autoDelete: false,
+      arguments: { 'x-expires': 600_000 },
+    });
     await sub.bindQueue(queue, exchange, 'raw');
     await sub.prefetch(256);
     const pipe = new AmqpFloorPipe(pubConn, subConn, pub, sub, exchange, queue);
-    await sub.consume(queue, (m: ConsumeMessage | null) => {
-      if (!m) return;
-      if (readStamp(m.content, 0, pipe.stamp)) pipe.recorder?.record(pipe.stamp.seq, pipe.stamp.ts);
-      sub.ack(m);
-    }, { noAck: false });
+    await sub.consume(
+      queue,
+      (m: ConsumeMessage | null) => {
+        if (!m) return;
+        if (readStamp(m.content, 0, pipe.stamp)) pipe.recorder?.record(pipe.stamp.seq, pipe.stamp.ts);
+        sub.ack(m);
+      },
+      { noAck: false },
+    );
     return pipe;
   }
 
   send(seq: number): void {
-    this.pub.publish(this.exchange, 'raw', stampedBody(seq, this.size), { persistent: true, mandatory: true }, (err: unknown) => {
-      if (err) this.errors.push(`nack: ${String(err)}`);
-    });
+    this.pub.publish(
+      this.exchange,
+      'raw',
+      stampedBody(seq, this.size),
+      { persistent: true, mandatory: true },
+      (err: Error | null) => {
+        if (err) this.errors.push(`nack: ${err.message}`);
+      },
+    );
   }
 
   problems(): string[] {

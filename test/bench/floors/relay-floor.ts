@@ -34,7 +34,12 @@ const TRANSIENT = process.env.DURABILITY === 'transient';
 const pub = TRANSIENT ? await conn.createChannel() : await conn.createConfirmChannel();
 const sub = await conn.createChannel();
 await pub.assertExchange(EXCHANGE, 'direct', { durable: !TRANSIENT, autoDelete: false });
-await sub.assertQueue(QUEUE, TRANSIENT ? { durable: false, exclusive: true } : { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 3_600_000 } });
+await sub.assertQueue(
+  QUEUE,
+  TRANSIENT
+    ? { durable: false, exclusive: true }
+    : { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 3_600_000 } },
+);
 await sub.bindQueue(QUEUE, EXCHANGE, NODE_ID);
 await sub.prefetch(256);
 
@@ -50,11 +55,15 @@ function deliver(to: string, data: Buffer, done: () => void): void {
   ws.send(data, { binary: false }, done);
 }
 
-await sub.consume(QUEUE, (m: ConsumeMessage | null) => {
-  if (!m) return;
-  const to = (m.properties.headers as Record<string, unknown> | undefined)?.to;
-  deliver(typeof to === 'string' ? to : '', m.content, TRANSIENT ? () => undefined : () => sub.ack(m));
-}, { noAck: TRANSIENT });
+await sub.consume(
+  QUEUE,
+  (m: ConsumeMessage | null) => {
+    if (!m) return;
+    const to: unknown = m.properties.headers?.to;
+    deliver(typeof to === 'string' ? to : '', m.content, TRANSIENT ? () => undefined : () => sub.ack(m));
+  },
+  { noAck: TRANSIENT },
+);
 
 /** Local short-circuit as the product does; otherwise one confirmed publish to the node. */
 function route(to: string, data: Buffer, confirmed?: (err: unknown) => void): void {
@@ -72,7 +81,13 @@ function route(to: string, data: Buffer, confirmed?: (err: unknown) => void): vo
     confirmed?.(undefined);
     return;
   }
-  (pub as ConfirmChannel).publish(EXCHANGE, node, data, { persistent: true, mandatory: true, headers: { to } }, (err: unknown) => confirmed?.(err ?? undefined));
+  (pub as ConfirmChannel).publish(
+    EXCHANGE,
+    node,
+    data,
+    { persistent: true, mandatory: true, headers: { to } },
+    (err: unknown) => confirmed?.(err ?? undefined),
+  );
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -93,24 +108,27 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (req.method === 'POST' && (path === '/routes' || path.startsWith('/push/'))) {
-    readBody(req).then((raw) => {
-      const json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-      if (path === '/routes') {
-        for (const [user, node] of Object.entries(json)) routes.set(user, String(node));
-        res.end('{}');
-        return;
-      }
-      const body = json.body;
-      const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-      route(decodeURIComponent(path.slice('/push/'.length)), data, (err) => {
-        res.statusCode = err ? 503 : 202;
-        res.setHeader('content-type', 'application/json');
-        res.end(err ? '{"error":"not accepted"}' : '{"status":"routed"}');
-      });
-    }, () => {
-      res.statusCode = 400;
-      res.end();
-    });
+    readBody(req).then(
+      (raw) => {
+        const json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+        if (path === '/routes') {
+          for (const [user, node] of Object.entries(json)) routes.set(user, String(node));
+          res.end('{}');
+          return;
+        }
+        const body = json.body;
+        const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+        route(decodeURIComponent(path.slice('/push/'.length)), data, (err) => {
+          res.statusCode = err ? 503 : 202;
+          res.setHeader('content-type', 'application/json');
+          res.end(err ? '{"error":"not accepted"}' : '{"status":"routed"}');
+        });
+      },
+      () => {
+        res.statusCode = 400;
+        res.end();
+      },
+    );
     return;
   }
   res.statusCode = 404;
@@ -144,7 +162,10 @@ server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', ()
 const stop = () => {
   for (const c of wss.clients) c.terminate();
   server.close();
-  void conn.close().catch(() => undefined).finally(() => process.exit(0));
+  void conn
+    .close()
+    .catch(() => undefined)
+    .finally(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 };
 process.on('SIGTERM', stop);

@@ -11,7 +11,9 @@ export function serveFloor(server: http.Server, wss: WebSocketServer): void {
   server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
     const addr = server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
-    process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port: bound })}\n${JSON.stringify({ msg: 'ready' })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ msg: 'floor listening', port: bound })}\n${JSON.stringify({ msg: 'ready' })}\n`,
+    );
   });
   const stop = () => {
     for (const c of wss.clients) c.terminate();

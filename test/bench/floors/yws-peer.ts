@@ -8,7 +8,6 @@ import { serveFloor } from './serve.js';
 import { WebSocketServer } from 'ws';
 import { setupWSConnection } from '@y/websocket-server/utils';
 
-
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 wss.on('connection', setupWSConnection);
 const server = http.createServer((_req, res) => {

@@ -15,20 +15,32 @@ export interface PipeOnProcesses<P> {
   readonly pids: number[];
 }
 
-export async function startRelayFloor(ctx: BenchContext, defer: Defer, label: string, durability: 'persistent' | 'transient'): Promise<PipeOnProcesses<RawSendPipe>> {
+export async function startRelayFloor(
+  ctx: BenchContext,
+  defer: Defer,
+  label: string,
+  durability: 'persistent' | 'transient',
+): Promise<PipeOnProcesses<RawSendPipe>> {
   const floors = await startFloors(ctx, label, 'relay-floor.ts', 2, { env: { DURABILITY: durability } });
   defer(() => floors.stop());
   const [f1, f2] = floors.nodes;
   await postJson(`${f1!.http}/routes`, { 'bench-b': floors.nodeIds[1] });
   const rb = await openRaw(`ws://127.0.0.1:${f2!.port}/ws?user=bench-b`);
   const ra = await openRaw(`ws://127.0.0.1:${f1!.port}/ws?user=bench-a&to=bench-b`);
-  defer(() => { ra.terminate(); rb.terminate(); });
+  defer(() => {
+    ra.terminate();
+    rb.terminate();
+  });
   const pipe = new RawSendPipe(ra, [rb]);
   receiveRaw(rb, pipe);
   return { pipe, pids: floors.nodes.map((n) => n.pid) };
 }
 
-export async function startSocketIoPeer(ctx: BenchContext, defer: Defer, label: string): Promise<PipeOnProcesses<SocketIoSendPipe>> {
+export async function startSocketIoPeer(
+  ctx: BenchContext,
+  defer: Defer,
+  label: string,
+): Promise<PipeOnProcesses<SocketIoSendPipe>> {
   // The adapter's pub/sub channels start with this; it stores no keys, but any under it are deleted.
   const key = `${ctx.runId}-${label}`;
   const peers = await startFloors(ctx, label, 'socketio-peer.ts', 2, { env: { SIO_KEY: key }, redisKeyPrefix: key });

@@ -5,7 +5,15 @@
  * Beside it (unless --no-peers), what users would pick instead, interleaved run by run: the
  * transient floor, Socket.IO + Redis adapter, and S2 user → user with @stomp/stompjs clients.
  */
-import { measureMsg, msgFigure, rabbitIdleShare, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
+import {
+  measureMsg,
+  msgFigure,
+  rabbitIdleShare,
+  startProduct,
+  warmUp,
+  withCleanup,
+  type BenchContext,
+} from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
 import type { SizedPipe } from '../pipes.js';
 import { receiveStomp, StompSendPipe } from '../pipes.js';
@@ -51,10 +59,20 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       receiveStomp(c, chat, 'chat');
       await c.subscribe('/user/doc-1/queue/chat', 'sub-0');
       const nodeUrls = [cluster.httpUrl(0), cluster.httpUrl(1)];
-      entries.push({ id: 'cross.user', label: 'S2 cross node user→user', floor: 'floor.relay', pipe: user, pids, nodeUrls });
+      entries.push({
+        id: 'cross.user',
+        label: 'S2 cross node user→user',
+        floor: 'floor.relay',
+        pipe: user,
+        pids,
+        nodeUrls,
+      });
       // The same hop with history on for the recipient's destination (the resume extension's cost),
       // and on the default node queues: quorum (replicated over a RabbitMQ cluster; here one member).
-      const userHop = async (label: string, env: Record<string, string>): Promise<Pick<Entry, 'pipe' | 'pids' | 'nodeUrls'>> => {
+      const userHop = async (
+        label: string,
+        env: Record<string, string>,
+      ): Promise<Pick<Entry, 'pipe' | 'pids' | 'nodeUrls'>> => {
         const product = await startProduct(ctx, label, 2, 'cluster', env);
         defer(() => product.stop());
         const from = await LeanStompClient.connect({ url: product.wsUrl(0), login: 'bench-a' });
@@ -67,7 +85,14 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       };
       const historied = await userHop('s2h', { HISTORY_DESTINATIONS: '/user/queue/chat', RELAY_QUEUE_TYPE: 'classic' });
       entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', ...historied });
-      entries.push({ id: 'cross.chat', label: 'S2 cross node /app/chat', floor: 'floor.relay', pipe: chat, pids, nodeUrls });
+      entries.push({
+        id: 'cross.chat',
+        label: 'S2 cross node /app/chat',
+        floor: 'floor.relay',
+        pipe: chat,
+        pids,
+        nodeUrls,
+      });
       const quorum = await userHop('s2q', {});
       entries.push({ id: 'cross.user.quorum', label: 'S2 user→user, quorum queues', floor: 'floor.relay', ...quorum });
       if (ctx.args.peers) {
@@ -76,13 +101,22 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
         defer(() => Promise.all([d.close(), e.close()]));
         const pipe = new StompJsSendPipe(d, '/user/bench-e/queue/chat', [e]);
         await pipe.receiveOn(e, '/user/queue/chat');
-        entries.push({ id: 'cross.stompjs', label: 'S2 user→user, @stomp/stompjs clients', floor: 'floor.relay', pipe, pids, nodeUrls });
+        entries.push({
+          id: 'cross.stompjs',
+          label: 'S2 user→user, @stomp/stompjs clients',
+          floor: 'floor.relay',
+          pipe,
+          pids,
+          nodeUrls,
+        });
       }
     }
 
     if (ctx.args.peers) {
       const idle = await rabbitIdleShare(ctx);
-      ctx.notes.push(`RabbitMQ (beam.smp) used ${(idle * 100).toFixed(1)} % of a core while S2 was connected and idle: other users of the broker; it counts in every "RabbitMQ µs/msg".`);
+      ctx.notes.push(
+        `RabbitMQ (beam.smp) used ${(idle * 100).toFixed(1)} % of a core while S2 was connected and idle: other users of the broker; it counts in every "RabbitMQ µs/msg".`,
+      );
       ctx.progress(`  RabbitMQ while idle: ${(idle * 100).toFixed(1)} % of a core`);
     }
     for (const size of ctx.args.sizes) {

@@ -7,15 +7,41 @@
 import type WebSocket from 'ws';
 import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
 import { inBatches, LeanStompClient } from '../lean-stomp-client.js';
-import { cpuMeter, Recorder, runMaxThroughput, sleep, stampedText, type CpuSample, type MaxResult, type Pipe } from '../load.js';
+import {
+  cpuMeter,
+  Recorder,
+  runMaxThroughput,
+  sleep,
+  stampedText,
+  type CpuSample,
+  type MaxResult,
+  type Pipe,
+} from '../load.js';
 import { openRaw, receiveRaw, receiveStomp, StompSendPipe } from '../pipes.js';
 import type { FanoutFigure, ProbeResult } from '../report.js';
 
 const CONNECT_CONCURRENCY = 50;
 const PROBE_TIMEOUT_MS = 5000;
 
-function figure(ctx: BenchContext, id: string, label: string, size: number, subscribers: number, floor?: string): FanoutFigure {
-  const f: FanoutFigure = { kind: 'fanout', id, label, size, subscribers, ...(floor ? { floor } : {}), probes: [], max: [], problems: [] };
+function figure(
+  ctx: BenchContext,
+  id: string,
+  label: string,
+  size: number,
+  subscribers: number,
+  floor?: string,
+): FanoutFigure {
+  const f: FanoutFigure = {
+    kind: 'fanout',
+    id,
+    label,
+    size,
+    subscribers,
+    ...(floor ? { floor } : {}),
+    probes: [],
+    max: [],
+    problems: [],
+  };
   ctx.figures.push(f);
   return f;
 }
@@ -52,7 +78,18 @@ class FloorPushPipe implements Pipe {
     const done = await rec.until(count, 60_000);
     const cpu = stop();
     const elapsedMs = rec.lastAtMs - start;
-    return { mode: 'max', sent: count, completed: rec.completed, deliveries: rec.deliveries, elapsedMs, rate: rec.completed / (elapsedMs / 1000), deliveriesPerSec: rec.deliveries / (elapsedMs / 1000), latency: rec.latency(), cpu, stalled: !done };
+    return {
+      mode: 'max',
+      sent: count,
+      completed: rec.completed,
+      deliveries: rec.deliveries,
+      elapsedMs,
+      rate: rec.completed / (elapsedMs / 1000),
+      deliveriesPerSec: rec.deliveries / (elapsedMs / 1000),
+      latency: rec.latency(),
+      cpu,
+      stalled: !done,
+    };
   }
   problems(): string[] {
     return [];
@@ -74,9 +111,15 @@ export async function fanout(ctx: BenchContext, floorOnly = false): Promise<void
       await withCleanup(async (deferN) => {
         const half = Math.ceil(n / 2);
         // Floor: sinks and one control connection per floor server.
-        const floorPipe = new FloorPushPipe(await Promise.all(floors.nodes.map((f) => openRaw(`ws://127.0.0.1:${f.port}/ctl`))));
-        const sinks = await inBatches(n, CONNECT_CONCURRENCY, (i) => openRaw(`ws://127.0.0.1:${floors.nodes[i < half ? 0 : 1]!.port}/sink`));
-        deferN(() => { for (const s of sinks) s.terminate(); });
+        const floorPipe = new FloorPushPipe(
+          await Promise.all(floors.nodes.map((f) => openRaw(`ws://127.0.0.1:${f.port}/ctl`))),
+        );
+        const sinks = await inBatches(n, CONNECT_CONCURRENCY, (i) =>
+          openRaw(`ws://127.0.0.1:${floors.nodes[i < half ? 0 : 1]!.port}/sink`),
+        );
+        deferN(() => {
+          for (const s of sinks) s.terminate();
+        });
         for (const s of sinks) receiveRaw(s, floorPipe);
 
         // Product: N subscribers over both nodes, the publisher on node 1.
@@ -94,19 +137,28 @@ export async function fanout(ctx: BenchContext, floorOnly = false): Promise<void
           deferN(() => publisher.close());
           productPipe = new StompSendPipe(publisher, destination, subs);
           for (const s of subs) receiveStomp(s, productPipe);
-          ctx.progress(`  ${n} subscribers connected and subscribed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          ctx.progress(
+            `  ${n} subscribers connected and subscribed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+          );
         }
 
         for (const size of args.sizes) {
           const ff = figure(ctx, 'floor.push', 'raw ws server→client, 2 procs', size, n);
-          const pf = productPipe ? figure(ctx, 'fanout', 'S3 fan-out /topic, 2 nodes', size, n, 'floor.push') : undefined;
+          const pf = productPipe
+            ? figure(ctx, 'fanout', 'S3 fan-out /topic, 2 nodes', size, n, 'floor.push')
+            : undefined;
           const count = Math.max(2, Math.round(args.fanoutDeliveries(size) / n));
           const window = Math.max(2, Math.round((size <= 1024 ? 20_000 : 5_000) / n));
           floorPipe.size = size;
           if (productPipe) productPipe.size = size;
           // Warm-up, unmeasured.
           await floorPipe.blast(Math.max(2, Math.round(count / 4)), n, meterOf(floorPids));
-          if (productPipe) await runMaxThroughput(productPipe, { count: Math.max(2, Math.round(count / 4)), timeLimitMs: 2000, window, expect: n }, meterOf(nodePids));
+          if (productPipe)
+            await runMaxThroughput(
+              productPipe,
+              { count: Math.max(2, Math.round(count / 4)), timeLimitMs: 2000, window, expect: n },
+              meterOf(nodePids),
+            );
           for (let r = 0; r < args.runs; r++) {
             const fp = await probe(floorPipe, args.fanoutProbes, n);
             await sleep(200);
@@ -120,7 +172,11 @@ export async function fanout(ctx: BenchContext, floorOnly = false): Promise<void
             if (productPipe && pf) {
               const pp = await probe(productPipe, args.fanoutProbes, n);
               await sleep(200);
-              const pm = await runMaxThroughput(productPipe, { count, timeLimitMs: Math.max(args.maxTimeMs, 5000), window, expect: n, drainMs: 20_000 }, meterOf(nodePids));
+              const pm = await runMaxThroughput(
+                productPipe,
+                { count, timeLimitMs: Math.max(args.maxTimeMs, 5000), window, expect: n, drainMs: 20_000 },
+                meterOf(nodePids),
+              );
               await sleep(300);
               pf.probes.push(pp);
               pf.max.push(pm);

@@ -24,9 +24,20 @@ export async function fastSender(ctx: BenchContext): Promise<void> {
   const { args } = ctx;
   const size = args.sizes[0] ?? 100;
   const fig: FastFigure = {
-    kind: 'fast', id: 'fast', label: `one sender keeping ${args.fastWindow.toLocaleString('en-US')} messages undelivered, user→user across nodes`, size,
-    window: args.fastWindow, durationMs: args.fastSeconds * 1000, samples: [], sent: 0, receipted: 0, delivered: 0, receiptedNotDelivered: 0,
-    settledRate: NaN, latency: { p50: NaN, p99: NaN, p999: NaN, max: NaN, samples: 0 }, problems: [],
+    kind: 'fast',
+    id: 'fast',
+    label: `one sender keeping ${args.fastWindow.toLocaleString('en-US')} messages undelivered, user→user across nodes`,
+    size,
+    window: args.fastWindow,
+    durationMs: args.fastSeconds * 1000,
+    samples: [],
+    sent: 0,
+    receipted: 0,
+    delivered: 0,
+    receiptedNotDelivered: 0,
+    settledRate: NaN,
+    latency: { p50: NaN, p99: NaN, p999: NaN, max: NaN, samples: 0 },
+    problems: [],
   };
   ctx.figures.push(fig);
   await withCleanup(async (defer) => {
@@ -104,13 +115,17 @@ export async function fastSender(ctx: BenchContext): Promise<void> {
     for (const p of [...a.problems, ...b.problems]) if (!fig.problems.includes(p)) fig.problems.push(p);
 
     for (const s of fig.samples) {
-      ctx.progress(`  t=${s.atS.toFixed(1)} s: sent ${Math.round(s.sentPerSec)}/s, receipts ${Math.round(s.receiptsPerSec)}/s, delivered ${Math.round(s.deliveriesPerSec)}/s, ${s.undelivered} undelivered, ${s.unreceipted} unreceipted, ${s.bufferedKiB.toFixed(0)} KiB unsent in the client`);
+      ctx.progress(
+        `  t=${s.atS.toFixed(1)} s: sent ${Math.round(s.sentPerSec)}/s, receipts ${Math.round(s.receiptsPerSec)}/s, delivered ${Math.round(s.deliveriesPerSec)}/s, ${s.undelivered} undelivered, ${s.unreceipted} unreceipted, ${s.bufferedKiB.toFixed(0)} KiB unsent in the client`,
+      );
     }
     ctx.progress(
       fig.disconnected
         ? `  DISCONNECTED after ${fig.disconnected.atS.toFixed(1)} s: ${fig.disconnected.reason}`
         : `  not disconnected; settled at ${Math.round(fig.settledRate)} msg/s delivered (median of the last ${tail.length} s)`,
     );
-    ctx.progress(`  ${sent} sent, ${receipts} receipted, ${rec.completed} delivered, ${missing} receipted but not delivered; latency p50 ${fig.latency.p50.toFixed(1)} ms p99 ${fig.latency.p99.toFixed(1)} ms`);
+    ctx.progress(
+      `  ${sent} sent, ${receipts} receipted, ${rec.completed} delivered, ${missing} receipted but not delivered; latency p50 ${fig.latency.p50.toFixed(1)} ms p99 ${fig.latency.p99.toFixed(1)} ms`,
+    );
   });
 }

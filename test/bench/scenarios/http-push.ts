@@ -3,7 +3,15 @@
  * (cluster mode). Latency is from the request to the MESSAGE at the user's client. Floor: the
  * relay floor's POST /push/{id} (HTTP in → amqplib → ws out, route cached).
  */
-import { measureMsg, msgFigure, startFloors, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
+import {
+  measureMsg,
+  msgFigure,
+  startFloors,
+  startProduct,
+  warmUp,
+  withCleanup,
+  type BenchContext,
+} from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
 import { HttpPushPipe, openRaw, postJson, receiveRaw, receiveStomp } from '../pipes.js';
 
@@ -26,7 +34,12 @@ export async function httpPush(ctx: BenchContext, floorOnly = false): Promise<vo
       defer(() => cluster.stop());
       const b = await LeanStompClient.connect({ url: cluster.wsUrl(1), login: 'bench-b' });
       defer(() => b.close());
-      const pipe = new HttpPushPipe(cluster.nodes[0]!.port, '/api/users/bench-b/messages', '/queue/chat', () => b.problems);
+      const pipe = new HttpPushPipe(
+        cluster.nodes[0]!.port,
+        '/api/users/bench-b/messages',
+        '/queue/chat',
+        () => b.problems,
+      );
       defer(() => pipe.close());
       receiveStomp(b, pipe);
       await b.subscribe('/user/queue/chat', 'sub-0');

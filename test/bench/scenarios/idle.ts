@@ -32,7 +32,8 @@ async function heapOf(server: BenchChild, product: boolean): Promise<number> {
 
 /** Median of three samples a second apart, summed over the servers. */
 async function sampleMemory(servers: readonly BenchChild[], product: boolean): Promise<{ rss: number; heap: number }> {
-  const rss: number[] = [], heap: number[] = [];
+  const rss: number[] = [],
+    heap: number[] = [];
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(1000);
     rss.push(servers.reduce((s, n) => s + rssBytes(n.pid), 0));
@@ -59,7 +60,13 @@ async function redisUsedBytes(ctx: BenchContext): Promise<number> {
   }
 }
 
-async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly BenchChild[], product: boolean, urlOf: (server: BenchChild) => string): Promise<void> {
+async function measure(
+  ctx: BenchContext,
+  fig: IdleFigure,
+  servers: readonly BenchChild[],
+  product: boolean,
+  urlOf: (server: BenchChild) => string,
+): Promise<void> {
   await withCleanup(async (defer) => {
     await sleep(1000);
     const before = await sampleMemory(servers, product);
@@ -67,25 +74,37 @@ async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly Ben
     const redisBefore = product ? await redisUsedBytes(ctx) : NaN;
     const per = Math.ceil(fig.sessions / servers.length);
     const results: { count: number; failed: number; ms: number; error?: string }[] = [];
-    const holders = await Promise.all(servers.map((s, i) =>
-      spawnChild({
-        name: `${fig.id}-clients-${i + 1}`,
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/idle-clients.ts')],
-        env: { URL: urlOf(s), COUNT: String(Math.min(per, fig.sessions - i * per)), MODE: product ? 'stomp' : 'raw', LOGIN_PREFIX: `idle-${i}`, CONCURRENCY: '200', HEARTBEAT_MS: '10000' },
-        noPort: true,
-        startTimeoutMs: 180_000,
-        onJson: (e) => {
-          if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
-          if (e.msg === 'closing' && typeof e.problems === 'number' && e.problems > 0) fig.problems.push(`${e.problems} sessions had problems: ${String(e.sample)}`);
-        },
-      }),
-    ));
+    const holders = await Promise.all(
+      servers.map((s, i) =>
+        spawnChild({
+          name: `${fig.id}-clients-${i + 1}`,
+          args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/idle-clients.ts')],
+          env: {
+            URL: urlOf(s),
+            COUNT: String(Math.min(per, fig.sessions - i * per)),
+            MODE: product ? 'stomp' : 'raw',
+            LOGIN_PREFIX: `idle-${i}`,
+            CONCURRENCY: '200',
+            HEARTBEAT_MS: '10000',
+          },
+          noPort: true,
+          startTimeoutMs: 180_000,
+          onJson: (e) => {
+            if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
+            if (e.msg === 'closing' && typeof e.problems === 'number' && e.problems > 0)
+              fig.problems.push(`${e.problems} sessions had problems: ${String(e.sample)}`);
+          },
+        }),
+      ),
+    );
     defer(() => Promise.all(holders.map((h) => h.stop(3000))));
     const connected = results.reduce((s, r) => s + r.count, 0);
     const failed = results.reduce((s, r) => s + r.failed, 0);
     if (failed > 0) fig.problems.push(`${failed} connections failed: ${results.find((r) => r.error)?.error ?? ''}`);
     fig.connectPerSec = connected / (Math.max(...results.map((r) => r.ms)) / 1000);
-    ctx.progress(`  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`);
+    ctx.progress(
+      `  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`,
+    );
     const cpu0 = sumCpu(servers.map((s) => s.pid));
     const held0 = performance.now();
     await sleep(ctx.args.idleHoldMs);
@@ -108,8 +127,28 @@ async function measure(ctx: BenchContext, fig: IdleFigure, servers: readonly Ben
   });
 }
 
-function figure(ctx: BenchContext, id: string, label: string, sessions: number, servers: number, floor?: string): IdleFigure {
-  const f: IdleFigure = { kind: 'idle', id, label, sessions, servers, ...(floor ? { floor } : {}), rssPerConn: NaN, heapPerConn: NaN, connectPerSec: NaN, rssBefore: NaN, rssAfter: NaN, problems: [] };
+function figure(
+  ctx: BenchContext,
+  id: string,
+  label: string,
+  sessions: number,
+  servers: number,
+  floor?: string,
+): IdleFigure {
+  const f: IdleFigure = {
+    kind: 'idle',
+    id,
+    label,
+    sessions,
+    servers,
+    ...(floor ? { floor } : {}),
+    rssPerConn: NaN,
+    heapPerConn: NaN,
+    connectPerSec: NaN,
+    rssBefore: NaN,
+    rssAfter: NaN,
+    problems: [],
+  };
   ctx.figures.push(f);
   return f;
 }
@@ -120,13 +159,28 @@ export async function idle(ctx: BenchContext, floorOnly = false): Promise<void> 
   await withCleanup(async (defer) => {
     const floors = await startFloors(ctx, 's5f', 'ws-floor.ts', processes);
     defer(() => floors.stop());
-    await measure(ctx, figure(ctx, 'floor.idle', 'bare ws server', n, processes), floors.nodes, false, (s) => `ws://127.0.0.1:${s.port}/idle`);
+    await measure(
+      ctx,
+      figure(ctx, 'floor.idle', 'bare ws server', n, processes),
+      floors.nodes,
+      false,
+      (s) => `ws://127.0.0.1:${s.port}/idle`,
+    );
   });
   if (floorOnly) return;
   await withCleanup(async (defer) => {
     // MAX_CONNECTIONS as by default (auto: the descriptor limit less 100), not the bench's raised one.
-    const cluster = await startProduct(ctx, 's5', processes, 'cluster', { HEARTBEAT: '10000,10000', MAX_CONNECTIONS: 'auto' });
+    const cluster = await startProduct(ctx, 's5', processes, 'cluster', {
+      HEARTBEAT: '10000,10000',
+      MAX_CONNECTIONS: 'auto',
+    });
     defer(() => cluster.stop());
-    await measure(ctx, figure(ctx, 'idle', 'S5 idle STOMP sessions', n, processes, 'floor.idle'), cluster.nodes, true, (s) => `ws://127.0.0.1:${s.port}/ws`);
+    await measure(
+      ctx,
+      figure(ctx, 'idle', 'S5 idle STOMP sessions', n, processes, 'floor.idle'),
+      cluster.nodes,
+      true,
+      (s) => `ws://127.0.0.1:${s.port}/ws`,
+    );
   });
 }

@@ -12,7 +12,10 @@ const MISSED = 300;
 
 export async function resume(ctx: BenchContext): Promise<void> {
   await withCleanup(async (defer) => {
-    const cluster = await startProduct(ctx, 'res', 2, 'cluster', { HISTORY_DESTINATIONS: '/user/queue/chat', HISTORY_SIZE: String(MISSED) });
+    const cluster = await startProduct(ctx, 'res', 2, 'cluster', {
+      HISTORY_DESTINATIONS: '/user/queue/chat',
+      HISTORY_SIZE: String(MISSED),
+    });
     defer(() => cluster.stop());
     const sender = await LeanStompClient.connect({ url: cluster.wsUrl(0), login: 'bench-s' });
     defer(() => sender.close());
@@ -23,7 +26,8 @@ export async function resume(ctx: BenchContext): Promise<void> {
       const receipt = await away.subscribe('/user/queue/chat', 'sub-0');
       const epoch = header(receipt, 'x-epoch');
       const offset = Number(header(receipt, 'x-offset'));
-      if (!epoch || !Number.isSafeInteger(offset)) throw new Error('the RECEIPT of a SUBSCRIBE with history carries no x-epoch / x-offset');
+      if (!epoch || !Number.isSafeInteger(offset))
+        throw new Error('the RECEIPT of a SUBSCRIBE with history carries no x-epoch / x-offset');
       await away.close();
 
       const body = Buffer.alloc(100, 'x');
@@ -40,13 +44,27 @@ export async function resume(ctx: BenchContext): Promise<void> {
         if (seen.size === MISSED) done();
       };
       const t0 = performance.now();
-      const answer = await back.subscribe('/user/queue/chat', 'sub-0', 10_000, [['x-resume-epoch', epoch], ['x-resume-offset', String(offset)]]);
+      const answer = await back.subscribe('/user/queue/chat', 'sub-0', 10_000, [
+        ['x-resume-epoch', epoch],
+        ['x-resume-offset', String(offset)],
+      ]);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([all, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`resume run ${r + 1}: ${seen.size} of ${MISSED} missed messages after 10 s`)), 10_000)))]);
+      await Promise.race([
+        all,
+        new Promise(
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(new Error(`resume run ${r + 1}: ${seen.size} of ${MISSED} missed messages after 10 s`)),
+              10_000,
+            )),
+        ),
+      ]);
       clearTimeout(timer);
       const ms = performance.now() - t0;
       times.push(ms);
-      ctx.progress(`  resume of ${MISSED} missed messages, run ${r + 1}/${runs}: ${ms.toFixed(1)} ms from SUBSCRIBE to the last (x-recovered: ${header(answer, 'x-recovered') ?? '—'})`);
+      ctx.progress(
+        `  resume of ${MISSED} missed messages, run ${r + 1}/${runs}: ${ms.toFixed(1)} ms from SUBSCRIBE to the last (x-recovered: ${header(answer, 'x-recovered') ?? '—'})`,
+      );
       // The messages stored for the offline user went out with this subscription too; start the next run clean.
       await back.close();
     }

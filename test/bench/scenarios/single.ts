@@ -1,5 +1,13 @@
 /** Scenario 1: one node (embedded), A sends to /user/B/queue/chat, B receives; floor: raw ws echo. */
-import { measureMsg, msgFigure, startFloors, startProduct, warmUp, withCleanup, type BenchContext } from '../context.js';
+import {
+  measureMsg,
+  msgFigure,
+  startFloors,
+  startProduct,
+  warmUp,
+  withCleanup,
+  type BenchContext,
+} from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
 import { openRaw, RawSendPipe, receiveRaw, receiveStomp, StompSendPipe } from '../pipes.js';
 

@@ -13,7 +13,13 @@ import type { SoakFigure } from '../report.js';
 export async function soak(ctx: BenchContext): Promise<void> {
   const { args } = ctx;
   const size = args.sizes[0] ?? 100;
-  const fig: SoakFigure = { kind: 'soak', id: 'soak', label: `S2 cross node user→user, ${size} B at ${args.rate.toLocaleString('en-US')} msg/s for ${args.soakMinutes} min`, samples: [], problems: [] };
+  const fig: SoakFigure = {
+    kind: 'soak',
+    id: 'soak',
+    label: `S2 cross node user→user, ${size} B at ${args.rate.toLocaleString('en-US')} msg/s for ${args.soakMinutes} min`,
+    samples: [],
+    problems: [],
+  };
   ctx.figures.push(fig);
   await withCleanup(async (defer) => {
     const cluster = await startProduct(ctx, 'soak', 2, 'cluster');
@@ -26,21 +32,36 @@ export async function soak(ctx: BenchContext): Promise<void> {
     await b.subscribe('/user/queue/chat', 'sub-0');
     pipe.size = size;
     const pids = cluster.nodes.map((n) => n.pid);
-    const heap = async () => Promise.all(cluster.nodes.map(async (n) => {
-      try {
-        const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(await (await fetch(`${n.http}/metrics`)).text());
-        return m ? Number(m[1]) : NaN;
-      } catch {
-        return NaN;
-      }
-    }));
+    const heap = async () =>
+      Promise.all(
+        cluster.nodes.map(async (n) => {
+          try {
+            const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(
+              await (await fetch(`${n.http}/metrics`)).text(),
+            );
+            return m ? Number(m[1]) : NaN;
+          } catch {
+            return NaN;
+          }
+        }),
+      );
     fig.samples.push({ minute: 0, rss: pids.map(rssBytes), heap: await heap(), p99: NaN, achievedRate: NaN });
     for (let minute = 1; minute <= args.soakMinutes; minute++) {
-      const r = await runFixedRate(pipe, { rate: args.rate, durationMs: 60_000, maxInFlight: args.maxInFlight }, () => cpuMeter(pids, ctx.infraPids));
-      const sample = { minute, rss: pids.map(rssBytes), heap: await heap(), p99: r.latency.p99, achievedRate: r.achievedRate };
+      const r = await runFixedRate(pipe, { rate: args.rate, durationMs: 60_000, maxInFlight: args.maxInFlight }, () =>
+        cpuMeter(pids, ctx.infraPids),
+      );
+      const sample = {
+        minute,
+        rss: pids.map(rssBytes),
+        heap: await heap(),
+        p99: r.latency.p99,
+        achievedRate: r.achievedRate,
+      };
       fig.samples.push(sample);
       for (const p of pipe.problems()) if (!fig.problems.includes(p)) fig.problems.push(p);
-      ctx.progress(`  soak minute ${minute}/${args.soakMinutes}: ${Math.round(r.achievedRate)} msg/s p99 ${r.latency.p99.toFixed(2)} ms${r.saturated ? ' SATURATED' : ''}, RSS ${sample.rss.map((x) => (x / 2 ** 20).toFixed(0)).join('/')} MiB, heap ${sample.heap.map((x) => (x / 2 ** 20).toFixed(0)).join('/')} MiB`);
+      ctx.progress(
+        `  soak minute ${minute}/${args.soakMinutes}: ${Math.round(r.achievedRate)} msg/s p99 ${r.latency.p99.toFixed(2)} ms${r.saturated ? ' SATURATED' : ''}, RSS ${sample.rss.map((x) => (x / 2 ** 20).toFixed(0)).join('/')} MiB, heap ${sample.heap.map((x) => (x / 2 ** 20).toFixed(0)).join('/')} MiB`,
+      );
       if (fig.problems.length > 0) break;
     }
   });

@@ -20,13 +20,23 @@ const SEND_RATE = 200;
 /** Calls per Redis command so far (INFO commandstats), `evalsha`/`eval` included as such. */
 async function redisCommands(redis: Redis): Promise<Map<string, number>> {
   const calls = new Map<string, number>();
-  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]));
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    calls.set(m[1]!, Number(m[2]));
   return calls;
 }
 
 function commandsSince(before: Map<string, number>, after: Map<string, number>): { total: number; top: string } {
-  const delta = [...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
-  return { total: delta.reduce((sum, [, n]) => sum + n, 0), top: delta.slice(0, 6).map(([name, n]) => `${name} ${n}`).join(', ') };
+  const delta = [...after]
+    .map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((x, y) => y[1] - x[1]);
+  return {
+    total: delta.reduce((sum, [, n]) => sum + n, 0),
+    top: delta
+      .slice(0, 6)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', '),
+  };
 }
 
 async function loopDelay(node: BenchChild): Promise<{ p99: number; max: number }> {
@@ -48,39 +58,58 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const urls = [0, 1, 2].map((i) => product.wsUrl(i)).join(',');
     const holderCount = Math.ceil(sessions / PER_HOLDER);
     const resubscribedMs: number[] = [];
-    const closing: { chatDistinct: number; chatTotal: number; retries: number; closedEarly: number; problems: string[] }[] = [];
+    const closing: {
+      chatDistinct: number;
+      chatTotal: number;
+      retries: number;
+      closedEarly: number;
+      problems: string[];
+    }[] = [];
     const t0 = performance.now();
-    const holders = await Promise.all(Array.from({ length: holderCount }, (_, h) =>
-      spawnChild({
-        name: `storm-clients-${h + 1}`,
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/storm-clients.ts')],
-        env: { URLS: urls, COUNT: String(Math.min(PER_HOLDER, sessions - h * PER_HOLDER)), LOGIN_PREFIX: `storm${h}` },
-        noPort: true,
-        startTimeoutMs: 300_000,
-        onJson: (e) => {
-          if (e.msg === 'resubscribed') resubscribedMs.push(Number(e.ms));
-          if (e.msg === 'closing') closing.push(e as unknown as (typeof closing)[number]);
-        },
-      }),
-    ));
+    const holders = await Promise.all(
+      Array.from({ length: holderCount }, (_, h) =>
+        spawnChild({
+          name: `storm-clients-${h + 1}`,
+          args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/storm-clients.ts')],
+          env: {
+            URLS: urls,
+            COUNT: String(Math.min(PER_HOLDER, sessions - h * PER_HOLDER)),
+            LOGIN_PREFIX: `storm${h}`,
+          },
+          noPort: true,
+          startTimeoutMs: 300_000,
+          onJson: (e) => {
+            if (e.msg === 'resubscribed') resubscribedMs.push(Number(e.ms));
+            if (e.msg === 'closing') closing.push(e as unknown as (typeof closing)[number]);
+          },
+        }),
+      ),
+    );
     defer(() => Promise.all(holders.map((x) => x.stop())));
     const connectSeconds = (performance.now() - t0) / 1000;
-    ctx.progress(`  storm: ${sessions.toLocaleString('en-US')} sessions on node A in ${connectSeconds.toFixed(1)} s (${Math.round(sessions / connectSeconds)}/s)`);
+    ctx.progress(
+      `  storm: ${sessions.toLocaleString('en-US')} sessions on node A in ${connectSeconds.toFixed(1)} s (${Math.round(sessions / connectSeconds)}/s)`,
+    );
 
     // Every tenth user of the storm gets numbered chat messages from a sender on B, across the kill.
     const sender = await LeanStompClient.connect({ url: product.wsUrl(1), login: 'storm-sender' });
     defer(() => sender.close());
-    const targets = Array.from({ length: sessions }, (_, i) => i).filter((i) => i % 10 === 0).map((i) => {
-      const h = Math.floor(i / PER_HOLDER);
-      const k = i % PER_HOLDER;
-      return { user: `storm${h}-${k}`, doc: `storm${h}-d${Math.floor(k / 10)}` };
-    });
+    const targets = Array.from({ length: sessions }, (_, i) => i)
+      .filter((i) => i % 10 === 0)
+      .map((i) => {
+        const h = Math.floor(i / PER_HOLDER);
+        const k = i % PER_HOLDER;
+        return { user: `storm${h}-${k}`, doc: `storm${h}-d${Math.floor(k / 10)}` };
+      });
     let accepted = 0;
     let sending = true;
     const sent = (async () => {
       for (let seq = 0; sending; seq++) {
         const t = targets[seq % targets.length]!;
-        await sender.withReceipt((r) => sender.send(`/user/${t.user}/${t.doc}/queue/chat`, Buffer.from(`m${seq}`), [['receipt', r]]), 30_000);
+        await sender.withReceipt(
+          (r) => sender.send(`/user/${t.user}/${t.doc}/queue/chat`, Buffer.from(`m${seq}`), [['receipt', r]]),
+          30_000,
+        );
         accepted++;
         await sleep(1000 / SEND_RATE);
       }
@@ -119,7 +148,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     while (performance.now() < deadline) {
       let right = 0;
       for (const doc of sample) {
-        const { users } = (await (await fetch(`${b.http}/api/docs/${doc}/presence`)).json()) as { users: { node: string }[] };
+        const { users } = (await (await fetch(`${b.http}/api/docs/${doc}/presence`)).json()) as {
+          users: { node: string }[];
+        };
         if (users.length === 10 && users.every((u) => u.node !== product.nodeIds[0])) right++;
       }
       if (right === sample.length) {
@@ -137,7 +168,10 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const received = closing.reduce((n, x) => n + x.chatDistinct, 0);
     const copies = closing.reduce((n, x) => n + x.chatTotal, 0);
     const retries = closing.reduce((n, x) => n + x.retries, 0);
-    const p99s = delays.map((d) => d.p99).filter(Number.isFinite).sort((x, y) => x - y);
+    const p99s = delays
+      .map((d) => d.p99)
+      .filter(Number.isFinite)
+      .sort((x, y) => x - y);
     const maxes = delays.map((d) => d.max).filter(Number.isFinite);
     const line =
       `Reconnect storm: ${sessions.toLocaleString('en-US')} sessions on node A (of 3), kill -9 of A: every session subscribed again on B or C ` +
@@ -148,7 +182,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     ctx.notes.push(line);
     ctx.progress(`  ${line}`);
     const early = closing.reduce((n, x) => n + x.closedEarly, 0);
-    if (early > 0) ctx.progress(`  ⚠ ${early} sessions closed before the kill: the figures above are not a clean storm`);
-    for (const x of closing) if (x.problems.length > 0) ctx.progress(`  storm client problems: ${x.problems.join(' | ')}`);
+    if (early > 0)
+      ctx.progress(`  ⚠ ${early} sessions closed before the kill: the figures above are not a clean storm`);
+    for (const x of closing)
+      if (x.problems.length > 0) ctx.progress(`  storm client problems: ${x.problems.join(' | ')}`);
   });
 }

@@ -57,7 +57,7 @@ const DRAIN_LIMIT_MS = 20_000;
 function stompEditor(url: string, login: string, docId: string): BenchEditor {
   const doc = new Y.Doc();
   const client = new Client({
-    webSocketFactory: () => new WebSocket(url, ['v12.stomp']) as unknown as import('@stomp/stompjs').IStompSocket,
+    webSocketFactory: () => new WebSocket(url, ['v12.stomp']),
     connectHeaders: { login },
     reconnectDelay: 0,
     heartbeatIncoming: 0,
@@ -79,7 +79,10 @@ function stompEditor(url: string, login: string, docId: string): BenchEditor {
 
 function ywsEditor(url: string, room: string): BenchEditor {
   const doc = new Y.Doc();
-  const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true });
+  const provider = new WebsocketProvider(url, room, doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  });
   const synced = new Promise<void>((resolve) => provider.on('sync', (s: boolean) => s && resolve()));
   return {
     list: doc.getArray<Stamp>('stamps'),
@@ -88,7 +91,12 @@ function ywsEditor(url: string, room: string): BenchEditor {
   };
 }
 
-async function drive(editors: readonly BenchEditor[], load: Load, durationMs: number, serverPids: readonly number[]): Promise<Outcome> {
+async function drive(
+  editors: readonly BenchEditor[],
+  load: Load,
+  durationMs: number,
+  serverPids: readonly number[],
+): Promise<Outcome> {
   await Promise.all(editors.map((e) => e.synced));
   const cpu0 = { server: sumCpu(serverPids), client: process.cpuUsage(), at: performance.now() };
   const latencies: number[] = [];
@@ -96,7 +104,8 @@ async function drive(editors: readonly BenchEditor[], load: Load, durationMs: nu
     e.list.observe((event, tr) => {
       if (tr.local) return;
       const now = performance.now();
-      for (const item of event.changes.added) for (const c of item.content.getContent() as Stamp[]) latencies.push(now - c.t);
+      for (const item of event.changes.added)
+        for (const c of item.content.getContent() as Stamp[]) latencies.push(now - c.t);
     });
   }
   let sent = 0;
@@ -121,7 +130,8 @@ async function drive(editors: readonly BenchEditor[], load: Load, durationMs: nu
   });
   const stopped = performance.now();
   const deadline = stopped + DRAIN_LIMIT_MS;
-  while (performance.now() < deadline && editors.some((e) => e.list.length < sent)) await new Promise((r) => setTimeout(r, 20));
+  while (performance.now() < deadline && editors.some((e) => e.list.length < sent))
+    await new Promise((r) => setTimeout(r, 20));
   const drainMs = performance.now() - stopped;
   const wallMicros = (performance.now() - cpu0.at) * 1000;
   const client = process.cpuUsage(cpu0.client);
@@ -161,16 +171,21 @@ export async function yjs(ctx: BenchContext): Promise<void> {
       for (const which of ['product', 'yws'] as const) {
         const docId = `bench-${++run}`;
         const editors = Array.from({ length: load.editors }, (_, i) =>
-          which === 'product' ? stompEditor(product.wsUrl(load.oneNode ? 0 : i % 2), `editor-${i}`, docId) : ywsEditor(`ws://127.0.0.1:${peer.nodes[0]!.port}`, docId),
+          which === 'product'
+            ? stompEditor(product.wsUrl(load.oneNode ? 0 : i % 2), `editor-${i}`, docId)
+            : ywsEditor(`ws://127.0.0.1:${peer.nodes[0]!.port}`, docId),
         );
         // The product's CPU includes RabbitMQ's and Redis's (its relay and its document store).
-        const pids = which === 'product' ? [...product.nodes.map((n) => n.pid), ...ctx.infraPids] : peer.nodes.map((n) => n.pid);
+        const pids =
+          which === 'product' ? [...product.nodes.map((n) => n.pid), ...ctx.infraPids] : peer.nodes.map((n) => n.pid);
         try {
           results[which] = await drive(editors, load, durationMs, pids);
         } finally {
           await Promise.all(editors.map((e) => e.close()));
         }
-        ctx.progress(`  yjs ${load.editors} editors × ${load.rate}/s, ${which === 'product' ? productLabel(load) : 'y-websocket server'}: ${describe(results[which], load, durationMs)}`);
+        ctx.progress(
+          `  yjs ${load.editors} editors × ${load.rate}/s, ${which === 'product' ? productLabel(load) : 'y-websocket server'}: ${describe(results[which], load, durationMs)}`,
+        );
       }
       const ratio = results.product.p99 / results.yws.p99;
       const line = `Yjs, ${load.editors} editors × ${load.rate} updates/s each for ${durationMs / 1000} s — ${productLabel(load)}: ${describe(results.product, load, durationMs)}; y-websocket's server: ${describe(results.yws, load, durationMs)}; p99 ×${ratio.toFixed(2)} of y-websocket's.`;
