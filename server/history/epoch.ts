@@ -10,10 +10,20 @@ const TIME_CHARS = 9;
  * before the stream was reset can be told from one accepted after it.
  */
 export function newEpoch(nowMs: number): string {
-  return (
-    Math.max(0, Math.floor(nowMs)).toString(36).padStart(TIME_CHARS, '0') +
-    randomBytes(6).toString('base64url').slice(0, 6)
-  );
+  return Math.max(0, Math.floor(nowMs)).toString(36).padStart(TIME_CHARS, '0') + randomChars();
+}
+
+/** Random bytes drawn 3 KiB at a time: every history append offers an epoch (used only by a new stream). */
+let pool = Buffer.alloc(0);
+let drawn = 0;
+
+function randomChars(): string {
+  if (drawn + 6 > pool.length) {
+    pool = randomBytes(3072);
+    drawn = 0;
+  }
+  drawn += 6;
+  return pool.toString('base64url', drawn - 6, drawn).slice(0, 6);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RelayMessage } from '../relay/relay-message.js';
 import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from '../redis/redis-script.js';
-import { decodeRecords, encodeBatch, encodeEnvelope } from '../relay/relay-envelope.js';
+import { decodeRecords, encodePrefixedRecord } from '../relay/relay-envelope.js';
 import { relayMessageFromJson } from '../store/relay-message-json.js';
 import { newEpoch } from './epoch.js';
 import {
@@ -273,10 +273,7 @@ function positionOf(reply: unknown): StreamPosition {
  * it is, not as base64 in JSON.
  */
 function historyEntry(at: number, message: RelayMessage): Buffer {
-  return Buffer.concat([
-    Buffer.from(`${at} `, 'latin1'),
-    encodeBatch([{ id: message.id, envelope: encodeEnvelope(message) }]),
-  ]);
+  return encodePrefixedRecord(`${at} `, message);
 }
 
 /** The message of a log entry (an entry of an earlier version holds it as JSON). */

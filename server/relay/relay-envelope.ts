@@ -35,6 +35,28 @@ export class EnvelopeError extends Error {}
 
 /** Encodes everything of `msg` but its id. */
 export function encodeEnvelope(msg: RelayMessage): Buffer {
+  return envelopeAfter(msg, 0);
+}
+
+/**
+ * `prefix` (ASCII), then a batch of one record: `msg` with its id. One allocation and no copy of
+ * the body but this one (the history's log entry, written once per message).
+ */
+export function encodePrefixedRecord(prefix: string, msg: RelayMessage): Buffer {
+  const idBytes = Buffer.byteLength(msg.id);
+  const head = prefix.length + 1 + 4 + 4 + idBytes + 4;
+  const buf = envelopeAfter(msg, head);
+  buf.write(prefix, 0, 'latin1');
+  let at = prefix.length;
+  buf[at] = BATCH_VERSION;
+  buf.writeUInt32LE(1, at + 1);
+  at = writeString(buf, at + 5, msg.id);
+  buf.writeUInt32LE(buf.length - head, at);
+  return buf;
+}
+
+/** `msg`'s envelope written `headroom` bytes into a buffer of its own; the caller fills the headroom. */
+function envelopeAfter(msg: RelayMessage, headroom: number): Buffer {
   const { target, headers } = msg;
   // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), so every string is written once.
   let room = FIXED_BYTES + 4 * 4 + maxUtf8(msg.origin) + maxUtf8(msg.destination) + msg.body.length;
@@ -42,7 +64,7 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
     room += maxUtf8(target.user) + (target.sessionId === undefined ? 0 : 4 + maxUtf8(target.sessionId));
   if (msg.position !== undefined) room += 4 + maxUtf8(msg.position.epoch) + 8;
   for (const h of headers) room += 8 + maxUtf8(h[0]) + maxUtf8(h[1]);
-  const buf = Buffer.allocUnsafe(room);
+  const buf = Buffer.allocUnsafe(headroom + room);
 
   let flags = 0;
   if (msg.redelivered) flags |= REDELIVERED;
@@ -50,10 +72,10 @@ export function encodeEnvelope(msg: RelayMessage): Buffer {
   if (target.kind === 'broadcast') flags |= BROADCAST;
   else if (target.sessionId !== undefined) flags |= HAS_SESSION;
   if (msg.position !== undefined) flags |= HAS_POSITION;
-  buf[0] = ENVELOPE_VERSION;
-  buf[1] = flags;
-  buf.writeDoubleLE(msg.sentAt, 2);
-  let at = writeString(buf, 10, msg.origin);
+  buf[headroom] = ENVELOPE_VERSION;
+  buf[headroom + 1] = flags;
+  buf.writeDoubleLE(msg.sentAt, headroom + 2);
+  let at = writeString(buf, headroom + 10, msg.origin);
   at = writeString(buf, at, msg.destination);
   if (target.kind === 'user') {
     at = writeString(buf, at, target.user);

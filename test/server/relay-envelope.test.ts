@@ -5,6 +5,7 @@ import {
   decodeRecords,
   encodeBatch,
   encodeEnvelope,
+  encodePrefixedRecord,
   EnvelopeError,
 } from '../../server/relay/relay-envelope.js';
 import type { RelayMessage, RelayTarget } from '../../server/relay/relay-message.js';
@@ -54,6 +55,20 @@ describe('relay envelope (the AMQP content of a relayed message)', () => {
         expect({ ...back, body: Buffer.from(back.body) }).to.deep.equal(m);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('writes a prefixed record (a history entry) byte for byte as the prefix and a batch of one', () => {
+    fc.assert(
+      fc.property(message, fc.string({ unit: 'binary', maxLength: 20 }), fc.nat({ max: 2 ** 40 }), (m, id, at) => {
+        const msg = { ...m, id };
+        const expected = Buffer.concat([
+          Buffer.from(`${at} `, 'latin1'),
+          encodeBatch([{ id, envelope: encodeEnvelope(msg) }]),
+        ]);
+        expect(encodePrefixedRecord(`${at} `, msg).equals(expected)).to.equal(true);
+      }),
+      { numRuns: 300 },
     );
   });
 
