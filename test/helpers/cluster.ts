@@ -134,7 +134,8 @@ export async function unsubscribeWithReceipt(
   }
 }
 
-interface Spawned {
+/** A node process of its own, as startCluster starts each (the soak restarts nodes with it). */
+export interface Spawned {
   readonly nodeId: string;
   readonly child: ChildProcess;
   readonly lines: string[];
@@ -142,7 +143,8 @@ interface Spawned {
   readonly ready: Promise<number>;
 }
 
-function spawnNode(nodeId: string, env: Record<string, string>, startTimeoutMs: number): Spawned {
+/** Starts `node --import tsx server/main.ts` with exactly `env`; `ready` resolves with its port once it says "ready". */
+export function spawnNode(nodeId: string, env: Record<string, string>, startTimeoutMs: number): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: REPO_ROOT,
     env,

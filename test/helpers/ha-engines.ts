@@ -84,6 +84,8 @@ export interface RabbitMember {
   readonly url: string;
   /** SIGKILL of the member's Erlang VM (its queues' replicas on other members take over). */
   kill(): Promise<void>;
+  /** Starts a killed member again on its ports and data: it rejoins the cluster. Resolves once it listens. */
+  restart(): Promise<void>;
   readonly alive: boolean;
 }
 
@@ -120,7 +122,7 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
   });
 
   const engines: Engine[] = [];
-  const members: (RabbitMember & { engine: Engine })[] = [];
+  const members: (RabbitMember & { readonly engine: Engine })[] = [];
   const ctlOn = async (name: string, args: readonly string[]): Promise<string> => {
     const { stdout } = await run(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', name, ...args], {
       env: baseEnv(name),
@@ -142,27 +144,38 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
       mkdirSync(memberDir, { recursive: true });
       const conf = path.join(memberDir, 'rabbitmq.conf');
       writeFileSync(conf, `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`);
-      const engine = startEngine(
-        path.join(RABBIT_BIN, 'rabbitmq-server'),
-        [],
-        baseEnv(name, {
-          RABBITMQ_NODE_PORT: String(port),
-          RABBITMQ_DIST_PORT: String(distPort),
-          RABBITMQ_CONFIG_FILE: conf,
-          RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
-          RABBITMQ_MNESIA_BASE: path.join(memberDir, 'mnesia'),
-          RABBITMQ_LOG_BASE: path.join(memberDir, 'log'),
-          RABBITMQ_PID_FILE: path.join(memberDir, 'pid'),
-          RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-        }),
-      );
-      engines.push(engine);
+      const launch = (): Engine => {
+        const e = startEngine(
+          path.join(RABBIT_BIN, 'rabbitmq-server'),
+          [],
+          baseEnv(name, {
+            RABBITMQ_NODE_PORT: String(port),
+            RABBITMQ_DIST_PORT: String(distPort),
+            RABBITMQ_CONFIG_FILE: conf,
+            RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+            RABBITMQ_MNESIA_BASE: path.join(memberDir, 'mnesia'),
+            RABBITMQ_LOG_BASE: path.join(memberDir, 'log'),
+            RABBITMQ_PID_FILE: path.join(memberDir, 'pid'),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+          }),
+        );
+        engines.push(e);
+        return e;
+      };
+      let engine = launch();
       const member = {
         name,
         port,
         url: `amqp://guest:guest@127.0.0.1:${port}`,
-        engine,
+        get engine() {
+          return engine;
+        },
         kill: () => killEngine(engine),
+        restart: async () => {
+          if (member.alive) return;
+          engine = launch();
+          await waitFor(() => portOpen(port), `RabbitMQ member ${name} listening again`, 90_000, 250);
+        },
         get alive() {
           return engine.child.exitCode === null && engine.child.signalCode === null;
         },
@@ -215,6 +228,11 @@ export interface RedisSentinelLayout {
   primaryPort(): Promise<number>;
   /** SIGKILL of the current primary: the sentinels promote the replica. */
   killPrimary(): Promise<number>;
+  /**
+   * Starts the Redis killed on `port` again, once the sentinels have promoted another, as a replica
+   * of the new primary: the layout can fail over again. Resolves once it has synced.
+   */
+  restartAsReplica(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -234,7 +252,7 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
   try {
     const primary = await freePort();
     const replica = await freePort();
-    for (const port of [primary, replica]) {
+    const launch = (port: number, primaryPort?: number): void => {
       const args = [
         '--port',
         String(port),
@@ -249,11 +267,13 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
         '--dbfilename',
         `dump-${port}.rdb`,
       ];
-      if (port === replica) args.push('--replicaof', '127.0.0.1', String(primary));
+      if (primaryPort !== undefined) args.push('--replicaof', '127.0.0.1', String(primaryPort));
       const e = startEngine('redis-server', args, env);
       engines.push(e);
       servers.set(port, e);
-    }
+    };
+    launch(primary);
+    launch(replica, primary);
     const sentinelPorts: number[] = [];
     for (let i = 1; i <= 3; i++) {
       const port = await freePort();
@@ -315,6 +335,22 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
         if (!e) throw new Error(`no Redis of this layout on ${port}`);
         await killEngine(e);
         return port;
+      },
+      restartAsReplica: async (port) => {
+        const e = servers.get(port);
+        if (!e) throw new Error(`no Redis of this layout on ${port}`);
+        if (e.child.exitCode === null && e.child.signalCode === null) return;
+        await waitFor(async () => (await sentinelAsk()) !== port, 'the sentinels to promote a replica', 30_000, 200);
+        launch(port, await sentinelAsk());
+        await waitFor(
+          async () =>
+            (await run('redis-cli', ['-p', String(port), 'INFO', 'replication'])).stdout.includes(
+              'master_link_status:up',
+            ),
+          `the restarted Redis on ${port} to sync`,
+          30_000,
+          200,
+        ).catch(() => undefined); // a sentinel may reconfigure it first; it syncs in its own time
       },
       stop,
     };
