@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DEFAULTS, loadConfig } from '../server/config.js';
 import { CloseCode, ERRORS } from '../server/errors.js';
 import { Metrics } from '../server/metrics.js';
+import { parse as parseYaml } from 'yaml';
 
 /** The documents a user reads, checked against the code they describe. */
 const read = (file: string): string => readFileSync(file, 'utf8');
@@ -103,6 +104,49 @@ describe('documentation', () => {
     const names = (await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name);
     expect(names).to.include('stomp_connections');
     expect(names.filter((name) => !new RegExp(`\`${name}[\`{]`).test(page))).to.deep.equal([]);
+  });
+
+  it('compose.yaml: every node environment passes the configuration checks, and the HA nodes name every member', () => {
+    interface Service {
+      readonly environment?: Record<string, string>;
+      readonly hostname?: string;
+      readonly profiles?: string[];
+      readonly networks?: string[] | Record<string, { aliases?: string[] }>;
+    }
+    const compose = parseYaml(read('compose.yaml'), { merge: true }) as { services: Record<string, Service> };
+    const services = Object.entries(compose.services);
+    const nodes = services.filter(([, s]) => s.environment?.NODE_ID !== undefined);
+    expect(nodes.map(([n]) => n).sort()).to.deep.equal([
+      'ha-node-1',
+      'ha-node-2',
+      'ha-node-3',
+      'node-1',
+      'node-2',
+      'node-3',
+    ]);
+    for (const [name, s] of nodes) expect(() => loadConfig(s.environment!), name).to.not.throw();
+
+    const ha = services.filter(([, s]) => s.profiles?.includes('ha'));
+    const rabbits = ha.filter(([, s]) => s.hostname?.startsWith('rabbit-')).map(([, s]) => s.hostname!);
+    const sentinels = ha.filter(([n]) => n.startsWith('sentinel-')).map(([n]) => `${n}:26379`);
+    expect(rabbits).to.have.length(3);
+    expect(sentinels).to.have.length(3);
+    const peers = [...read('deploy/rabbitmq-ha.conf').matchAll(/= rabbit@(\S+)/g)].map((m) => m[1]);
+    expect(peers, 'deploy/rabbitmq-ha.conf names the members').to.deep.equal(rabbits);
+    const upstreams = [...read('deploy/nginx.conf').matchAll(/server (node-\d):8080/g)].map((m) => m[1]);
+    for (const [name, s] of ha.filter(([n]) => n.startsWith('ha-node-'))) {
+      const config = loadConfig(s.environment!);
+      expect(
+        config.amqpUrls.map((u) => new URL(u).hostname),
+        name,
+      ).to.deep.equal(rabbits);
+      expect(
+        config.redisSentinels?.hosts.map((h) => `${h.host}:${h.port}`),
+        name,
+      ).to.deep.equal(sentinels);
+      const aliases = (s.networks as Record<string, { aliases?: string[] }>).ha?.aliases ?? [];
+      expect(upstreams, `${name} answers to one of nginx's upstreams`).to.include(aliases[0]);
+    }
   });
 
   it('links only to files and headings that exist', () => {
