@@ -23,6 +23,10 @@ export const CONFIG_VARS = {
   REDIS_URL: { meaning: 'redis://… ; with AMQP_URL a cluster node, with neither embedded (in memory)' },
   REDIS_SENTINELS: { meaning: 'host:port,… of Redis Sentinels, instead of REDIS_URL: Redis with failover' },
   REDIS_SENTINEL_NAME: { meaning: 'the name of the primary the sentinels monitor (with REDIS_SENTINELS)' },
+  REDIS_CLUSTER_NODES: {
+    meaning:
+      'host:port,… of Redis Cluster members, instead of REDIS_URL: a Redis Cluster (any members; the rest are found)',
+  },
   AMQP_URL: {
     meaning:
       'amqp://… (RabbitMQ), or the members of a RabbitMQ cluster comma-separated (tried in turn); with REDIS_URL a cluster node',

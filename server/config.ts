@@ -70,11 +70,12 @@ export interface Config {
   readonly nodeId: string;
   /** WS_PATH, the STOMP endpoint, default /ws. */
   readonly wsPath: string;
-  /** REDIS_URL (or REDIS_SENTINELS) and AMQP_URL: both set means cluster mode, neither means embedded. */
+  /** REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) and AMQP_URL: both set means cluster mode, neither embedded. */
   readonly redisUrl: string | undefined;
   /** REDIS_SENTINELS (host:port list) and REDIS_SENTINEL_NAME: Redis through Sentinel, with failover. */
-  readonly redisSentinels:
-    { readonly hosts: readonly { readonly host: string; readonly port: number }[]; readonly name: string } | undefined;
+  readonly redisSentinels: { readonly hosts: readonly HostPort[]; readonly name: string } | undefined;
+  /** REDIS_CLUSTER_NODES (host:port list): a Redis Cluster, found from any of these members. */
+  readonly redisClusterNodes: readonly HostPort[] | undefined;
   /** The first member of AMQP_URL. */
   readonly amqpUrl: string | undefined;
   /** AMQP_URL: one RabbitMQ, or the members of a RabbitMQ cluster, comma-separated (tried in turn). */
@@ -188,21 +189,31 @@ function urlList(env: Env, name: ConfigVarName, protocols: readonly string[]): s
   return items.map((item) => optionalUrl({ [name]: item }, name, protocols) as string);
 }
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A `host:port,…` list (an IPv6 host in brackets); undefined when unset. */
+function hostPorts(env: Env, name: 'REDIS_SENTINELS' | 'REDIS_CLUSTER_NODES'): HostPort[] | undefined {
+  const text = optional(env, name);
+  if (text === undefined) return undefined;
+  return text.split(',').map((item) => {
+    const m = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new ConfigError(name, `${JSON.stringify(item)} is not host:port`);
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+}
+
 /** REDIS_SENTINELS `host:port,…` with REDIS_SENTINEL_NAME (the monitored primary's name). */
 function sentinels(env: Env): Config['redisSentinels'] {
-  const text = optional(env, 'REDIS_SENTINELS');
+  const hosts = hostPorts(env, 'REDIS_SENTINELS');
   const name = optional(env, 'REDIS_SENTINEL_NAME');
-  if (text === undefined) {
+  if (hosts === undefined) {
     if (name !== undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'needs REDIS_SENTINELS');
     return undefined;
   }
-  const hosts = text.split(',').map((item) => {
-    const m = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(item);
-    const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65535)
-      throw new ConfigError('REDIS_SENTINELS', `${JSON.stringify(item)} is not host:port`);
-    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
-  });
   if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
     throw new ConfigError(
       'REDIS_SENTINEL_NAME',
@@ -267,16 +278,22 @@ export interface HostFacts {
 export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Config {
   const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisSentinels = sentinels(env);
-  if (redisUrl !== undefined && redisSentinels !== undefined)
-    throw new ConfigError('REDIS_SENTINELS', 'set REDIS_URL or REDIS_SENTINELS, not both');
+  const redisClusterNodes = hostPorts(env, 'REDIS_CLUSTER_NODES');
+  const redisWays = [
+    redisUrl && 'REDIS_URL',
+    redisSentinels && 'REDIS_SENTINELS',
+    redisClusterNodes && 'REDIS_CLUSTER_NODES',
+  ];
+  const given = redisWays.filter((w): w is string => typeof w === 'string');
+  if (given.length > 1) throw new ConfigError(given[1] as string, `set one of ${given.join(', ')}, not several`);
   const amqpUrls = urlList(env, 'AMQP_URL', ['amqp:', 'amqps:']);
   const amqpUrl = amqpUrls[0];
-  const hasRedis = redisUrl !== undefined || redisSentinels !== undefined;
+  const hasRedis = given.length > 0;
   if (hasRedis !== (amqpUrl !== undefined)) {
     const missing = hasRedis ? 'AMQP_URL' : 'REDIS_URL';
     throw new ConfigError(
       missing,
-      'cluster mode needs both REDIS_URL (or REDIS_SENTINELS) and AMQP_URL (set neither for the embedded mode)',
+      'cluster mode needs both REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) and AMQP_URL (set neither for the embedded mode)',
     );
   }
 
@@ -328,6 +345,7 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
     wsPath,
     redisUrl,
     redisSentinels,
+    redisClusterNodes,
     amqpUrl,
     amqpUrls,
     relayQueueType: oneOf(env, 'RELAY_QUEUE_TYPE', ['quorum', 'classic']),

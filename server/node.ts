@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnection } from './redis/redis-script.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -83,26 +84,32 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const timers: NodeJS.Timeout[] = [];
   const onDropped = (_user: string, count: number, reason: 'bound' | 'expired') =>
     metrics.offlineDropped.inc({ reason }, count);
-  let redis: Redis | undefined;
+  let redis: RedisConnection | undefined;
 
   // The registry is built before the subscriptions it reports resyncs to.
   const subscriptionsRef: { current?: LocalSubscriptions } = {};
   const brokerRef: { current?: Broker } = {};
   const historyOn = config.history.destinations.length > 0;
   const needRedis = config.mode === 'cluster' && (!overrides.registry || !overrides.store || historyOn);
-  if (needRedis && (config.redisUrl || config.redisSentinels)) {
+  if (needRedis && (config.redisUrl || config.redisSentinels || config.redisClusterNodes)) {
     const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), 5000);
     const options: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: backoff };
-    const sentinels = config.redisSentinels;
-    // Through Sentinel, ioredis asks the sentinels for the primary at every (re)connect: a failover is a reconnect.
-    redis = sentinels
-      ? new Redis({
-          ...options,
-          sentinels: sentinels.hosts.map((h) => ({ ...h })),
-          name: sentinels.name,
-          sentinelRetryStrategy: backoff,
-        })
-      : new Redis(config.redisUrl as string, options);
+    const { redisSentinels: sentinels, redisClusterNodes: members } = config;
+    // Through Sentinel, ioredis asks the sentinels for the primary at every (re)connect: a failover
+    // is a reconnect. A Cluster follows MOVED redirections and refreshes its slot map when a master fails.
+    redis = members
+      ? new Cluster(
+          members.map((h) => ({ ...h })),
+          { redisOptions: options, clusterRetryStrategy: backoff, scaleReads: 'master' },
+        )
+      : sentinels
+        ? new Redis({
+            ...options,
+            sentinels: sentinels.hosts.map((h) => ({ ...h })),
+            name: sentinels.name,
+            sentinelRetryStrategy: backoff,
+          })
+        : new Redis(config.redisUrl as string, options);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
   }

@@ -181,7 +181,7 @@ describe('documentation', () => {
         .split('\n')
         .flatMap((line, i) => {
           const found = line.match(
-            /\bseeds?\b|\bissues? #?\d+|#\d+\b|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b/i,
+            /(?<!--)\bseeds?\b|\bissues? #?\d+|#\d+\b|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b/i,
           );
           return found ? [`${file}:${i + 1}: ${found[0]}`] : [];
         }),

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { RelayMessage } from '../relay/relay-message.js';
-import { checkNoClientKeyPrefix, RedisScript, type ScriptArg } from '../redis/redis-script.js';
+import { checkNoClientKeyPrefix, RedisScript, type ScriptArg, type RedisConnection } from '../redis/redis-script.js';
 import { decodeRecords, encodePrefixedRecord } from '../relay/relay-envelope.js';
 import { relayMessageFromJson } from '../store/relay-message-json.js';
 import { newEpoch } from './epoch.js';
@@ -18,7 +17,7 @@ import { historyKeys, type HistoryKeys } from './history-keys.js';
 
 export interface RedisHistoryOptions {
   /** The connection; owned by the caller (`close()` does not quit it). No ioredis `keyPrefix`. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** `KEY_PREFIX`, separator included. */
   readonly keyPrefix: string;
   /** `size` and `ttlMs` (HISTORY_SIZE, HISTORY_TTL_MS); `metaTtlMs` defaults to 24 h. */
@@ -139,7 +138,7 @@ return out`,
 export class RedisHistory implements History {
   /** The key names this history uses (tests, tooling). */
   readonly keys: HistoryKeys;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
   /** Appends not yet sent, per stream. */

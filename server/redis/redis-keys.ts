@@ -61,6 +61,16 @@ export function encodeKeyPart(id: string): string {
   return out;
 }
 
+/**
+ * The registry's key prefix. On a Redis Cluster every registry key carries the one hash tag
+ * `{registry}` (`stomp:{registry}:co:42`), so the registry's scripts, which reach a user's, a
+ * document's and a node's keys at once, run in one slot; on one Redis (or Sentinel) the keys are
+ * as SPEC §5 names them. The offline inbox, history and documents spread over slots by their own keys.
+ */
+export function registryPrefix(keyPrefix: string, cluster: boolean): string {
+  return cluster ? `${keyPrefix}{registry}:` : keyPrefix;
+}
+
 /** The key names under `prefix` (the config's `KEY_PREFIX`, separator included). */
 export function redisKeys(prefix: string): RedisKeys {
   // The prefix is the operator's namespace, used verbatim; a glob character in it would make
@@ -86,8 +96,8 @@ export function redisKeys(prefix: string): RedisKeys {
  * it to a script; the script calls `K.co(prefix, docId)` and so on with `prefix` from ARGV.
  *
  * Keep in step with {@link redisKeys}. Redis runs Lua in the C locale, and the explicit byte
- * class below does not depend on it anyway. Scripts that build keys this way need a standalone
- * Redis (or a single shard): Redis Cluster requires every key to be declared in KEYS.
+ * class below does not depend on it anyway. Keys built this way must share the slot of the key
+ * the script declares (a Redis Cluster routes a script by it): see `registryPrefix`.
  */
 export const LUA_KEYS = `
 local K = {}

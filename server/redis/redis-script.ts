@@ -1,4 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+
+/**
+ * What the Redis-backed classes are given: one server or Sentinel (`Redis`), or a Redis Cluster
+ * (`Cluster`, which routes each command and script by its first key).
+ */
+export type RedisConnection = Redis | Cluster;
 
 /** A value a script can be given: ioredis sends numbers as their decimal text, Buffers as they are. */
 export type ScriptArg = string | number | Buffer;
@@ -34,7 +40,7 @@ export class RedisScript {
    * Runs the script atomically; rejects with Redis' error when the script fails. `buffers`: bulk
    * strings in the reply come back as Buffers (binary data), not decoded as UTF-8.
    */
-  run(redis: Redis, args: readonly ScriptArg[], buffers = false): Promise<unknown> {
+  run(redis: RedisConnection, args: readonly ScriptArg[], buffers = false): Promise<unknown> {
     const methods = redis as unknown as Record<string, ScriptMethod | undefined>;
     // defineCommand adds both: `name` (strings) and `nameBuffer` (Buffers).
     const name = buffers ? `${this.#name}Buffer` : this.#name;
@@ -53,7 +59,7 @@ export class RedisScript {
  * but not the names scripts build inside Redis, splitting one namespace in two. The namespace is
  * the `keyPrefix` passed to our classes instead.
  */
-export function checkNoClientKeyPrefix(redis: Redis): void {
+export function checkNoClientKeyPrefix(redis: RedisConnection): void {
   if (redis.options.keyPrefix) {
     throw new RangeError(
       'use a Redis connection without the ioredis keyPrefix option; pass keyPrefix to stomp-relay instead',

@@ -216,6 +216,6 @@ export type ScriptName = keyof typeof SCRIPTS;
 export const COMMANDS = Object.fromEntries(
   Object.entries(SCRIPTS).map(([name, body]) => [
     name,
-    new RedisScript(`stompRelayRegistry_${name}`, `${LUA_COMMON}\n${body}`, 0),
+    new RedisScript(`stompRelayRegistry_${name}`, `${LUA_COMMON}\n${body}`, 1),
   ]),
 ) as Record<ScriptName, RedisScript>;

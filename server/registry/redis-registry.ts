@@ -1,14 +1,13 @@
-import type { Redis } from 'ioredis';
 import type { DocId, NodeId, SessionId, UserId } from '../ids.js';
-import { redisKeys, type RedisKeys } from '../redis/redis-keys.js';
-import { checkNoClientKeyPrefix, type ScriptArg } from '../redis/redis-script.js';
+import { redisKeys, registryPrefix, type RedisKeys } from '../redis/redis-keys.js';
+import { checkNoClientKeyPrefix, type ScriptArg, type RedisConnection } from '../redis/redis-script.js';
 import { COMMANDS, type ScriptName } from './redis-registry-scripts.js';
 import type { PresenceEntry, Registry } from './registry.js';
 import { SessionIndex } from './session-index.js';
 
 export interface RedisRegistryOptions {
   /** The connection; owned by the caller. Must not use ioredis' own `keyPrefix` option. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** The node this instance speaks for. */
   readonly nodeId: NodeId;
   /** `KEY_PREFIX`, separator included (`stomp:`); every key lives under it. */
@@ -54,7 +53,7 @@ export class RedisRegistry implements Registry {
   readonly nodeId: NodeId;
   /** The key names this registry uses (for tests and tooling). */
   readonly keys: RedisKeys;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #nodeTtlMs: number;
   readonly #quitOnClose: boolean;
   readonly #onError: (err: Error) => void;
@@ -81,7 +80,7 @@ export class RedisRegistry implements Registry {
       throw new RangeError(`nodeTtlMs must be an integer >= 1, got ${options.nodeTtlMs}`);
     }
     this.nodeId = options.nodeId;
-    this.keys = redisKeys(options.keyPrefix);
+    this.keys = redisKeys(registryPrefix(options.keyPrefix, options.redis.isCluster));
     this.#redis = options.redis;
     this.#nodeTtlMs = options.nodeTtlMs;
     this.#quitOnClose = options.quitOnClose ?? false;
@@ -218,7 +217,9 @@ export class RedisRegistry implements Registry {
   }
 
   #run(name: ScriptName, args: readonly ScriptArg[]): Promise<unknown> {
-    return COMMANDS[name].run(this.#redis, [this.keys.prefix, ...args]);
+    // The set of nodes is the declared key: a Redis Cluster sends the script to its slot, where
+    // every other registry key is too (registryPrefix).
+    return COMMANDS[name].run(this.#redis, [this.keys.nodes(), this.keys.prefix, ...args]);
   }
 
   async #update(name: ScriptName, args: readonly ScriptArg[]): Promise<void> {

@@ -1,15 +1,14 @@
-import type { Redis } from 'ioredis';
 import type { RelayMessage } from '../relay/relay-message.js';
 import { relayMessageFromJson, relayMessageToJson } from './relay-message-json.js';
 import type { Destination, UserId } from '../ids.js';
 import { redisKeys, type RedisKeys } from '../redis/redis-keys.js';
-import { checkNoClientKeyPrefix, RedisScript } from '../redis/redis-script.js';
+import { checkNoClientKeyPrefix, RedisScript, type RedisConnection } from '../redis/redis-script.js';
 import { checkOfflineStoreLimits, type OfflineDropListener } from './offline-drop.js';
 import type { OfflineStore, OfflineStoreLimits } from './offline-store.js';
 
 export interface RedisOfflineStoreOptions {
   /** The connection; owned by the caller (`close()` does not quit it). No ioredis `keyPrefix`. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** `KEY_PREFIX`, separator included; the inbox of user U is `{keyPrefix}inbox:{U}`. */
   readonly keyPrefix: string;
   readonly limits: OfflineStoreLimits;
@@ -89,7 +88,7 @@ return n`,
 export class RedisOfflineStore implements OfflineStore {
   /** The key names this store uses (for tests and tooling). */
   readonly keys: RedisKeys;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #limits: OfflineStoreLimits;
   readonly #now: () => number;
   readonly #onDropped: OfflineDropListener | undefined;

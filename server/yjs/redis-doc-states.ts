@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { DocId } from '../ids.js';
 import { encodeKeyPart } from '../redis/redis-keys.js';
-import { checkNoClientKeyPrefix, RedisScript } from '../redis/redis-script.js';
+import { checkNoClientKeyPrefix, RedisScript, type RedisConnection } from '../redis/redis-script.js';
 import { COMPACT_AFTER, DocTooLarge, mergeAll, type DocStateLimits, type DocStates } from './doc-states.js';
 
 /**
@@ -56,7 +55,7 @@ return 1
 
 export interface RedisDocStatesOptions {
   /** The connection; owned by the caller. No ioredis `keyPrefix`. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly keyPrefix: string;
   readonly limits: DocStateLimits;
   /** A background merge failed (the log stays as it was; the next append tries again). */
@@ -65,7 +64,7 @@ export interface RedisDocStatesOptions {
 
 /** Cluster mode's document states: an update log per document in Redis, merged past {@link COMPACT_AFTER}. */
 export class RedisDocStates implements DocStates {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #prefix: string;
   readonly #limits: DocStateLimits;
   readonly #onError: (err: Error) => void;

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import {
   canRunRabbitCluster,
+  canRunRedisLayouts,
   startRabbitCluster,
   startRedisSentinel,
   type RabbitCluster,
@@ -11,16 +11,6 @@ import {
 import { useCluster } from '../helpers/use-cluster.js';
 import { delay } from '../helpers/wait.js';
 import { Ledger, startMesh, stopAll, suppressedDuplicates, waitReady } from '../faults/support.js';
-
-/** Whether redis-server (which also runs the sentinels) is on the PATH. */
-function hasRedisServer(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * SPEC §10 on the high-availability layout, started by this suite on its own ports and data
@@ -43,7 +33,7 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
     perTest: true,
     env: { LOG_LEVEL: 'info', REDIS_URL: '' },
     beforeStart: async (ctx) => {
-      if (!canRunRabbitCluster() || !hasRedisServer()) {
+      if (!canRunRabbitCluster() || !canRunRedisLayouts()) {
         const what = 'the HA layout needs the rabbitmq-server package scripts (/usr/lib/rabbitmq/bin) and redis-server';
         if (process.env.CI === 'true')
           throw new Error(`${what}; CI needs them (apt-get install rabbitmq-server redis-server)`);

@@ -1,4 +1,4 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -96,6 +96,16 @@ export interface RabbitCluster {
   /** `rabbitmqctl` against a live member. */
   ctl(...args: string[]): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Whether redis-server (which also runs sentinels and Redis Cluster members) is on the PATH. */
+export function canRunRedisLayouts(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether this machine can run RabbitMQ members of its own (the Debian package's scripts). */
@@ -351,6 +361,99 @@ export async function startRedisSentinel(label: string): Promise<RedisSentinelLa
           30_000,
           200,
         ).catch(() => undefined); // a sentinel may reconfigure it first; it syncs in its own time
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---- Redis Cluster ------------------------------------------------------------------------------
+
+export interface RedisClusterLayout {
+  /** The nodes' REDIS_CLUSTER_NODES: every member, `127.0.0.1:port,…`. */
+  readonly nodes: string;
+  readonly ports: readonly number[];
+  /** The port of the master serving `key`'s slot now. */
+  masterOf(key: string): Promise<number>;
+  /** SIGKILL of the master serving `key`'s slot: its replica is promoted. Resolves with its port. */
+  killMasterOf(key: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Three masters with a replica each (six processes), a node timeout of 1 s; resolves once the cluster state is ok. */
+export async function startRedisCluster(label: string): Promise<RedisClusterLayout> {
+  const dir = path.join(os.tmpdir(), `stomp-relay-${label}-redis-cluster`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const engines = new Map<number, Engine>();
+  const stop = async (): Promise<void> => {
+    await Promise.all([...engines.values()].map((e) => killEngine(e)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const cli = async (port: number, ...args: string[]): Promise<string> =>
+    (await run('redis-cli', ['-p', String(port), ...args])).stdout;
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < 6; i++) ports.push(await freePort());
+    for (const port of ports) {
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+      args.push(
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '1000',
+      );
+      engines.set(port, startEngine('redis-server', args, env));
+    }
+    for (const port of ports) await waitFor(() => portOpen(port), `Redis on ${port}`, 20_000, 100);
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ]);
+    await waitFor(
+      async () => {
+        for (const p of ports) if (!(await cli(p, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+        // Every replica has synced with its master, so a failover loses nothing written before.
+        const replicas = await Promise.all(ports.map((p) => cli(p, 'INFO', 'replication')));
+        return replicas.every((r) => !r.includes('role:slave') || r.includes('master_link_status:up'));
+      },
+      'the Redis Cluster to be ok',
+      30_000,
+      200,
+    );
+    const masterOf = async (key: string): Promise<number> => {
+      const live = [...engines.entries()].find(([, e]) => e.child.exitCode === null && e.child.signalCode === null);
+      if (!live) throw new Error('no Redis Cluster member is running');
+      const slot = Number((await cli(live[0], 'CLUSTER', 'KEYSLOT', key)).trim());
+      // CLUSTER SHARDS would say it directly; CLUSTER NODES works on every version: "id addr flags master - … slots".
+      for (const line of (await cli(live[0], 'CLUSTER', 'NODES')).split('\n')) {
+        const f = line.split(' ');
+        if (!f[2]?.includes('master') || f[2].includes('fail')) continue;
+        for (const range of f.slice(8)) {
+          const [from, to = from] = range.split('-').map(Number);
+          if (from !== undefined && slot >= from && slot <= (to as number)) return Number(f[1]!.split(/[:@]/)[1]);
+        }
+      }
+      throw new Error(`no master serves the slot of ${key}`);
+    };
+    return {
+      nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+      ports,
+      masterOf,
+      killMasterOf: async (key) => {
+        const port = await masterOf(key);
+        await killEngine(engines.get(port)!);
+        return port;
       },
       stop,
     };

@@ -112,8 +112,35 @@ describe('config', () => {
     expect(refused({ REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid REDIS_SENTINEL_NAME: needs REDIS_SENTINELS/);
     expect(
       refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p', REDIS_URL: 'redis://x', AMQP_URL: 'amqp://a' }),
-    ).to.match(/not both/);
+    ).to.match(/invalid REDIS_SENTINELS: set one of REDIS_URL, REDIS_SENTINELS, not several/);
     expect(refused({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'p' })).to.match(/invalid AMQP_URL/);
+  });
+
+  it('reads a Redis Cluster instead of REDIS_URL, and refuses a bad list or a second way to Redis naming the variable', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,redis-2:7001', AMQP_URL: 'amqp://a' });
+    expect(c.mode).to.equal('cluster');
+    expect(c.redisClusterNodes).to.deep.equal([
+      { host: '127.0.0.1', port: 7000 },
+      { host: 'redis-2', port: 7001 },
+    ]);
+    expect(c.redisUrl).to.equal(undefined);
+    const refused = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return 'accepted';
+      } catch (err) {
+        expect(err).to.be.instanceOf(ConfigError);
+        return (err as Error).message;
+      }
+    };
+    expect(refused({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,', AMQP_URL: 'amqp://a' })).to.match(
+      /invalid REDIS_CLUSTER_NODES: "" is not host:port/,
+    );
+    expect(refused({ REDIS_CLUSTER_NODES: 'a:99999', AMQP_URL: 'amqp://a' })).to.match(/invalid REDIS_CLUSTER_NODES/);
+    expect(refused({ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://x', AMQP_URL: 'amqp://a' })).to.match(
+      /invalid REDIS_CLUSTER_NODES: set one of REDIS_URL, REDIS_CLUSTER_NODES/,
+    );
+    expect(refused({ REDIS_CLUSTER_NODES: 'a:1' })).to.match(/invalid AMQP_URL/);
   });
 
   it('keeps relayed messages persistent unless RELAY_PERSISTENT=false', () => {
