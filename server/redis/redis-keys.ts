@@ -13,6 +13,7 @@ import type { DocId, NodeId, UserId } from '../ids.js';
  * | `{p}nodes`                 | set    | node ids that ever kept alive and were not removed          |
  * | `{p}node-users:{nodeId}`   | set    | user ids the node registered in `user:*`                    |
  * | `{p}node-docs:{nodeId}`    | set    | `["docId","userId"]` pairs (as Lua cjson writes them) the node registered in `co:*` |
+ * | `{p}node-writes:{nodeId}`  | string | how many registry updates of the node Redis applied (shows writes a failover lost) |
  * | `{p}inbox:{userId}`        | list   | offline messages, oldest first                              |
  */
 export interface RedisKeys {
@@ -29,6 +30,8 @@ export interface RedisKeys {
   nodeUsers(nodeId: NodeId): string;
   /** Index of the (doc, user) presences the node registered. */
   nodeDocs(nodeId: NodeId): string;
+  /** Count of the node's registry updates Redis applied. */
+  nodeWrites(nodeId: NodeId): string;
   /** The user's offline inbox. */
   inbox(userId: UserId): string;
   /** SCAN MATCH pattern for every key under the prefix (tests, tooling). */
@@ -85,6 +88,7 @@ export function redisKeys(prefix: string): RedisKeys {
     nodes: () => `${prefix}nodes`,
     nodeUsers: (nodeId) => `${prefix}node-users:${encodeKeyPart(nodeId)}`,
     nodeDocs: (nodeId) => `${prefix}node-docs:${encodeKeyPart(nodeId)}`,
+    nodeWrites: (nodeId) => `${prefix}node-writes:${encodeKeyPart(nodeId)}`,
     inbox: (userId) => `${prefix}inbox:${encodeKeyPart(userId)}`,
     pattern: () => `${prefix}*`,
   };
@@ -111,5 +115,6 @@ function K.node(p, node) return p .. 'node:' .. enc(node) end
 function K.nodes(p) return p .. 'nodes' end
 function K.nodeUsers(p, node) return p .. 'node-users:' .. enc(node) end
 function K.nodeDocs(p, node) return p .. 'node-docs:' .. enc(node) end
+function K.nodeWrites(p, node) return p .. 'node-writes:' .. enc(node) end
 function K.inbox(p, user) return p .. 'inbox:' .. enc(user) end
 `;

@@ -57,7 +57,7 @@ local function remove_entries(p, node)
       end
     end
   end
-  redis.call('DEL', nu, nd)
+  redis.call('DEL', nu, nd, K.nodeWrites(p, node))
 end
 
 local function forget_node(p, node)
@@ -71,6 +71,7 @@ const SCRIPTS = {
   // ARGV: prefix, node, user
   addSession: `
 local p, node, user = ARGV[1], ARGV[2], ARGV[3]
+redis.call('INCR', K.nodeWrites(p, node))
 redis.call('HINCRBY', K.user(p, user), node, 1)
 redis.call('SADD', K.nodeUsers(p, node), user)
 -- Known even if a sweep removed it a moment ago, so a later sweep finds these entries.
@@ -79,6 +80,7 @@ return 1`,
   // ARGV: prefix, node, user. Returns 0 when there was nothing to remove (never goes below 0).
   removeSession: `
 local p, node, user = ARGV[1], ARGV[2], ARGV[3]
+redis.call('INCR', K.nodeWrites(p, node))
 local uk = K.user(p, user)
 local c = tonumber(redis.call('HGET', uk, node))
 if c == nil then return 0 end
@@ -92,6 +94,7 @@ return 1`,
   // ARGV: prefix, node, doc, user
   joinDoc: `
 local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('INCR', K.nodeWrites(p, node))
 local ck = K.co(p, doc)
 local v = read_presence(ck, user)
 local nodes = (v and v.nodes) or {}
@@ -103,6 +106,7 @@ return 1`,
   // ARGV: prefix, node, doc, user
   leaveDoc: `
 local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('INCR', K.nodeWrites(p, node))
 local ck = K.co(p, doc)
 local v = read_presence(ck, user)
 if not v or type(v.nodes[node]) ~= 'number' then return 0 end
@@ -159,14 +163,14 @@ for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
   if is_live(p, n) then out[#out + 1] = n end
 end
 return out`,
-  // ARGV: prefix, node, ttlMs, nowMs. Returns 1 when the liveness key was still there.
+  // ARGV: prefix, node, ttlMs, nowMs. Returns { 1 when the liveness key was still there, the node's applied updates }.
   keepAlive: `
 local p, node = ARGV[1], ARGV[2]
 local nk = K.node(p, node)
 local existed = redis.call('EXISTS', nk)
 redis.call('SET', nk, ARGV[4], 'PX', ARGV[3])
 redis.call('SADD', K.nodes(p), node)
-return existed`,
+return { existed, tonumber(redis.call('GET', K.nodeWrites(p, node)) or '0') }`,
   // ARGV: prefix, node
   removeNode: `
 forget_node(ARGV[1], ARGV[2])
@@ -182,7 +186,7 @@ for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
   end
 end
 return out`,
-  // ARGV: prefix, node, ttlMs, nowMs, #users, (user, count)*, #docs, (doc, user, count)*.
+  // ARGV: prefix, node, ttlMs, nowMs, #users, (user, count)*, #docs, (doc, user, count)*, updates issued.
   // Replaces everything the node registered with the given counts, and refreshes its liveness.
   resync: `
 local p, node = ARGV[1], ARGV[2]
@@ -205,6 +209,8 @@ for _ = 1, ndocs do
   write_presence(ck, user, nodes, (v and v.node) or node)
   redis.call('SADD', K.nodeDocs(p, node), pair(doc, user))
 end
+-- Counted from the updates issued so far: those still on their way add to it.
+redis.call('SET', K.nodeWrites(p, node), ARGV[i])
 redis.call('SET', K.node(p, node), ARGV[4], 'PX', ARGV[3])
 redis.call('SADD', K.nodes(p), node)
 return 1`,

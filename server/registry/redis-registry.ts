@@ -64,6 +64,9 @@ export class RedisRegistry implements Registry {
   readonly #mirror = new SessionIndex();
   /** Set when an update may not have reached Redis; the next keepAlive resyncs. */
   #dirty = false;
+  /** Updates sent, and updates Redis answered: Redis counts at least the latter unless it lost some. */
+  #issued = 0;
+  #confirmed = 0;
   #wasReady: boolean;
   #closed = false;
   readonly #onReady = (): void => {
@@ -141,12 +144,15 @@ export class RedisRegistry implements Registry {
 
   /**
    * Sets `node:{nodeId}` with PX nodeTtlMs and adds the node to `nodes`. When the key was gone
-   * (Redis lost it, or this node was swept as dead) or an update failed earlier, it then
-   * rewrites the node's registrations before resolving.
+   * (Redis lost it, or this node was swept as dead), an update failed earlier, or Redis has
+   * applied fewer of this node's updates than it confirmed (a failover lost the last writes the
+   * old primary had not replicated), it then rewrites the node's registrations before resolving.
    */
   async keepAlive(): Promise<void> {
-    const existed = await this.#run('keepAlive', [this.nodeId, this.#nodeTtlMs, Date.now()]);
-    if (existed !== 1 || this.#dirty) await this.resync();
+    const reply = await this.#run('keepAlive', [this.nodeId, this.#nodeTtlMs, Date.now()]);
+    if (!Array.isArray(reply) || reply.length !== 2) throw new Error('unexpected reply to the keepAlive script');
+    const [existed, applied] = reply as [unknown, unknown];
+    if (existed !== 1 || this.#dirty || Number(applied) < this.#confirmed) await this.resync();
     if (existed !== 1 && this.#aliveOnce) this.#onRevived?.();
     this.#aliveOnce = true;
   }
@@ -190,6 +196,7 @@ export class RedisRegistry implements Registry {
     for (const [userId, n] of users) args.push(userId, n);
     args.push(docs.length);
     for (const [docId, userId, n] of docs) args.push(docId, userId, n);
+    args.push(this.#issued);
     this.#dirty = false;
     try {
       await this.#run('resync', args);
@@ -223,8 +230,10 @@ export class RedisRegistry implements Registry {
   }
 
   async #update(name: ScriptName, args: readonly ScriptArg[]): Promise<void> {
+    this.#issued++;
     try {
       await this.#run(name, args);
+      this.#confirmed++;
     } catch (err) {
       // The mirror already holds the change; Redis may or may not. The next keepAlive (or
       // reconnect) rewrites the mirror, and the caller still learns of the failure.

@@ -144,6 +144,23 @@ describe('RedisRegistry', function () {
       expect(await admin!.hgetall(`${prefix}user:alice`)).to.deep.equal(expected);
     });
 
+    it('writes again, at the next keepAlive, registrations Redis lost after confirming them (a failover)', async () => {
+      const {
+        regs: [n1],
+        prefix,
+      } = await redisNodes(['n1']);
+      await n1!.addSession('alice', 's1');
+      await n1!.joinDoc('42', 'alice', 's1');
+      // What a promoted replica looks like when the old primary died before replicating the last
+      // writes: the entries are gone, the liveness key is still there.
+      await admin!.del(`${prefix}user:alice`, `${prefix}co:42`, `${prefix}node-users:n1`, `${prefix}node-docs:n1`);
+      await admin!.decrby(`${prefix}node-writes:n1`, 2);
+      expect(await n1!.locate('alice')).to.deep.equal([]);
+      await n1!.keepAlive();
+      expect(await n1!.locate('alice')).to.deep.equal(['n1']);
+      expect(await n1!.locate('alice', '42')).to.deep.equal(['n1']);
+    });
+
     it('names keys {prefix}co:{docId} for plain ids and encodes any other id', async () => {
       const {
         regs: [n1],
@@ -154,9 +171,16 @@ describe('RedisRegistry', function () {
       await n1!.addSession('bob@example.com', 's1');
       const keys = await keysUnder(admin!, prefix);
       expect(keys.sort()).to.deep.equal(
-        ['co:42', 'co:a%3Ab%2A', 'node-docs:n1', 'node-users:n1', 'node:n1', 'nodes', 'user:bob@example.com'].map(
-          (k) => prefix + k,
-        ),
+        [
+          'co:42',
+          'co:a%3Ab%2A',
+          'node-docs:n1',
+          'node-users:n1',
+          'node-writes:n1',
+          'node:n1',
+          'nodes',
+          'user:bob@example.com',
+        ].map((k) => prefix + k),
       );
     });
 
