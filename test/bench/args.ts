@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'storm',
   'floors',
   'soak',
+  'ha',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -85,6 +86,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle <n>            scenario idle with n sessions
   --idle-servers <n>    spread them over n server processes (default: one per 10,000; 1 fills one node to its descriptor limit)
   --storm <n>           scenario storm with n sessions on the node killed (default 15000, --quick 3000)
+  --ha                  S2 on the high-availability layout (RabbitMQ cluster of 3, Redis Sentinel) beside one RabbitMQ
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
   --soak-minutes <n>
   --profile             run the product nodes with --cpu-prof and print their hot spots
@@ -173,6 +175,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--soak':
         soak = true;
         break;
+      case '--ha':
+        if (!picked.includes('ha')) picked.push('ha');
+        break;
       case '--soak-minutes':
         soakMinutes = num(1);
         soak = true;
@@ -195,7 +200,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
         fail(`unknown option ${JSON.stringify(a)}`);
     }
   }
-  const scenarios = picked.length > 0 ? picked : SCENARIOS.filter((s) => s !== 'soak' || soak);
+  // The soak and the HA layout (engines of its own, ~30 s to start) run only when asked for.
+  const scenarios = picked.length > 0 ? picked : SCENARIOS.filter((s) => (s !== 'soak' || soak) && s !== 'ha');
   if (soak && !scenarios.includes('soak')) scenarios.push('soak');
   const shrink = quick ? 4 : 1;
   return {

@@ -23,6 +23,7 @@ import { idle } from './scenarios/idle.js';
 import { resume } from './scenarios/resume.js';
 import { single } from './scenarios/single.js';
 import { soak } from './scenarios/soak.js';
+import { ha } from './scenarios/ha.js';
 import { yjs } from './scenarios/yjs.js';
 import { storm } from './scenarios/storm.js';
 
@@ -77,6 +78,7 @@ const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set([
   'idle',
   'floors',
   'soak',
+  'ha',
 ]);
 const ORDER: readonly ScenarioName[] = [
   'floors',
@@ -90,6 +92,7 @@ const ORDER: readonly ScenarioName[] = [
   'idle',
   'storm',
   'soak',
+  'ha',
 ];
 const floorsAlone = args.scenarios.length === 1 && args.scenarios[0] === 'floors';
 const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
@@ -109,6 +112,7 @@ const RUNNERS: Record<ScenarioName, () => Promise<void>> = {
   idle: () => idle(ctx),
   storm: () => storm(ctx),
   soak: () => soak(ctx),
+  ha: () => ha(ctx),
 };
 const TITLES: Record<ScenarioName, string> = {
   floors:
@@ -124,6 +128,7 @@ const TITLES: Record<ScenarioName, string> = {
   idle: `S5 ${args.idleSessions.toLocaleString('en-US')} idle sessions (floor: bare ws server)`,
   storm: `reconnect storm: ${args.stormSessions.toLocaleString('en-US')} sessions on a node killed with SIGKILL come back on the two others`,
   soak: `soak: ${args.soakMinutes} min at ${args.rate} msg/s`,
+  ha: 'S2 user to user on a RabbitMQ cluster of three and Redis with Sentinel, beside one RabbitMQ (floor: ws→amqplib→ws)',
 };
 
 let interrupted = false;
@@ -187,6 +192,7 @@ for (const [i, name] of scenarios.entries()) {
       idle: 's5',
       storm: 'storm',
       soak: 'soak',
+      ha: 'ha',
       floors: '',
     }[name];
     let files: string[] = [];

@@ -21,7 +21,7 @@ import { StompJsClient, StompJsSendPipe } from '../stompjs-pipe.js';
 import { startRelayFloor, startSocketIoPeer } from './cross-peers.js';
 
 /** One system measured in S2: its pipe, the processes whose CPU is its, and its figure. */
-interface Entry {
+export interface Entry {
   readonly id: string;
   readonly label: string;
   readonly floor?: string;
@@ -29,6 +29,37 @@ interface Entry {
   readonly pids: readonly number[];
   /** The product nodes' HTTP roots (their batch sizes are read around each run). */
   readonly nodeUrls?: readonly string[];
+}
+
+type Defer = (f: () => Promise<unknown> | void) => void;
+
+/** Two product nodes of their own (`env` over the bench's) with one lean sender on the first and its recipient on the second. */
+export async function userHop(
+  ctx: BenchContext,
+  defer: Defer,
+  label: string,
+  env: Record<string, string>,
+): Promise<Pick<Entry, 'pipe' | 'pids' | 'nodeUrls'>> {
+  const product = await startProduct(ctx, label, 2, 'cluster', env);
+  defer(() => product.stop());
+  const from = await LeanStompClient.connect({ url: product.wsUrl(0), login: 'bench-a' });
+  const to = await LeanStompClient.connect({ url: product.wsUrl(1), login: 'bench-b' });
+  defer(() => Promise.all([from.close(), to.close()]));
+  const pipe = new StompSendPipe(from, '/user/bench-b/queue/chat', [to]);
+  receiveStomp(to, pipe);
+  await to.subscribe('/user/queue/chat', 'sub-0');
+  return { pipe, pids: product.nodes.map((n) => n.pid), nodeUrls: [product.httpUrl(0), product.httpUrl(1)] };
+}
+
+/** Warm-up, then `runs` interleaved runs of every entry, per body size. */
+export async function measureEntries(ctx: BenchContext, entries: readonly Entry[]): Promise<void> {
+  for (const size of ctx.args.sizes) {
+    const figs = entries.map((e) => msgFigure(ctx, e.id, e.label, size, e.floor));
+    for (const e of entries) await warmUp(ctx, e.pipe, size);
+    for (let r = 0; r < ctx.args.runs; r++) {
+      for (const [i, e] of entries.entries()) await measureMsg(ctx, figs[i]!, e.pipe, e.pids, r, e.nodeUrls);
+    }
+  }
 }
 
 export async function cross(ctx: BenchContext, floorOnly = false): Promise<void> {
@@ -69,21 +100,10 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       });
       // The same hop with history on for the recipient's destination (the resume extension's cost),
       // and on the default node queues: quorum (replicated over a RabbitMQ cluster; here one member).
-      const userHop = async (
-        label: string,
-        env: Record<string, string>,
-      ): Promise<Pick<Entry, 'pipe' | 'pids' | 'nodeUrls'>> => {
-        const product = await startProduct(ctx, label, 2, 'cluster', env);
-        defer(() => product.stop());
-        const from = await LeanStompClient.connect({ url: product.wsUrl(0), login: 'bench-a' });
-        const to = await LeanStompClient.connect({ url: product.wsUrl(1), login: 'bench-b' });
-        defer(() => Promise.all([from.close(), to.close()]));
-        const pipe = new StompSendPipe(from, '/user/bench-b/queue/chat', [to]);
-        receiveStomp(to, pipe);
-        await to.subscribe('/user/queue/chat', 'sub-0');
-        return { pipe, pids: product.nodes.map((n) => n.pid), nodeUrls: [product.httpUrl(0), product.httpUrl(1)] };
-      };
-      const historied = await userHop('s2h', { HISTORY_DESTINATIONS: '/user/queue/chat', RELAY_QUEUE_TYPE: 'classic' });
+      const historied = await userHop(ctx, defer, 's2h', {
+        HISTORY_DESTINATIONS: '/user/queue/chat',
+        RELAY_QUEUE_TYPE: 'classic',
+      });
       entries.push({ id: 'cross.user.history', label: 'S2 user→user, history on', floor: 'floor.relay', ...historied });
       entries.push({
         id: 'cross.chat',
@@ -93,7 +113,7 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
         pids,
         nodeUrls,
       });
-      const quorum = await userHop('s2q', {});
+      const quorum = await userHop(ctx, defer, 's2q', {});
       entries.push({ id: 'cross.user.quorum', label: 'S2 user→user, quorum queues', floor: 'floor.relay', ...quorum });
       if (ctx.args.peers) {
         const d = await StompJsClient.connect(cluster.wsUrl(0), 'bench-d');
@@ -119,12 +139,6 @@ export async function cross(ctx: BenchContext, floorOnly = false): Promise<void>
       );
       ctx.progress(`  RabbitMQ while idle: ${(idle * 100).toFixed(1)} % of a core`);
     }
-    for (const size of ctx.args.sizes) {
-      const figs = entries.map((e) => msgFigure(ctx, e.id, e.label, size, e.floor));
-      for (const e of entries) await warmUp(ctx, e.pipe, size);
-      for (let r = 0; r < ctx.args.runs; r++) {
-        for (const [i, e] of entries.entries()) await measureMsg(ctx, figs[i]!, e.pipe, e.pids, r, e.nodeUrls);
-      }
-    }
+    await measureEntries(ctx, entries);
   });
 }
