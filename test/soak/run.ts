@@ -5,9 +5,10 @@
  * (three senders to three recipients, the recipients on the resume helper), and a seeded random
  * schedule of faults, one at a time, each repaired before the next: a RabbitMQ member or the Redis
  * primary killed (and started again), a relay node killed or drained (and started again on its
- * port), a relay node's links to RabbitMQ cut for a few seconds. Prints the seed, the schedule, the
- * counts and the relay nodes' RSS each minute; exits 1 when an accepted message was lost or came
- * twice, or the RSS grew (runs of 15 minutes or more).
+ * port), a relay node's links to RabbitMQ cut for a few seconds, or a member, the primary and a
+ * relay node killed at once. Prints the seed, the schedule, the counts and the relay nodes' RSS
+ * each minute; exits 1 when an accepted message was lost or came twice, or the RSS grew (runs of
+ * 15 minutes or more).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -182,6 +183,15 @@ async function inject(
       slot.restartedAt = Date.now();
       await slot.proc.ready;
       return `relay node ${slot.nodeId} ${kind === 'node-kill' ? 'killed (-9)' : 'drained (SIGTERM)'}, started again after 2 s`;
+    }
+    case 'all-at-once': {
+      const member = rabbit.members[Math.floor(random() * rabbit.members.length)]!;
+      const [, port] = await Promise.all([member.kill(), redis.killPrimary(), stopNode(slot.proc, 'SIGKILL')]);
+      await delay(5_000);
+      slot.proc = spawnNode(slot.nodeId, slot.env, 60_000);
+      slot.restartedAt = Date.now();
+      await Promise.all([member.restart(), redis.restartAsReplica(port), slot.proc.ready]);
+      return `RabbitMQ member ${member.name}, Redis primary :${port} and relay node ${slot.nodeId} killed (-9) at once, all started again after 5 s`;
     }
     case 'amqp-cut': {
       for (const p of slot.proxies) p.cut();

@@ -1,5 +1,13 @@
 /** The soak's faults, drawn one at a time from a seeded generator so a run can be repeated. */
-export const FAULT_KINDS = ['rabbit-member', 'redis-primary', 'node-kill', 'node-drain', 'amqp-cut'] as const;
+export const FAULT_KINDS = [
+  'rabbit-member',
+  'redis-primary',
+  'node-kill',
+  'node-drain',
+  'amqp-cut',
+  // A RabbitMQ member, the Redis primary and a relay node killed in the same moment.
+  'all-at-once',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** A small seeded PRNG (mulberry32): uniform in [0, 1), the same sequence for the same seed. */
