@@ -146,13 +146,15 @@ export class RedisRegistry implements Registry {
    * Sets `node:{nodeId}` with PX nodeTtlMs and adds the node to `nodes`. When the key was gone
    * (Redis lost it, or this node was swept as dead), an update failed earlier, or Redis has
    * applied fewer of this node's updates than it confirmed (a failover lost the last writes the
-   * old primary had not replicated), it then rewrites the node's registrations before resolving.
+   * old primary had not replicated), and the first time, it then rewrites the node's
+   * registrations before resolving.
    */
   async keepAlive(): Promise<void> {
     const reply = await this.#run('keepAlive', [this.nodeId, this.#nodeTtlMs, Date.now()]);
     if (!Array.isArray(reply) || reply.length !== 2) throw new Error('unexpected reply to the keepAlive script');
     const [existed, applied] = reply as [unknown, unknown];
-    if (existed !== 1 || this.#dirty || Number(applied) < this.#confirmed) await this.resync();
+    // The first one also replaces what an earlier process under this node id left (its count included).
+    if (existed !== 1 || this.#dirty || !this.#aliveOnce || Number(applied) < this.#confirmed) await this.resync();
     if (existed !== 1 && this.#aliveOnce) this.#onRevived?.();
     this.#aliveOnce = true;
   }

@@ -37,17 +37,17 @@ export interface OutgoingMessage {
   readonly id?: string;
 }
 
+const ROUTED_RESULT: RouteResult = 'routed';
+const STORED: RouteResult = 'stored';
+/** Shared: most user messages are routed without anything to wait for. */
+const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
+
 /**
  * Routes every message the node accepts (SPEC §1, §5): a user message goes to the nodes the
  * registry names for the user — delivered here with no broker hop when this node is one of them —
  * or into the offline inbox; a broadcast reaches local subscribers directly and other nodes through
  * the broker. Resolving means accepted (RECEIPT, HTTP 202).
  */
-const ROUTED_RESULT: RouteResult = 'routed';
-const STORED: RouteResult = 'stored';
-/** Shared: most user messages are routed without anything to wait for. */
-const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
-
 export class MessageRouter {
   private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
 

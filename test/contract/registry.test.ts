@@ -161,6 +161,21 @@ describe('RedisRegistry', function () {
       expect(await n1!.locate('alice', '42')).to.deep.equal(['n1']);
     });
 
+    it('replaces, at its first keepAlive, what an earlier process under the same node id left', async () => {
+      const {
+        regs: [before],
+        prefix,
+      } = await redisNodes(['n1']);
+      await before!.addSession('alice', 's1');
+      await before!.joinDoc('42', 'alice', 's1');
+      // The process dies (no removeNode) and comes back under its id within NODE_TTL_MS.
+      const after = await makeRedisRegistriesSharing(prefix, 'n1', 10_000);
+      await after.keepAlive();
+      expect(await after.locate('alice')).to.deep.equal([]);
+      expect(await after.locate('alice', '42')).to.deep.equal([]);
+      expect(await admin!.get(`${prefix}node-writes:n1`)).to.equal('0');
+    });
+
     it('names keys {prefix}co:{docId} for plain ids and encodes any other id', async () => {
       const {
         regs: [n1],
