@@ -320,6 +320,15 @@ export class Recipient extends ReconnectingClient {
     return this.connected && this.subscribed;
   }
 
+  /** For failure messages: connection and subscription state, reconnects, ERRORs, close codes. */
+  state(): string {
+    const since = this.subscribedAt ? `${((Date.now() - this.subscribedAt) / 1000).toFixed(0)} s ago` : 'never';
+    return (
+      `connected=${this.connected} subscribed=${this.subscribed} (${since}) connects=${this.connects} ` +
+      `notRecovered=${this.notRecovered} errors=${this.errors.join('|')} closes=${this.closes.join('/')}`
+    );
+  }
+
   protected onConnected(): void {
     if (this.resume) return; // the helper subscribed already, and says when its RECEIPT came
     this.subscribed = false;

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -143,8 +144,16 @@ export interface Spawned {
   readonly ready: Promise<number>;
 }
 
-/** Starts `node --import tsx server/main.ts` with exactly `env`; `ready` resolves with its port once it says "ready". */
-export function spawnNode(nodeId: string, env: Record<string, string>, startTimeoutMs: number): Spawned {
+/**
+ * Starts `node --import tsx server/main.ts` with exactly `env`; `ready` resolves with its port once
+ * it says "ready". `logFile`: every line also goes there (appended), not only the last few kept.
+ */
+export function spawnNode(
+  nodeId: string,
+  env: Record<string, string>,
+  startTimeoutMs: number,
+  logFile?: string,
+): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: REPO_ROOT,
     env,
@@ -153,6 +162,7 @@ export function spawnNode(nodeId: string, env: Record<string, string>, startTime
   live.add(child);
   const lines: string[] = [];
   const keep = (stream: string, line: string) => {
+    if (logFile) appendFileSync(logFile, `${new Date().toISOString()} [${nodeId} ${stream}] ${line}\n`);
     lines.push(`[${nodeId} ${stream}] ${line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}…` : line}`);
     if (lines.length > KEPT_LINES) lines.shift();
   };

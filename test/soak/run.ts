@@ -10,7 +10,9 @@
  * each minute; exits 1 when an accepted message was lost or came twice, or the RSS grew (runs of
  * 15 minutes or more).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBalancer, type Balancer } from '../helpers/balancer.js';
 import { spawnNode, uniqueUsers, type Spawned } from '../helpers/cluster.js';
@@ -52,6 +54,7 @@ interface Slot {
   readonly nodeId: string;
   readonly port: number;
   readonly env: Record<string, string>;
+  readonly logFile: string;
   readonly proxies: readonly TcpProxy[];
   proc: Spawned;
   /** RSS (KiB) at each minute mark; undefined where the process was new that minute. */
@@ -67,6 +70,8 @@ async function main(): Promise<void> {
     () => redis.stop(),
   );
   const keyPrefix = uniquePrefix('soak');
+  const logDir = mkdtempSync(path.join(os.tmpdir(), 'stomp-relay-soak-'));
+  say(`relay node logs: ${logDir}`);
   const slots: Slot[] = [];
   for (let i = 1; i <= 3; i++) {
     const proxies = await Promise.all(rabbit.members.map((m) => startTcpProxy(m.url)));
@@ -88,7 +93,17 @@ async function main(): Promise<void> {
       DRAIN_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'info', // spawnNode reads the "listening" and "ready" lines
     };
-    slots.push({ nodeId, port, env, proxies, proc: spawnNode(nodeId, env, 60_000), rss: [], restartedAt: Date.now() });
+    const logFile = path.join(logDir, `${nodeId}.log`);
+    slots.push({
+      nodeId,
+      port,
+      env,
+      logFile,
+      proxies,
+      proc: spawnNode(nodeId, env, 60_000, logFile),
+      rss: [],
+      restartedAt: Date.now(),
+    });
   }
   cleanups.push(() => Promise.all(slots.map((s) => stopNode(s.proc, 'SIGTERM'))));
   await Promise.all(slots.map((s) => s.proc.ready));
@@ -116,6 +131,8 @@ async function main(): Promise<void> {
 
   const memory = setInterval(() => {
     for (const s of slots) s.rss.push(Date.now() - s.restartedAt >= 60_000 ? rssKiB(s.proc) : undefined);
+    const t = ledger.totals();
+    say(`minute ${slots[0]!.rss.length}: accepted ${t.accepted}, received ${t.received}, not yet received ${t.lost}`);
   }, 60_000);
   cleanups.unshift(async () => clearInterval(memory));
 
@@ -147,7 +164,10 @@ async function main(): Promise<void> {
   const grew = minutes >= 15 ? rssGrew(slots) : [];
   for (const g of grew) console.log(`  RSS grew: ${g}`);
   if (t.lost > 0 || t.duplicates > 0 || t.accepted < t.sent || grew.length > 0) {
-    if (t.lost > 0) console.log(ledger.describeLost());
+    if (t.lost > 0) {
+      console.log(ledger.describeLost());
+      for (const r of recipients) console.log(`  ${r.user}: ${r.state()}`);
+    }
     exitCode = 1;
   }
   console.log(exitCode === 0 ? 'soak: PASS' : 'soak: FAIL');
@@ -179,7 +199,7 @@ async function inject(
       const signal = kind === 'node-kill' ? 'SIGKILL' : 'SIGTERM';
       await stopNode(slot.proc, signal);
       await delay(2_000);
-      slot.proc = spawnNode(slot.nodeId, slot.env, 60_000);
+      slot.proc = spawnNode(slot.nodeId, slot.env, 60_000, slot.logFile);
       slot.restartedAt = Date.now();
       await slot.proc.ready;
       return `relay node ${slot.nodeId} ${kind === 'node-kill' ? 'killed (-9)' : 'drained (SIGTERM)'}, started again after 2 s`;
@@ -188,7 +208,7 @@ async function inject(
       const member = rabbit.members[Math.floor(random() * rabbit.members.length)]!;
       const [, port] = await Promise.all([member.kill(), redis.killPrimary(), stopNode(slot.proc, 'SIGKILL')]);
       await delay(5_000);
-      slot.proc = spawnNode(slot.nodeId, slot.env, 60_000);
+      slot.proc = spawnNode(slot.nodeId, slot.env, 60_000, slot.logFile);
       slot.restartedAt = Date.now();
       await Promise.all([member.restart(), redis.restartAsReplica(port), slot.proc.ready]);
       return `RabbitMQ member ${member.name}, Redis primary :${port} and relay node ${slot.nodeId} killed (-9) at once, all started again after 5 s`;
