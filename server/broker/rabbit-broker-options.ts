@@ -50,5 +50,15 @@ export interface RabbitBrokerOptions {
 
 export const DEFAULT_BATCH: BatchBounds = { maxRecords: 512, maxBytes: 256 * 1024 };
 
+/** The batch bounds of `options`: a batch never holds more than the publish buffer could take while disconnected. */
+export function batchBounds(options: RabbitBrokerOptions, maxPending: number): BatchBounds {
+  const bounds = options.batch ?? DEFAULT_BATCH;
+  return {
+    maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
+    maxBytes: bounds.maxBytes,
+    maxInflight: bounds.maxInflight ?? 1,
+  };
+}
+
 /** A TCP connect that hangs (black-holed host) counts as a failed attempt after this. */
 export const CONNECT_TIMEOUT_MS = 10_000;

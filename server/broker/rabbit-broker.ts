@@ -20,15 +20,15 @@ import { UnroutableError, type Broker, type ControlSignal, type MessageHandler, 
 import { SIGNAL_BROADCAST, signalMessage, splitSignals } from './control-signal.js';
 import { ConfirmPublisher, openConfirmChannel, swapConfirmChannel } from './confirm-publisher.js';
 import { adoptNodeQueue } from './queue-adoption.js';
-import { CONNECT_TIMEOUT_MS, DEFAULT_BATCH, type RabbitBrokerOptions } from './rabbit-broker-options.js';
+import { batchBounds, CONNECT_TIMEOUT_MS, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
 import { RelayConsumer } from './relay-consumer.js';
+import { openConsumerChannel } from './consumer-channel.js';
 import {
   RabbitTopology,
   DEFAULT_NODE_QUEUE_EXPIRES_MS,
   assertNodeId,
   broadcastRoutingKey,
-  declareNodeTopology,
   isValidNodeId,
   nodeQueueOptions,
 } from './rabbit-topology.js';
@@ -124,8 +124,6 @@ export class RabbitBroker implements Broker {
     this.onReconnect = options.onReconnect;
     const maxPending = options.maxPendingPublishes ?? 10_000;
     this.publisher = new ConfirmPublisher(maxPending, options.pressure, () => this.renewPublishChannel());
-    const bounds = options.batch ?? DEFAULT_BATCH;
-    // A batch never holds more than the buffer could take while disconnected.
     const sink = {
       admit: (records: number): void => {
         if (this.closing) throw new BrokerClosedError();
@@ -133,17 +131,8 @@ export class RabbitBroker implements Broker {
       },
       publish: this.publisher.publish.bind(this.publisher),
     };
-    this.batcher = new RelayBatcher(
-      sink,
-      options.persistent ?? true,
-      {
-        maxRecords: Math.max(1, Math.min(bounds.maxRecords, maxPending)),
-        maxBytes: bounds.maxBytes,
-        maxInflight: bounds.maxInflight ?? 1,
-      },
-      setImmediate,
-      options.onBatch,
-    );
+    const bounds = batchBounds(options, maxPending);
+    this.batcher = new RelayBatcher(sink, options.persistent ?? true, bounds, setImmediate, options.onBatch);
     this.bindings = new BroadcastBindings({
       nodeExchange: this.nodeExchange,
       broadcastExchange: this.topology.broadcastExchange,
@@ -313,10 +302,14 @@ export class RabbitBroker implements Broker {
       noDelay: true,
       clientProperties: { connection_name: `stomp-relay ${this.nodeId}` },
     });
-    // A close during setup fires before `this.conn` is set, so `lost` ignores it: remember it here.
-    let closedDuringSetup = false;
+    // A close during setup fires before `this.conn` is set, so `lost` ignores it: it ends the setup
+    // here instead. amqplib may leave an RPC of a connection that closed unanswered: the setup
+    // races the close, so a retry always follows.
+    let setupFailed: (err: Error) => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => (setupFailed = reject));
+    closed.catch(() => undefined);
     const onClose = (reason: string) => (): void => {
-      closedDuringSetup = true;
+      setupFailed(new Error(`${reason} during setup`));
       this.lost(conn, reason);
     };
     try {
@@ -331,37 +324,38 @@ export class RabbitBroker implements Broker {
         this.log.info({}, 'RabbitMQ unblocked publishing');
       });
 
-      const pub = await openConfirmChannel(conn, this.publisher, this.log, onClose('publish channel closed'));
-
-      const sub = await conn.createChannel();
-      sub.on('close', onClose('consumer channel closed'));
-      sub.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ consumer channel error'));
-
-      await declareNodeTopology(
-        sub,
-        this.topology,
-        this.nodeId,
-        nodeQueueOptions(this.queueExpiresMs, this.queueType),
-        !this.connectedOnce,
-      );
-      await this.bindings.restore(sub);
-      await sub.prefetch(this.prefetch);
-      // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
-      const acks = new AckBatcher<ConsumeMessage>(
-        { ack: (m, allUpTo) => safely(() => sub.ack(m, allUpTo)) }, // a closed channel: RabbitMQ redelivers
-        Math.max(1, Math.floor(this.prefetch / 4)),
-      );
-      const consumer = this.consumer as RelayConsumer;
-      const onDelivery = (m: ConsumeMessage | null): void => {
-        if (m !== null) return consumer.deliver(sub, acks, m);
-        // The server cancelled the consumer (queue deleted): reconnecting re-declares it.
-        this.log.warn({ queue: this.queue }, 'RabbitMQ cancelled the consumer');
-        this.lost(conn, 'consumer cancelled');
+      const setUp = async () => {
+        const pub = await openConfirmChannel(conn, this.publisher, this.log, onClose('publish channel closed'));
+        const sub = await openConsumerChannel(conn, {
+          topology: this.topology,
+          nodeId: this.nodeId,
+          queueOptions: nodeQueueOptions(this.queueExpiresMs, this.queueType),
+          firstRun: !this.connectedOnce,
+          bindings: this.bindings,
+          prefetch: this.prefetch,
+          log: this.log,
+          onClose: onClose('consumer channel closed'),
+        });
+        // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
+        const acks = new AckBatcher<ConsumeMessage>(
+          { ack: (m, allUpTo) => safely(() => sub.ack(m, allUpTo)) }, // a closed channel: RabbitMQ redelivers
+          Math.max(1, Math.floor(this.prefetch / 4)),
+        );
+        const consumer = this.consumer as RelayConsumer;
+        const onDelivery = (m: ConsumeMessage | null): void => {
+          if (m !== null) return consumer.deliver(sub, acks, m);
+          // The server cancelled the consumer (queue deleted): reconnecting re-declares it.
+          this.log.warn({ queue: this.queue }, 'RabbitMQ cancelled the consumer');
+          this.lost(conn, 'consumer cancelled');
+        };
+        const { consumerTag } = await sub.consume(this.queue, onDelivery, { noAck: false });
+        return { pub, sub, acks, consumerTag };
       };
-      const { consumerTag } = await sub.consume(this.queue, onDelivery, { noAck: false });
+      const setup = setUp();
+      setup.catch(() => undefined); // when the close won the race
+      const { pub, sub, acks, consumerTag } = await Promise.race([setup, closed]);
 
       if (this.closing) throw new BrokerClosedError();
-      if (closedDuringSetup) throw new Error('connection closed during setup');
       this.conn = conn;
       this.pubCh = pub;
       this.subCh = sub;
@@ -375,7 +369,8 @@ export class RabbitBroker implements Broker {
       this.publisher.attach(pub);
       if (reconnected) this.onReconnect?.();
     } catch (err) {
-      await conn.close().catch(() => undefined);
+      // Not awaited: close() of a connection that already failed may never settle (amqplib).
+      conn.close().catch(() => undefined);
       throw err;
     }
   }
