@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { parseArgs, type ScenarioName } from './args.js';
+import { parseArgs, SCENARIOS, type ScenarioName } from './args.js';
 import { PRODUCT_BENCH_ENV, profileDirFor, stopEverything, type BenchContext } from './context.js';
 import { deleteRedisKeys, infraPids, productArgs, rabbitPids, REPO_ROOT } from './processes.js';
 import { renderProfile, summarizeProfile } from './profile-summary.js';
@@ -67,19 +67,8 @@ const ctx: BenchContext = {
   progress,
 };
 
-const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set([
-  'cross',
-  'fast',
-  'resume',
-  'yjs',
-  'storm',
-  'fanout',
-  'http',
-  'idle',
-  'floors',
-  'soak',
-  'ha',
-]);
+// Every scenario but S1 (one embedded node) runs on the machine's Redis and RabbitMQ.
+const NEEDS_SERVICES: ReadonlySet<ScenarioName> = new Set(SCENARIOS.filter((s) => s !== 'single'));
 const ORDER: readonly ScenarioName[] = [
   'floors',
   'single',
