@@ -152,7 +152,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           maxDeliveryAttempts: config.relayDeliveryAttempts,
           pressure,
           onBatch: (records) => metrics.relayBatchSize.observe(records),
-          onReconnect: () => subscriptionsRef.current?.replayAllStored(),
+          onConnected: () => subscriptionsRef.current?.replayAllStored(),
+          beforeDeclare: () => untilQueueReleased(registry, log),
           log,
         })
       : new MemoryBroker(config.nodeId));
@@ -243,8 +244,10 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   });
 
   const started = (async () => {
-    await broker.start(router.onRelayed, router.onSignal);
+    // Alive before the queue is declared: a sweep that took this node for dead has claimed its
+    // queue by then, and the broker waits for that takeover to end (untilQueueReleased).
     await registry.keepAlive();
+    await broker.start(router.onRelayed, router.onSignal);
   })();
   started.catch((err: unknown) => log.error({ err }, 'node start failed'));
   const keepAlive = setInterval(
@@ -262,12 +265,23 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           if (gone.length === 0) return;
           log.info({ nodes: gone }, 'swept dead nodes; taking over their queues');
           // SPEC §8: what a dead node left in its queue reaches its users, wherever they are now.
-          for (const dead of gone) await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+          for (const dead of gone) await adoptClaimed(dead);
         })
         .catch((err: unknown) => log.warn({ err: String(err) }, 'sweep failed'));
     }, config.nodeTtlMs);
     timers.push(sweep);
   }
+
+  /** Takes over a swept node's queue, holding the sweep's claim on it meanwhile (Registry.holdClaim). */
+  const adoptClaimed = async (dead: NodeId): Promise<void> => {
+    const renew = setInterval(() => void registry.holdClaim(dead, true).catch(() => undefined), config.nodeTtlMs);
+    try {
+      await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+    } finally {
+      clearInterval(renew);
+      await registry.holdClaim(dead, false).catch(() => undefined); // else it expires
+    }
+  };
 
   /** SPEC §8 drain: out of the registry, clients told to reconnect (1012), the queue handed back. */
   const leaveCluster = async (): Promise<void> => {
@@ -328,6 +342,20 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     drain: () => stop(true),
     close: () => stop(false),
   };
+}
+
+/**
+ * Resolves once no other node is taking over this node's queue (it took this node for dead: a
+ * restart within NODE_TTL_MS, or a Redis failover longer than it). Declaring the queue meanwhile
+ * would have the takeover delete it under this node's consumer.
+ */
+async function untilQueueReleased(registry: Registry, log: Logger): Promise<void> {
+  for (let said = false; ; said = true) {
+    const by = await registry.queueClaimedBy();
+    if (by === undefined) return;
+    if (!said) log.info({ by }, "another node is taking over this node's old queue; waiting");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** True when `work` settled within `ms`; false when the time ran out first (the work goes on unwatched). */

@@ -10,6 +10,8 @@ export interface ConsumerChannelOptions {
   readonly queueOptions: Options.AssertQueue;
   /** The first connection of this process: the node's earlier bindings are dropped (declareNodeTopology). */
   readonly firstRun: boolean;
+  /** Awaited before the queue is declared (see RabbitBrokerOptions.beforeDeclare). */
+  readonly beforeDeclare: (() => Promise<void>) | undefined;
   readonly bindings: BroadcastBindings;
   readonly prefetch: number;
   readonly log: BrokerLog;
@@ -21,6 +23,7 @@ export async function openConsumerChannel(conn: ChannelModel, o: ConsumerChannel
   const sub = await conn.createChannel();
   sub.on('close', o.onClose);
   sub.on('error', (err: Error) => o.log.warn({ err: errorMessage(err) }, 'RabbitMQ consumer channel error'));
+  await o.beforeDeclare?.();
   await declareNodeTopology(sub, o.topology, o.nodeId, o.queueOptions, o.firstRun);
   await o.bindings.restore(sub);
   await sub.prefetch(o.prefetch);

@@ -37,11 +37,16 @@ export interface RabbitBrokerOptions {
   /** Bounds of one batch of the node hop. Default 512 messages, 256 KiB. */
   readonly batch?: BatchBounds;
   /**
-   * Called after each reconnect (not the first connect): what was meant for this node while it was
-   * away may have gone to its users' offline inboxes (its queue adopted by a node that took it for
-   * dead, or an inbox nudge missed), so the node's sessions take their inboxes again.
+   * Called after each connect: what was meant for this node while it was away (or starting) may
+   * have gone to its users' offline inboxes (its queue adopted by a node that took it for dead, or
+   * an inbox nudge missed), so the node's sessions take their inboxes again.
    */
-  readonly onReconnect?: () => void;
+  readonly onConnected?: () => void;
+  /**
+   * Resolves when the node may declare its queue; awaited before each declaration. A node taken
+   * for dead waits here while another node takes its old queue over. Default: at once.
+   */
+  readonly beforeDeclare?: () => Promise<void>;
   /** Called with the number of relay messages in each AMQP message published (a metric). */
   readonly onBatch?: (records: number) => void;
   /** Told of the publish buffer's load, for flow control. Default: none. */

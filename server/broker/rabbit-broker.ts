@@ -75,7 +75,7 @@ export class RabbitBroker implements Broker {
   private readonly maxDelayMs: number;
   private readonly maxDeliveryAttempts: number;
   private readonly closeTimeoutMs: number;
-  private readonly onReconnect: (() => void) | undefined;
+  private readonly hooks: Pick<RabbitBrokerOptions, 'onConnected' | 'beforeDeclare'>;
 
   private consumer: RelayConsumer | undefined;
   private startPromise: Promise<void> | undefined;
@@ -121,7 +121,7 @@ export class RabbitBroker implements Broker {
     this.maxDelayMs = options.reconnectMaxDelayMs ?? 30_000;
     this.maxDeliveryAttempts = options.maxDeliveryAttempts ?? 5;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-    this.onReconnect = options.onReconnect;
+    this.hooks = options;
     const maxPending = options.maxPendingPublishes ?? 10_000;
     this.publisher = new ConfirmPublisher(maxPending, options.pressure, () => this.renewPublishChannel());
     const sink = {
@@ -244,7 +244,7 @@ export class RabbitBroker implements Broker {
     this.subAcks?.flush(true);
   }
 
-  /** Reconnects, which declares the queue and its bindings again and then has the sessions take their inboxes (`onReconnect`). */
+  /** Reconnects, which declares the queue and its bindings again and then has the sessions take their inboxes (`onConnected`). */
   redeclare(): void {
     if (this.conn) this.lost(this.conn, 'taken for dead: declaring the node queue again');
   }
@@ -331,6 +331,7 @@ export class RabbitBroker implements Broker {
           nodeId: this.nodeId,
           queueOptions: nodeQueueOptions(this.queueExpiresMs, this.queueType),
           firstRun: !this.connectedOnce,
+          beforeDeclare: this.hooks.beforeDeclare,
           bindings: this.bindings,
           prefetch: this.prefetch,
           log: this.log,
@@ -363,11 +364,10 @@ export class RabbitBroker implements Broker {
       this.consumerTag = consumerTag;
       this.ready = true;
       this.log.info({ node: this.nodeId, queue: this.queue, reconnect: this.connectedOnce }, 'RabbitMQ connected');
-      const reconnected = this.connectedOnce;
       this.connectedOnce = true;
       for (const w of this.readyWaiters.splice(0)) w.resolve();
       this.publisher.attach(pub);
-      if (reconnected) this.onReconnect?.();
+      this.hooks.onConnected?.();
     } catch (err) {
       // Not awaited: close() of a connection that already failed may never settle (amqplib).
       conn.close().catch(() => undefined);

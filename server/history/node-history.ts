@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 import type { History, StreamPosition } from './history.js';
 import type { HistoryStreams } from './streams.js';
-import { SubscriptionStream, type StreamStart } from './subscription-stream.js';
+import { SubscriptionStream, type StreamCopy, type StreamStart } from './subscription-stream.js';
 
 /** The SUBSCRIBE headers of a resume (SPEC §11). */
 const RESUME_EPOCH = 'x-resume-epoch';
@@ -44,6 +44,7 @@ export class NodeHistory {
     destination: string,
     user: UserId,
     write: (msg: RelayMessage, position: StreamPosition | undefined) => void,
+    offline?: () => Promise<readonly StreamCopy[]>,
   ): SubscriptionStream | undefined {
     const stream = this.streams.ofSubscription(destination, user);
     if (stream === undefined) return undefined;
@@ -53,6 +54,7 @@ export class NodeHistory {
       stream,
       write,
       maxHeld: this.size,
+      ...(offline ? { offline } : {}),
       events: {
         resumed: (recovered) => metrics.historyResumes.inc({ recovered: String(recovered) }),
         dropped: (reason) => metrics.historyDropped.inc({ reason }),

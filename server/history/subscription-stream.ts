@@ -1,6 +1,6 @@
 import type { RelayMessage } from '../relay/relay-message.js';
 import type { History, StreamId, StreamPosition } from './history.js';
-import { OffsetGate, type GateDropReason, type Sequenced } from './offset-gate.js';
+import { OffsetGate, type GapFill, type GateDropReason, type Sequenced } from './offset-gate.js';
 
 /** How long a copy ahead of a missing offset waits for it before the gap is read from history. */
 export const GAP_HOLD_MS = 250;
@@ -29,6 +29,12 @@ export interface SubscriptionStreamOptions {
   readonly write: (msg: RelayMessage, position: StreamPosition | undefined) => void;
   /** Copies held past a gap at most (HISTORY_SIZE: a fill cannot bring back more). */
   readonly maxHeld: number;
+  /**
+   * Takes the subscription's offline inbox: what it returns goes through the gate; messages
+   * without a position it writes itself. Asked when a gap fill finds the history short, before the
+   * gap is given up: a message stored while its recipient's node had no queue waits there.
+   */
+  readonly offline?: () => Promise<readonly StreamCopy[]>;
   /** @default GAP_HOLD_MS */
   readonly holdMs?: number;
   readonly events?: StreamEvents;
@@ -157,21 +163,32 @@ export class SubscriptionStream {
       this.#schedule();
       return;
     }
-    this.#options.history.range(this.#options.stream, fill.epoch, fill.from, fill.to).then(
-      (entries) => {
+    this.#read(fill).then(
+      ({ entries, later }) => {
         this.#options.events?.gapFilled?.();
-        this.#deliver(
-          this.#gate.filled(
-            fill,
-            entries.map((e) => sequenced({ msg: e.message, epoch: fill.epoch, offset: e.offset })),
-          ),
-        );
+        this.#deliver(this.#gate.filled(fill, entries));
+        for (const c of later) this.offer(c.msg, c.epoch, c.offset);
       },
       (err: unknown) => {
         this.#options.events?.gapFillFailed?.(err);
         this.#deliver(this.#gate.filled(fill, []));
       },
     );
+  }
+
+  /** The gap's offsets from history and, when it no longer has them all, from the offline inbox (`later`: the inbox's other copies). */
+  async #read(fill: GapFill): Promise<{ entries: Sequenced<StreamCopy>[]; later: StreamCopy[] }> {
+    const { history, stream, offline } = this.#options;
+    const read = await history.range(stream, fill.epoch, fill.from, fill.to);
+    const entries = read.map((e) => sequenced({ msg: e.message, epoch: fill.epoch, offset: e.offset }));
+    const later: StreamCopy[] = [];
+    if (offline === undefined || entries.length > fill.to - fill.from) return { entries, later };
+    const stored = await offline().catch(() => []); // an unreadable inbox keeps its messages for the next take
+    for (const c of stored) {
+      if (c.epoch === fill.epoch && c.offset <= fill.to) entries.push(sequenced(c));
+      else later.push(c);
+    }
+    return { entries, later };
   }
 }
 

@@ -70,13 +70,7 @@ export class InboxReplay {
     stream: SubscriptionStream,
     resume: StreamPosition | undefined,
   ): Promise<StreamStart> {
-    const offline = replaysInbox(sub) ? await this.deps.store.take(this.user, sub.destination) : [];
-    const copies: StreamCopy[] = [];
-    for (const msg of offline) {
-      this.deps.metrics.offlineReplayed.inc();
-      if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
-      else this.write(sub, msg, undefined);
-    }
+    const copies = await this.takeCopies(sub);
     try {
       return await stream.start(resume, copies);
     } catch (err) {
@@ -111,15 +105,23 @@ export class InboxReplay {
 
   /** What the inbox has goes through the stream's gate, in offset order, each once. */
   private takeIntoStream(sub: Subscription, stream: SubscriptionStream): void {
-    this.deps.store.take(this.user, sub.destination).then(
-      (stored) => {
-        for (const msg of stored) {
-          this.deps.metrics.offlineReplayed.inc();
-          if (msg.position) stream.offer(msg, msg.position.epoch, msg.position.offset);
-          else this.write(sub, msg, undefined);
-        }
+    this.takeCopies(sub).then(
+      (copies) => {
+        for (const c of copies) stream.offer(c.msg, c.epoch, c.offset);
       },
       (err: unknown) => this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'),
     );
+  }
+
+  /** Takes a stream subscription's inbox (SubscriptionStream's `offline`): the copies with a position; the others are written now. */
+  async takeCopies(sub: Subscription): Promise<StreamCopy[]> {
+    if (!replaysInbox(sub)) return [];
+    const copies: StreamCopy[] = [];
+    for (const msg of await this.deps.store.take(this.user, sub.destination)) {
+      this.deps.metrics.offlineReplayed.inc();
+      if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
+      else this.write(sub, msg, undefined);
+    }
+    return copies;
   }
 }

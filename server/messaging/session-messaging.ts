@@ -206,7 +206,12 @@ export class SessionMessaging implements SessionHandle {
     const ackMode: AckMode = (ACK_MODES as readonly string[]).includes(ackHeader) ? (ackHeader as AckMode) : 'auto';
     const matches = matcherOrError(destination);
     // A destination with history: its messages go through the stream, in offset order, each once.
-    const stream = this.deps.history?.open(destination, this.user, (msg, position) => this.write(sub, msg, position));
+    const stream = this.deps.history?.open(
+      destination,
+      this.user,
+      (msg, position) => this.write(sub, msg, position),
+      () => this.inbox.takeCopies(sub),
+    );
     const sub: Subscription = {
       id,
       session: this,

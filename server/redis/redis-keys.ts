@@ -32,6 +32,8 @@ export interface RedisKeys {
   nodeDocs(nodeId: NodeId): string;
   /** Count of the node's registry updates Redis applied. */
   nodeWrites(nodeId: NodeId): string;
+  /** Held by the node taking over the (dead) node's queue; the node waits for it before declaring its queue again. */
+  queueClaim(nodeId: NodeId): string;
   /** The user's offline inbox. */
   inbox(userId: UserId): string;
   /** SCAN MATCH pattern for every key under the prefix (tests, tooling). */
@@ -89,6 +91,7 @@ export function redisKeys(prefix: string): RedisKeys {
     nodeUsers: (nodeId) => `${prefix}node-users:${encodeKeyPart(nodeId)}`,
     nodeDocs: (nodeId) => `${prefix}node-docs:${encodeKeyPart(nodeId)}`,
     nodeWrites: (nodeId) => `${prefix}node-writes:${encodeKeyPart(nodeId)}`,
+    queueClaim: (nodeId) => `${prefix}queue-claim:${encodeKeyPart(nodeId)}`,
     inbox: (userId) => `${prefix}inbox:${encodeKeyPart(userId)}`,
     pattern: () => `${prefix}*`,
   };
@@ -116,5 +119,6 @@ function K.nodes(p) return p .. 'nodes' end
 function K.nodeUsers(p, node) return p .. 'node-users:' .. enc(node) end
 function K.nodeDocs(p, node) return p .. 'node-docs:' .. enc(node) end
 function K.nodeWrites(p, node) return p .. 'node-writes:' .. enc(node) end
+function K.queueClaim(p, node) return p .. 'queue-claim:' .. enc(node) end
 function K.inbox(p, user) return p .. 'inbox:' .. enc(user) end
 `;

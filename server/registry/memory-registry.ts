@@ -67,6 +67,13 @@ export class MemoryRegistry implements Registry {
   }
 
   /** Always `[nodeId]`: the only node there is. */
+  /** No sweep here returns a node, so there is no claim to hold. */
+  async holdClaim(): Promise<void> {}
+
+  async queueClaimedBy(): Promise<NodeId | undefined> {
+    return undefined;
+  }
+
   async liveNodes(): Promise<NodeId[]> {
     return [this.nodeId];
   }

@@ -175,17 +175,30 @@ return { existed, tonumber(redis.call('GET', K.nodeWrites(p, node)) or '0') }`,
   removeNode: `
 forget_node(ARGV[1], ARGV[2])
 return 1`,
-  // ARGV: prefix, the sweeping node (never taken for dead by itself). Returns the known nodes it found dead and removed.
+  // ARGV: prefix, the sweeping node (never taken for dead by itself), claim ttlMs. Returns the known
+  // nodes it found dead and removed; their queues are claimed for it in the same step, so a dead
+  // node that comes back (its liveness key set before it declares its queue) either is not found
+  // dead or finds the claim and waits for the takeover to end.
   sweep: `
 local p, self = ARGV[1], ARGV[2]
 local out = {}
 for _, n in ipairs(redis.call('SMEMBERS', K.nodes(p))) do
   if n ~= self and not is_live(p, n) then
     forget_node(p, n)
+    redis.call('SET', K.queueClaim(p, n), self, 'PX', ARGV[3])
     out[#out + 1] = n
   end
 end
 return out`,
+  // ARGV: prefix, claimed node, claiming node, ttlMs (0: release). Returns 1 while the claim was the caller's.
+  holdClaim: `
+local k, by = K.queueClaim(ARGV[1], ARGV[2]), ARGV[3]
+if redis.call('GET', k) ~= by then return 0 end
+if ARGV[4] == '0' then redis.call('DEL', k) else redis.call('SET', k, by, 'PX', ARGV[4]) end
+return 1`,
+  // ARGV: prefix, node. Returns the node taking over its queue, or false.
+  queueClaim: `
+return redis.call('GET', K.queueClaim(ARGV[1], ARGV[2]))`,
   // ARGV: prefix, node, ttlMs, nowMs, #users, (user, count)*, #docs, (doc, user, count)*, updates issued.
   // Replaces everything the node registered with the given counts, and refreshes its liveness.
   resync: `

@@ -180,7 +180,21 @@ export class RedisRegistry implements Registry {
   async sweep(): Promise<NodeId[]> {
     // Never itself: a node whose liveness expired while it could not reach Redis (a failover) is
     // alive, and resyncs at its next keepAlive; adopting its own queue would stop its consumer.
-    return stringArray(await this.#run('sweep', [this.nodeId])).sort();
+    return stringArray(await this.#run('sweep', [this.nodeId, this.#claimTtlMs])).sort();
+  }
+
+  async holdClaim(nodeId: NodeId, keep: boolean): Promise<void> {
+    await this.#run('holdClaim', [nodeId, this.nodeId, keep ? this.#claimTtlMs : 0]);
+  }
+
+  async queueClaimedBy(): Promise<NodeId | undefined> {
+    const by = await this.#run('queueClaim', [this.nodeId]);
+    return typeof by === 'string' ? by : undefined;
+  }
+
+  /** A claim outlives a sweeper that died while taking a queue over by this much, and is renewed well within it. */
+  get #claimTtlMs(): number {
+    return 3 * this.#nodeTtlMs;
   }
 
   /** Known nodes whose liveness key is still there, sorted; one round trip. */

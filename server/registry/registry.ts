@@ -54,9 +54,20 @@ export interface Registry {
    * Removes every entry of known nodes whose liveness has lapsed and resolves with those nodes, so
    * the caller can take over what they left (their queues). Safe to run on several nodes at once:
    * each dead node is returned to one of them. Never the caller's own node: its liveness can lapse
-   * while it is alive (Redis failing over), and it re-registers at its next keepAlive.
+   * while it is alive (Redis failing over), and it re-registers at its next keepAlive. Each node
+   * returned comes with a claim on its queue for the caller (see `holdClaim`).
    */
   sweep(): Promise<NodeId[]>;
+
+  /**
+   * Renews (`keep`) or ends this node's claim on the queue of a node its sweep returned, while it
+   * takes that queue over. A swept node that comes back waits for the claim to end before it
+   * declares its queue again (`queueClaimedBy`), so a takeover never deletes a live node's queue.
+   */
+  holdClaim(nodeId: NodeId, keep: boolean): Promise<void>;
+
+  /** The node taking over this node's queue (a sweep took this node for dead), or undefined. */
+  queueClaimedBy(): Promise<NodeId | undefined>;
 
   /** Nodes whose liveness key is still there. */
   liveNodes(): Promise<NodeId[]>;

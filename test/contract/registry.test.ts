@@ -206,6 +206,28 @@ describe('RedisRegistry', function () {
       expect(await admin!.sismember(`${prefix}nodes`, 'n1')).to.equal(1);
     });
 
+    it("claims a swept node's queue for the sweeper until it lets go; the swept node sees the claim", async () => {
+      const {
+        regs: [n1, n3],
+        prefix,
+      } = await redisNodes(['n1', 'n3']);
+      const shortLived = await makeRedisRegistriesSharing(prefix, 'n2', 200);
+      await shortLived.keepAlive();
+      expect(await shortLived.queueClaimedBy()).to.equal(undefined);
+      await waitFor('n2 to expire', async () => (await admin!.exists(`${prefix}node:n2`)) === 0);
+      const swept = [await n1!.sweep(), await n3!.sweep()];
+      expect(swept).to.deep.equal([['n2'], []]);
+      expect(await shortLived.queueClaimedBy()).to.equal('n1');
+      // Only the sweeper renews or ends its claim; a renewal sets 3 × its NODE_TTL_MS (10 s here).
+      await n3!.holdClaim('n2', false);
+      expect(await shortLived.queueClaimedBy()).to.equal('n1');
+      await n1!.holdClaim('n2', true);
+      expect(await admin!.pttl(`${prefix}queue-claim:n2`)).to.be.within(20_000, 30_000);
+      await n1!.holdClaim('n2', false);
+      expect(await shortLived.queueClaimedBy()).to.equal(undefined);
+      await shortLived.close();
+    });
+
     it('leaves out a node whose liveness key expired, and sweep() removes all its entries', async () => {
       const {
         regs: [n1],

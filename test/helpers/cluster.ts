@@ -65,6 +65,8 @@ export interface ClusterNode {
   /** `http://127.0.0.1:{port}`. */
   readonly http: string;
   readonly process: ChildProcess;
+  /** The environment it was started with (to start the node id again: `spawnNode`). */
+  readonly env: Readonly<Record<string, string>>;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** GET /metrics, parsed. */
@@ -263,9 +265,8 @@ export async function startCluster(
   };
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  const spawned = nodeIds.map((id, i) =>
-    spawnNode(id, { ...base, ...options.nodeEnv?.(i, id), KEY_PREFIX: keyPrefix, NODE_ID: id }, startTimeoutMs),
-  );
+  const envs = nodeIds.map((id, i) => ({ ...base, ...options.nodeEnv?.(i, id), KEY_PREFIX: keyPrefix, NODE_ID: id }));
+  const spawned = nodeIds.map((id, i) => spawnNode(id, envs[i]!, startTimeoutMs));
   const clients: TestClient[] = [];
   let stopped: Promise<void> | undefined;
 
@@ -298,6 +299,7 @@ export async function startCluster(
       url: `ws://127.0.0.1:${port}/ws`,
       http,
       process: s.child,
+      env: envs[i]!,
       exited: s.exited,
       metrics: async () => {
         const res = await fetch(`${http}/metrics`);

@@ -21,7 +21,9 @@ describe('subscription stream (offset gate with its history reads)', () => {
   });
 
   /** A stream subscription writing into `written` as `id@offset` (`id` alone without offset headers). */
-  function follow(options: { holdMs?: number; maxHeld?: number; on?: History } = {}) {
+  function follow(
+    options: { holdMs?: number; maxHeld?: number; on?: History; offline?: () => Promise<StreamCopy[]> } = {},
+  ) {
     const written: string[] = [];
     const events: string[] = [];
     const recorder: StreamEvents = {
@@ -37,6 +39,7 @@ describe('subscription stream (offset gate with its history reads)', () => {
       maxHeld: options.maxHeld ?? 50,
       holdMs: options.holdMs ?? 20,
       events: recorder,
+      ...(options.offline ? { offline: options.offline } : {}),
       write: (msg: RelayMessage, p: StreamPosition | undefined) => written.push(p ? `${msg.id}@${p.offset}` : msg.id),
     });
     streams.push(stream);
@@ -125,6 +128,33 @@ describe('subscription stream (offset gate with its history reads)', () => {
     await waitFor(() => written.length === 3, 'the gap fill', 2000, 5);
     expect(written).to.deep.equal(['a@1', 'b@2', 'c@3']);
     expect(events).to.deep.equal(['gap-filled']);
+  });
+
+  it('fills from the offline inbox what the history no longer has, before giving the gap up', async () => {
+    await history.close();
+    history = new MemoryHistory({ limits: { size: 3, ttlMs: 60_000 } });
+    const inbox: StreamCopy[] = [];
+    const taken: number[] = [];
+    const { stream, written, events } = follow({
+      holdMs: 5,
+      offline: async () => {
+        taken.push(inbox.length);
+        return inbox.splice(0);
+      },
+    });
+    await stream.start(undefined, []);
+    const copies: StreamCopy[] = [];
+    for (const id of ['a', 'b', 'c', 'd', 'e']) copies.push(await accept(id));
+    // a and b waited in the inbox (stored while the recipient's node had no queue), the history
+    // keeps only d, e and f, c was lost for good; e arrives live; f is in the inbox too, ahead of its time.
+    const f = await accept('f');
+    inbox.push(copies[0]!, copies[1]!, f);
+    const e = copies[4]!;
+    stream.offer(e.msg, e.epoch, e.offset);
+    await waitFor(() => written.length === 5, 'the gap fill', 2000, 5);
+    expect(written).to.deep.equal(['a@1', 'b@2', 'd@4', 'e@5', 'f@6']);
+    expect(taken).to.deep.equal([3]);
+    expect(events).to.deep.equal(['gap-filled', 'skipped:1']);
   });
 
   it('writes what it held, in order, when the gap fill cannot be read', async () => {

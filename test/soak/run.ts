@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: 200, resume: true }));
   const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 200));
   const clients = [...recipients, ...senders];
-  cleanups.unshift(() => stopAll(clients));
+  cleanups.push(() => stopAll(clients));
   for (const c of clients) {
     c.start();
     await c.waitReady(30_000);
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     const t = ledger.totals();
     say(`minute ${slots[0]!.rss.length}: accepted ${t.accepted}, received ${t.received}, not yet received ${t.lost}`);
   }, 60_000);
-  cleanups.unshift(async () => clearInterval(memory));
+  cleanups.push(async () => clearInterval(memory));
 
   const schedule: string[] = [];
   await delay(Math.min(15_000, runMs / 4));
@@ -256,7 +256,8 @@ let stopping = false;
 async function cleanup(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  for (const c of cleanups.splice(0)) await c().catch(() => undefined);
+  // Last set up, first stopped: clients, then relay nodes (they drain), then the engines.
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {

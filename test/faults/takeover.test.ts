@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { RabbitBroker } from '../../server/broker/rabbit-broker.js';
+import { spawnNode, startCluster, uniqueUsers, type Cluster, type Spawned } from '../helpers/cluster.js';
+import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
+import { connectClient, type TestClient } from '../helpers/stomp-client.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Messages left in the dead node's queue: enough that re-routing them takes a few seconds. */
+const LEFT = 20_000;
+
+/**
+ * A node killed and started again while another node is taking its old queue over (the sweep
+ * found it dead; re-routing what it left takes a while). The takeover ends by deleting that queue:
+ * had the restarted node declared its queue meanwhile, it would be left consuming nothing, and its
+ * users' messages would go unroutable. It waits for the takeover instead (SPEC §8), then declares
+ * a fresh queue.
+ */
+describe('faults: a node restarted while its old queue is being taken over', function () {
+  this.timeout(120_000);
+  let cluster: Cluster | undefined;
+  let restarted: Spawned | undefined;
+  const clients: TestClient[] = [];
+
+  before(async function () {
+    await requireService(this, 'redis');
+    await requireService(this, 'rabbitmq');
+    cluster = await startCluster(2, { NODE_TTL_MS: '1000' });
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.disconnect().catch(() => undefined)));
+    if (restarted && restarted.child.exitCode === null) {
+      restarted.child.kill('SIGKILL');
+      await restarted.exited;
+    }
+    await cluster?.stop();
+  });
+
+  it('waits for the takeover to end before it declares its queue, then receives its users’ messages', async () => {
+    const c = cluster!;
+    const [n1, n2] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    await n2.kill('SIGKILL');
+
+    // Fill the dead node's queue, as senders would have before the sweep: a broker of the test's own.
+    const filler = new RabbitBroker({ url: TEST_AMQP_URL, nodeId: `${n2.nodeId}-filler`, namePrefix: c.amqpPrefix });
+    await filler.start(() => undefined);
+    const [GONE] = uniqueUsers('GONE');
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < LEFT; i++) {
+      sent.push(
+        filler.sendToNodes([n2.nodeId], {
+          id: `left-${i}`,
+          target: { kind: 'user', user: GONE },
+          destination: '/queue/left',
+          headers: [],
+          body: Buffer.from(String(i)),
+          origin: filler.nodeId,
+          sentAt: Date.now(),
+        }),
+      );
+    }
+    await Promise.all(sent);
+    await filler.adoptQueue(filler.nodeId, async () => undefined); // its own queue, empty: deleted
+    await filler.close();
+
+    await waitFor(() => n1.logs().some((l) => l.includes('swept dead nodes')), 'node 1 to sweep node 2', 10_000, 20);
+    restarted = spawnNode(n2.nodeId, { ...n2.env }, 60_000);
+    const port = await restarted.ready;
+
+    const [S, R] = uniqueUsers('S', 'R');
+    const r = await connectClient(`ws://127.0.0.1:${port}/ws`, { login: R });
+    clients.push(r);
+    const inbox = await r.subscribeWithReceipt('/user/queue/after');
+    const s = await c.connect(n1, S);
+    for (let i = 0; i < 20; i++) await s.sendWithReceipt(`/user/${R}/queue/after`, `m${i}`);
+    const got = await inbox.wait(20, 10_000);
+    expect(got.map((m) => m.body)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    // It waited, and said "ready" only once node 1 was done with the old queue.
+    expect(restarted.lines.some((l) => l.includes("taking over this node's old queue; waiting"))).to.equal(true);
+    expect(n1.logs().some((l) => l.includes('adopted a node queue'))).to.equal(true);
+  });
+});
