@@ -249,7 +249,10 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     await registry.keepAlive();
     await broker.start(router.onRelayed, router.onSignal);
   })();
-  started.catch((err: unknown) => log.error({ err }, 'node start failed'));
+  started.then(
+    () => endpoint.admitConnects(),
+    (err: unknown) => log.error({ err }, 'node start failed'),
+  );
   const keepAlive = setInterval(
     () => {
       registry.keepAlive().catch((err: unknown) => log.warn({ err: String(err) }, 'liveness refresh failed'));

@@ -231,9 +231,9 @@ export class StompSession implements SessionLink {
     const receipt = header(frame, 'receipt');
     let admitted = false;
     try {
-      admitted = this.deps.admission.enter();
-      if (!admitted)
-        throw new RelayError('BUSY', 'the node is taking too many CONNECTs at once; reconnect in a moment');
+      const refused = this.deps.admission.enter();
+      admitted = refused === undefined;
+      if (refused !== undefined) throw new RelayError('BUSY', refused);
       const version = negotiateVersion(header(frame, 'accept-version'));
       if (version === null) {
         throw new RelayError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS_HEADER}`);

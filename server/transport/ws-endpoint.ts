@@ -34,7 +34,7 @@ export class WsEndpoint {
     this.deps = {
       ...deps,
       beats: sessionBeats(),
-      admission: new ConnectAdmission(deps.config.limits.maxPendingConnects),
+      admission: new ConnectAdmission(deps.config.limits.maxPendingConnects, false),
     };
     const { limits } = deps.config;
     this.wss = new WebSocketServer({
@@ -45,6 +45,11 @@ export class WsEndpoint {
       perMessageDeflate: false,
       handleProtocols: (protocols) => subprotocolVersion(protocols),
     });
+  }
+
+  /** The node is ready: STOMP CONNECTs are taken from now on (before, they get BUSY, close 1013). */
+  admitConnects(): void {
+    this.deps.admission.open();
   }
 
   get size(): number {

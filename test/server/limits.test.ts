@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { header } from '../../protocol/index.js';
 import { DevAuthenticator } from '../../server/auth/dev-authenticator.js';
+import { loadConfig } from '../../server/config.js';
+import { createNode } from '../../server/node.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { connectRaw, openRaw } from '../helpers/raw-socket.js';
 import { startNode } from '../helpers/start-node.js';
@@ -73,6 +75,31 @@ describe('limits from the configuration', () => {
       await again.next('CONNECTED');
     } finally {
       await n.stop();
+    }
+  });
+
+  it('answers a CONNECT with BUSY and close 1013 until the node is ready, then takes it', async function () {
+    this.timeout(10_000);
+    // A registry that cannot be reached yet: the node listens, but is not ready.
+    let reachable: () => void = () => undefined;
+    const registry = new (class extends MemoryRegistry {
+      override async keepAlive(): Promise<void> {
+        await new Promise<void>((resolve) => (reachable = resolve));
+      }
+    })('starting-node');
+    const node = await createNode(loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), { registry });
+    const port = await node.listen();
+    const url = `ws://127.0.0.1:${port}/ws`;
+    try {
+      const early = await openRaw(url);
+      early.send('CONNECT\naccept-version:1.2\nhost:localhost\nlogin:early\n\n\0');
+      expect(header(await early.next('ERROR'), 'message')).to.contain('the node is starting');
+      expect((await early.closed).code).to.equal(1013);
+      reachable();
+      await node.ready();
+      await connectRaw(url, 'later');
+    } finally {
+      await node.close();
     }
   });
 
