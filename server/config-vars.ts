@@ -23,6 +23,10 @@ export const CONFIG_VARS = {
   REDIS_URL: { meaning: 'redis://… ; with AMQP_URL a cluster node, with neither embedded (in memory)' },
   REDIS_SENTINELS: { meaning: 'host:port,… of Redis Sentinels, instead of REDIS_URL: Redis with failover' },
   REDIS_SENTINEL_NAME: { meaning: 'the name of the primary the sentinels monitor (with REDIS_SENTINELS)' },
+  REDIS_WAIT_REPLICAS: {
+    meaning:
+      'replicas that must have a history append (Redis WAIT) before its message is accepted, so a failover cannot roll offsets back; 0: none (REDIS_URL or REDIS_SENTINELS)',
+  },
   REDIS_CLUSTER_NODES: {
     meaning:
       'host:port,… of Redis Cluster members, instead of REDIS_URL: a Redis Cluster (any members; the rest are found)',

@@ -51,6 +51,8 @@ export interface HistoryConfig {
   readonly size: number;
   /** HISTORY_TTL_MS, how long a message is kept, default 600000 (10 min). */
   readonly ttlMs: number;
+  /** REDIS_WAIT_REPLICAS, Redis replicas that must hold an append before its message is accepted, default 0. */
+  readonly waitReplicas: number;
 }
 
 /** What the cluster keeps of each collaborative (Yjs) document (SPEC §12). */
@@ -161,6 +163,14 @@ function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number, wh
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new ConfigError(name, `${JSON.stringify(text)} is not ${what} (${min}-${max})`);
   }
+  return n;
+}
+
+/** WAIT runs on the connection that wrote; a Redis Cluster client writes over one per master, so it has none to offer. */
+function waitReplicas(env: Env, cluster: boolean): number {
+  const n = int(env, 'REDIS_WAIT_REPLICAS', 0, 16);
+  if (n > 0 && cluster)
+    throw new ConfigError('REDIS_WAIT_REPLICAS', 'is for REDIS_URL or REDIS_SENTINELS, not a Redis Cluster');
   return n;
 }
 
@@ -396,6 +406,7 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
       destinations: Object.freeze(historyDestinations(env)),
       size: int(env, 'HISTORY_SIZE', 1, 100_000),
       ttlMs: int(env, 'HISTORY_TTL_MS', 1000, 7 * 24 * 3600 * 1000),
+      waitReplicas: waitReplicas(env, redisClusterNodes !== undefined),
     }),
     yjs: Object.freeze({
       // Unset: 512 KiB, or half of MAX_OUTBOUND_BYTES where that is smaller.

@@ -175,7 +175,12 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     ? new NodeHistory(
         new HistoryStreams(config.history.destinations),
         cluster && redis
-          ? new RedisHistory({ redis, keyPrefix: config.keyPrefix, limits: historyLimits })
+          ? new RedisHistory({
+              redis,
+              keyPrefix: config.keyPrefix,
+              limits: historyLimits,
+              waitReplicas: config.history.waitReplicas,
+            })
           : new MemoryHistory({ limits: historyLimits }),
         config.history.size,
         metrics,

@@ -24,7 +24,15 @@ export interface RedisHistoryOptions {
   readonly limits: Omit<HistoryLimits, 'metaTtlMs'> & Partial<Pick<HistoryLimits, 'metaTtlMs'>>;
   /** Clock in epoch ms: append stamps and the TTL cutoff, and the time part of new epochs. @default Date.now */
   readonly now?: () => number;
+  /**
+   * REDIS_WAIT_REPLICAS: replicas that must hold an append (Redis WAIT) before it resolves; with
+   * fewer within WAIT_TIMEOUT_MS it rejects (the message is not accepted). @default 0
+   */
+  readonly waitReplicas?: number;
 }
+
+/** How long an append waits for REDIS_WAIT_REPLICAS replicas to confirm it. */
+export const WAIT_TIMEOUT_MS = 500;
 
 // Every script takes KEYS[1] meta, KEYS[2] log (one hash slot) and begins with ENSURE, which
 // needs ARGV[1] (an epoch to use if the stream must be created) and ARGV[2] (metaTtlMs). It
@@ -141,6 +149,7 @@ export class RedisHistory implements History {
   readonly #redis: RedisConnection;
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
+  readonly #waitReplicas: number;
   /** Appends not yet sent, per stream. */
   readonly #queued = new Map<StreamId, Waiter[]>();
   /** Streams with an append script in flight. */
@@ -159,6 +168,7 @@ export class RedisHistory implements History {
     this.#redis = options.redis;
     this.#limits = limits;
     this.#now = options.now ?? Date.now;
+    this.#waitReplicas = options.waitReplicas ?? 0;
   }
 
   /**
@@ -194,9 +204,10 @@ export class RedisHistory implements History {
     ];
     for (const w of batch) args.push(w.id, w.entry);
     APPEND.run(this.#redis, args)
-      .then((reply) => {
+      .then(async (reply) => {
         if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1)
           throw new Error('unexpected reply from the history append script');
+        await this.#replicated();
         const epoch = reply[0];
         batch.forEach((w, i) => w.resolve({ epoch, offset: Number(reply[i + 1]) }));
       })
@@ -207,6 +218,21 @@ export class RedisHistory implements History {
         this.#sending.delete(stream);
         this.#send(stream);
       });
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, the writes sent so far on this connection are on that many replicas:
+   * a failover to one of them cannot lose the append and hand its offsets to other messages, which
+   * every subscription past them would drop as copies it had.
+   */
+  async #replicated(): Promise<void> {
+    const want = this.#waitReplicas;
+    if (want === 0) return;
+    const acked = await this.#redis.wait(want, WAIT_TIMEOUT_MS);
+    if (acked < want)
+      throw new Error(
+        `history append on ${acked} of ${want} Redis replicas within ${WAIT_TIMEOUT_MS} ms; not accepted`,
+      );
   }
 
   async position(stream: StreamId): Promise<StreamPosition> {

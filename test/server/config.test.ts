@@ -57,7 +57,7 @@ describe('config', () => {
   });
 
   it('keeps no history by default, and reads HISTORY_* when set', () => {
-    expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000 });
+    expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000, waitReplicas: 0 });
     const c = loadConfig({
       HISTORY_DESTINATIONS: ' /user/*/queue/chat, /topic/docs/**,,',
       HISTORY_SIZE: '50',
@@ -67,6 +67,7 @@ describe('config', () => {
       destinations: ['/user/*/queue/chat', '/topic/docs/**'],
       size: 50,
       ttlMs: 60_000,
+      waitReplicas: 0,
     });
     expect(Object.isFrozen(c.history.destinations)).to.equal(true);
   });
@@ -141,6 +142,22 @@ describe('config', () => {
       /invalid REDIS_CLUSTER_NODES: set one of REDIS_URL, REDIS_CLUSTER_NODES/,
     );
     expect(refused({ REDIS_CLUSTER_NODES: 'a:1' })).to.match(/invalid AMQP_URL/);
+    expect(refused({ REDIS_CLUSTER_NODES: 'a:1', AMQP_URL: 'amqp://a', REDIS_WAIT_REPLICAS: '1' })).to.match(
+      /invalid REDIS_WAIT_REPLICAS: is for REDIS_URL or REDIS_SENTINELS/,
+    );
+  });
+
+  it('reads REDIS_WAIT_REPLICAS (default 0) and refuses a bad value naming the variable', () => {
+    expect(loadConfig({}).history.waitReplicas).to.equal(0);
+    const c = loadConfig({
+      REDIS_SENTINELS: 'a:1',
+      REDIS_SENTINEL_NAME: 'p',
+      AMQP_URL: 'amqp://a',
+      REDIS_WAIT_REPLICAS: '2',
+    });
+    expect(c.history.waitReplicas).to.equal(2);
+    for (const bad of ['-1', 'one', '17'])
+      expect(() => loadConfig({ REDIS_WAIT_REPLICAS: bad })).to.throw(ConfigError, /invalid REDIS_WAIT_REPLICAS/);
   });
 
   it('keeps relayed messages persistent unless RELAY_PERSISTENT=false', () => {

@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       AMQP_URL: rabbit.members.map((m, k) => proxies[k]!.url(m.url)).join(','),
       REDIS_SENTINELS: redis.sentinels,
       REDIS_SENTINEL_NAME: redis.name,
+      REDIS_WAIT_REPLICAS: '1', // history appends on the replica before acceptance: a failover cannot roll offsets back
       HISTORY_DESTINATIONS: SUB_DEST,
       NODE_TTL_MS: '5000',
       DRAIN_TIMEOUT_MS: '5000',
