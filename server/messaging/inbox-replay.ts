@@ -116,8 +116,14 @@ export class InboxReplay {
   /** Takes a stream subscription's inbox (SubscriptionStream's `offline`): the copies with a position; the others are written now. */
   async takeCopies(sub: Subscription): Promise<StreamCopy[]> {
     if (!replaysInbox(sub)) return [];
+    const stored = await this.deps.store.take(this.user, sub.destination);
+    if (!this.current(sub)) {
+      // The subscription ended while the take ran: what it took waits for the user's next one.
+      for (const msg of stored) await this.deps.store.append(this.user, sub.destination, msg);
+      return [];
+    }
     const copies: StreamCopy[] = [];
-    for (const msg of await this.deps.store.take(this.user, sub.destination)) {
+    for (const msg of stored) {
       this.deps.metrics.offlineReplayed.inc();
       if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
       else this.write(sub, msg, undefined);
