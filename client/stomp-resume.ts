@@ -66,8 +66,17 @@ interface Entry {
   deliveredThisAttempt: boolean;
   notifiedAttempt: number;
   closed: boolean;
+  /** The message-ids of the last RECENT_IDS messages delivered, oldest first; made on first use. */
+  recent: Set<string> | undefined;
   readonly handle: ResumableSubscription;
 }
+
+/**
+ * Message-ids remembered per subscription. A message sent again under its message-id (its sender
+ * got no RECEIPT) after the stream moved on by more than its history kept, or whose first append a
+ * Redis failover lost, gets a new offset: the id, not the offset, shows it is a copy.
+ */
+const RECENT_IDS = 1000;
 
 let instances = 0;
 
@@ -75,8 +84,9 @@ let instances = 0;
  * Resume after reconnect for @stomp/stompjs, with stomp-relay's history extension: every
  * subscription made through it is made again on each reconnect (STOMP.js forgets them) with
  * `x-resume-epoch` / `x-resume-offset` of the last message it delivered, so the server replays
- * what was missed, in order. Copies it has seen already (offset at or below the last) are dropped,
- * unless the server flags them `redelivered` (NACK, or unacknowledged in `client` ack modes).
+ * what was missed, in order. Copies it has seen already (offset at or below the last, or a
+ * message-id among the last 1,000) are dropped, unless the server flags them `redelivered` (NACK,
+ * or unacknowledged in `client` ack modes).
  * When the server cannot replay, `onNotRecovered` tells the application to reload.
  *
  * It takes over `client.onConnect` (the application's own callback still runs, after the
@@ -133,6 +143,7 @@ export class StompResume {
       deliveredThisAttempt: false,
       notifiedAttempt: 0,
       closed: false,
+      recent: undefined,
       handle: {
         id,
         destination,
@@ -198,6 +209,10 @@ export class StompResume {
     if (at !== undefined && at.epoch !== epoch) this.#notRecovered(entry, { epoch, offset });
     entry.position = { epoch, offset };
     entry.deliveredThisAttempt = true;
+    if (!remember(entry, message.headers['message-id'])) {
+      if (entry.headers.ack === 'client-individual') message.ack();
+      return;
+    }
     entry.callback(message);
   }
 
@@ -237,6 +252,16 @@ export class StompResume {
     this.#entries.delete(entry.id);
     if (this.#client.connected) this.#client.unsubscribe(entry.id, headers);
   }
+}
+
+/** Records a delivered message-id; false when it was among the last RECENT_IDS (a copy under a new offset). */
+function remember(entry: Entry, id: string | undefined): boolean {
+  if (id === undefined) return true;
+  const recent = (entry.recent ??= new Set());
+  if (recent.has(id)) return false;
+  recent.add(id);
+  if (recent.size > RECENT_IDS) recent.delete(recent.values().next().value as string);
+  return true;
 }
 
 /** A non-negative decimal integer header, or undefined. */
