@@ -22,9 +22,13 @@ describe(`soak: ${MINUTES} minutes of random engine and relay-node faults on the
       console.warn(`\n  !!! SKIPPED "${this.test?.fullTitle() ?? 'soak'}": ${what}.\n`);
       this.skip();
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/soak/run.ts', '--minutes', String(MINUTES), '--seed', String(SEED)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/soak/run.ts', '--minutes', String(MINUTES), '--seed', String(SEED)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
