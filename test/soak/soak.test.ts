@@ -9,10 +9,10 @@ const SEED = 4242;
 /**
  * The soak's short run, as part of `npm test` (longer runs: `npm run soak -- --minutes N`): the HA
  * layout under three relay nodes, a steady stream of numbered user messages and a seeded schedule
- * of engine and relay-node faults. The soak itself
- * counts every accepted message and exits 1 on one lost or received twice.
+ * of engine and relay-node faults. The soak itself counts every accepted message and exits 1 on
+ * one lost or received twice.
  */
-describe(`soak: ${MINUTES} minutes of random engine and relay-node faults on the HA layout`, function () {
+describe(`soak: ${MINUTES} minutes of engine and relay-node faults on the HA layout (seed ${SEED})`, function () {
   this.timeout((MINUTES + 8) * 60_000);
 
   it('receives every accepted message exactly once', async function () {
