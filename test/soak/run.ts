@@ -47,6 +47,8 @@ const started = Date.now();
 const stamp = (): string => `[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s]`;
 const say = (line: string): void => console.log(`${stamp()} ${line}`);
 const cleanups: (() => Promise<unknown>)[] = [];
+/** What the run counts, for a report when it stops early. */
+const watched: { ledger?: Ledger; recipients?: readonly Recipient[] } = {};
 let exitCode = 0;
 
 /** A relay node slot: its port (fixed, behind the balancer), its RabbitMQ proxies, its running process. */
@@ -113,9 +115,11 @@ async function main(): Promise<void> {
   say(`relay nodes ${slots.map((s) => `${s.nodeId} :${s.port}`).join(', ')} behind 127.0.0.1:${balancer.port}`);
 
   const ledger = new Ledger('soak');
+  watched.ledger = ledger;
   const [R1, R2, R3, S1, S2, S3] = uniqueUsers('R1', 'R2', 'R3', 'S1', 'S2', 'S3');
   const url = balancer.url();
   const recipients = [R1, R2, R3].map((u) => new Recipient(u, url, ledger, { reconnectDelayMs: 200, resume: true }));
+  watched.recipients = recipients;
   const senders = [S1, S2, S3].map((u) => new CarefulSender(u, url, ledger, 40, 200));
   const clients = [...recipients, ...senders];
   cleanups.push(() => stopAll(clients));
@@ -270,6 +274,10 @@ try {
   await main();
 } catch (err) {
   console.error(`soak: ${err instanceof Error ? err.message : String(err)}`);
+  // Stopped early: what was missing by then, to start from.
+  const { ledger, recipients } = watched;
+  if (ledger && ledger.totals().lost > 0) console.log(ledger.describeLost(100));
+  for (const r of recipients ?? []) console.log(`  ${r.user}: ${r.state()}`);
   exitCode = 1;
 } finally {
   await cleanup();
