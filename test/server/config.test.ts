@@ -95,15 +95,6 @@ describe('config', () => {
         { host: '::1', port: 26381 },
       ],
     });
-    const refused = (env: Record<string, string>): string => {
-      try {
-        loadConfig(env);
-        return 'accepted';
-      } catch (err) {
-        expect(err).to.be.instanceOf(ConfigError);
-        return (err as Error).message;
-      }
-    };
     expect(refused({ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'p', AMQP_URL: 'amqp://a' })).to.match(
       /invalid REDIS_SENTINELS: "127.0.0.1" is not host:port/,
     );
@@ -125,15 +116,6 @@ describe('config', () => {
       { host: 'redis-2', port: 7001 },
     ]);
     expect(c.redisUrl).to.equal(undefined);
-    const refused = (env: Record<string, string>): string => {
-      try {
-        loadConfig(env);
-        return 'accepted';
-      } catch (err) {
-        expect(err).to.be.instanceOf(ConfigError);
-        return (err as Error).message;
-      }
-    };
     expect(refused({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,', AMQP_URL: 'amqp://a' })).to.match(
       /invalid REDIS_CLUSTER_NODES: "" is not host:port/,
     );
@@ -229,3 +211,14 @@ describe('config', () => {
     expect(err?.stderr.trim()).to.equal('invalid HISTORY_DESTINATIONS: "/topic/{x": unbalanced "{" in segment "{x"');
   });
 });
+
+/** The one-line error loadConfig refuses `env` with (a ConfigError), or 'accepted'. */
+function refused(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+    return 'accepted';
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as Error).message;
+  }
+}
