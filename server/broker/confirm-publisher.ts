@@ -311,11 +311,16 @@ export async function openConfirmChannel(
   return pub;
 }
 
+/** How long opening a fresh publish channel may take before the connection counts as lost. */
+const SWAP_TIMEOUT_MS = 5_000;
+
 /**
  * Gives `publisher` a fresh confirm channel of `conn` in place of `old` (which RabbitMQ keeps
  * nacking on): what was unconfirmed goes out again on the fresh one, in order; `old` closes
- * without counting as a lost channel. Resolves with the fresh channel, or undefined when
- * `stillCurrent()` turned false meanwhile or the connection is going (`lost` reconnects then).
+ * without counting as a lost channel. Resolves with the fresh channel, or undefined when the
+ * channel could not be opened within SWAP_TIMEOUT_MS (amqplib may never answer on a connection a
+ * dying member holds) or `stillCurrent()` turned false meanwhile: the owner then reconnects, as
+ * the publisher, held since the nack, would otherwise never send again.
  */
 export async function swapConfirmChannel(
   conn: ChannelModel,
@@ -325,22 +330,34 @@ export async function swapConfirmChannel(
   stillCurrent: () => boolean,
   old: ConfirmChannel | undefined,
 ): Promise<ConfirmChannel | undefined> {
+  const opening = openConfirmChannel(conn, publisher, log, onClose);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SWAP_TIMEOUT_MS);
+  });
   try {
-    const fresh = await openConfirmChannel(conn, publisher, log, onClose);
-    if (!stillCurrent()) {
-      await fresh.close().catch(() => undefined);
+    const fresh = await Promise.race([opening, timedOut]);
+    if (!fresh || !stillCurrent()) {
+      if (!fresh) log.warn({ timeoutMs: SWAP_TIMEOUT_MS }, 'RabbitMQ did not open a fresh publish channel in time');
+      // Opened late, or no longer wanted: closed without counting as a lost channel.
+      void opening.then(quietClose, () => undefined);
       return undefined;
     }
     publisher.detach();
     publisher.attach(fresh);
-    if (old) {
-      old.removeAllListeners('close');
-      old.on('error', () => undefined);
-      await old.close().catch(() => undefined);
-    }
+    // Not awaited: a close RabbitMQ never answers must not hold the swap.
+    if (old) void quietClose(old);
     return fresh;
   } catch (err) {
     log.warn({ err: errorMessage(err) }, 'could not open a fresh publish channel');
     return undefined;
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+function quietClose(ch: ConfirmChannel): Promise<void> {
+  ch.removeAllListeners('close');
+  ch.on('error', () => undefined);
+  return ch.close().catch(() => undefined);
 }

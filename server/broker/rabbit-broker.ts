@@ -386,11 +386,11 @@ export class RabbitBroker implements Broker {
     this.log.warn({}, 'RabbitMQ nacked a publish; sending again on a fresh channel');
     setTimeout(() => {
       const onClose = (): void => this.lost(conn, 'publish channel closed');
-      swapConfirmChannel(conn, this.publisher, this.log, onClose, () => this.conn === conn, this.pubCh)
+      void swapConfirmChannel(conn, this.publisher, this.log, onClose, () => this.conn === conn, this.pubCh)
         .then((fresh) => {
           if (fresh) this.pubCh = fresh;
+          else this.lost(conn, 'could not renew the publish channel');
         })
-        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not renew the publish channel'))
         .finally(() => (this.renewing = false));
     }, NACK_PAUSE_MS).unref();
   }

@@ -290,6 +290,38 @@ describe('RabbitBroker on RabbitMQ', function () {
       expect(firsts).to.deep.equal(sent.map((m) => m.id));
     });
 
+    it('sends a nacked publish again on a new connection when RabbitMQ opens no fresh channel for it', async function () {
+      this.timeout(20_000);
+      // channelMax=2: the publish and consume channels; the fresh one a nack asks for cannot be opened.
+      const url = new URL(TEST_AMQP_URL);
+      url.searchParams.set('channelMax', '2');
+      const log = recordingLog();
+      const a = node('target');
+      const b = node('nacked', { url: url.toString(), log, ...fast });
+      await a.broker.start(async (m) => void a.got.push(m));
+      await b.broker.start(async (m) => void b.got.push(m));
+      // A second queue on a's routing key that refuses every message: RabbitMQ nacks the publish.
+      const conn = await connect(TEST_AMQP_URL);
+      const blocker = `${namePrefix}blocker-${randomBytes(3).toString('hex')}`;
+      try {
+        const ch = await conn.createChannel();
+        await ch.assertQueue(blocker, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+        await ch.bindQueue(blocker, topology.relayExchange, topology.nodeRoutingKey(a.id));
+        const m = relayMessage(b.id);
+        const sending = b.broker.sendToNodes([a.id], m);
+        await waitFor(
+          () => log.lines.includes('RabbitMQ connection lost, reconnecting'),
+          'b to reconnect after failing to renew its publish channel',
+        );
+        expect(log.lines).to.include('RabbitMQ nacked a publish; sending again on a fresh channel');
+        await ch.deleteQueue(blocker);
+        await sending;
+        await waitFor(() => a.got.some((x) => x.id === m.id), 'the nacked message on a');
+      } finally {
+        await conn.close();
+      }
+    });
+
     it('rejects publishes beyond the buffer limit while disconnected, and buffered ones at close', async function () {
       const b = node('unstarted', { maxPendingPublishes: 2 });
       const first = b.broker.sendToNodes(['x'], relayMessage(b.id)).then(
