@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
+import { spawnNode, uniqueUsers, type ClusterNode, type Spawned } from '../helpers/cluster.js';
 import {
   canRunRabbitCluster,
   canRunRedisLayouts,
@@ -121,6 +121,36 @@ describe('HA: a RabbitMQ cluster and Redis with Sentinel, members killed under a
       );
       expect(await (redis as RedisSentinelLayout).primaryPort()).to.not.equal(before);
     });
+  });
+
+  it('loses nothing when a RabbitMQ member, the Redis primary and a relay node are killed at once', async function () {
+    // The relay node comes back on its port (its clients reconnect to it), as an orchestrator would
+    // restart it; it waits until Redis and RabbitMQ are usable again, and until no other node is
+    // taking its old queue over.
+    let again: Spawned | undefined;
+    try {
+      await scenario('ha member + primary + relay node kill -9', async (nodes) => {
+        await delay(700);
+        const victim = nodes[1]!;
+        await Promise.all([
+          (rabbit as RabbitCluster).members[0]!.kill(),
+          (redis as RedisSentinelLayout).killPrimary(),
+          victim.kill('SIGKILL'),
+        ]);
+        again = spawnNode(victim.nodeId, { ...victim.env, PORT: String(victim.port) }, 90_000);
+        await again.ready;
+        await waitReady(
+          nodes.map((n) => n.http),
+          200,
+          30_000,
+        );
+      });
+    } finally {
+      if (again && again.child.exitCode === null) {
+        again.child.kill('SIGTERM');
+        await again.exited;
+      }
+    }
   });
 
   it('loses nothing when a Redis failover outlasts NODE_TTL_MS and live relay nodes are taken for dead', async function () {
