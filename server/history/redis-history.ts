@@ -49,26 +49,42 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;
 
-// ARGV[3] size, ARGV[4] ttlMs, ARGV[5…] pairs of message id and entry ("<at> <json>"), in order.
-// An id the stream still keeps (a sender's re-send) is not appended again: it gets its first
-// offset. Returns { epoch, offset of each pair }.
+// ARGV[3] size, ARGV[4] ttlMs, ARGV[5] the batch packed (packBatch): per message a u32le length
+// and its id, a u32le length and its entry ("<at> <record>"), in order. One argument and a
+// constant number of Redis calls per batch (not three per message): most of an append's cost was
+// per-argument and per-call overhead. An id the stream still keeps (a sender's re-send) is not
+// appended again: it gets its first offset. Returns { epoch, offset of each message }.
 const APPEND = new RedisScript(
   'stompRelayHistory_append',
   `${ENSURE}
-local size, out, added = tonumber(ARGV[3]), { epoch }, false
-for i = 5, #ARGV, 2 do
-  local seen = redis.call('ZSCORE', KEYS[3], ARGV[i])
-  if seen then
-    out[#out + 1] = tonumber(seen)
-  else
-    top = top + 1
-    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
-    redis.call('ZADD', KEYS[3], top, ARGV[i])
-    out[#out + 1] = top
-    added = true
-  end
+local size, packed, at = tonumber(ARGV[3]), ARGV[5], 1
+local ids, entries = {}, {}
+while at <= #packed do
+  local n = struct.unpack('<I4', packed, at)
+  ids[#ids + 1] = string.sub(packed, at + 4, at + 3 + n)
+  at = at + 4 + n
+  n = struct.unpack('<I4', packed, at)
+  entries[#entries + 1] = string.sub(packed, at + 4, at + 3 + n)
+  at = at + 4 + n
 end
-if added then
+local seen = redis.call('ZMSCORE', KEYS[3], unpack(ids))
+local out, fresh, log, scored = { epoch }, {}, {}, {}
+for i = 1, #ids do
+  local id = ids[i]
+  local offset = seen[i] and tonumber(seen[i]) or fresh[id]
+  if not offset then
+    top = top + 1
+    offset = top
+    fresh[id] = top
+    log[#log + 1] = entries[i]
+    scored[#scored + 1] = top
+    scored[#scored + 1] = id
+  end
+  out[#out + 1] = offset
+end
+if #log > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(log))
+  redis.call('ZADD', KEYS[3], unpack(scored))
   redis.call('HSET', KEYS[1], 'o', top)
   if redis.call('LLEN', KEYS[2]) > size then redis.call('LTRIM', KEYS[2], -size, -1) end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', top - size)
@@ -79,7 +95,7 @@ return out`,
   3,
 );
 
-/** Entries sent in one append script at most (Lua's unpack has a stack limit of about 8000). */
+/** Messages sent in one append script at most (Lua's unpack, for ZMSCORE and ZADD, has a stack limit of about 8000). */
 const MAX_BATCH = 500;
 
 interface Waiter {
@@ -139,9 +155,10 @@ return out`,
  * script, so an append's offset, its entry and the trim happen at once: concurrent appends from
  * every node get consecutive offsets with no gap.
  *
- * Cost per accepted message of a stream: its share of one EVALSHA (HMGET, PEXPIRE, HINCRBY,
- * RPUSH, LTRIM at the bound, PEXPIRE): one script per message on a quiet stream, one per batch of
- * up to 500 on a busy one. In memory, the message's JSON (body in base64) until it leaves the list.
+ * Cost per accepted message of a stream: its share of one EVALSHA (a fixed dozen of Redis calls
+ * per batch: ZMSCORE, RPUSH, ZADD, the trims and expiries): one script per message on a quiet
+ * stream, one per batch of up to 500 on a busy one. In memory, its binary entry until it leaves
+ * the list.
  */
 export class RedisHistory implements History {
   /** The key names this history uses (tests, tooling). */
@@ -202,7 +219,7 @@ export class RedisHistory implements History {
       this.#limits.size,
       this.#limits.ttlMs,
     ];
-    for (const w of batch) args.push(w.id, w.entry);
+    args.push(packBatch(batch));
     APPEND.run(this.#redis, args)
       .then(async (reply) => {
         if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1)
@@ -290,6 +307,22 @@ function positionOf(reply: unknown): StreamPosition {
   const epoch: unknown = Array.isArray(reply) ? reply[0] : undefined;
   if (typeof epoch !== 'string' && !Buffer.isBuffer(epoch)) throw new Error('unexpected reply from a history script');
   return { epoch: epoch.toString(), offset: Number((reply as unknown[])[1]) };
+}
+
+/** The append script's ARGV[5]: each waiter's id and entry, both prefixed with their u32le byte length. */
+function packBatch(batch: readonly Waiter[]): Buffer {
+  let length = 0;
+  for (const w of batch) length += 8 + Buffer.byteLength(w.id) + w.entry.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const w of batch) {
+    const idBytes = out.write(w.id, at + 4);
+    out.writeUInt32LE(idBytes, at);
+    at += 4 + idBytes;
+    out.writeUInt32LE(w.entry.length, at);
+    at += 4 + w.entry.copy(out, at + 4);
+  }
+  return out;
 }
 
 /**
