@@ -25,7 +25,7 @@ export const CONFIG_VARS = {
   REDIS_SENTINEL_NAME: { meaning: 'the name of the primary the sentinels monitor (with REDIS_SENTINELS)' },
   REDIS_WAIT_REPLICAS: {
     meaning:
-      'replicas that must have a history append (Redis WAIT) before its message is accepted, so a failover cannot roll offsets back; 0: none (REDIS_URL or REDIS_SENTINELS)',
+      'replicas that must have a history append or an offline message (Redis WAIT) before it is accepted, so a failover cannot lose it or roll offsets back; 0: none (REDIS_URL or REDIS_SENTINELS)',
   },
   REDIS_CLUSTER_NODES: {
     meaning:

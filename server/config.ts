@@ -51,8 +51,6 @@ export interface HistoryConfig {
   readonly size: number;
   /** HISTORY_TTL_MS, how long a message is kept, default 600000 (10 min). */
   readonly ttlMs: number;
-  /** REDIS_WAIT_REPLICAS, Redis replicas that must hold an append before its message is accepted, default 0. */
-  readonly waitReplicas: number;
 }
 
 /** What the cluster keeps of each collaborative (Yjs) document (SPEC §12). */
@@ -78,6 +76,8 @@ export interface Config {
   readonly redisSentinels: { readonly hosts: readonly HostPort[]; readonly name: string } | undefined;
   /** REDIS_CLUSTER_NODES (host:port list): a Redis Cluster, found from any of these members. */
   readonly redisClusterNodes: readonly HostPort[] | undefined;
+  /** REDIS_WAIT_REPLICAS, replicas that must hold a history append or an offline message before it is accepted, default 0. */
+  readonly redisWaitReplicas: number;
   /** The first member of AMQP_URL. */
   readonly amqpUrl: string | undefined;
   /** AMQP_URL: one RabbitMQ, or the members of a RabbitMQ cluster, comma-separated (tried in turn). */
@@ -356,6 +356,7 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
     redisUrl,
     redisSentinels,
     redisClusterNodes,
+    redisWaitReplicas: waitReplicas(env, redisClusterNodes !== undefined),
     amqpUrl,
     amqpUrls,
     relayQueueType: oneOf(env, 'RELAY_QUEUE_TYPE', ['quorum', 'classic']),
@@ -406,7 +407,6 @@ export function loadConfig(env: Env, host: HostFacts = { openFileLimit }): Confi
       destinations: Object.freeze(historyDestinations(env)),
       size: int(env, 'HISTORY_SIZE', 1, 100_000),
       ttlMs: int(env, 'HISTORY_TTL_MS', 1000, 7 * 24 * 3600 * 1000),
-      waitReplicas: waitReplicas(env, redisClusterNodes !== undefined),
     }),
     yjs: Object.freeze({
       // Unset: 512 KiB, or half of MAX_OUTBOUND_BYTES where that is smaller.

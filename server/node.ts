@@ -131,7 +131,13 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   const store: OfflineStore =
     overrides.store ??
     (cluster && redis
-      ? new RedisOfflineStore({ redis, keyPrefix: config.keyPrefix, limits: storeLimits, onDropped })
+      ? new RedisOfflineStore({
+          redis,
+          keyPrefix: config.keyPrefix,
+          limits: storeLimits,
+          onDropped,
+          waitReplicas: config.redisWaitReplicas,
+        })
       : new MemoryOfflineStore(storeLimits, Date.now, onDropped));
   // Senders pause at half the relay buffer and go on at a quarter (SPEC §9): a healthy cluster slows them, never cuts them off.
   const pressure = new RelayPressure(
@@ -179,7 +185,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
               redis,
               keyPrefix: config.keyPrefix,
               limits: historyLimits,
-              waitReplicas: config.history.waitReplicas,
+              waitReplicas: config.redisWaitReplicas,
             })
           : new MemoryHistory({ limits: historyLimits }),
         config.history.size,

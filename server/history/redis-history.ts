@@ -1,5 +1,11 @@
 import type { RelayMessage } from '../relay/relay-message.js';
-import { checkNoClientKeyPrefix, RedisScript, type ScriptArg, type RedisConnection } from '../redis/redis-script.js';
+import {
+  checkNoClientKeyPrefix,
+  RedisScript,
+  waitForReplicas,
+  type RedisConnection,
+  type ScriptArg,
+} from '../redis/redis-script.js';
 import { decodeRecords, encodePrefixedRecord } from '../relay/relay-envelope.js';
 import { relayMessageFromJson } from '../store/relay-message-json.js';
 import { newEpoch } from './epoch.js';
@@ -30,9 +36,6 @@ export interface RedisHistoryOptions {
    */
   readonly waitReplicas?: number;
 }
-
-/** How long an append waits for REDIS_WAIT_REPLICAS replicas to confirm it. */
-export const WAIT_TIMEOUT_MS = 500;
 
 // Every script takes KEYS[1] meta, KEYS[2] log (one hash slot) and begins with ENSURE, which
 // needs ARGV[1] (an epoch to use if the stream must be created) and ARGV[2] (metaTtlMs). It
@@ -224,7 +227,9 @@ export class RedisHistory implements History {
       .then(async (reply) => {
         if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply.length !== batch.length + 1)
           throw new Error('unexpected reply from the history append script');
-        await this.#replicated();
+        // A failover to a replica without the append would hand its offsets to other messages,
+        // which every subscription past them would drop as copies it had.
+        await waitForReplicas(this.#redis, this.#waitReplicas, 'history append');
         const epoch = reply[0];
         batch.forEach((w, i) => w.resolve({ epoch, offset: Number(reply[i + 1]) }));
       })
@@ -235,21 +240,6 @@ export class RedisHistory implements History {
         this.#sending.delete(stream);
         this.#send(stream);
       });
-  }
-
-  /**
-   * With REDIS_WAIT_REPLICAS, the writes sent so far on this connection are on that many replicas:
-   * a failover to one of them cannot lose the append and hand its offsets to other messages, which
-   * every subscription past them would drop as copies it had.
-   */
-  async #replicated(): Promise<void> {
-    const want = this.#waitReplicas;
-    if (want === 0) return;
-    const acked = await this.#redis.wait(want, WAIT_TIMEOUT_MS);
-    if (acked < want)
-      throw new Error(
-        `history append on ${acked} of ${want} Redis replicas within ${WAIT_TIMEOUT_MS} ms; not accepted`,
-      );
   }
 
   async position(stream: StreamId): Promise<StreamPosition> {

@@ -66,3 +66,18 @@ export function checkNoClientKeyPrefix(redis: RedisConnection): void {
     );
   }
 }
+
+/** How long a write waits for REDIS_WAIT_REPLICAS replicas to confirm it. */
+export const WAIT_TIMEOUT_MS = 500;
+
+/**
+ * REDIS_WAIT_REPLICAS: resolves once the writes sent so far on `redis` are on `want` replicas
+ * (Redis WAIT), so a failover to one of them cannot lose them; rejects when fewer confirm within
+ * WAIT_TIMEOUT_MS (the write's message is then not accepted, and its sender sends it again).
+ */
+export async function waitForReplicas(redis: RedisConnection, want: number, what: string): Promise<void> {
+  if (want === 0) return;
+  const acked = await redis.wait(want, WAIT_TIMEOUT_MS);
+  if (acked < want)
+    throw new Error(`${what} on ${acked} of ${want} Redis replicas within ${WAIT_TIMEOUT_MS} ms; not accepted`);
+}

@@ -2,7 +2,7 @@ import type { RelayMessage } from '../relay/relay-message.js';
 import { relayMessageFromJson, relayMessageToJson } from './relay-message-json.js';
 import type { Destination, UserId } from '../ids.js';
 import { redisKeys, type RedisKeys } from '../redis/redis-keys.js';
-import { checkNoClientKeyPrefix, RedisScript, type RedisConnection } from '../redis/redis-script.js';
+import { checkNoClientKeyPrefix, RedisScript, waitForReplicas, type RedisConnection } from '../redis/redis-script.js';
 import { checkOfflineStoreLimits, type OfflineDropListener } from './offline-drop.js';
 import type { OfflineStore, OfflineStoreLimits } from './offline-store.js';
 
@@ -16,6 +16,8 @@ export interface RedisOfflineStoreOptions {
   readonly now?: () => number;
   /** Told about messages dropped by the bound or by retention (for metrics). */
   readonly onDropped?: OfflineDropListener;
+  /** REDIS_WAIT_REPLICAS: replicas that must hold a stored message before `append` resolves. @default 0 */
+  readonly waitReplicas?: number;
 }
 
 // KEYS[1] inbox; ARGV: entry, maxPerUser, retentionMs. Returns how many old entries it dropped.
@@ -91,6 +93,7 @@ export class RedisOfflineStore implements OfflineStore {
   readonly #redis: RedisConnection;
   readonly #limits: OfflineStoreLimits;
   readonly #now: () => number;
+  readonly #waitReplicas: number;
   readonly #onDropped: OfflineDropListener | undefined;
 
   constructor(options: RedisOfflineStoreOptions) {
@@ -101,6 +104,7 @@ export class RedisOfflineStore implements OfflineStore {
     this.#limits = options.limits;
     this.#now = options.now ?? Date.now;
     this.#onDropped = options.onDropped;
+    this.#waitReplicas = options.waitReplicas ?? 0;
   }
 
   /** Resolves once Redis holds the message; past `maxPerUser` the oldest entries are gone. */
@@ -113,6 +117,7 @@ export class RedisOfflineStore implements OfflineStore {
       this.#limits.retentionMs,
     ]);
     if (typeof dropped === 'number' && dropped > 0) this.#onDropped?.(userId, dropped, 'bound');
+    await waitForReplicas(this.#redis, this.#waitReplicas, 'offline message');
   }
 
   /** Removes and returns the unexpired messages for `subscription`, oldest first; each is returned once. */

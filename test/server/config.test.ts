@@ -57,7 +57,7 @@ describe('config', () => {
   });
 
   it('keeps no history by default, and reads HISTORY_* when set', () => {
-    expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000, waitReplicas: 0 });
+    expect(loadConfig({}).history).to.deep.equal({ destinations: [], size: 300, ttlMs: 600_000 });
     const c = loadConfig({
       HISTORY_DESTINATIONS: ' /user/*/queue/chat, /topic/docs/**,,',
       HISTORY_SIZE: '50',
@@ -67,7 +67,6 @@ describe('config', () => {
       destinations: ['/user/*/queue/chat', '/topic/docs/**'],
       size: 50,
       ttlMs: 60_000,
-      waitReplicas: 0,
     });
     expect(Object.isFrozen(c.history.destinations)).to.equal(true);
   });
@@ -130,14 +129,14 @@ describe('config', () => {
   });
 
   it('reads REDIS_WAIT_REPLICAS (default 0) and refuses a bad value naming the variable', () => {
-    expect(loadConfig({}).history.waitReplicas).to.equal(0);
+    expect(loadConfig({}).redisWaitReplicas).to.equal(0);
     const c = loadConfig({
       REDIS_SENTINELS: 'a:1',
       REDIS_SENTINEL_NAME: 'p',
       AMQP_URL: 'amqp://a',
       REDIS_WAIT_REPLICAS: '2',
     });
-    expect(c.history.waitReplicas).to.equal(2);
+    expect(c.redisWaitReplicas).to.equal(2);
     for (const bad of ['-1', 'one', '17'])
       expect(() => loadConfig({ REDIS_WAIT_REPLICAS: bad })).to.throw(ConfigError, /invalid REDIS_WAIT_REPLICAS/);
   });
