@@ -190,6 +190,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           : new MemoryHistory({ limits: historyLimits }),
         config.history.size,
         metrics,
+        log,
       )
     : undefined;
   const bindings = new BrokerBindings(broker, log);

@@ -1,6 +1,7 @@
 import type { HeaderList } from '../../protocol/index.js';
 import { RelayError } from '../errors.js';
 import type { UserId } from '../ids.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 import type { History, StreamPosition } from './history.js';
@@ -23,6 +24,7 @@ export class NodeHistory {
     /** HISTORY_SIZE: copies a subscription holds past a gap at most (a fill cannot bring back more). */
     private readonly size: number,
     private readonly metrics: Metrics,
+    private readonly log?: Logger,
   ) {}
 
   /**
@@ -48,7 +50,7 @@ export class NodeHistory {
   ): SubscriptionStream | undefined {
     const stream = this.streams.ofSubscription(destination, user);
     if (stream === undefined) return undefined;
-    const { metrics } = this;
+    const { metrics, log } = this;
     return new SubscriptionStream({
       history: this.history,
       stream,
@@ -59,7 +61,13 @@ export class NodeHistory {
         resumed: (recovered) => metrics.historyResumes.inc({ recovered: String(recovered) }),
         dropped: (reason) => metrics.historyDropped.inc({ reason }),
         gapFilled: () => metrics.historyGapFills.inc(),
-        skipped: (count) => metrics.historySkipped.inc(count),
+        skipped: (count) => {
+          metrics.historySkipped.inc(count);
+          // Messages this subscriber will never get: an operator wants to see it (SPEC §11).
+          log?.warn({ stream, user, count }, 'a subscription gave up offsets the history no longer had');
+        },
+        gapFillFailed: (err) =>
+          log?.warn({ stream, user, err: err instanceof Error ? err.message : String(err) }, 'history gap fill failed'),
       },
     });
   }

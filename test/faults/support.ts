@@ -24,6 +24,8 @@ interface Expected {
   readonly from: string;
   readonly to: string;
   readonly n: number;
+  /** When it was first sent (epoch ms). */
+  readonly at: number;
 }
 
 export interface UserCounts {
@@ -59,7 +61,7 @@ export class Ledger {
 
   sent(from: string, to: string, n: number): string {
     const key = this.key(from, to, n);
-    if (!this.expected.has(key)) this.expected.set(key, { key, from, to, n });
+    if (!this.expected.has(key)) this.expected.set(key, { key, from, to, n, at: Date.now() });
     return key;
   }
 
@@ -185,6 +187,20 @@ export class Ledger {
         `${JSON.stringify({ scenario: this.scenario, ...t, ...extra, at: new Date().toISOString() })}\n`,
       );
     return line;
+  }
+
+  /** Per sender and recipient: the numbers lost (first–last, how many) and when the first of them was sent. */
+  describeLostRanges(): string[] {
+    const byPair = new Map<string, Expected[]>();
+    for (const e of this.lost()) {
+      const pair = `${e.from}>${e.to}`;
+      byPair.set(pair, [...(byPair.get(pair) ?? []), e]);
+    }
+    return [...byPair].map(([pair, lost]) => {
+      const first = lost.reduce((a, b) => (b.n < a.n ? b : a));
+      const last = lost.reduce((a, b) => (b.n > a.n ? b : a));
+      return `${pair}: ${first.n}–${last.n} (${lost.length}), first sent ${new Date(first.at).toISOString()}`;
+    });
   }
 
   /** For a failure message: the first lost keys. */

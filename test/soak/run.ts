@@ -171,6 +171,7 @@ async function main(): Promise<void> {
   if (t.lost > 0 || t.duplicates > 0 || t.accepted < t.sent || grew.length > 0) {
     if (t.lost > 0) {
       console.log(ledger.describeLost());
+      for (const line of ledger.describeLostRanges()) console.log(`  lost ${line}`);
       for (const r of recipients) console.log(`  ${r.user}: ${r.state()}`);
     }
     exitCode = 1;
@@ -276,7 +277,10 @@ try {
   console.error(`soak: ${err instanceof Error ? err.message : String(err)}`);
   // Stopped early: what was missing by then, to start from.
   const { ledger, recipients } = watched;
-  if (ledger && ledger.totals().lost > 0) console.log(ledger.describeLost(100));
+  if (ledger && ledger.totals().lost > 0) {
+    console.log(ledger.describeLost(100));
+    for (const line of ledger.describeLostRanges()) console.log(`  lost ${line}`);
+  }
   for (const r of recipients ?? []) console.log(`  ${r.user}: ${r.state()}`);
   exitCode = 1;
 } finally {
