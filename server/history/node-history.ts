@@ -66,8 +66,11 @@ export class NodeHistory {
           // Messages this subscriber will never get: an operator wants to see it (SPEC §11).
           log?.warn({ stream, user, count }, 'a subscription gave up offsets the history no longer had');
         },
-        gapFillFailed: (err) =>
-          log?.warn({ stream, user, err: err instanceof Error ? err.message : String(err) }, 'history gap fill failed'),
+        gapFillFailed: (err, givenUp) =>
+          log?.warn(
+            { stream, user, givenUp, err: err instanceof Error ? err.message : String(err) },
+            givenUp ? 'history gap fill kept failing; gave the gap up' : 'history gap fill failed; trying again',
+          ),
       },
     });
   }

@@ -70,6 +70,8 @@ export class OffsetGate<T> {
   /** Copies offered before `begin`. Bounded by what arrives during one history read. */
   #waiting: Waiting<T>[] | undefined = [];
   #filling: GapFill | undefined;
+  /** A failed fill is tried again no earlier than this (epoch ms). */
+  #retryAt: number | undefined;
 
   constructor(options: OffsetGateOptions) {
     if (!(options.holdMs >= 0) || !(options.maxHeld >= 1))
@@ -128,7 +130,8 @@ export class OffsetGate<T> {
     if (this.#held.size === 0 || this.#filling !== undefined) return undefined;
     let first = Infinity;
     for (const h of this.#held.values()) first = Math.min(first, h.at);
-    return this.#held.size >= this.#options.maxHeld ? first : first + this.#options.holdMs;
+    const due = this.#held.size >= this.#options.maxHeld ? first : first + this.#options.holdMs;
+    return this.#retryAt === undefined ? due : Math.max(due, this.#retryAt);
   }
 
   /** The missing offsets to read from history, once `wakeAt` has come; undefined otherwise. One fill at a time. */
@@ -147,6 +150,7 @@ export class OffsetGate<T> {
   filled(fill: GapFill, entries: readonly Sequenced<T>[]): T[] {
     if (fill !== this.#filling) return [];
     this.#filling = undefined;
+    this.#retryAt = undefined;
     if (fill.epoch !== this.#epoch) return [];
     for (const e of entries) {
       if (e.offset > this.#last && e.offset <= fill.to && !this.#held.has(e.offset))
@@ -156,6 +160,16 @@ export class OffsetGate<T> {
     this.#flushThrough(fill.to, out);
     this.#release(out);
     return out;
+  }
+
+  /**
+   * The read for `fill` failed (Redis unreachable, failing over): nothing is given up; what is
+   * held stays held and the gap is asked for again from `retryAt` on. The caller bounds how long.
+   */
+  unfilled(fill: GapFill, retryAt: number): void {
+    if (fill !== this.#filling) return;
+    this.#filling = undefined;
+    this.#retryAt = retryAt;
   }
 
   #accept(epoch: string, offset: number, item: T, now: number, out: T[]): void {
@@ -170,6 +184,7 @@ export class OffsetGate<T> {
       this.#epoch = epoch;
       this.#last = 0;
       this.#filling = undefined;
+      this.#retryAt = undefined;
     }
     if (offset <= this.#last || this.#held.has(offset)) {
       this.#options.onDropped?.('duplicate', offset);

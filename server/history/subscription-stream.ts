@@ -5,6 +5,16 @@ import { OffsetGate, type GapFill, type GateDropReason, type Sequenced } from '.
 /** How long a copy ahead of a missing offset waits for it before the gap is read from history. */
 export const GAP_HOLD_MS = 250;
 
+/** After a failed gap fill, the next try waits this long. */
+export const GAP_RETRY_MS = 1_000;
+
+/**
+ * A gap whose reads keep failing is given up after this long: a Redis failover takes seconds, and
+ * new messages of the stream cannot be accepted meanwhile (their append needs Redis), so what is
+ * held stays bounded.
+ */
+export const GAP_RETRY_FOR_MS = 30_000;
+
 /** What a stream subscription reports, for metrics and logs. */
 export interface StreamEvents {
   /** A SUBSCRIBE with `x-resume-*` was answered. */
@@ -15,8 +25,8 @@ export interface StreamEvents {
   gapFilled?(): void;
   /** Offsets given up: a gap fill did not find them, or the stream was reset with them missing. */
   skipped?(count: number): void;
-  /** A gap fill's read failed; what was held was delivered without it. */
-  gapFillFailed?(err: unknown): void;
+  /** A gap fill's read failed; `givenUp`: it kept failing for GAP_RETRY_FOR_MS, and what was held was delivered without it. */
+  gapFillFailed?(err: unknown, givenUp: boolean): void;
 }
 
 export interface SubscriptionStreamOptions {
@@ -67,6 +77,8 @@ export class SubscriptionStream {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #timerAt: number | undefined;
+  /** When the gap fills began to fail; undefined while they succeed. */
+  #failingSince: number | undefined;
   #closed = false;
 
   constructor(options: SubscriptionStreamOptions) {
@@ -165,13 +177,24 @@ export class SubscriptionStream {
     }
     this.#read(fill).then(
       ({ entries, later }) => {
+        this.#failingSince = undefined;
         this.#options.events?.gapFilled?.();
         this.#deliver(this.#gate.filled(fill, entries));
         for (const c of later) this.offer(c.msg, c.epoch, c.offset);
       },
       (err: unknown) => {
-        this.#options.events?.gapFillFailed?.(err);
-        this.#deliver(this.#gate.filled(fill, []));
+        const now = this.#now();
+        this.#failingSince ??= now;
+        const givenUp = now - this.#failingSince >= GAP_RETRY_FOR_MS;
+        this.#options.events?.gapFillFailed?.(err, givenUp);
+        if (givenUp) {
+          this.#failingSince = undefined;
+          this.#deliver(this.#gate.filled(fill, []));
+        } else {
+          // Held, not given up: the messages are in history, just unreadable for now.
+          this.#gate.unfilled(fill, now + GAP_RETRY_MS);
+          this.#schedule();
+        }
       },
     );
   }

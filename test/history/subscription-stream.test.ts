@@ -1,7 +1,12 @@
 import { expect } from 'chai';
 import type { History, StreamPosition } from '../../server/history/history.js';
 import { MemoryHistory } from '../../server/history/memory-history.js';
-import { SubscriptionStream, type StreamCopy, type StreamEvents } from '../../server/history/subscription-stream.js';
+import {
+  GAP_RETRY_FOR_MS,
+  SubscriptionStream,
+  type StreamCopy,
+  type StreamEvents,
+} from '../../server/history/subscription-stream.js';
 import type { RelayMessage } from '../../server/relay/relay-message.js';
 import { streamMessage } from '../contract/history.contract.js';
 import { waitFor } from '../helpers/wait.js';
@@ -157,22 +162,62 @@ describe('subscription stream (offset gate with its history reads)', () => {
     expect(events).to.deep.equal(['gap-filled', 'skipped:1']);
   });
 
-  it('writes what it held, in order, when the gap fill cannot be read', async () => {
-    const failing: History = {
+  /** `history` whose range reads fail while `down()` says so. */
+  function flaky(down: () => boolean): History {
+    return {
       position: (s) => history.position(s),
       append: (s, m) => history.append(s, m),
       since: (s, e, o) => history.since(s, e, o),
-      range: () => Promise.reject(new Error('redis down')),
+      range: (s, e, f, t) => (down() ? Promise.reject(new Error('redis down')) : history.range(s, e, f, t)),
       close: async () => {},
     };
-    const { stream, written, events } = follow({ holdMs: 5, on: failing });
+  }
+
+  it('holds what follows a gap while the gap cannot be read, and writes all in order once it can', async () => {
+    let down = true;
+    const { stream, written, events } = follow({ holdMs: 5, on: flaky(() => down) });
     await stream.start(undefined, []);
     const [, b, c] = [await accept('a'), await accept('b'), await accept('c')];
     stream.offer(c.msg, c.epoch, c.offset);
     stream.offer(b.msg, b.epoch, b.offset);
-    await waitFor(() => written.length === 2, 'the held copies', 2000, 5);
+    await waitFor(() => events.includes('gap-fill-failed'), 'a failed gap fill', 2000, 5);
+    expect(written).to.deep.equal([]); // nothing given up: a@1 is in history, just unreadable
+    down = false;
+    await waitFor(() => written.length === 3, 'the gap filled on a later try', 3000, 10);
+    expect(written).to.deep.equal(['a@1', 'b@2', 'c@3']);
+    expect(events.filter((e) => e !== 'gap-fill-failed')).to.deep.equal(['gap-filled']);
+  });
+
+  it(`gives a gap up, writing what it held in order, when its reads keep failing for ${GAP_RETRY_FOR_MS / 1000} s`, async () => {
+    let skew = 0;
+    let failures = 0;
+    const failing = flaky(() => {
+      // At the second try the clock jumps past GAP_RETRY_FOR_MS.
+      if (failures++ > 0) skew = GAP_RETRY_FOR_MS;
+      return true;
+    });
+    const written: string[] = [];
+    const events: string[] = [];
+    const stream = new SubscriptionStream({
+      history: failing,
+      stream: DOC,
+      maxHeld: 50,
+      holdMs: 5,
+      now: () => Date.now() + skew,
+      events: {
+        gapFillFailed: (_err, givenUp) => events.push(`failed:${givenUp}`),
+        skipped: (n) => events.push(`skipped:${n}`),
+      },
+      write: (msg, p) => written.push(`${msg.id}@${p?.offset}`),
+    });
+    streams.push(stream);
+    await stream.start(undefined, []);
+    const [, b, c] = [await accept('a'), await accept('b'), await accept('c')];
+    stream.offer(c.msg, c.epoch, c.offset);
+    stream.offer(b.msg, b.epoch, b.offset);
+    await waitFor(() => written.length === 2, 'the held copies', 4000, 10);
     expect(written).to.deep.equal(['b@2', 'c@3']);
-    expect(events).to.deep.equal(['gap-fill-failed', 'skipped:1']);
+    expect(events).to.deep.equal(['failed:false', 'failed:true', 'skipped:1']);
   });
 
   it('writes nothing more once closed, and leaves no timer behind', async () => {
