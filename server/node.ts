@@ -40,6 +40,9 @@ import { MemoryDocStates } from './yjs/memory-doc-states.js';
 import { RedisDocStates } from './yjs/redis-doc-states.js';
 import { registerYjsHandlers } from './yjs/yjs-handlers.js';
 
+/** The longest pause between two tries of an interrupted queue takeover. */
+const ADOPT_RETRY_MAX_MS = 30_000;
+
 /** The implementations a node runs on; tests may pass their own (e.g. a broker behind a proxy). */
 export interface NodeDeps {
   readonly broker: Broker;
@@ -287,11 +290,27 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     timers.push(sweep);
   }
 
-  /** Takes over a swept node's queue, holding the sweep's claim on it meanwhile (Registry.holdClaim). */
+  /**
+   * Takes over a swept node's queue, holding the sweep's claim on it meanwhile (Registry.holdClaim).
+   * A takeover cut short (RabbitMQ or Redis lost mid-way) is tried again, claim held: no later
+   * sweep would return that node, and what is left in its queue must still reach its users.
+   */
   const adoptClaimed = async (dead: NodeId): Promise<void> => {
     const renew = setInterval(() => void registry.holdClaim(dead, true).catch(() => undefined), config.nodeTtlMs);
     try {
-      await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+      for (let attempt = 1; stopped === undefined; attempt++) {
+        try {
+          await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
+          return;
+        } catch (err) {
+          const delayMs = Math.min(ADOPT_RETRY_MAX_MS, 1_000 * 2 ** (attempt - 1));
+          log.warn(
+            { node: dead, attempt, delayMs, err: String(err) },
+            'taking over a dead node’s queue failed; trying again',
+          );
+          await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        }
+      }
     } finally {
       clearInterval(renew);
       await registry.holdClaim(dead, false).catch(() => undefined); // else it expires

@@ -1,9 +1,17 @@
 import { expect } from 'chai';
 import { RabbitBroker } from '../../server/broker/rabbit-broker.js';
-import { spawnNode, startCluster, uniqueUsers, type Cluster, type Spawned } from '../helpers/cluster.js';
+import {
+  spawnNode,
+  startCluster,
+  uniqueUsers,
+  type Cluster,
+  type ClusterNode,
+  type Spawned,
+} from '../helpers/cluster.js';
 import { requireService, TEST_AMQP_URL } from '../helpers/services.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { delay, waitFor } from '../helpers/wait.js';
+import { useProxiedCluster } from './proxied.js';
 
 /** Messages left in the dead node's queue: enough that re-routing them takes a few seconds. */
 const LEFT = 20_000;
@@ -78,5 +86,78 @@ describe('faults: a node restarted while its old queue is being taken over', fun
     // It waited, and said "ready" only once node 1 was done with the old queue.
     expect(restarted.lines.some((l) => l.includes("taking over this node's old queue; waiting"))).to.equal(true);
     expect(n1.logs().some((l) => l.includes('adopted a node queue'))).to.equal(true);
+  });
+});
+
+/**
+ * A takeover cut short: the node taking over a dead node's queue loses RabbitMQ mid-way. The sweep
+ * that found the dead node will not find it again (it is out of the registry), so the node keeps
+ * its claim and tries the takeover again once RabbitMQ is back: what the dead node left still
+ * reaches its users (SPEC §8).
+ */
+describe('faults: a queue takeover interrupted by a lost RabbitMQ connection', function () {
+  this.timeout(120_000);
+  const clients: { stop(): Promise<void> }[] = [];
+  const { cluster, proxies } = useProxiedCluster(2, 'rabbitmq', clients, {
+    env: { NODE_TTL_MS: '1000', LOG_LEVEL: 'info' },
+  });
+  let receiver: TestClient | undefined;
+
+  before(async function () {
+    await requireService(this, 'rabbitmq');
+  });
+
+  after(async () => {
+    await receiver?.disconnect().catch(() => undefined);
+  });
+
+  it('tries the takeover again until the dead node’s queue has reached its users', async () => {
+    const [n1, n2] = cluster.nodes as [ClusterNode, ClusterNode];
+    const [R] = uniqueUsers('R');
+    receiver = await cluster.connect(n1, R);
+    const inbox = await receiver.subscribeWithReceipt('/user/queue/left');
+    await n2.kill('SIGKILL');
+
+    // What node 2 would have delivered to R, had it lived: left in its queue.
+    const filler = new RabbitBroker({
+      url: TEST_AMQP_URL,
+      nodeId: `${n2.nodeId}-filler`,
+      namePrefix: cluster.amqpPrefix,
+    });
+    await filler.start(() => undefined);
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < LEFT; i++) {
+      sent.push(
+        filler.sendToNodes([n2.nodeId], {
+          id: `left-${i}`,
+          target: { kind: 'user', user: R },
+          destination: '/queue/left',
+          headers: [],
+          body: Buffer.from(String(i)),
+          origin: filler.nodeId,
+          sentAt: Date.now(),
+        }),
+      );
+    }
+    await Promise.all(sent);
+    await filler.adoptQueue(filler.nodeId, async () => undefined);
+    await filler.close();
+
+    // Node 1 sweeps node 2 and starts taking its queue over; its RabbitMQ link is cut mid-way.
+    await waitFor(() => n1.logs().some((l) => l.includes('swept dead nodes')), 'node 1 to sweep node 2', 10_000, 10);
+    await waitFor(() => inbox.messages.length > 0, 'the takeover to begin', 10_000, 5);
+    proxies[0]!.cut();
+    await delay(1_000);
+    proxies[0]!.restore();
+
+    await waitFor(
+      () => new Set(inbox.messages.map((m) => m.body)).size === LEFT,
+      `all ${LEFT} left messages`,
+      60_000,
+      100,
+    );
+    expect(n1.logs().some((l) => l.includes('queue failed; trying again'))).to.equal(true);
+    // The emptied queue is deleted last.
+    await waitFor(() => n1.logs().some((l) => l.includes('adopted a node queue')), 'the takeover to end', 10_000, 50);
   });
 });
