@@ -16,6 +16,29 @@ import { useProxiedCluster } from './proxied.js';
 /** Messages left in the dead node's queue: enough that re-routing them takes a few seconds. */
 const LEFT = 20_000;
 
+/** Leaves LEFT messages for `user` in the queue of the dead node `nodeId`: sent by a broker of the test's own. */
+async function leaveMessages(nodeId: string, user: string, amqpPrefix: string): Promise<void> {
+  const filler = new RabbitBroker({ url: TEST_AMQP_URL, nodeId: `${nodeId}-filler`, namePrefix: amqpPrefix });
+  await filler.start(() => undefined);
+  const sent: Promise<void>[] = [];
+  for (let i = 0; i < LEFT; i++) {
+    sent.push(
+      filler.sendToNodes([nodeId], {
+        id: `left-${i}`,
+        target: { kind: 'user', user },
+        destination: '/queue/left',
+        headers: [],
+        body: Buffer.from(String(i)),
+        origin: filler.nodeId,
+        sentAt: Date.now(),
+      }),
+    );
+  }
+  await Promise.all(sent);
+  await filler.adoptQueue(filler.nodeId, async () => undefined); // its own queue, empty: deleted
+  await filler.close();
+}
+
 /**
  * A node killed and started again while another node is taking its old queue over (the sweep
  * found it dead; re-routing what it left takes a while). The takeover ends by deleting that queue:
@@ -49,27 +72,9 @@ describe('faults: a node restarted while its old queue is being taken over', fun
     const [n1, n2] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
     await n2.kill('SIGKILL');
 
-    // Fill the dead node's queue, as senders would have before the sweep: a broker of the test's own.
-    const filler = new RabbitBroker({ url: TEST_AMQP_URL, nodeId: `${n2.nodeId}-filler`, namePrefix: c.amqpPrefix });
-    await filler.start(() => undefined);
+    // Fill the dead node's queue, as senders would have before the sweep.
     const [GONE] = uniqueUsers('GONE');
-    const sent: Promise<void>[] = [];
-    for (let i = 0; i < LEFT; i++) {
-      sent.push(
-        filler.sendToNodes([n2.nodeId], {
-          id: `left-${i}`,
-          target: { kind: 'user', user: GONE },
-          destination: '/queue/left',
-          headers: [],
-          body: Buffer.from(String(i)),
-          origin: filler.nodeId,
-          sentAt: Date.now(),
-        }),
-      );
-    }
-    await Promise.all(sent);
-    await filler.adoptQueue(filler.nodeId, async () => undefined); // its own queue, empty: deleted
-    await filler.close();
+    await leaveMessages(n2.nodeId, GONE, c.amqpPrefix);
 
     await waitFor(() => n1.logs().some((l) => l.includes('swept dead nodes')), 'node 1 to sweep node 2', 10_000, 20);
     restarted = spawnNode(n2.nodeId, { ...n2.env }, 60_000);
@@ -119,29 +124,7 @@ describe('faults: a queue takeover interrupted by a lost RabbitMQ connection', f
     await n2.kill('SIGKILL');
 
     // What node 2 would have delivered to R, had it lived: left in its queue.
-    const filler = new RabbitBroker({
-      url: TEST_AMQP_URL,
-      nodeId: `${n2.nodeId}-filler`,
-      namePrefix: cluster.amqpPrefix,
-    });
-    await filler.start(() => undefined);
-    const sent: Promise<void>[] = [];
-    for (let i = 0; i < LEFT; i++) {
-      sent.push(
-        filler.sendToNodes([n2.nodeId], {
-          id: `left-${i}`,
-          target: { kind: 'user', user: R },
-          destination: '/queue/left',
-          headers: [],
-          body: Buffer.from(String(i)),
-          origin: filler.nodeId,
-          sentAt: Date.now(),
-        }),
-      );
-    }
-    await Promise.all(sent);
-    await filler.adoptQueue(filler.nodeId, async () => undefined);
-    await filler.close();
+    await leaveMessages(n2.nodeId, R, cluster.amqpPrefix);
 
     // Node 1 sweeps node 2 and starts taking its queue over; its RabbitMQ link is cut mid-way.
     await waitFor(() => n1.logs().some((l) => l.includes('swept dead nodes')), 'node 1 to sweep node 2', 10_000, 10);

@@ -16,7 +16,7 @@ const STREAM = '/topic/docs/replicas';
  * suite's own: with the replica stopped (SIGSTOP), an append is refused; once it runs again, taken.
  * The same holds for a message stored in an offline inbox: accepted only once a replica holds it.
  */
-describe('HA: history appends wait for Redis replicas (REDIS_WAIT_REPLICAS)', function () {
+describe('HA: history appends and offline messages wait for Redis replicas (REDIS_WAIT_REPLICAS)', function () {
   this.timeout(120_000);
   let layout: RedisSentinelLayout | undefined;
   let redis: Redis | undefined;
@@ -62,29 +62,6 @@ describe('HA: history appends wait for Redis replicas (REDIS_WAIT_REPLICAS)', fu
     expect((await history.append(STREAM, streamMessage('m2'))).offset).to.equal(2);
     expect((await history.append(STREAM, streamMessage('m3'))).offset).to.equal(3);
     await history.close();
-  });
-});
-
-describe('HA: offline messages wait for Redis replicas (REDIS_WAIT_REPLICAS)', function () {
-  this.timeout(120_000);
-  let layout: RedisSentinelLayout | undefined;
-  let redis: Redis | undefined;
-  let replicaPid: number | undefined;
-
-  before(async function () {
-    if (!canRunRedisLayouts()) {
-      const what = 'this suite needs redis-server';
-      if (process.env.CI === 'true') throw new Error(`${what}; CI needs it (apt-get install redis-server)`);
-      console.warn(`\n  !!! SKIPPED "${this.test?.parent?.fullTitle() ?? 'replicas suite'}": ${what}.\n`);
-      this.skip();
-    }
-    ({ layout, redis, replicaPid } = await sentinelWithReplica(`wait-inbox-${process.pid}`));
-  });
-
-  after(async () => {
-    if (replicaPid) process.kill(replicaPid, 'SIGCONT');
-    redis?.disconnect();
-    await layout?.stop();
   });
 
   it('refuses to store a message no replica confirmed, and stores again once the replica runs', async () => {
