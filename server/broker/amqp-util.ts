@@ -1,4 +1,4 @@
-import type { Message } from 'amqplib';
+import type { ChannelModel, Message } from 'amqplib';
 import { decodeRecords, type EnvelopeRecord } from '../relay/relay-envelope.js';
 
 /** pino-compatible: a pino `Logger` fits. */
@@ -42,6 +42,19 @@ export function safely(f: () => void): void {
   } catch {
     // The channel closed: nothing to do.
   }
+}
+
+/** Logs `conn`'s errors, and tells `onBlocked` when RabbitMQ blocks or unblocks publishing (a resource alarm). */
+export function watchConnection(conn: ChannelModel, log: BrokerLog, onBlocked: (blocked: boolean) => void): void {
+  conn.on('error', (err: Error) => log.warn({ err: errorMessage(err) }, 'RabbitMQ connection error'));
+  conn.on('blocked', (reason: string) => {
+    onBlocked(true);
+    log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
+  });
+  conn.on('unblocked', () => {
+    onBlocked(false);
+    log.info({}, 'RabbitMQ unblocked publishing');
+  });
 }
 
 export function withHeartbeat(url: string): string {

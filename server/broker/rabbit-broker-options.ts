@@ -51,6 +51,8 @@ export interface RabbitBrokerOptions {
   readonly onBatch?: (records: number) => void;
   /** Told of the publish buffer's load, for flow control. Default: none. */
   readonly pressure?: RelayPressure;
+  /** How often a consumer without deliveries is checked for a stall (DeliveryWatchdog). @default STALL_CHECK_MS */
+  readonly stallCheckMs?: number;
 }
 
 export const DEFAULT_BATCH: BatchBounds = { maxRecords: 512, maxBytes: 256 * 1024 };

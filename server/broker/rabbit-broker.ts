@@ -2,16 +2,16 @@ import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Con
 import type { Destination, NodeId } from '../ids.js';
 import { encodeEnvelope } from '../relay/relay-envelope.js';
 import type { RelayMessage } from '../relay/relay-message.js';
-import { AckBatcher } from './ack-batcher.js';
+import type { AckBatcher } from './ack-batcher.js';
 import {
   backoffDelay,
   BrokerClosedError,
   errorMessage,
   NO_LOG,
   safeHost,
-  safely,
   WakeablePause,
   waitAtMost,
+  watchConnection,
   withHeartbeat,
   type BrokerLog,
 } from './amqp-util.js';
@@ -23,7 +23,8 @@ import { adoptNodeQueue } from './queue-adoption.js';
 import { batchBounds, CONNECT_TIMEOUT_MS, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
 import { RelayConsumer } from './relay-consumer.js';
-import { openConsumerChannel } from './consumer-channel.js';
+import { consumeNodeQueue, openConsumerChannel } from './consumer-channel.js';
+import type { DeliveryWatchdog } from './delivery-watchdog.js';
 import {
   RabbitTopology,
   DEFAULT_NODE_QUEUE_EXPIRES_MS,
@@ -75,7 +76,8 @@ export class RabbitBroker implements Broker {
   private readonly maxDelayMs: number;
   private readonly maxDeliveryAttempts: number;
   private readonly closeTimeoutMs: number;
-  private readonly hooks: Pick<RabbitBrokerOptions, 'onConnected' | 'beforeDeclare'>;
+  private readonly hooks: Pick<RabbitBrokerOptions, 'onConnected' | 'beforeDeclare' | 'stallCheckMs'>;
+  private watchdog: DeliveryWatchdog | undefined;
 
   private consumer: RelayConsumer | undefined;
   private startPromise: Promise<void> | undefined;
@@ -239,6 +241,7 @@ export class RabbitBroker implements Broker {
   private async stopConsuming(): Promise<void> {
     const { subCh, consumerTag } = this;
     this.consumerTag = undefined;
+    this.watchdog?.stop();
     if (subCh && consumerTag) await subCh.cancel(consumerTag).catch(() => undefined);
     await this.within(this.consumer?.idle() ?? Promise.resolve());
     this.subAcks?.flush(true);
@@ -313,16 +316,8 @@ export class RabbitBroker implements Broker {
       this.lost(conn, reason);
     };
     try {
-      conn.on('error', (err: Error) => this.log.warn({ err: errorMessage(err) }, 'RabbitMQ connection error'));
       conn.on('close', onClose('connection closed'));
-      conn.on('blocked', (reason: string) => {
-        this.serverBlocked = true;
-        this.log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
-      });
-      conn.on('unblocked', () => {
-        this.serverBlocked = false;
-        this.log.info({}, 'RabbitMQ unblocked publishing');
-      });
+      watchConnection(conn, this.log, (blocked) => (this.serverBlocked = blocked));
 
       const setUp = async () => {
         const pub = await openConfirmChannel(conn, this.publisher, this.log, onClose('publish channel closed'));
@@ -337,19 +332,19 @@ export class RabbitBroker implements Broker {
           log: this.log,
           onClose: onClose('consumer channel closed'),
         });
-        // At most a quarter of the prefetch window waits behind a slow handler (see AckBatcher).
-        const acks = new AckBatcher<ConsumeMessage>(
-          { ack: (m, allUpTo) => safely(() => sub.ack(m, allUpTo)) }, // a closed channel: RabbitMQ redelivers
-          Math.max(1, Math.floor(this.prefetch / 4)),
+        const { consumerTag, watchdog, acks } = await consumeNodeQueue(
+          sub,
+          this.queue,
+          this.consumer as RelayConsumer,
+          {
+            prefetch: this.prefetch,
+            log: this.log,
+            stallCheckMs: this.hooks.stallCheckMs,
+            onLost: (reason) => this.lost(conn, reason),
+          },
         );
-        const consumer = this.consumer as RelayConsumer;
-        const onDelivery = (m: ConsumeMessage | null): void => {
-          if (m !== null) return consumer.deliver(sub, acks, m);
-          // The server cancelled the consumer (queue deleted): reconnecting re-declares it.
-          this.log.warn({ queue: this.queue }, 'RabbitMQ cancelled the consumer');
-          this.lost(conn, 'consumer cancelled');
-        };
-        const { consumerTag } = await sub.consume(this.queue, onDelivery, { noAck: false });
+        this.watchdog?.stop();
+        this.watchdog = watchdog;
         return { pub, sub, acks, consumerTag };
       };
       const setup = setUp();
@@ -403,6 +398,7 @@ export class RabbitBroker implements Broker {
     this.subCh = undefined;
     this.subAcks = undefined;
     this.consumerTag = undefined;
+    this.watchdog?.stop();
     this.ready = false;
     this.serverBlocked = false;
     this.publisher.detach();
@@ -417,6 +413,7 @@ export class RabbitBroker implements Broker {
     // What was accepted for sending this turn still goes out (and is confirmed, within the timeout).
     this.batcher.flush(true);
     this.closing = true;
+    this.watchdog?.stop();
     this.pause.wake();
     for (const w of this.readyWaiters.splice(0)) w.reject(new BrokerClosedError());
     await this.connecting?.catch(() => undefined);

@@ -34,6 +34,11 @@ export class RelayConsumer {
     private readonly options: RelayConsumerOptions,
   ) {}
 
+  /** A delivery's handler is still running. */
+  get busy(): boolean {
+    return this.chains.size > 0;
+  }
+
   /** Every handler running now has finished. Never rejects. */
   idle(): Promise<unknown> {
     return Promise.all([...this.chains.values()]);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { connect } from 'amqplib';
+import { connect, type Channel } from 'amqplib';
 import type { Broker } from '../../server/broker/broker.js';
 import { MemoryBroker } from '../../server/broker/memory-broker.js';
 import { RabbitBroker, type BrokerLog, type RabbitBrokerOptions } from '../../server/broker/rabbit-broker.js';
@@ -320,6 +320,23 @@ describe('RabbitBroker on RabbitMQ', function () {
       } finally {
         await conn.close();
       }
+    });
+
+    it('reconnects when RabbitMQ stops delivering to its consumer without a word, and gets what waited', async function () {
+      this.timeout(20_000);
+      const log = recordingLog();
+      const a = node('silenced', { log, stallCheckMs: 200, ...fast });
+      const b = node('sender');
+      await a.broker.start(async (m) => void a.got.push(m));
+      await b.broker.start(async (m) => void b.got.push(m));
+      // RabbitMQ's silence, as a soak saw it after cluster members died: no more deliveries, no
+      // cancel, the connection up. Here: the consumer is cancelled behind the broker's back.
+      const inner = a.broker as unknown as { subCh: Channel; consumerTag: string };
+      await inner.subCh.cancel(inner.consumerTag);
+      const m = relayMessage(b.id);
+      await b.broker.sendToNodes([a.id], m);
+      await waitFor(() => a.got.some((x) => x.id === m.id), 'the message sent to the silenced consumer', 10_000);
+      expect(log.lines).to.include('RabbitMQ stopped delivering to this node; reconnecting');
     });
 
     it('rejects publishes beyond the buffer limit while disconnected, and buffered ones at close', async function () {
