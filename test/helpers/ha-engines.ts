@@ -113,8 +113,24 @@ export function canRunRabbitCluster(): boolean {
   return existsSync(path.join(RABBIT_BIN, 'rabbitmq-server')) && existsSync(path.join(RABBIT_BIN, 'rabbitmqctl'));
 }
 
-/** Starts `size` RabbitMQ members joined into one cluster; resolves once all run and are clustered. */
+/**
+ * Starts `size` RabbitMQ members joined into one cluster; resolves once all run and are clustered.
+ * A start that fails is tried again under fresh names and ports (twice at most): a member can find
+ * the distribution port it was given taken meanwhile, by another process or by a member of a
+ * layout just stopped that epmd still lists.
+ */
 export async function startRabbitCluster(label: string, size = 3): Promise<RabbitCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRabbitClusterOnce(attempt === 1 ? label : `${label}-r${attempt}`, size);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.warn(`    (RabbitMQ cluster start failed, trying again: ${String(err).slice(0, 300)})`);
+    }
+  }
+}
+
+async function startRabbitClusterOnce(label: string, size: number): Promise<RabbitCluster> {
   const dir = path.join(os.tmpdir(), `stomp-relay-${label}-rabbit`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -194,7 +210,11 @@ export async function startRabbitCluster(label: string, size = 3): Promise<Rabbi
     }
     for (const m of members) {
       await waitFor(
-        () => portOpen(m.port),
+        () => {
+          // A member that crashed at start (its ports taken) will not listen: fail now, not in 90 s.
+          if (!m.alive) throw new Error(`RabbitMQ member ${m.name} exited: ${m.engine.lines.slice(-3).join(' | ')}`);
+          return portOpen(m.port);
+        },
         `RabbitMQ member ${m.name} listening (${m.engine.lines.slice(-3).join(' | ')})`,
         90_000,
         250,
