@@ -41,7 +41,7 @@ import { RedisDocStates } from './yjs/redis-doc-states.js';
 import { registerYjsHandlers } from './yjs/yjs-handlers.js';
 
 /** The longest pause between two tries of an interrupted queue takeover. */
-const ADOPT_RETRY_MAX_MS = 30_000;
+const ADOPT_RETRY_MAX_MS = 5_000;
 
 /** The implementations a node runs on; tests may pass their own (e.g. a broker behind a proxy). */
 export interface NodeDeps {
@@ -293,7 +293,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   /**
    * Takes over a swept node's queue, holding the sweep's claim on it meanwhile (Registry.holdClaim).
    * A takeover cut short (RabbitMQ or Redis lost mid-way) is tried again, claim held: no later
-   * sweep would return that node, and what is left in its queue must still reach its users.
+   * sweep would return that node, and what is left in its queue must still reach its users;
+   * unless the node is back meanwhile: it then consumes its own queue.
    */
   const adoptClaimed = async (dead: NodeId): Promise<void> => {
     const renew = setInterval(() => void registry.holdClaim(dead, true).catch(() => undefined), config.nodeTtlMs);
@@ -309,6 +310,13 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
             'taking over a dead node’s queue failed; trying again',
           );
           await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+          // Back (restarted, or taken for dead while alive): it consumes its own queue once the
+          // claim ends, so the claim must not keep it waiting.
+          const live = await registry.liveNodes().catch((): NodeId[] => []);
+          if (live.includes(dead)) {
+            log.info({ node: dead }, 'a node whose queue was being taken over is back; leaving the queue to it');
+            return;
+          }
         }
       }
     } finally {
