@@ -6,6 +6,7 @@ import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { RuleListPolicy, type DestinationPolicy } from './auth/policy.js';
+import { backoffDelay } from './broker/amqp-util.js';
 import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory-broker.js';
 import { RabbitBroker } from './broker/rabbit-broker.js';
@@ -304,7 +305,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           await broker.adoptQueue(dead, (msg) => router.reroute(msg, dead));
           return;
         } catch (err) {
-          const delayMs = Math.min(ADOPT_RETRY_MAX_MS, 1_000 * 2 ** (attempt - 1));
+          const delayMs = backoffDelay(attempt, 1_000, ADOPT_RETRY_MAX_MS);
           log.warn(
             { node: dead, attempt, delayMs, err: String(err) },
             'taking over a dead node’s queue failed; trying again',
