@@ -3,7 +3,7 @@ import { RelayError } from '../errors.js';
 import type { UserId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { RelayMessage } from '../relay/relay-message.js';
+import { withPosition, type RelayMessage } from '../relay/relay-message.js';
 import type { History, StreamPosition } from './history.js';
 import type { HistoryStreams } from './streams.js';
 import { SubscriptionStream, type StreamCopy, type StreamStart } from './subscription-stream.js';
@@ -35,7 +35,7 @@ export class NodeHistory {
   stamp(msg: RelayMessage): Promise<RelayMessage> | undefined {
     const stream = this.streams.ofMessage(msg);
     if (stream === undefined) return undefined;
-    return this.history.append(stream, msg).then((position) => ({ ...msg, position }));
+    return this.history.append(stream, msg).then((position) => withPosition(msg, position));
   }
 
   /**

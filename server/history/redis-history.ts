@@ -98,6 +98,14 @@ return out`,
   3,
 );
 
+/**
+ * Append scripts in flight per stream at most: a second one goes out while the first runs (Redis
+ * runs them in the order sent on the connection, so offsets keep the order of the appends), and
+ * further appends wait and go together in the next. One on a Redis Cluster, whose redirections
+ * and retries during a failover could run two in another order.
+ */
+const MAX_IN_FLIGHT = 2;
+
 /** Messages sent in one append script at most (Lua's unpack, for ZMSCORE and ZADD, has a stack limit of about 8000). */
 const MAX_BATCH = 500;
 
@@ -170,10 +178,11 @@ export class RedisHistory implements History {
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
   readonly #waitReplicas: number;
+  readonly #maxInFlight: number;
   /** Appends not yet sent, per stream. */
   readonly #queued = new Map<StreamId, Waiter[]>();
-  /** Streams with an append script in flight. */
-  readonly #sending = new Set<StreamId>();
+  /** Append scripts in flight, per stream. */
+  readonly #sending = new Map<StreamId, number>();
 
   constructor(options: RedisHistoryOptions) {
     checkNoClientKeyPrefix(options.redis);
@@ -189,12 +198,14 @@ export class RedisHistory implements History {
     this.#limits = limits;
     this.#now = options.now ?? Date.now;
     this.#waitReplicas = options.waitReplicas ?? 0;
+    this.#maxInFlight = options.redis.isCluster ? 1 : MAX_IN_FLIGHT;
   }
 
   /**
-   * One script per stream at a time: appends made while one is in flight (or in the same tick)
-   * go together in the next, so a busy stream costs one round trip per batch, an idle one sends at
-   * once, and a node's appends to one stream keep the order they were made in.
+   * Appends made in one tick go together in one script, and while two scripts of the stream (one
+   * on a Redis Cluster) are in flight the next ones wait and go together: a busy stream costs one round trip
+   * per batch, an idle one sends at once, and a node's appends to one stream keep the order they
+   * were made in (one connection: Redis runs the scripts in the order sent).
    */
   append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
     const entry = historyEntry(this.#now(), message);
@@ -205,16 +216,17 @@ export class RedisHistory implements History {
         return;
       }
       this.#queued.set(stream, [{ id: message.id, entry, resolve, reject }]);
-      if (!this.#sending.has(stream)) queueMicrotask(() => this.#send(stream));
+      if ((this.#sending.get(stream) ?? 0) < this.#maxInFlight) queueMicrotask(() => this.#send(stream));
     });
   }
 
   #send(stream: StreamId): void {
     const queued = this.#queued.get(stream);
-    if (!queued) return;
+    const sending = this.#sending.get(stream) ?? 0;
+    if (!queued || sending >= this.#maxInFlight) return;
     const batch = queued.length > MAX_BATCH ? queued.splice(0, MAX_BATCH) : queued;
     if (batch === queued) this.#queued.delete(stream);
-    this.#sending.add(stream);
+    this.#sending.set(stream, sending + 1);
     const args: ScriptArg[] = [
       ...this.#streamKeys(stream),
       newEpoch(this.#now()),
@@ -237,7 +249,9 @@ export class RedisHistory implements History {
         for (const w of batch) w.reject(err);
       })
       .finally(() => {
-        this.#sending.delete(stream);
+        const left = (this.#sending.get(stream) ?? 1) - 1;
+        if (left === 0) this.#sending.delete(stream);
+        else this.#sending.set(stream, left);
         this.#send(stream);
       });
   }

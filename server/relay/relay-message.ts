@@ -44,3 +44,23 @@ export interface RelayMessage {
    */
   readonly position?: MessagePosition;
 }
+
+/**
+ * `msg` with its stream position. Written out field by field: `{ ...msg, position }` cost ~1.7 µs
+ * a message here (more than the rest of a history append on the node), this a few nanoseconds.
+ */
+export function withPosition(msg: RelayMessage, position: MessagePosition): RelayMessage {
+  const out: { -readonly [K in keyof RelayMessage]: RelayMessage[K] } = {
+    id: msg.id,
+    target: msg.target,
+    destination: msg.destination,
+    headers: msg.headers,
+    body: msg.body,
+    origin: msg.origin,
+    sentAt: msg.sentAt,
+    position,
+  };
+  if (msg.redelivered) out.redelivered = true;
+  if (msg.rerouted) out.rerouted = true;
+  return out;
+}

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { MemoryHistory } from '../../server/history/memory-history.js';
 import { RedisHistory } from '../../server/history/redis-history.js';
 import { decodeRecords } from '../../server/relay/relay-envelope.js';
 import { relayMessageToJson } from '../../server/store/relay-message-json.js';
-import { requireService, uniquePrefix } from '../helpers/services.js';
+import { requireService, TEST_REDIS_URL, uniquePrefix } from '../helpers/services.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { connectTestRedis, deleteKeysUnder, keysUnder } from '../registry/redis-support.js';
 import { historyContract, streamMessage } from './history.contract.js';
 
@@ -191,6 +192,37 @@ describe('RedisHistory', function () {
         expect(await redis!.llen(history.keys.log('/topic/a'))).to.equal(1200);
       } finally {
         await counted.quit();
+      }
+    });
+
+    it('has two scripts of a stream in flight at most: the appends of later ticks wait and go together, in order', async () => {
+      // Through a stalled proxy no reply comes back, so what was sent meanwhile can be counted.
+      const proxy = await startTcpProxy(TEST_REDIS_URL);
+      const slow = new Redis(proxy.url(TEST_REDIS_URL), { lazyConnect: true, maxRetriesPerRequest: 1 });
+      let scripts = 0;
+      const send = slow.sendCommand.bind(slow);
+      slow.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+        if (/^eval/i.test(args[0].name)) scripts++;
+        return send(...args);
+      };
+      try {
+        await slow.connect();
+        const history = new RedisHistory({ redis: slow, keyPrefix, limits: { size: 100, ttlMs: 30_000 } });
+        proxy.stall();
+        const appends: Promise<{ offset: number }>[] = [];
+        for (let tick = 0; tick < 4; tick++) {
+          appends.push(history.append('/topic/a', streamMessage(`m${tick}a`)));
+          appends.push(history.append('/topic/a', streamMessage(`m${tick}b`)));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(scripts, 'scripts sent while none answered').to.equal(2);
+        proxy.restore();
+        const offsets = (await Promise.all(appends)).map((p) => p.offset);
+        expect(offsets).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8]);
+        expect(scripts, 'the two ticks that waited went in one script').to.equal(3);
+      } finally {
+        slow.disconnect();
+        await proxy.close();
       }
     });
 

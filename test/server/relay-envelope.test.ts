@@ -8,9 +8,10 @@ import {
   encodePrefixedRecord,
   EnvelopeError,
 } from '../../server/relay/relay-envelope.js';
-import type { RelayMessage, RelayTarget } from '../../server/relay/relay-message.js';
+import { withPosition, type RelayMessage, type RelayTarget } from '../../server/relay/relay-message.js';
 
-const text = fc.string({ unit: 'binary', maxLength: 40 });
+// Up to 100 units: short ASCII strings are written byte by byte, the others by Buffer.write.
+const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 100 }), fc.string({ maxLength: 100 }));
 const target: fc.Arbitrary<RelayTarget> = fc.oneof(
   fc.constant<RelayTarget>({ kind: 'broadcast' }),
   fc.record({ kind: fc.constant('user' as const), user: text }),
@@ -47,6 +48,15 @@ function wellFormed(m: RelayMessage): boolean {
 }
 
 describe('relay envelope (the AMQP content of a relayed message)', () => {
+  it('withPosition keeps every other field of the message', () => {
+    fc.assert(
+      fc.property(message, fc.record({ epoch: text, offset: fc.nat() }), (m, position) => {
+        expect(withPosition(m, position)).to.deep.equal({ ...m, position });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('gives back every field of the message, for any message', () => {
     fc.assert(
       fc.property(message, (m) => {
