@@ -1,6 +1,6 @@
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,7 +95,8 @@ export interface RabbitCluster {
   readonly amqpUrl: string;
   /** `rabbitmqctl` against a live member. */
   ctl(...args: string[]): Promise<string>;
-  stop(): Promise<void>;
+  /** Kills every member and deletes its data; `keepLogsIn`: a folder the members' logs are copied to first. */
+  stop(keepLogsIn?: string): Promise<void>;
 }
 
 /** Whether redis-server (which also runs sentinels and Redis Cluster members) is on the PATH. */
@@ -156,8 +157,13 @@ async function startRabbitClusterOnce(label: string, size: number): Promise<Rabb
     });
     return stdout;
   };
-  const stop = async (): Promise<void> => {
+  const stop = async (keepLogsIn?: string): Promise<void> => {
     await Promise.all(engines.map((e) => killEngine(e)));
+    if (keepLogsIn)
+      for (let i = 1; i <= size; i++) {
+        const log = path.join(dir, `m${i}`, 'log');
+        if (existsSync(log)) cpSync(log, path.join(keepLogsIn, `rabbit-m${i}`), { recursive: true });
+      }
     rmSync(dir, { recursive: true, force: true });
   };
 

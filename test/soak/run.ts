@@ -67,13 +67,13 @@ interface Slot {
 async function main(): Promise<void> {
   say(`seed ${seed}, ${minutes} min; starting a 3-member RabbitMQ cluster and Redis with Sentinel (~30 s)`);
   const [rabbit, redis] = await Promise.all([startRabbitCluster(label), startRedisSentinel(label)]);
+  const logDir = mkdtempSync(path.join(os.tmpdir(), 'stomp-relay-soak-'));
   cleanups.push(
-    () => rabbit.stop(),
+    () => rabbit.stop(logDir),
     () => redis.stop(),
   );
   const keyPrefix = uniquePrefix('soak');
-  const logDir = mkdtempSync(path.join(os.tmpdir(), 'stomp-relay-soak-'));
-  say(`relay node logs: ${logDir}`);
+  say(`relay node logs (and the RabbitMQ members' logs, at the end): ${logDir}`);
   const slots: Slot[] = [];
   for (let i = 1; i <= 3; i++) {
     const proxies = await Promise.all(rabbit.members.map((m) => startTcpProxy(m.url)));
