@@ -55,8 +55,12 @@ export class ConfirmPublisher {
   private ch: ConfirmChannel | undefined;
   /** `publish` returned false: wait for `drain` before sending more. */
   private blocked = false;
-  /** RabbitMQ nacked on this channel: nothing more goes out on it (see NACK_GIVE_UP_MS). */
-  private held = false;
+  /**
+   * Publishes to a routing key RabbitMQ nacked on this channel (its queue has no leader), oldest
+   * first: they wait for a fresh channel (see NACK_GIVE_UP_MS) while other routing keys go on, so
+   * one node's sick queue does not stop every other node's messages.
+   */
+  private parked = new Map<string, Outgoing[]>();
   private nextSeq = 0;
   /** Waiting to be sent, oldest first; `head` is the index of the oldest. */
   private pending: Outgoing[] = [];
@@ -86,7 +90,9 @@ export class ConfirmPublisher {
 
   /** Publishes waiting to be sent. */
   get waiting(): number {
-    return this.pending.length - this.head;
+    let n = this.pending.length - this.head;
+    for (const list of this.parked.values()) n += list.length;
+    return n;
   }
 
   get unconfirmed(): number {
@@ -97,7 +103,7 @@ export class ConfirmPublisher {
   attach(ch: ConfirmChannel): void {
     this.ch = ch;
     this.blocked = false;
-    this.held = false;
+    this.unpark();
     this.pressure?.update(this.records, true);
     this.flush();
   }
@@ -121,7 +127,7 @@ export class ConfirmPublisher {
   detach(): void {
     this.ch = undefined;
     this.blocked = false;
-    this.held = false;
+    this.unpark();
     const again: Outgoing[] = [];
     for (const o of this.inflight) {
       o.channel = undefined;
@@ -146,6 +152,7 @@ export class ConfirmPublisher {
   /** The broker closes: every publish not confirmed yet is rejected. */
   close(): void {
     this.ch = undefined;
+    this.unpark();
     for (const o of this.pending.slice(this.head))
       this.settle(o, new BrokerClosedError('RabbitBroker closed before the message was published'));
     this.pending = [];
@@ -194,15 +201,22 @@ export class ConfirmPublisher {
         resolve,
         reject,
       };
-      if (!(this.ch && !this.blocked && !this.held && this.head === this.pending.length && this.send(this.ch, o)))
+      const parked = this.parked.get(routingKey);
+      if (parked) parked.push(o);
+      else if (!(this.ch && !this.blocked && this.head === this.pending.length && this.send(this.ch, o)))
         this.pending.push(o);
     });
   }
 
   private flush(): void {
-    while (this.ch && !this.blocked && !this.held && this.head < this.pending.length) {
+    while (this.ch && !this.blocked && this.head < this.pending.length) {
       const o = this.pending[this.head] as Outgoing;
       this.head++;
+      const parked = this.parked.get(o.routingKey);
+      if (parked) {
+        parked.push(o); // behind the nacked one of its key, as published
+        continue;
+      }
       if (!o.settled && !this.send(this.ch, o)) {
         this.head--;
         break;
@@ -257,19 +271,49 @@ export class ConfirmPublisher {
       if (now - o.nackedAt >= NACK_GIVE_UP_MS) {
         this.settle(o, new Error('RabbitMQ did not accept the message (nack)', { cause: err }));
       } else {
-        // Back in line, first, for the fresh channel the owner attaches; a nack is not a send that killed a channel.
+        // Parked with what waits for its routing key, for the fresh channel the owner attaches; a
+        // nack is not a send that killed a channel.
         o.sends--;
         o.channel = undefined;
         o.returned = false;
-        this.pending.splice(this.head, 0, o);
-        this.held = true;
+        this.park(o);
         this.onNack();
+        if (this.head < this.pending.length) this.flush();
         return;
       }
     } else {
       this.settle(o, undefined);
     }
     if (this.head < this.pending.length) this.flush();
+  }
+
+  /** Holds `o` and, from now until `unpark`, every publish to its routing key, in publish order. */
+  private park(o: Outgoing): void {
+    let list = this.parked.get(o.routingKey);
+    if (!list) {
+      list = [];
+      this.parked.set(o.routingKey, list);
+      // What already waits for that key goes behind it; the rest keeps its place.
+      const rest: Outgoing[] = [];
+      for (let i = this.head; i < this.pending.length; i++) {
+        const p = this.pending[i] as Outgoing;
+        (p.routingKey === o.routingKey ? list : rest).push(p);
+      }
+      this.pending = rest;
+      this.head = 0;
+    }
+    list.push(o);
+    list.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Everything parked back in line, in publish order. */
+  private unpark(): void {
+    if (this.parked.size === 0) return;
+    const all = this.pending.slice(this.head);
+    for (const list of this.parked.values()) for (const o of list) all.push(o);
+    this.parked.clear();
+    this.pending = all.sort((a, b) => a.seq - b.seq);
+    this.head = 0;
   }
 
   private forgetReturnable(key: string, o: Outgoing): void {
@@ -320,7 +364,7 @@ const SWAP_TIMEOUT_MS = 5_000;
  * without counting as a lost channel. Resolves with the fresh channel, or undefined when the
  * channel could not be opened within SWAP_TIMEOUT_MS (amqplib may never answer on a connection a
  * dying member holds) or `stillCurrent()` turned false meanwhile: the owner then reconnects, as
- * the publisher, held since the nack, would otherwise never send again.
+ * what the publisher parked at the nack would otherwise never go out again.
  */
 export async function swapConfirmChannel(
   conn: ChannelModel,

@@ -322,6 +322,46 @@ describe('RabbitBroker on RabbitMQ', function () {
       }
     });
 
+    it('goes on relaying to other nodes while one node queue nacks, and sends that node its messages in order once it accepts', async function () {
+      this.timeout(20_000);
+      const log = recordingLog();
+      const sick = node('sick');
+      const healthy = node('healthy');
+      const b = node('sender', { log, ...fast });
+      for (const n of [sick, healthy, b]) await n.broker.start(async (m) => void n.got.push(m));
+      // A second queue on the sick node's routing key that refuses every message: RabbitMQ nacks
+      // those publishes, as it does for a quorum queue without a leader.
+      const conn = await connect(TEST_AMQP_URL);
+      const blocker = `${namePrefix}blocker-${randomBytes(3).toString('hex')}`;
+      try {
+        const ch = await conn.createChannel();
+        await ch.assertQueue(blocker, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+        await ch.bindQueue(blocker, topology.relayExchange, topology.nodeRoutingKey(sick.id));
+        const toSick = [relayMessage(b.id), relayMessage(b.id)];
+        const first = b.broker.sendToNodes([sick.id], toSick[0]!);
+        await waitFor(
+          () => log.lines.includes('RabbitMQ nacked a publish; sending again on a fresh channel'),
+          'a nack',
+        );
+        const second = b.broker.sendToNodes([sick.id], toSick[1]!);
+        const toHealthy = Array.from({ length: 20 }, () => relayMessage(b.id));
+        await Promise.all(toHealthy.map((m) => b.broker.sendToNodes([healthy.id], m)));
+        await waitFor(() => healthy.got.length >= toHealthy.length, 'every message on the healthy node');
+        expect(log.lines.filter((l) => l.includes('connection lost'))).to.have.length(0);
+        await ch.deleteQueue(blocker);
+        await Promise.all([first, second]);
+        // (The sick node's own queue took a copy of each nacked publish: the blocker's refusal is
+        // what RabbitMQ nacked.) First copies in publish order.
+        await waitFor(
+          () => new Set(sick.got.map((m) => m.id)).size >= 2,
+          'the sick node’s messages once its queue accepts',
+        );
+        expect([...new Set(sick.got.map((m) => m.id))]).to.deep.equal(toSick.map((m) => m.id));
+      } finally {
+        await conn.close();
+      }
+    });
+
     it('reconnects when RabbitMQ stops delivering to its consumer without a word, and gets what waited', async function () {
       this.timeout(20_000);
       const log = recordingLog();

@@ -24,9 +24,9 @@ function fakeChannel(): { ch: ConfirmChannel; sent: string[]; settle(id: string,
   return { ch, sent, settle: (id, nack = false) => callbacks.get(id)?.(nack ? new Error('nack') : null) };
 }
 
-const publish = (p: ConfirmPublisher, id: string): Promise<boolean> => {
+const publish = (p: ConfirmPublisher, id: string, node = 'node-2'): Promise<boolean> => {
   p.admit(1);
-  return p.publish('relay', 'node-2', Buffer.from(id), { messageId: id, persistent: true }, 1);
+  return p.publish('relay', node, Buffer.from(id), { messageId: id, persistent: true }, 1);
 };
 
 describe('ConfirmPublisher', () => {
@@ -48,6 +48,30 @@ describe('ConfirmPublisher', () => {
     expect(fresh.sent).to.deep.equal(['a', 'b', 'c']);
     for (const id of ['a', 'b', 'c']) fresh.settle(id);
     expect(await Promise.all([a, b, c])).to.deep.equal([false, false, false]);
+    expect(p.load).to.equal(0);
+  });
+
+  it('holds only the routing key RabbitMQ nacked: publishes to other nodes go on meanwhile', async () => {
+    const p = new ConfirmPublisher(100, undefined, () => undefined);
+    const first = fakeChannel();
+    p.attach(first.ch);
+    const a = publish(p, 'a');
+    first.settle('a', true); // node-2's queue has no leader
+    const b = publish(p, 'b'); // node-2: waits behind a
+    const c = publish(p, 'c', 'node-3');
+    const d = publish(p, 'd', 'node-3');
+    expect(first.sent).to.deep.equal(['a', 'c', 'd']);
+    first.settle('c');
+    first.settle('d');
+    expect(await Promise.all([c, d])).to.deep.equal([false, false]);
+    expect(p.waiting).to.equal(2);
+
+    const fresh = fakeChannel();
+    p.detach();
+    p.attach(fresh.ch);
+    expect(fresh.sent).to.deep.equal(['a', 'b']);
+    for (const id of ['a', 'b']) fresh.settle(id);
+    expect(await Promise.all([a, b])).to.deep.equal([false, false]);
     expect(p.load).to.equal(0);
   });
 
