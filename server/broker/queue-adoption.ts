@@ -8,9 +8,14 @@ import type { RabbitTopology } from './rabbit-topology.js';
 /**
  * Takes over what is left in `nodeId`'s queue (SPEC §8): first the queue loses its bindings, so
  * nothing new is routed into it (mandatory publishes to that node now come back unroutable), then
- * every message in it is handed to `onMessage` and acked after that resolved, then the empty queue
- * is deleted. Resolves with how many messages were handed over; 0 when the queue does not exist.
- * If `onMessage` rejects, the message goes back to the queue and the promise rejects.
+ * every message in it is handed to `onMessage` and acked after that resolved. The empty, unbound
+ * queue is left to expire (`x-expires`) or to its node, which binds it again when it comes back.
+ * Not deleted: a quorum queue deleted while one of its members is down and declared again under
+ * the same name (the node restarting) keeps a stale replica on that member, which crashes every
+ * new leader once the member is back (RabbitMQ 3.10: the queue then refused every declare and
+ * publish for minutes in a soak). Resolves with how many messages were handed over; 0 when the
+ * queue does not exist. If `onMessage` rejects, the message goes back to the queue and the promise
+ * rejects.
  */
 /** How long a queue found empty is watched for a message still on its way in. */
 const SETTLE_MS = 100;
@@ -39,7 +44,7 @@ export async function adoptNodeQueue(
       const raw = await ch.get(queue, { noAck: false });
       if (raw === false) {
         // Unbound, so nothing new is routed here; a publish routed just before may still be on its
-        // way into a replicated queue: empty twice, a moment apart, before the delete.
+        // way into a replicated queue: empty twice, a moment apart, before it is left.
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         if ((await ch.checkQueue(queue)).messageCount === 0) break;
         continue;
@@ -72,8 +77,6 @@ export async function adoptNodeQueue(
       ch.ack(raw);
       handed += handedHere;
     }
-    // Not `ifEmpty`: quorum queues refuse it, and with a connection error (540), not a channel one.
-    await ch.deleteQueue(queue);
     log.info({ queue, messages: handed }, 'adopted a node queue');
     return handed;
   } finally {

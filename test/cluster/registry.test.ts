@@ -190,10 +190,16 @@ describe('cluster: messages caught on a node killed with SIGKILL', function () {
     const caught = await sendToUser(n2, B, '/42/queue/chat', { n: 1 });
     expect(caught.json.status).to.equal('routed');
 
-    // A live node sweeps node 3 and takes over its queue: the message is kept for B.
+    // A live node sweeps node 3 and takes over its queue: the message is kept for B. The queue is
+    // left, empty and without its binding.
+    await waitFor(
+      () => [n1, n2].some((n) => n.logs().some((l) => l.includes('adopted a node queue') && l.includes(queue))),
+      `${queue} to be taken over`,
+      2 * ttlMs + 1500,
+    );
     const conn = await amqp.connect(TEST_AMQP_URL);
     try {
-      await waitFor(async () => !(await queueExists(conn, queue)), `${queue} to be taken over`, 2 * ttlMs + 1500);
+      expect(await queueExists(conn, queue)).to.equal(true);
     } finally {
       await conn.close();
     }

@@ -140,7 +140,7 @@ describe('faults: a queue takeover interrupted by a lost RabbitMQ connection', f
       100,
     );
     expect(n1.logs().some((l) => l.includes('queue failed; trying again'))).to.equal(true);
-    // The emptied queue is deleted last.
+    // The emptied queue is left last.
     await waitFor(() => n1.logs().some((l) => l.includes('adopted a node queue')), 'the takeover to end', 10_000, 50);
   });
 });

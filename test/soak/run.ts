@@ -268,7 +268,8 @@ async function cleanup(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     exitCode = 130;
-    void cleanup().then(() => process.exit(exitCode));
+    // Already stopping (a failure): that cleanup ends with process.exit; exiting now would leave engines running.
+    if (!stopping) void cleanup().then(() => process.exit(exitCode));
   });
 
 try {
