@@ -203,9 +203,9 @@ export class RedisHistory implements History {
 
   /**
    * Appends made in one tick go together in one script, and while two scripts of the stream (one
-   * on a Redis Cluster) are in flight the next ones wait and go together: a busy stream costs one round trip
-   * per batch, an idle one sends at once, and a node's appends to one stream keep the order they
-   * were made in (one connection: Redis runs the scripts in the order sent).
+   * on a Redis Cluster) are in flight the next ones wait and go together: a busy stream costs one
+   * round trip per batch, an idle one sends at once, and a node's appends to one stream keep the
+   * order they were made in (one connection: Redis runs the scripts in the order sent).
    */
   append(stream: StreamId, message: RelayMessage): Promise<StreamPosition> {
     const entry = historyEntry(this.#now(), message);

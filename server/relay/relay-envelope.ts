@@ -1,5 +1,5 @@
 import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
-import type { RelayMessage, RelayTarget } from './relay-message.js';
+import type { RelayMessage, RelayTarget, Writable } from './relay-message.js';
 
 /**
  * The AMQP content of a relayed message: a small binary head with every RelayMessage field but
@@ -130,8 +130,6 @@ export function decodeEnvelope(id: string, content: Buffer): RelayMessage {
   if (position !== undefined) msg.position = position;
   return msg;
 }
-
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** One record of a decoded AMQP message: the message, or why it could not be decoded. */
 export type EnvelopeRecord =

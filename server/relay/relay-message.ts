@@ -50,7 +50,7 @@ export interface RelayMessage {
  * a message here (more than the rest of a history append on the node), this a few nanoseconds.
  */
 export function withPosition(msg: RelayMessage, position: MessagePosition): RelayMessage {
-  const out: { -readonly [K in keyof RelayMessage]: RelayMessage[K] } = {
+  const out: Writable<RelayMessage> = {
     id: msg.id,
     target: msg.target,
     destination: msg.destination,
@@ -64,3 +64,6 @@ export function withPosition(msg: RelayMessage, position: MessagePosition): Rela
   if (msg.rerouted) out.rerouted = true;
   return out;
 }
+
+/** `T` with its fields assignable: for a message completed field by field where it is built. */
+export type Writable<T> = { -readonly [K in keyof T]: T[K] };

@@ -194,6 +194,23 @@ describe('RabbitBroker on RabbitMQ', function () {
       return { id, broker, got: [] };
     }
 
+    /**
+     * Runs `body` while a second queue on `nodeId`'s routing key refuses every message, so RabbitMQ
+     * nacks the publishes to that node (as for a quorum queue without a leader); `accept()` removes it.
+     */
+    async function whileNacking(nodeId: NodeId, body: (accept: () => Promise<void>) => Promise<void>): Promise<void> {
+      const conn = await connect(TEST_AMQP_URL);
+      const blocker = `${namePrefix}blocker-${randomBytes(3).toString('hex')}`;
+      try {
+        const ch = await conn.createChannel();
+        await ch.assertQueue(blocker, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+        await ch.bindQueue(blocker, topology.relayExchange, topology.nodeRoutingKey(nodeId));
+        await body(async () => void (await ch.deleteQueue(blocker)));
+      } finally {
+        await conn.close();
+      }
+    }
+
     it('keeps retrying start until RabbitMQ is reachable, logging each failure', async function () {
       link = await Link.open(TEST_AMQP_URL);
       await link.down();
@@ -300,13 +317,7 @@ describe('RabbitBroker on RabbitMQ', function () {
       const b = node('nacked', { url: url.toString(), log, ...fast });
       await a.broker.start(async (m) => void a.got.push(m));
       await b.broker.start(async (m) => void b.got.push(m));
-      // A second queue on a's routing key that refuses every message: RabbitMQ nacks the publish.
-      const conn = await connect(TEST_AMQP_URL);
-      const blocker = `${namePrefix}blocker-${randomBytes(3).toString('hex')}`;
-      try {
-        const ch = await conn.createChannel();
-        await ch.assertQueue(blocker, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
-        await ch.bindQueue(blocker, topology.relayExchange, topology.nodeRoutingKey(a.id));
+      await whileNacking(a.id, async (accept) => {
         const m = relayMessage(b.id);
         const sending = b.broker.sendToNodes([a.id], m);
         await waitFor(
@@ -314,12 +325,10 @@ describe('RabbitBroker on RabbitMQ', function () {
           'b to reconnect after failing to renew its publish channel',
         );
         expect(log.lines).to.include('RabbitMQ nacked a publish; sending again on a fresh channel');
-        await ch.deleteQueue(blocker);
+        await accept();
         await sending;
         await waitFor(() => a.got.some((x) => x.id === m.id), 'the nacked message on a');
-      } finally {
-        await conn.close();
-      }
+      });
     });
 
     it('goes on relaying to other nodes while one node queue nacks, and sends that node its messages in order once it accepts', async function () {
@@ -329,14 +338,7 @@ describe('RabbitBroker on RabbitMQ', function () {
       const healthy = node('healthy');
       const b = node('sender', { log, ...fast });
       for (const n of [sick, healthy, b]) await n.broker.start(async (m) => void n.got.push(m));
-      // A second queue on the sick node's routing key that refuses every message: RabbitMQ nacks
-      // those publishes, as it does for a quorum queue without a leader.
-      const conn = await connect(TEST_AMQP_URL);
-      const blocker = `${namePrefix}blocker-${randomBytes(3).toString('hex')}`;
-      try {
-        const ch = await conn.createChannel();
-        await ch.assertQueue(blocker, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
-        await ch.bindQueue(blocker, topology.relayExchange, topology.nodeRoutingKey(sick.id));
+      await whileNacking(sick.id, async (accept) => {
         const toSick = [relayMessage(b.id), relayMessage(b.id)];
         const first = b.broker.sendToNodes([sick.id], toSick[0]!);
         await waitFor(
@@ -348,7 +350,7 @@ describe('RabbitBroker on RabbitMQ', function () {
         await Promise.all(toHealthy.map((m) => b.broker.sendToNodes([healthy.id], m)));
         await waitFor(() => healthy.got.length >= toHealthy.length, 'every message on the healthy node');
         expect(log.lines.filter((l) => l.includes('connection lost'))).to.have.length(0);
-        await ch.deleteQueue(blocker);
+        await accept();
         await Promise.all([first, second]);
         // (The sick node's own queue took a copy of each nacked publish: the blocker's refusal is
         // what RabbitMQ nacked.) First copies in publish order.
@@ -357,9 +359,7 @@ describe('RabbitBroker on RabbitMQ', function () {
           'the sick node’s messages once its queue accepts',
         );
         expect([...new Set(sick.got.map((m) => m.id))]).to.deep.equal(toSick.map((m) => m.id));
-      } finally {
-        await conn.close();
-      }
+      });
     });
 
     it('reconnects when RabbitMQ stops delivering to its consumer without a word, and gets what waited', async function () {
