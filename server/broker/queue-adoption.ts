@@ -77,6 +77,9 @@ export async function adoptNodeQueue(
       ch.ack(raw);
       handed += handedHere;
     }
+    // A consumer means its node is alive after all (taken for dead): deleted, its consumer is
+    // cancelled and the node declares and binds its queue again at once, as before.
+    if ((await ch.checkQueue(queue)).consumerCount > 0) await ch.deleteQueue(queue);
     log.info({ queue, messages: handed }, 'adopted a node queue');
     return handed;
   } finally {
