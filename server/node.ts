@@ -7,7 +7,7 @@ import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { RuleListPolicy, type DestinationPolicy } from './auth/policy.js';
 import { backoffDelay } from './broker/amqp-util.js';
-import type { Broker } from './broker/broker.js';
+import { QueueInUseError, type Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory-broker.js';
 import { RabbitBroker } from './broker/rabbit-broker.js';
 import type { Config } from './config.js';
@@ -295,7 +295,9 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
    * Takes over a swept node's queue, holding the sweep's claim on it meanwhile (Registry.holdClaim).
    * A takeover cut short (RabbitMQ or Redis lost mid-way) is tried again, claim held: no later
    * sweep would return that node, and what is left in its queue must still reach its users;
-   * unless the node is back meanwhile: it then consumes its own queue.
+   * unless the node is back meanwhile: it then consumes its own queue. A queue still consumed (its
+   * node alive, its liveness lapsed) is waited on the same way: the node shows up again, or its
+   * consumer goes with its connection and the queue is taken over.
    */
   const adoptClaimed = async (dead: NodeId): Promise<void> => {
     const renew = setInterval(() => void registry.holdClaim(dead, true).catch(() => undefined), config.nodeTtlMs);
@@ -306,10 +308,13 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
           return;
         } catch (err) {
           const delayMs = backoffDelay(attempt, 1_000, ADOPT_RETRY_MAX_MS);
-          log.warn(
-            { node: dead, attempt, delayMs, err: String(err) },
-            'taking over a dead node’s queue failed; trying again',
-          );
+          if (err instanceof QueueInUseError)
+            log.info({ node: dead, delayMs }, 'a node taken for dead still consumes its queue; waiting for it');
+          else
+            log.warn(
+              { node: dead, attempt, delayMs, err: String(err) },
+              'taking over a dead node’s queue failed; trying again',
+            );
           await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
           // Back (restarted, or taken for dead while alive): it consumes its own queue once the
           // claim ends, so the claim must not keep it waiting.

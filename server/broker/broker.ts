@@ -17,6 +17,14 @@ export type ControlSignal =
 /** Handles a signal from node `from` (this node included). Signals are hints: nothing waits on them. */
 export type SignalHandler = (signal: ControlSignal, from: NodeId) => void;
 
+/** A node found dead still consumes its queue: it is alive after all, and the queue stays its own. */
+export class QueueInUseError extends Error {
+  override readonly name = 'QueueInUseError';
+  constructor(queue: string) {
+    super(`queue ${queue} has a consumer`);
+  }
+}
+
 /**
  * Node-to-node delivery. Two forms: MemoryBroker (one process, the embedded default) and
  * RabbitBroker (one exchange for node-targeted messages, a queue per node named after its id).
@@ -70,9 +78,10 @@ export interface Broker {
   /**
    * Takes over what is left in the queue of `nodeId` — a node found dead, or this node while it
    * drains (SPEC §8): nothing new is routed to it any more, each message left is handed to
-   * `onMessage` (which re-routes it) and acknowledged after that resolved, then the queue is
-   * deleted. Resolves with the number of messages handed over (0: no such queue). Signals for
-   * that node are dropped.
+   * `onMessage` (which re-routes it) and acknowledged after that resolved; the empty queue is
+   * left unbound for its node or to expire. Resolves with the number of messages handed over (0:
+   * no such queue). Signals for that node are dropped. Rejects with `QueueInUseError`, touching
+   * nothing, while another node consumes that queue (alive after all).
    */
   adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number>;
 
@@ -81,7 +90,7 @@ export interface Broker {
 
   /**
    * This node was taken for dead while alive (its registry entries were swept): another node may
-   * have adopted, and deleted, its queue. Declares it again and consumes it (a RabbitMQ reconnect).
+   * have adopted, and unbound or deleted, its queue. Declares it again and consumes it (a RabbitMQ reconnect).
    */
   redeclare(): void;
 

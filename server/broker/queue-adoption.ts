@@ -2,8 +2,11 @@ import type { ChannelModel } from 'amqplib';
 import type { NodeId } from '../ids.js';
 import type { EnvelopeRecord } from '../relay/relay-envelope.js';
 import { decodeDelivery, errorMessage, type BrokerLog } from './amqp-util.js';
-import type { MessageHandler } from './broker.js';
+import { QueueInUseError, type MessageHandler } from './broker.js';
 import type { RabbitTopology } from './rabbit-topology.js';
+
+/** How long a queue found empty is watched for a message still on its way in. */
+const SETTLE_MS = 100;
 
 /**
  * Takes over what is left in `nodeId`'s queue (SPEC §8): first the queue loses its bindings, so
@@ -13,19 +16,22 @@ import type { RabbitTopology } from './rabbit-topology.js';
  * Not deleted: a quorum queue deleted while one of its members is down and declared again under
  * the same name (the node restarting) keeps a stale replica on that member, which crashes every
  * new leader once the member is back (RabbitMQ 3.10: the queue then refused every declare and
- * publish for minutes in a soak). Resolves with how many messages were handed over; 0 when the
- * queue does not exist. If `onMessage` rejects, the message goes back to the queue and the promise
+ * publish for minutes in a soak).
+ *
+ * A queue with a consumer belongs to a node that is alive after all (taken for dead while its
+ * liveness lapsed): it is left alone and `QueueInUseError` thrown, so the caller waits for that
+ * node to show up again or its consumer to go. Unless `own` (this node draining, its consumer
+ * cancelled a moment ago). Resolves with how many messages were handed over; 0 when the queue
+ * does not exist. If `onMessage` rejects, the message goes back to the queue and the promise
  * rejects.
  */
-/** How long a queue found empty is watched for a message still on its way in. */
-const SETTLE_MS = 100;
-
 export async function adoptNodeQueue(
   conn: ChannelModel,
   topology: RabbitTopology,
   nodeId: NodeId,
   onMessage: MessageHandler,
   log: BrokerLog,
+  own = false,
 ): Promise<number> {
   const t = topology;
   const queue = t.nodeQueue(nodeId);
@@ -33,11 +39,9 @@ export async function adoptNodeQueue(
   ch.on('error', () => undefined); // a missing queue closes this channel; nothing else uses it
   let handed = 0;
   try {
-    try {
-      await ch.checkQueue(queue);
-    } catch {
-      return 0;
-    }
+    const found = await ch.checkQueue(queue).catch(() => undefined);
+    if (found === undefined) return 0;
+    if (found.consumerCount > 0 && !own) throw new QueueInUseError(queue);
     await ch.unbindQueue(queue, t.relayExchange, t.nodeRoutingKey(nodeId));
     await ch.deleteExchange(t.nodeBroadcastExchange(nodeId));
     for (;;) {
@@ -77,8 +81,8 @@ export async function adoptNodeQueue(
       ch.ack(raw);
       handed += handedHere;
     }
-    // A consumer means its node is alive after all (taken for dead): deleted, its consumer is
-    // cancelled and the node declares and binds its queue again at once, as before.
+    // A consumer that came while the queue was emptied (its node alive after all): deleted, so its
+    // consumer is cancelled and the node declares and binds its queue again at once.
     if ((await ch.checkQueue(queue)).consumerCount > 0) await ch.deleteQueue(queue);
     log.info({ queue, messages: handed }, 'adopted a node queue');
     return handed;

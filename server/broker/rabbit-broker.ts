@@ -233,8 +233,9 @@ export class RabbitBroker implements Broker {
     await this.whenReady();
     const conn = this.conn;
     if (!conn) return 0;
-    if (nodeId === this.nodeId) await this.stopConsuming();
-    return adoptNodeQueue(conn, this.topology, nodeId, splitSignals(onMessage), this.log);
+    const own = nodeId === this.nodeId;
+    if (own) await this.stopConsuming();
+    return adoptNodeQueue(conn, this.topology, nodeId, splitSignals(onMessage), this.log, own);
   }
 
   /** Cancels this node's consumer and waits for running handlers (drain). */

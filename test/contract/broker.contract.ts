@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { UnroutableError, type Broker, type ControlSignal } from '../../server/broker/broker.js';
+import { QueueInUseError, UnroutableError, type Broker, type ControlSignal } from '../../server/broker/broker.js';
 import type { RelayMessage } from '../../server/relay/relay-message.js';
 import type { NodeId } from '../../server/ids.js';
 
@@ -338,6 +338,22 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
         await a.broker.adoptQueue(b.id, async (m) => void adopted.push(m));
         expect(adopted.map((m) => m.id)).to.deep.equal([waiting.id]);
         expect(a.inbox.signals).to.deep.equal([]);
+      });
+
+      it('leaves alone the queue of a node taken for dead that still consumes it, which keeps receiving', async function () {
+        const [a, b] = [await startNode(), await startNode()];
+        const before = message(a.id);
+        await a.broker.sendToNodes([b.id], before);
+        await drain(a, [b]);
+        let refused: unknown;
+        const adopted: RelayMessage[] = [];
+        await a.broker.adoptQueue(b.id, async (m) => void adopted.push(m)).catch((err: unknown) => (refused = err));
+        expect(refused).to.be.instanceOf(QueueInUseError);
+        const after = message(a.id);
+        await a.broker.sendToNodes([b.id], after);
+        await drain(a, [b]);
+        expect(adopted).to.deep.equal([]);
+        expect(b.inbox.ids()).to.deep.equal([before.id, after.id]);
       });
 
       it('broadcasts to exactly the nodes that bound a matching destination or pattern, until they unbind', async function () {
