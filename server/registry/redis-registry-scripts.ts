@@ -60,6 +60,48 @@ local function remove_entries(p, node)
   redis.call('DEL', nu, nd, K.nodeWrites(p, node))
 end
 
+-- The four updates of a node's registrations; each one counts as a write in the node's
+-- node-writes (by the caller) and never takes a count below zero.
+local function add_session(p, node, user)
+  redis.call('HINCRBY', K.user(p, user), node, 1)
+  redis.call('SADD', K.nodeUsers(p, node), user)
+end
+
+local function remove_session(p, node, user)
+  local uk = K.user(p, user)
+  local c = tonumber(redis.call('HGET', uk, node))
+  if c == nil then return end
+  if c <= 1 then
+    redis.call('HDEL', uk, node)
+    redis.call('SREM', K.nodeUsers(p, node), user)
+  else
+    redis.call('HINCRBY', uk, node, -1)
+  end
+end
+
+local function join_doc(p, node, doc, user)
+  local ck = K.co(p, doc)
+  local v = read_presence(ck, user)
+  local nodes = (v and v.nodes) or {}
+  nodes[node] = (nodes[node] or 0) + 1
+  write_presence(ck, user, nodes, node)
+  redis.call('SADD', K.nodeDocs(p, node), pair(doc, user))
+end
+
+local function leave_doc(p, node, doc, user)
+  local ck = K.co(p, doc)
+  local v = read_presence(ck, user)
+  if not v or type(v.nodes[node]) ~= 'number' then return end
+  local c = v.nodes[node] - 1
+  if c <= 0 then
+    v.nodes[node] = nil
+    redis.call('SREM', K.nodeDocs(p, node), pair(doc, user))
+  else
+    v.nodes[node] = c
+  end
+  write_presence(ck, user, v.nodes, v.node)
+end
+
 local function forget_node(p, node)
   remove_entries(p, node)
   redis.call('DEL', K.node(p, node))
@@ -68,57 +110,26 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: prefix, node, user
-  addSession: `
-local p, node, user = ARGV[1], ARGV[2], ARGV[3]
-redis.call('INCR', K.nodeWrites(p, node))
-redis.call('HINCRBY', K.user(p, user), node, 1)
-redis.call('SADD', K.nodeUsers(p, node), user)
+  // ARGV: prefix, node, then the updates in the order they were made: 'a' user (a session
+  // added), 'r' user (removed), 'j' doc user (a document joined), 'l' doc user (left). One script
+  // for all the updates of a turn of the node's event loop: a reconnect storm's thousands of
+  // registrations take tens of round trips, not thousands. Returns how many were applied.
+  updates: `
+local p, node = ARGV[1], ARGV[2]
+local i, n, added = 3, 0, false
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'a' then add_session(p, node, ARGV[i + 1]); added = true; i = i + 2
+  elseif op == 'r' then remove_session(p, node, ARGV[i + 1]); i = i + 2
+  elseif op == 'j' then join_doc(p, node, ARGV[i + 1], ARGV[i + 2]); added = true; i = i + 3
+  elseif op == 'l' then leave_doc(p, node, ARGV[i + 1], ARGV[i + 2]); i = i + 3
+  else return redis.error_reply('unknown registry update ' .. tostring(op)) end
+  n = n + 1
+end
+redis.call('INCRBY', K.nodeWrites(p, node), n)
 -- Known even if a sweep removed it a moment ago, so a later sweep finds these entries.
-redis.call('SADD', K.nodes(p), node)
-return 1`,
-  // ARGV: prefix, node, user. Returns 0 when there was nothing to remove (never goes below 0).
-  removeSession: `
-local p, node, user = ARGV[1], ARGV[2], ARGV[3]
-redis.call('INCR', K.nodeWrites(p, node))
-local uk = K.user(p, user)
-local c = tonumber(redis.call('HGET', uk, node))
-if c == nil then return 0 end
-if c <= 1 then
-  redis.call('HDEL', uk, node)
-  redis.call('SREM', K.nodeUsers(p, node), user)
-else
-  redis.call('HINCRBY', uk, node, -1)
-end
-return 1`,
-  // ARGV: prefix, node, doc, user
-  joinDoc: `
-local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-redis.call('INCR', K.nodeWrites(p, node))
-local ck = K.co(p, doc)
-local v = read_presence(ck, user)
-local nodes = (v and v.nodes) or {}
-nodes[node] = (nodes[node] or 0) + 1
-write_presence(ck, user, nodes, node)
-redis.call('SADD', K.nodeDocs(p, node), pair(doc, user))
-redis.call('SADD', K.nodes(p), node)
-return 1`,
-  // ARGV: prefix, node, doc, user
-  leaveDoc: `
-local p, node, doc, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-redis.call('INCR', K.nodeWrites(p, node))
-local ck = K.co(p, doc)
-local v = read_presence(ck, user)
-if not v or type(v.nodes[node]) ~= 'number' then return 0 end
-local c = v.nodes[node] - 1
-if c <= 0 then
-  v.nodes[node] = nil
-  redis.call('SREM', K.nodeDocs(p, node), pair(doc, user))
-else
-  v.nodes[node] = c
-end
-write_presence(ck, user, v.nodes, v.node)
-return 1`,
+if added then redis.call('SADD', K.nodes(p), node) end
+return n`,
   // ARGV: prefix, user. Returns the live nodes in the user's hash.
   locate: `
 local p, user = ARGV[1], ARGV[2]

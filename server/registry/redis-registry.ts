@@ -5,6 +5,9 @@ import { COMMANDS, type ScriptName } from './redis-registry-scripts.js';
 import type { PresenceEntry, Registry } from './registry.js';
 import { SessionIndex } from './session-index.js';
 
+/** At most this many updates in one script: Redis runs nothing else while a script runs. */
+const MAX_BATCH = 500;
+
 export interface RedisRegistryOptions {
   /** The connection; owned by the caller. Must not use ioredis' own `keyPrefix` option. */
   readonly redis: RedisConnection;
@@ -38,8 +41,9 @@ export interface RedisRegistryOptions {
  * `{"node","sessions","nodes"}`), the hash `{prefix}user:{userId}` (node → session count), a
  * liveness key per node with a TTL, and per-node index sets (see redis-keys.ts).
  *
- * Every update is one Lua script, so concurrent sessions of one user on several nodes cannot
- * corrupt each other's counts; a count never goes below zero, and a field or key goes at zero.
+ * Every update runs inside a Lua script, so concurrent sessions of one user on several nodes
+ * cannot corrupt each other's counts; a count never goes below zero, and a field or key goes at
+ * zero. The updates of one turn of the event loop go together, in order, in one script.
  * Reads leave out nodes whose liveness key is gone, in one round trip.
  *
  * The instance keeps a local mirror of this node's registrations (by session id, so repeated or
@@ -67,6 +71,10 @@ export class RedisRegistry implements Registry {
   /** Updates sent, and updates Redis answered: Redis counts at least the latter unless it lost some. */
   #issued = 0;
   #confirmed = 0;
+  /** Updates made in this turn of the event loop, sent together at its end (`#flush`). */
+  #batch: ScriptArg[] = [];
+  #waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  #flushing: NodeJS.Immediate | undefined;
   #wasReady: boolean;
   #closed = false;
   readonly #onReady = (): void => {
@@ -97,25 +105,25 @@ export class RedisRegistry implements Registry {
   /** Resolves once Redis counts the session; a repeated call for the same session is a no-op. */
   async addSession(userId: UserId, sessionId: SessionId): Promise<void> {
     if (!this.#mirror.addSession(userId, sessionId)) return;
-    await this.#update('addSession', [this.nodeId, userId]);
+    await this.#update('a', userId);
   }
 
   /** Resolves once Redis no longer counts the session; the user's field for this node goes at 0. */
   async removeSession(userId: UserId, sessionId: SessionId): Promise<void> {
     if (!this.#mirror.removeSession(userId, sessionId)) return;
-    await this.#update('removeSession', [this.nodeId, userId]);
+    await this.#update('r', userId);
   }
 
   /** Resolves once `co:{docId}` shows the user on this node, which becomes its most recent node. */
   async joinDoc(docId: DocId, userId: UserId, sessionId: SessionId): Promise<void> {
     if (!this.#mirror.joinDoc(docId, userId, sessionId)) return;
-    await this.#update('joinDoc', [this.nodeId, docId, userId]);
+    await this.#update('j', docId, userId);
   }
 
   /** Resolves once the session no longer counts in `co:{docId}`; the field goes at the user's last one. */
   async leaveDoc(docId: DocId, userId: UserId, sessionId: SessionId): Promise<void> {
     if (!this.#mirror.leaveDoc(docId, userId, sessionId)) return;
-    await this.#update('leaveDoc', [this.nodeId, docId, userId]);
+    await this.#update('l', docId, userId);
   }
 
   /** Live nodes holding the user (present in `docId` when given), sorted; one round trip. */
@@ -234,28 +242,54 @@ export class RedisRegistry implements Registry {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     this.#redis.off('ready', this.#onReady);
     if (this.#quitOnClose) await this.#redis.quit();
   }
 
   #run(name: ScriptName, args: readonly ScriptArg[]): Promise<unknown> {
+    // Updates made before this call reach Redis before it: one connection keeps the order.
+    this.#flush();
     // The set of nodes is the declared key: a Redis Cluster sends the script to its slot, where
     // every other registry key is too (registryPrefix).
     return COMMANDS[name].run(this.#redis, [this.keys.nodes(), this.keys.prefix, ...args]);
   }
 
-  async #update(name: ScriptName, args: readonly ScriptArg[]): Promise<void> {
+  /**
+   * Queues one update (see the `updates` script) for the end of this turn of the event loop; a
+   * storm's registrations then travel by the hundred. Resolves once Redis applied it.
+   */
+  #update(op: 'a' | 'r' | 'j' | 'l', ...args: readonly ScriptArg[]): Promise<void> {
     this.#issued++;
-    try {
-      await this.#run(name, args);
-      this.#confirmed++;
-    } catch (err) {
-      // The mirror already holds the change; Redis may or may not. The next keepAlive (or
-      // reconnect) rewrites the mirror, and the caller still learns of the failure.
-      this.#dirty = true;
-      throw new Error(`registry ${name} failed`, { cause: err });
-    }
+    this.#batch.push(op, ...args);
+    const applied = new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    if (this.#waiting.length >= MAX_BATCH) this.#flush();
+    else this.#flushing ??= setImmediate(() => this.#flush());
+    return applied;
+  }
+
+  #flush(): void {
+    if (this.#flushing) clearImmediate(this.#flushing);
+    this.#flushing = undefined;
+    const waiting = this.#waiting;
+    if (waiting.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#waiting = [];
+    COMMANDS.updates.run(this.#redis, [this.keys.nodes(), this.keys.prefix, this.nodeId, ...batch]).then(
+      () => {
+        this.#confirmed += waiting.length;
+        for (const w of waiting) w.resolve();
+      },
+      (err: unknown) => {
+        // The mirror already holds the changes; Redis may or may not. The next keepAlive (or
+        // reconnect) rewrites the mirror, and the callers still learn of the failure.
+        this.#dirty = true;
+        const failed = new Error('registry update failed', { cause: err });
+        for (const w of waiting) w.reject(failed);
+      },
+    );
   }
 
   #resyncInBackground(): void {

@@ -144,6 +144,38 @@ describe('RedisRegistry', function () {
       expect(await admin!.hgetall(`${prefix}user:alice`)).to.deep.equal(expected);
     });
 
+    it('sends the updates of one turn of the event loop together, in order: a storm of 1,200 in 3 scripts', async () => {
+      const { prefix } = await redisNodes([]);
+      const conn = await connectTestRedis();
+      extra.push(conn);
+      const n1 = new RedisRegistry({ redis: conn, nodeId: 'n1', keyPrefix: prefix, nodeTtlMs: 10_000 });
+      await n1.keepAlive();
+      const scripts: string[] = [];
+      const send = conn.sendCommand.bind(conn);
+      conn.sendCommand = (command) => {
+        if (/^eval/i.test(command.name)) scripts.push(String(command.args[0]));
+        return send(command);
+      };
+      // 300 users join doc 42 with two sessions each and leave with one: 1,200 updates, made at once.
+      await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          const user = `u${i}`;
+          await Promise.all([
+            n1.addSession(user, `a${i}`),
+            n1.joinDoc('42', user, `a${i}`),
+            n1.joinDoc('42', user, `b${i}`),
+          ]);
+        }).concat(Array.from({ length: 300 }, (_, i) => n1.leaveDoc('42', `u${i}`, `b${i}`))),
+      );
+      expect(scripts.length, 'scripts sent for 1,200 updates').to.equal(3);
+      const co = await admin!.hgetall(`${prefix}co:42`);
+      expect(Object.keys(co)).to.have.length(300);
+      for (const json of Object.values(co))
+        expect(JSON.parse(json)).to.deep.equal({ node: 'n1', sessions: 1, nodes: { n1: 1 } });
+      expect(await admin!.get(`${prefix}node-writes:n1`)).to.equal('1200');
+      expect(await admin!.scard(`${prefix}node-users:n1`)).to.equal(300);
+    });
+
     it('writes again, at the next keepAlive, registrations Redis lost after confirming them (a failover)', async () => {
       const {
         regs: [n1],
