@@ -28,6 +28,7 @@ import { RouteCache } from './relay/route-cache.js';
 import { MessageRouter } from './relay/router.js';
 import { LocalSubscriptions } from './messaging/subscriptions.js';
 import { MessagingTemplate } from './messaging/template.js';
+import { PresenceNotices } from './messaging/presence-notices.js';
 import { Metrics } from './metrics.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { RedisRegistry } from './registry/redis-registry.js';
@@ -214,6 +215,11 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     ...(history ? { history } : {}),
   });
   const template = new MessagingTemplate(router);
+  const presence = new PresenceNotices(config.nodeId, (docId, notice) => {
+    template.convertAndSend(`/topic/docs/${docId}/presence`, notice).catch((err: unknown) => {
+      log.warn({ err: String(err), doc: docId }, 'presence notice not published');
+    });
+  });
   const app = new AppRouter();
   registerChatHandler(app);
   const docLimits = { maxBytes: config.yjs.maxDocBytes, ttlMs: config.yjs.docTtlMs };
@@ -234,6 +240,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     store,
     router,
     template,
+    presence,
     app,
     subscriptions,
     bindings,
@@ -348,6 +355,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
     (stopped ??= (async () => {
       endpoint.stopAccepting();
       for (const t of timers) clearInterval(t);
+      presence.close();
       if (drain) {
         // DRAIN_TIMEOUT_MS bounds the steps that wait on Redis, RabbitMQ and clients; past it the node closes as on stop.
         if (!(await settlesWithin(leaveCluster(), config.drainTimeoutMs))) {

@@ -15,9 +15,10 @@ const POLL_MS = 4000;
 const AFTER_LEAVE_MS = 1500;
 
 /**
- * Who else is in the document. The server keeps presence (a Redis hash per document) but does
- * not announce changes, so each page says "join"/"leave" on `/topic/docs/{docId}/presence` and
- * every page re-reads `GET /api/docs/{docId}/presence` when a note arrives, and every few seconds.
+ * Who else is in the document. The server keeps presence (a Redis hash per document) and
+ * announces changes on `/topic/docs/{docId}/presence` (`{type: 'presence', joined, left}`); each
+ * page also says "join"/"leave" there, and every page re-reads `GET /api/docs/{docId}/presence`
+ * when a notice or note arrives, and every few seconds.
  *
  * @param {{
  *   session: StompSession, docId: string, me: string,
@@ -38,7 +39,7 @@ export function startPresence({ session, docId, me, list, info, onUsers, onProbl
   const note = (type) => session.publish(topic, JSON.stringify({ type, user: me, at: new Date().toISOString() }));
 
   session.subscribe(topic, (message) => {
-    /** @type {{ type?: string, user?: string }} */
+    /** @type {{ type?: string, user?: string, left?: unknown[] }} */
     let body = {};
     try {
       body = JSON.parse(message.body);
@@ -46,7 +47,8 @@ export function startPresence({ session, docId, me, list, info, onUsers, onProbl
       // someone else's note in another format: still a reason to look again
     }
     void refresh();
-    if (body.type === 'leave') setTimeout(refresh, AFTER_LEAVE_MS);
+    if (body.type === 'leave' || (Array.isArray(body.left) && body.left.length > 0))
+      setTimeout(refresh, AFTER_LEAVE_MS);
   });
   session.onReady(() => {
     note('join');

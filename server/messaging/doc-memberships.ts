@@ -10,7 +10,7 @@ export class DocMemberships {
   private readonly counts = new Map<DocId, number>();
 
   constructor(
-    private readonly deps: Pick<MessagingDeps, 'registry' | 'router' | 'template' | 'nodeId' | 'log'>,
+    private readonly deps: Pick<MessagingDeps, 'registry' | 'router' | 'presence'>,
     private readonly user: UserId,
     private readonly session: SessionId,
   ) {}
@@ -45,11 +45,8 @@ export class DocMemberships {
     return work;
   }
 
-  /** Tells the document's subscribers that its presence changed; `GET /api/docs/{docId}/presence` has the whole list. */
+  /** Tells the document's subscribers that its presence changed (PresenceNotices); `GET /api/docs/{docId}/presence` has the whole list. */
   private announce(doc: DocId, type: 'join' | 'leave'): void {
-    const event = { type, userId: this.user, node: this.deps.nodeId, at: new Date().toISOString() };
-    this.deps.template.convertAndSend(`/topic/docs/${doc}/presence`, event).catch((err: unknown) => {
-      this.deps.log.warn({ err: String(err), doc }, 'presence event not published');
-    });
+    this.deps.presence.changed(doc, this.user, type);
   }
 }

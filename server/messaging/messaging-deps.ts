@@ -15,6 +15,7 @@ import type { OfflineStore } from '../store/offline-store.js';
 import type { AppRouter } from './app-router.js';
 import type { BrokerBindings } from './bindings.js';
 import type { LocalSubscriptions } from './subscriptions.js';
+import type { PresenceNotices } from './presence-notices.js';
 import type { MessagingTemplate } from './template.js';
 
 // What the messaging rooms share: the session's link to its transport, the node's parts, and the
@@ -65,6 +66,8 @@ export interface MessagingDeps {
   readonly store: OfflineStore;
   readonly router: MessageRouter;
   readonly template: MessagingTemplate;
+  /** Document presence changes, announced coalesced per document. */
+  readonly presence: PresenceNotices;
   readonly app: AppRouter;
   readonly subscriptions: LocalSubscriptions;
   readonly bindings: BrokerBindings;
