@@ -9,8 +9,8 @@ export type MessageHandler = (msg: RelayMessage) => Promise<void> | void;
 
 /** What nodes tell each other besides user messages. No client ever sees one. */
 export type ControlSignal =
-  /** `user`'s presence grew on the sender: a cached route for the user may miss it. To every node. */
-  | { readonly kind: 'routes-changed'; readonly user: UserId }
+  /** These users' presence grew on the sender: a cached route for them may miss it. To every node. */
+  | { readonly kind: 'routes-changed'; readonly users: readonly UserId[] }
   /** `user` has stored messages for `subscription`: take the inbox now. To the nodes holding the user. */
   | { readonly kind: 'inbox-waiting'; readonly user: UserId; readonly subscription: string };
 

@@ -19,7 +19,12 @@ export function signalMessage(signal: ControlSignal, origin: NodeId, id: string)
   const base = { id, body: EMPTY, origin, sentAt: Date.now() };
   switch (signal.kind) {
     case 'routes-changed':
-      return { ...base, target: { kind: 'broadcast' }, destination: ROUTES, headers: [['user', signal.user]] };
+      return {
+        ...base,
+        target: { kind: 'broadcast' },
+        destination: ROUTES,
+        headers: signal.users.map((user): [string, string] => ['user', user]),
+      };
     case 'inbox-waiting':
       return {
         ...base,
@@ -35,7 +40,7 @@ export function signalOf(msg: RelayMessage): ControlSignal | undefined {
   if (msg.destination.charCodeAt(0) !== 0) return undefined;
   const value = msg.headers[0]?.[1];
   if (value === undefined) return undefined;
-  if (msg.destination === ROUTES) return { kind: 'routes-changed', user: value };
+  if (msg.destination === ROUTES) return { kind: 'routes-changed', users: msg.headers.map(([, user]) => user) };
   if (msg.destination === INBOX && msg.target.kind === 'user')
     return { kind: 'inbox-waiting', user: msg.target.user, subscription: value };
   return undefined;

@@ -41,6 +41,8 @@ const ROUTED_RESULT: RouteResult = 'routed';
 const STORED: RouteResult = 'stored';
 /** Shared: most user messages are routed without anything to wait for. */
 const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
+/** At most this many users in one route invalidation (one header each). */
+const MAX_ANNOUNCED = 500;
 
 /**
  * Routes every message the node accepts (SPEC §1, §5): a user message goes to the nodes the
@@ -50,6 +52,8 @@ const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
  */
 export class MessageRouter {
   private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
+  /** The route invalidation being gathered in this turn (announceRoutes). */
+  private announcing: { users: Set<UserId>; published: Promise<void> } | undefined;
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -111,7 +115,7 @@ export class MessageRouter {
   readonly onSignal: SignalHandler = (signal, from) => {
     switch (signal.kind) {
       case 'routes-changed':
-        if (from !== this.deps.nodeId) this.forget(signal.user);
+        if (from !== this.deps.nodeId) for (const user of signal.users) this.forget(user);
         return;
       case 'inbox-waiting':
         this.replayHere(signal.user, signal.subscription);
@@ -177,16 +181,27 @@ export class MessageRouter {
   /**
    * Tells every node that `user`'s presence grew here (a session, or a session in a document), so
    * none keeps sending on a cached route that misses this node. Resolves once RabbitMQ has it.
+   * The users announced in one turn of the event loop go in one signal (a reconnect storm's
+   * thousands of sessions in a few), up to MAX_ANNOUNCED each.
    */
   async announceRoutes(user: UserId): Promise<void> {
     this.forget(user);
     if (this.deps.routeCache.ttlMs <= 0) return;
-    const published = this.deps.broker.signal('all', { kind: 'routes-changed', user }).catch((err: unknown) => {
-      // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
-      this.deps.log.warn({ err: String(err), user }, 'route invalidation not published');
-    });
+    let next = this.announcing;
+    if (next === undefined || next.users.size >= MAX_ANNOUNCED) {
+      const users = new Set<UserId>();
+      const published = new Promise((resolve) => setImmediate(resolve)).then(() => {
+        if (this.announcing?.users === users) this.announcing = undefined;
+        return this.deps.broker.signal('all', { kind: 'routes-changed', users: [...users] }).catch((err: unknown) => {
+          // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
+          this.deps.log.warn({ err: String(err), users: users.size }, 'route invalidation not published');
+        });
+      });
+      next = this.announcing = { users, published };
+    }
+    next.users.add(user);
     // While RabbitMQ is away, do not hold the client's CONNECT or SUBSCRIBE hostage to it.
-    if (this.deps.broker.isReady()) await published;
+    if (this.deps.broker.isReady()) await next.published;
   }
 
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */

@@ -175,7 +175,7 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
 
     it('hands a signal to the signal handler of the nodes it names, never to the message handler', async function () {
       const a = await startNode();
-      await a.broker.signal('all', { kind: 'routes-changed', user: 'u1' });
+      await a.broker.signal('all', { kind: 'routes-changed', users: ['u1'] });
       await a.broker.signal([a.id, nodeId('ghost')], {
         kind: 'inbox-waiting',
         user: 'u2',
@@ -185,7 +185,7 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
       await a.inbox.signalled((s) => s.kind === 'routes-changed', 'the routes signal');
       await drain(a, [a]);
       expect(a.inbox.signals).to.have.deep.members([
-        { signal: { kind: 'routes-changed', user: 'u1' }, from: a.id },
+        { signal: { kind: 'routes-changed', users: ['u1'] }, from: a.id },
         { signal: { kind: 'inbox-waiting', user: 'u2', subscription: '/queue/chat' }, from: a.id },
       ]);
       expect(a.inbox.ids()).to.deep.equal([]);
@@ -315,7 +315,7 @@ export function brokerContract(name: string, makeBrokers: () => BrokerFactory): 
 
       it('signals every node with "all", and only the named nodes otherwise', async function () {
         const [a, b, c] = [await startNode(), await startNode(), await startNode()];
-        await a.broker.signal('all', { kind: 'routes-changed', user: 'u1' });
+        await a.broker.signal('all', { kind: 'routes-changed', users: ['u1'] });
         for (const n of [a, b, c]) await n.inbox.signalled((s) => s.kind === 'routes-changed', `routes on ${n.id}`);
         await a.broker.signal([b.id], { kind: 'inbox-waiting', user: 'u1', subscription: '/queue/x' });
         await drain(a, [a, b, c]);
