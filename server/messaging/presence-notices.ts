@@ -1,7 +1,9 @@
 import type { DocId, NodeId, UserId } from '../ids.js';
 
-/** What subscribers of `/topic/docs/{docId}/presence` receive: who joined or left the document through one node. */
-// A type, not an interface: a message payload (Payload) is a plain record.
+/**
+ * What subscribers of `/topic/docs/{docId}/presence` receive: who joined or left the document
+ * through one node. A type, not an interface: a message payload (Payload) is a plain record.
+ */
 export type PresenceNotice = {
   readonly type: 'presence';
   readonly docId: DocId;
