@@ -75,8 +75,6 @@ export class RedisRegistry implements Registry {
   #batch: ScriptArg[] = [];
   #waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
   #flushing: NodeJS.Immediate | undefined;
-  /** Update scripts sent and not answered yet. */
-  #inFlight = 0;
   #wasReady: boolean;
   #closed = false;
   readonly #onReady = (): void => {
@@ -259,17 +257,15 @@ export class RedisRegistry implements Registry {
   }
 
   /**
-   * Queues one update (see the `updates` script) for the end of this turn of the event loop, or,
-   * while an update script is in flight, until it is answered (group commit): a storm's
-   * registrations then travel by the hundred, with as few socket writes as round trips allow.
-   * Resolves once Redis applied it.
+   * Queues one update (see the `updates` script) for the end of this turn of the event loop; a
+   * storm's registrations then travel by the hundred. Resolves once Redis applied it.
    */
   #update(op: 'a' | 'r' | 'j' | 'l', ...args: readonly ScriptArg[]): Promise<void> {
     this.#issued++;
     this.#batch.push(op, ...args);
     const applied = new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }));
     if (this.#waiting.length >= MAX_BATCH) this.#flush();
-    else if (this.#inFlight === 0) this.#flushing ??= setImmediate(() => this.#flush());
+    else this.#flushing ??= setImmediate(() => this.#flush());
     return applied;
   }
 
@@ -281,26 +277,19 @@ export class RedisRegistry implements Registry {
     const batch = this.#batch;
     this.#batch = [];
     this.#waiting = [];
-    this.#inFlight++;
-    COMMANDS.updates
-      .run(this.#redis, [this.keys.nodes(), this.keys.prefix, this.nodeId, ...batch])
-      .then(
-        () => {
-          this.#confirmed += waiting.length;
-          for (const w of waiting) w.resolve();
-        },
-        (err: unknown) => {
-          // The mirror already holds the changes; Redis may or may not. The next keepAlive (or
-          // reconnect) rewrites the mirror, and the callers still learn of the failure.
-          this.#dirty = true;
-          const failed = new Error('registry update failed', { cause: err });
-          for (const w of waiting) w.reject(failed);
-        },
-      )
-      .finally(() => {
-        // What was made meanwhile goes now, together.
-        if (--this.#inFlight === 0) this.#flush();
-      });
+    COMMANDS.updates.run(this.#redis, [this.keys.nodes(), this.keys.prefix, this.nodeId, ...batch]).then(
+      () => {
+        this.#confirmed += waiting.length;
+        for (const w of waiting) w.resolve();
+      },
+      (err: unknown) => {
+        // The mirror already holds the changes; Redis may or may not. The next keepAlive (or
+        // reconnect) rewrites the mirror, and the callers still learn of the failure.
+        this.#dirty = true;
+        const failed = new Error('registry update failed', { cause: err });
+        for (const w of waiting) w.reject(failed);
+      },
+    );
   }
 
   #resyncInBackground(): void {

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { NodeId } from '../../server/ids.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { RedisRegistry } from '../../server/registry/redis-registry.js';
-import { requireService, TEST_REDIS_URL, uniquePrefix } from '../helpers/services.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { requireService, uniquePrefix } from '../helpers/services.js';
 import { connectTestRedis, deleteKeysUnder, keysUnder, waitFor } from '../registry/redis-support.js';
 import { registryContract, type RegistryFixture } from './registry.contract.js';
 
@@ -175,44 +174,6 @@ describe('RedisRegistry', function () {
         expect(JSON.parse(json)).to.deep.equal({ node: 'n1', sessions: 1, nodes: { n1: 1 } });
       expect(await admin!.get(`${prefix}node-writes:n1`)).to.equal('1200');
       expect(await admin!.scard(`${prefix}node-users:n1`)).to.equal(300);
-    });
-
-    it('holds the updates made while one update script is unanswered and sends them together when it is', async () => {
-      // Through a stalled proxy no reply comes back, so what was sent meanwhile can be counted.
-      const { prefix } = await redisNodes([]);
-      const proxy = await startTcpProxy(TEST_REDIS_URL);
-      const slow = new Redis(proxy.url(TEST_REDIS_URL), { lazyConnect: true, maxRetriesPerRequest: 1 });
-      extra.push(slow);
-      let scripts = 0;
-      const send = slow.sendCommand.bind(slow);
-      slow.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
-        if (/^eval/i.test(args[0].name)) scripts++;
-        return send(...args);
-      };
-      try {
-        await slow.connect();
-        const n1 = new RedisRegistry({ redis: slow, nodeId: 'n1', keyPrefix: prefix, nodeTtlMs: 10_000 });
-        proxy.stall();
-        const updates: Promise<void>[] = [];
-        for (let tick = 0; tick < 5; tick++) {
-          updates.push(n1.addSession(`u${tick}`, `s${tick}`), n1.joinDoc('42', `u${tick}`, `s${tick}`));
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        expect(scripts, 'scripts sent while none was answered').to.equal(1);
-        proxy.restore();
-        await Promise.all(updates);
-        expect(scripts, 'the four turns that waited went in one script').to.equal(2);
-        expect(Object.keys(await admin!.hgetall(`${prefix}co:42`)).sort()).to.deep.equal([
-          'u0',
-          'u1',
-          'u2',
-          'u3',
-          'u4',
-        ]);
-        expect(await admin!.get(`${prefix}node-writes:n1`)).to.equal('10');
-      } finally {
-        await proxy.close();
-      }
     });
 
     it('writes again, at the next keepAlive, registrations Redis lost after confirming them (a failover)', async () => {
