@@ -146,9 +146,7 @@ describe('RedisRegistry', function () {
 
     it('sends the updates of one turn of the event loop together, in order: a storm of 1,200 in 3 scripts', async () => {
       const { prefix } = await redisNodes([]);
-      const conn = await connectTestRedis();
-      extra.push(conn);
-      const n1 = new RedisRegistry({ redis: conn, nodeId: 'n1', keyPrefix: prefix, nodeTtlMs: 10_000 });
+      const { registry: n1, conn } = await registryWithConnection(prefix);
       await n1.keepAlive();
       const scripts: string[] = [];
       const send = conn.sendCommand.bind(conn);
@@ -317,9 +315,7 @@ describe('RedisRegistry', function () {
 
     it('re-registers its sessions on its own after the connection comes back', async () => {
       const { prefix } = await redisNodes([]);
-      const conn = await connectTestRedis();
-      extra.push(conn);
-      const n1 = new RedisRegistry({ redis: conn, nodeId: 'n1', keyPrefix: prefix, nodeTtlMs: 10_000 });
+      const { registry: n1, conn } = await registryWithConnection(prefix);
       await n1.keepAlive();
       await n1.joinDoc('42', 'alice', 's1');
       await deleteKeysUnder(admin!, prefix); // what a restarted Redis without persistence looks like
@@ -378,9 +374,18 @@ describe('RedisRegistry', function () {
       nodeId: NodeId,
       nodeTtlMs: number,
     ): Promise<RedisRegistry> {
+      return (await registryWithConnection(prefix, nodeId, nodeTtlMs)).registry;
+    }
+
+    /** A registry under `prefix` on a connection of its own, which the test may watch or break. */
+    async function registryWithConnection(
+      prefix: string,
+      nodeId: NodeId = 'n1',
+      nodeTtlMs = 10_000,
+    ): Promise<{ registry: RedisRegistry; conn: Redis }> {
       const conn = await connectTestRedis();
       extra.push(conn);
-      return new RedisRegistry({ redis: conn, nodeId, keyPrefix: prefix, nodeTtlMs });
+      return { registry: new RedisRegistry({ redis: conn, nodeId, keyPrefix: prefix, nodeTtlMs }), conn };
     }
   });
 });
