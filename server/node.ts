@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnection } from './redis/redis-script.js';
+import { writeCommandsPerTurn } from './redis/redis-cork.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -115,6 +116,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
             sentinelRetryStrategy: backoff,
           })
         : new Redis(config.redisUrl as string, options);
+    writeCommandsPerTurn(redis);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
   }

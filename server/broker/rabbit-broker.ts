@@ -19,6 +19,7 @@ import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type ControlSignal, type MessageHandler, type SignalHandler } from './broker.js';
 import { SIGNAL_BROADCAST, signalMessage, splitSignals } from './control-signal.js';
 import { ConfirmPublisher, openConfirmChannel, swapConfirmChannel } from './confirm-publisher.js';
+import { writeFramesPerRound } from './amqp-cork.js';
 import { adoptNodeQueue } from './queue-adoption.js';
 import { batchBounds, CONNECT_TIMEOUT_MS, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
@@ -306,6 +307,7 @@ export class RabbitBroker implements Broker {
       noDelay: true,
       clientProperties: { connection_name: `stomp-relay ${this.nodeId}` },
     });
+    if (!writeFramesPerRound(conn)) this.log.debug({}, 'amqplib internals changed: frames are written one by one');
     // A close during setup fires before `this.conn` is set, so `lost` ignores it: it ends the setup
     // here instead. amqplib may leave an RPC of a connection that closed unanswered: the setup
     // races the close, so a retry always follows.

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { startProduct, withCleanup, type BenchContext } from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
 import { sleep } from '../load.js';
-import { REPO_ROOT, spawnChild, type BenchChild } from '../processes.js';
+import { rabbitPids, REPO_ROOT, spawnChild, sumCpu, type BenchChild } from '../processes.js';
 
 const PER_HOLDER = 7_500;
 const SEND_RATE = 200;
@@ -129,6 +129,14 @@ export async function storm(ctx: BenchContext): Promise<void> {
       }
     })();
 
+    // CPU per reconnect, by process group: steadier than the wall-clock figures on a shared machine.
+    const groups = {
+      'B and C': [b.pid, c.pid],
+      Redis: [Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1])],
+      RabbitMQ: rabbitPids(ctx.args.amqpUrl),
+      clients: holders.map((x) => x.pid),
+    };
+    const cpu0 = Object.values(groups).map(sumCpu);
     for (const h of holders) h.process.kill('SIGUSR2');
     await sleep(100);
     const killedAt = performance.now();
@@ -139,6 +147,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const allBackMs = resubscribedMs.length === holderCount ? Math.max(...resubscribedMs) : NaN;
     // Counted up to here: the presence sampling below is the bench's own load.
     const commands = commandsSince(commands0, await redisCommands(redis));
+    const cpuPerReconnect = Object.keys(groups)
+      .map((name, i) => `${name} ${((sumCpu(Object.values(groups)[i]!) - cpu0[i]!) / 1000 / sessions).toFixed(2)}`)
+      .join(', ');
 
     // Presence: sampled documents list their 10 users, none of them on the dead node.
     const sample = Array.from({ length: Math.min(50, Math.floor(sessions / 10)) }, (_, k) => {
@@ -178,6 +189,7 @@ export async function storm(ctx: BenchContext): Promise<void> {
       `Reconnect storm: ${sessions.toLocaleString('en-US')} sessions on node A (of 3), kill -9 of A: every session subscribed again on B or C ` +
       `${(allBackMs / 1000).toFixed(1)} s after the first close, presence of ${sample.length} sampled documents right ${(presenceMs / 1000).toFixed(1)} s after the kill ` +
       `(target ≤ 10 s, with 0.5–2.5 s of client back-off); ${(commands.total / sessions).toFixed(1)} Redis commands per reconnect from the kill until all were back (the machine's Redis, all callers, the sender's included: ${commands.top}); ` +
+      `CPU per reconnect in ms from the kill until all were back: ${cpuPerReconnect}; ` +
       `event-loop delay of B and C: worst p99 ${(p99s.at(-1) ?? NaN).toFixed(0)} ms, worst max ${Math.max(...maxes).toFixed(0)} ms (target p99 ≤ 200 ms); ` +
       `${retries} reconnects refused and retried; user messages accepted ${accepted}, received ${received} distinct (${copies} copies): lost ${accepted - received}.`;
     ctx.notes.push(line);
