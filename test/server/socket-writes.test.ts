@@ -32,7 +32,7 @@ describe('socket writes to Redis and RabbitMQ, one per turn', () => {
     try {
       await redis.ping();
       writeCommandsPerTurn(redis);
-      const counts = countWrites(redis.stream as Socket);
+      const counts = countWrites(redis.stream);
       const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => redis.rpush(key, String(i))));
       expect(replies).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
       expect(await redis.lrange(key, 0, -1)).to.deep.equal(Array.from({ length: 100 }, (_, i) => String(i)));
