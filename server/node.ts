@@ -2,7 +2,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnection } from './redis/redis-script.js';
-import { writeCommandsPerTurn } from './redis/redis-cork.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { DevAuthenticator } from './auth/dev-authenticator.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -30,6 +29,7 @@ import { MessageRouter } from './relay/router.js';
 import { LocalSubscriptions } from './messaging/subscriptions.js';
 import { MessagingTemplate } from './messaging/template.js';
 import { PresenceNotices } from './messaging/presence-notices.js';
+import { toBody } from './messaging/payload.js';
 import { Metrics } from './metrics.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { RedisRegistry } from './registry/redis-registry.js';
@@ -116,7 +116,6 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
             sentinelRetryStrategy: backoff,
           })
         : new Redis(config.redisUrl as string, options);
-    writeCommandsPerTurn(redis);
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
     redis.on('ready', () => log.info('redis ready'));
   }
@@ -218,7 +217,8 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
   });
   const template = new MessagingTemplate(router);
   const presence = new PresenceNotices(config.nodeId, (docId, notice) => {
-    template.convertAndSend(`/topic/docs/${docId}/presence`, notice).catch((err: unknown) => {
+    const { body, contentType } = toBody(notice);
+    router.broadcastBatched(`/topic/docs/${docId}/presence`, contentType, body).catch((err: unknown) => {
       log.warn({ err: String(err), doc: docId }, 'presence notice not published');
     });
   });

@@ -12,7 +12,17 @@ export type ControlSignal =
   /** These users' presence grew on the sender: a cached route for them may miss it. To every node. */
   | { readonly kind: 'routes-changed'; readonly users: readonly UserId[] }
   /** `user` has stored messages for `subscription`: take the inbox now. To the nodes holding the user. */
-  | { readonly kind: 'inbox-waiting'; readonly user: UserId; readonly subscription: string };
+  | { readonly kind: 'inbox-waiting'; readonly user: UserId; readonly subscription: string }
+  /** Small broadcasts of one turn (presence notices) for the local subscribers of every node. To every node. */
+  | { readonly kind: 'broadcasts'; readonly messages: readonly BatchedBroadcast[]; readonly sentAt: number };
+
+/** A broadcast with no headers but its content type, sent in a `broadcasts` signal. */
+export interface BatchedBroadcast {
+  readonly id: string;
+  readonly destination: Destination;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
 
 /** Handles a signal from node `from` (this node included). Signals are hints: nothing waits on them. */
 export type SignalHandler = (signal: ControlSignal, from: NodeId) => void;

@@ -19,7 +19,6 @@ import { BroadcastBindings } from './broadcast-bindings.js';
 import { UnroutableError, type Broker, type ControlSignal, type MessageHandler, type SignalHandler } from './broker.js';
 import { SIGNAL_BROADCAST, signalMessage, splitSignals } from './control-signal.js';
 import { ConfirmPublisher, openConfirmChannel, swapConfirmChannel } from './confirm-publisher.js';
-import { writeFramesPerRound } from './amqp-cork.js';
 import { adoptNodeQueue } from './queue-adoption.js';
 import { batchBounds, CONNECT_TIMEOUT_MS, type RabbitBrokerOptions } from './rabbit-broker-options.js';
 import { RelayBatcher } from './relay-batcher.js';
@@ -168,7 +167,8 @@ export class RabbitBroker implements Broker {
   /** A publish to the broadcast exchange (`'all'`) or to the nodes' queues; a node without a queue is gone, and so is its need. */
   async signal(to: readonly NodeId[] | 'all', signal: ControlSignal): Promise<void> {
     const msg = signalMessage(signal, this.nodeId, `${this.nodeId}:signal-${++this.signals}`);
-    if (to === 'all') return this.publish(msg);
+    // Every signal to all nodes rides the one binding key each node holds for them.
+    if (to === 'all') return this.publishAs(SIGNAL_BROADCAST, msg);
     await this.sendToNodes(to, msg).catch((err: unknown) => {
       if (!(err instanceof UnroutableError)) throw err;
     });
@@ -207,10 +207,14 @@ export class RabbitBroker implements Broker {
    * other messages of this turn for that key). Resolves when RabbitMQ confirmed it (also when no
    * node bound a matching destination: then nobody needed it).
    */
-  async publish(msg: RelayMessage): Promise<void> {
+  publish(msg: RelayMessage): Promise<void> {
+    return this.publishAs(msg.destination, msg);
+  }
+
+  private async publishAs(destination: Destination, msg: RelayMessage): Promise<void> {
     await this.batcher.add(
       this.topology.broadcastExchange,
-      broadcastRoutingKey(msg.destination),
+      broadcastRoutingKey(destination),
       false,
       msg.id,
       encodeEnvelope(msg),
@@ -307,7 +311,6 @@ export class RabbitBroker implements Broker {
       noDelay: true,
       clientProperties: { connection_name: `stomp-relay ${this.nodeId}` },
     });
-    if (!writeFramesPerRound(conn)) this.log.debug({}, 'amqplib internals changed: frames are written one by one');
     // A close during setup fires before `this.conn` is set, so `lost` ignores it: it ends the setup
     // here instead. amqplib may leave an RPC of a connection that closed unanswered: the setup
     // races the close, so a retry always follows.

@@ -1,5 +1,5 @@
 import type { Broker } from '../broker/broker.js';
-import { UnroutableError, type SignalHandler } from '../broker/broker.js';
+import { UnroutableError, type BatchedBroadcast, type SignalHandler } from '../broker/broker.js';
 import type { RelayMessage } from './relay-message.js';
 import type { Destination, NodeId, SessionId, UserId } from '../ids.js';
 import type { Logger } from '../log.js';
@@ -9,6 +9,7 @@ import type { OfflineStore } from '../store/offline-store.js';
 import type { HeaderList } from '../../protocol/index.js';
 import { docOfUserDestination, userSubscriptionOf } from '../destinations/destinations.js';
 import type { RouteCache } from './route-cache.js';
+import { TurnBatch } from './turn-batch.js';
 import type { LocalSubscriptions, Subscription } from '../messaging/subscriptions.js';
 import type { NodeHistory } from '../history/node-history.js';
 
@@ -43,6 +44,8 @@ const STORED: RouteResult = 'stored';
 const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
 /** At most this many users in one route invalidation (one header each). */
 const MAX_ANNOUNCED = 500;
+/** At most this many broadcasts in one `broadcasts` signal. */
+const MAX_BATCHED = 500;
 
 /**
  * Routes every message the node accepts (SPEC §1, §5): a user message goes to the nodes the
@@ -52,8 +55,17 @@ const MAX_ANNOUNCED = 500;
  */
 export class MessageRouter {
   private readonly lookups = new Map<string, Promise<readonly NodeId[]>>();
-  /** The route invalidation being gathered in this turn (announceRoutes). */
-  private announcing: { users: Set<UserId>; published: Promise<void> } | undefined;
+  /** Route invalidations of this turn (announceRoutes). */
+  private readonly announcing = new TurnBatch<UserId>(MAX_ANNOUNCED, (users) =>
+    this.deps.broker.signal('all', { kind: 'routes-changed', users: [...new Set(users)] }).catch((err: unknown) => {
+      // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
+      this.deps.log.warn({ err: String(err), users: users.length }, 'route invalidation not published');
+    }),
+  );
+  /** Small broadcasts of this turn for the other nodes (broadcastBatched). */
+  private readonly batchedBroadcasts = new TurnBatch<BatchedBroadcast>(MAX_BATCHED, (messages) =>
+    this.deps.broker.signal('all', { kind: 'broadcasts', messages, sentAt: Date.now() }),
+  );
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -120,6 +132,10 @@ export class MessageRouter {
       case 'inbox-waiting':
         this.replayHere(signal.user, signal.subscription);
         return;
+      case 'broadcasts':
+        // Own ones were delivered locally when they were accepted.
+        if (from !== this.deps.nodeId) for (const m of signal.messages) this.deliverBatched(m, from, signal.sentAt);
+        return;
     }
   };
 
@@ -132,6 +148,22 @@ export class MessageRouter {
     if (msg.target.kind !== 'user') return;
     await this.routeUserMessage({ ...msg, rerouted: true }, [from], true);
   };
+
+  private deliverBatched(m: BatchedBroadcast, origin: NodeId, sentAt: number): void {
+    const targets = this.deps.subscriptions.broadcastTargets(m.destination);
+    if (targets.length === 0) return;
+    const { id, destination, contentType, body } = m;
+    const target = { kind: 'broadcast' } as const;
+    this.deliverAll(targets, {
+      id,
+      target,
+      destination,
+      headers: [['content-type', contentType]],
+      body,
+      origin,
+      sentAt,
+    });
+  }
 
   /** This node saw the user's presence change: its cached routes are no longer to be trusted. */
   forget(user: UserId): void {
@@ -187,21 +219,33 @@ export class MessageRouter {
   async announceRoutes(user: UserId): Promise<void> {
     this.forget(user);
     if (this.deps.routeCache.ttlMs <= 0) return;
-    let next = this.announcing;
-    if (next === undefined || next.users.size >= MAX_ANNOUNCED) {
-      const users = new Set<UserId>();
-      const published = new Promise((resolve) => setImmediate(resolve)).then(() => {
-        if (this.announcing?.users === users) this.announcing = undefined;
-        return this.deps.broker.signal('all', { kind: 'routes-changed', users: [...users] }).catch((err: unknown) => {
-          // Stale routes cost an extra hop at worst (the old node re-routes); never fail a connect.
-          this.deps.log.warn({ err: String(err), users: users.size }, 'route invalidation not published');
-        });
-      });
-      next = this.announcing = { users, published };
-    }
-    next.users.add(user);
+    const published = this.announcing.add(user);
     // While RabbitMQ is away, do not hold the client's CONNECT or SUBSCRIBE hostage to it.
-    if (this.deps.broker.isReady()) await next.published;
+    if (this.deps.broker.isReady()) await published;
+  }
+
+  /**
+   * A small broadcast (no headers but its content type) that may share one broker message with
+   * the others of this turn: local subscribers get it at once, other nodes in one `broadcasts`
+   * signal per turn, up to MAX_BATCHED each. A reconnect storm's presence notices, thousands of
+   * documents a second, then cost RabbitMQ a few messages instead of one per document and node.
+   * A destination with history goes the usual way (its messages need a position).
+   */
+  broadcastBatched(destination: Destination, contentType: string, body: Buffer): Promise<void> {
+    const msg: RelayMessage = {
+      id: this.deps.nextId(),
+      target: { kind: 'broadcast' },
+      destination,
+      headers: [['content-type', contentType]],
+      body,
+      origin: this.deps.nodeId,
+      sentAt: Date.now(),
+    };
+    const stamped = this.deps.history?.stamp(msg);
+    if (stamped) return stamped.then((m) => this.publishBroadcast(m));
+    this.deps.metrics.broadcastPublished.inc();
+    this.deliverAll(this.deps.subscriptions.broadcastTargets(destination), msg);
+    return this.batchedBroadcasts.add({ id: msg.id, destination, contentType, body });
   }
 
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */

@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { SessionSocket } from './session-socket.js';
-import { releaseAtTickEnd, type Held } from '../tick-cork.js';
+import { releaseAtTickEnd, type Held } from './tick-cork.js';
 
 /**
  * A `ws` WebSocket as a SessionSocket. Frames sent in one turn of the event loop leave in one
- * write: the TCP socket is corked at the first and uncorked when the turn ends (server/tick-cork.ts).
+ * write: the TCP socket is corked at the first and uncorked when the turn ends (tick-cork.ts).
  * ws corks and uncorks around each frame itself; Node counts corks, so those nest inside ours.
  */
 export class WsSocket implements SessionSocket, Held {

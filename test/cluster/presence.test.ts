@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { uniqueUsers, type ClusterNode } from '../helpers/cluster.js';
 import { useCluster } from '../helpers/use-cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import type { PresenceNotice } from '../../server/messaging/presence-notices.js';
 
 interface PresenceBody {
   docId: string;
@@ -63,5 +64,36 @@ describe('cluster: GET /api/docs/{docId}/presence', function () {
         node.nodeId,
       ).to.deep.equal([[A, n1.nodeId]]);
     }
+  });
+
+  it("tells subscribers of a document's presence topic on every node who joined and left through another", async () => {
+    const [A, B, W] = uniqueUsers('A', 'B', 'W');
+    const doc = `doc-${W}`;
+    const watcher = await cluster.connect(n2, W);
+    const events = await watcher.subscribeWithReceipt(`/topic/docs/${doc}/presence`);
+    /** The document's users by node, as the notices so far tell it, applied in order. */
+    const present = () => {
+      const users = new Set<string>();
+      for (const m of events.messages) {
+        const notice = JSON.parse(m.body) as PresenceNotice;
+        expect(m.headers['content-type']).to.equal('application/json');
+        for (const u of notice.joined) users.add(`${u}@${notice.node}`);
+        for (const u of notice.left) users.delete(`${u}@${notice.node}`);
+      }
+      return [...users].sort().join(',');
+    };
+    const a = await cluster.connect(n1, A);
+    await a.subscribeWithReceipt(`/user/${doc}/queue/chat`);
+    const b = await cluster.connect(n3, B);
+    await b.subscribeWithReceipt(`/topic/docs/${doc}/cursor`);
+    const all = [`${A}@${n1.nodeId}`, `${B}@${n3.nodeId}`, `${W}@${n2.nodeId}`].sort().join(',');
+    await waitFor(() => present() === all, 'the joins through n1 and n3 to reach the watcher on n2');
+    await a.disconnect();
+    await waitFor(
+      () => present() === [`${B}@${n3.nodeId}`, `${W}@${n2.nodeId}`].sort().join(','),
+      `${A}'s leave through n1`,
+    );
+    const ids = events.messages.map((m) => m.headers['message-id']);
+    expect(new Set(ids).size, 'a message-id of its own for each notice').to.equal(ids.length);
   });
 });

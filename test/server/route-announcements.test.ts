@@ -8,6 +8,8 @@ import { MemoryRegistry } from '../../server/registry/memory-registry.js';
 import { RouteCache } from '../../server/relay/route-cache.js';
 import { MessageRouter } from '../../server/relay/router.js';
 import { MemoryOfflineStore } from '../../server/store/memory-offline-store.js';
+import { signalMessage, signalOf } from '../../server/broker/control-signal.js';
+import { decodeEnvelope, encodeEnvelope } from '../../server/relay/relay-envelope.js';
 
 describe('route announcements', function () {
   /** A router on node n1 whose signals are recorded as the broker is asked to send them. */
@@ -57,5 +59,31 @@ describe('route announcements', function () {
       true,
       false,
     ]);
+  });
+
+  it('sends the small broadcasts of one turn to the other nodes in one signal, 500 at most', async function () {
+    const { router: r, sent } = await router();
+    const bodies = Array.from({ length: 1_200 }, (_, i) => `{"n":${i}}`);
+    await Promise.all(
+      bodies.map((b, i) => r.broadcastBatched(`/topic/docs/d${i}/presence`, 'application/json', Buffer.from(b))),
+    );
+    expect(sent.map((s) => (s.kind === 'broadcasts' ? s.messages.length : s.kind))).to.deep.equal([500, 500, 200]);
+    const messages = sent.flatMap((s) => (s.kind === 'broadcasts' ? s.messages : []));
+    expect(messages.map((m) => m.destination)).to.deep.equal(bodies.map((_, i) => `/topic/docs/d${i}/presence`));
+    expect(messages.map((m) => m.body.toString())).to.deep.equal(bodies);
+  });
+
+  it('carries batched broadcasts from node to node unchanged, and reads nothing from a signal that does not add up', function () {
+    const messages = ['{"a":1}', '', 'ünïcode ✓'].map((text, i) => ({
+      id: `n1:${i}`,
+      destination: `/topic/docs/${i} x/presence`,
+      contentType: i === 2 ? 'text/plain; charset=utf-8' : 'application/json',
+      body: Buffer.from(text),
+    }));
+    const msg = signalMessage({ kind: 'broadcasts', messages, sentAt: 1234 }, 'n1', 'sig-1');
+    const through = signalOf(decodeEnvelope('sig-1', encodeEnvelope(msg)));
+    expect(through).to.deep.equal({ kind: 'broadcasts', messages, sentAt: 1234 });
+    expect(signalOf({ ...msg, body: msg.body.subarray(1) })).to.equal(undefined);
+    expect(signalOf({ ...msg, headers: [['/topic/x', 'no-length']] })).to.equal(undefined);
   });
 });
