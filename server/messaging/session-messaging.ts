@@ -232,10 +232,16 @@ export class SessionMessaging implements SessionHandle {
     // What the inbox or the history holds goes out only once the broker bound the destination.
     const afterBind = <T>(run: () => Promise<T>): Promise<T> => (bound ? bound.then(run) : run());
     const work: Promise<unknown>[] = bound ? [bound] : [];
-    if (sub.doc !== undefined) work.push(this.docs.join(sub.doc));
+    const joined = sub.doc === undefined ? undefined : this.docs.join(sub.doc);
+    if (joined) work.push(joined);
     const started = stream ? afterBind(() => this.inbox.startStream(sub, stream, resume)) : undefined;
     if (started) work.push(started);
-    else if (replays) work.push(afterBind(() => this.inbox.replay(sub)));
+    // The inbox is taken once the registry has the join: a sender that finds the user nowhere
+    // before that and stores its message then finds the user in its nudge (SPEC §5). Taken in
+    // parallel, the take could reach Redis first (the registry writes a turn's updates at its
+    // end) and such a message stayed in the inbox until the next subscription.
+    else if (replays)
+      work.push(afterBind(() => (joined ? joined.then(() => this.inbox.replay(sub)) : this.inbox.replay(sub))));
     const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
     if (failed) {
       // No RECEIPT: the subscription is undone before the ERROR tells the client.

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
 import { connectClient, type TestClient } from '../helpers/stomp-client.js';
 import type { PresenceNotice } from '../../server/messaging/presence-notices.js';
-import { waitFor } from '../helpers/wait.js';
+import { deferred, waitFor } from '../helpers/wait.js';
+import { MemoryRegistry } from '../../server/registry/memory-registry.js';
+import type { DocId, SessionId, UserId } from '../../server/ids.js';
 
 describe('/user destinations', () => {
   let n: StartedNode;
@@ -124,5 +126,35 @@ describe('/user destinations', () => {
     await n.node.template.convertAndSendToUser('olga', '/queue/inbox', 'live');
     await inbox.wait(4);
     expect(inbox.bodies()).to.deep.equal(['one', 'two', 'three', 'live']);
+  });
+
+  it('delivers a message stored while the subscription was joining its document (the inbox is taken after the join)', async () => {
+    /** A registry whose document joins wait for the test: the moment a storm's busy Redis would make. */
+    class SlowJoins extends MemoryRegistry {
+      readonly started = deferred<void>();
+      readonly gate = deferred<void>();
+      override async joinDoc(docId: DocId, userId: UserId, sessionId: SessionId): Promise<void> {
+        this.started.resolve();
+        await this.gate.promise;
+        return super.joinDoc(docId, userId, sessionId);
+      }
+    }
+    const registry = new SlowJoins('slow-joins');
+    const slow = await startNode({ NODE_ID: 'slow-joins' }, { registry });
+    try {
+      const rita = await connectClient(slow.url, { login: 'rita' });
+      clients.push(rita);
+      const subscribed = rita.subscribeWithReceipt('/user/7/queue/chat');
+      await registry.started.promise;
+      // Not in document 7 yet: the message is kept for her, and no node is told to take it.
+      expect(await slow.node.template.convertAndSendToUser('rita', '/7/queue/chat', 'between')).to.equal('stored');
+      registry.gate.resolve();
+      const inbox = await subscribed;
+      await inbox.wait(1);
+      expect(inbox.bodies()).to.deep.equal(['between']);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.disconnect()));
+      await slow.stop();
+    }
   });
 });
