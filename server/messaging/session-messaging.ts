@@ -234,14 +234,14 @@ export class SessionMessaging implements SessionHandle {
     const work: Promise<unknown>[] = bound ? [bound] : [];
     const joined = sub.doc === undefined ? undefined : this.docs.join(sub.doc);
     if (joined) work.push(joined);
-    const started = stream ? afterBind(() => this.inbox.startStream(sub, stream, resume)) : undefined;
+    // The inbox (or the stream) is read once the registry has the join: a sender that finds the
+    // user in no document before that and stores its message then finds the user in its nudge
+    // (SPEC §5). Read in parallel, the take could reach Redis first (the registry writes a turn's
+    // updates at its end), and such a message stayed in the inbox until the next subscription.
+    const afterJoin = <T>(run: () => Promise<T>): Promise<T> => (joined ? joined.then(run) : run());
+    const started = stream ? afterBind(() => afterJoin(() => this.inbox.startStream(sub, stream, resume))) : undefined;
     if (started) work.push(started);
-    // The inbox is taken once the registry has the join: a sender that finds the user nowhere
-    // before that and stores its message then finds the user in its nudge (SPEC §5). Taken in
-    // parallel, the take could reach Redis first (the registry writes a turn's updates at its
-    // end) and such a message stayed in the inbox until the next subscription.
-    else if (replays)
-      work.push(afterBind(() => (joined ? joined.then(() => this.inbox.replay(sub)) : this.inbox.replay(sub))));
+    else if (replays) work.push(afterBind(() => afterJoin(() => this.inbox.replay(sub))));
     const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
     if (failed) {
       // No RECEIPT: the subscription is undone before the ERROR tells the client.
