@@ -30,7 +30,7 @@ export interface Limits {
   readonly maxConnections: number;
   /** MAX_CONNECTIONS_PER_USER, per node, default 32. */
   readonly maxConnectionsPerUser: number;
-  /** MAX_PENDING_CONNECTS, CONNECTs in progress per node before new ones get BUSY (1013), default 1000. */
+  /** MAX_PENDING_CONNECTS, CONNECTs in progress per node before new ones get BUSY (1013), default 5000. */
   readonly maxPendingConnects: number;
   /** MAX_TRANSACTION_FRAMES, frames buffered per open transaction, default 1000. */
   readonly maxTransactionFrames: number;
