@@ -260,6 +260,10 @@ describe('HTTP API (SPEC §6)', function () {
       expect(value('stomp_frames_in_total{command="SUBSCRIBE"}')).to.be.at.least(1);
       expect(value('stomp_errors_total{code="BAD_JSON"}')).to.be.at.least(1);
       expect(text).to.match(/^stomp_delivery_latency_seconds_bucket\{le="\+Inf"\} [1-9]/m);
+      // Node's process metrics, without the ones that list every handle synchronously at each scrape.
+      expect(value('process_open_fds')).to.be.at.least(value('stomp_connections') + 1);
+      expect(value('nodejs_active_resources_total')).to.be.at.least(value('stomp_connections'));
+      expect(text).not.to.include('nodejs_active_handles');
     });
   });
 
