@@ -5,7 +5,7 @@
  * the time until every session is subscribed again and until the documents' presence is right
  * again (sampled over the HTTP API), Redis commands per reconnect, the event-loop delay of B and C
  * (prom-client's p99 and max over 2 s windows: a scrape of /metrics at 15,000 sessions stalls a
- * node ~30 ms itself, so faster sampling would measure the bench), and that every user message
+ * node ~10 ms itself, so faster sampling would measure the bench), and that every user message
  * accepted during the storm reaches its user (a sender on B writes to every tenth user, 200/s).
  */
 import path from 'node:path';
