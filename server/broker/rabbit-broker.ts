@@ -168,7 +168,7 @@ export class RabbitBroker implements Broker {
   async signal(to: readonly NodeId[] | 'all', signal: ControlSignal): Promise<void> {
     const msg = signalMessage(signal, this.nodeId, `${this.nodeId}:signal-${++this.signals}`);
     // Every signal to all nodes rides the one binding key each node holds for them.
-    if (to === 'all') return this.publishAs(SIGNAL_BROADCAST, msg);
+    if (to === 'all') return this.publish(msg, SIGNAL_BROADCAST);
     await this.sendToNodes(to, msg).catch((err: unknown) => {
       if (!(err instanceof UnroutableError)) throw err;
     });
@@ -207,14 +207,10 @@ export class RabbitBroker implements Broker {
    * other messages of this turn for that key). Resolves when RabbitMQ confirmed it (also when no
    * node bound a matching destination: then nobody needed it).
    */
-  publish(msg: RelayMessage): Promise<void> {
-    return this.publishAs(msg.destination, msg);
-  }
-
-  private async publishAs(destination: Destination, msg: RelayMessage): Promise<void> {
+  async publish(msg: RelayMessage, routeAs: Destination = msg.destination): Promise<void> {
     await this.batcher.add(
       this.topology.broadcastExchange,
-      broadcastRoutingKey(destination),
+      broadcastRoutingKey(routeAs),
       false,
       msg.id,
       encodeEnvelope(msg),

@@ -47,6 +47,20 @@ const MAX_ANNOUNCED = 500;
 /** At most this many broadcasts in one `broadcasts` signal. */
 const MAX_BATCHED = 500;
 
+/** The relay message a batched broadcast stands for (its only header is its content type). */
+function batchedMessage(m: BatchedBroadcast, origin: NodeId, sentAt: number): RelayMessage {
+  const { id, destination, contentType, body } = m;
+  return {
+    id,
+    target: { kind: 'broadcast' },
+    destination,
+    headers: [['content-type', contentType]],
+    body,
+    origin,
+    sentAt,
+  };
+}
+
 /**
  * Routes every message the node accepts (SPEC §1, §5): a user message goes to the nodes the
  * registry names for the user — delivered here with no broker hop when this node is one of them —
@@ -151,18 +165,7 @@ export class MessageRouter {
 
   private deliverBatched(m: BatchedBroadcast, origin: NodeId, sentAt: number): void {
     const targets = this.deps.subscriptions.broadcastTargets(m.destination);
-    if (targets.length === 0) return;
-    const { id, destination, contentType, body } = m;
-    const target = { kind: 'broadcast' } as const;
-    this.deliverAll(targets, {
-      id,
-      target,
-      destination,
-      headers: [['content-type', contentType]],
-      body,
-      origin,
-      sentAt,
-    });
+    if (targets.length > 0) this.deliverAll(targets, batchedMessage(m, origin, sentAt));
   }
 
   /** This node saw the user's presence change: its cached routes are no longer to be trusted. */
@@ -232,20 +235,13 @@ export class MessageRouter {
    * A destination with history goes the usual way (its messages need a position).
    */
   broadcastBatched(destination: Destination, contentType: string, body: Buffer): Promise<void> {
-    const msg: RelayMessage = {
-      id: this.deps.nextId(),
-      target: { kind: 'broadcast' },
-      destination,
-      headers: [['content-type', contentType]],
-      body,
-      origin: this.deps.nodeId,
-      sentAt: Date.now(),
-    };
+    const batched: BatchedBroadcast = { id: this.deps.nextId(), destination, contentType, body };
+    const msg = batchedMessage(batched, this.deps.nodeId, Date.now());
     const stamped = this.deps.history?.stamp(msg);
     if (stamped) return stamped.then((m) => this.publishBroadcast(m));
     this.deps.metrics.broadcastPublished.inc();
     this.deliverAll(this.deps.subscriptions.broadcastTargets(destination), msg);
-    return this.batchedBroadcasts.add({ id: msg.id, destination, contentType, body });
+    return this.batchedBroadcasts.add(batched);
   }
 
   /** Locates the user and sends to exactly its nodes; stores it when the user is nowhere. */
