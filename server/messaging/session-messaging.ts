@@ -229,19 +229,19 @@ export class SessionMessaging implements SessionHandle {
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
     const bound = sub.kind === 'broker' ? this.deps.bindings.settled(destination) : undefined;
-    // What the inbox or the history holds goes out only once the broker bound the destination.
-    const afterBind = <T>(run: () => Promise<T>): Promise<T> => (bound ? bound.then(run) : run());
-    const work: Promise<unknown>[] = bound ? [bound] : [];
     const joined = sub.doc === undefined ? undefined : this.docs.join(sub.doc);
-    if (joined) work.push(joined);
-    // The inbox (or the stream) is read once the registry has the join: a sender that finds the
-    // user in no document before that and stores its message then finds the user in its nudge
-    // (SPEC §5). Read in parallel, the take could reach Redis first (the registry writes a turn's
-    // updates at its end), and such a message stayed in the inbox until the next subscription.
-    const afterJoin = <T>(run: () => Promise<T>): Promise<T> => (joined ? joined.then(run) : run());
-    const started = stream ? afterBind(() => afterJoin(() => this.inbox.startStream(sub, stream, resume))) : undefined;
+    // The inbox (or the history) is read only once the broker bound the destination and the
+    // registry has the document join: a sender that found the user in no document before that,
+    // and stored its message, then finds the user in its nudge (SPEC §5). Read in parallel, the
+    // take could reach Redis before the join (the registry writes a turn's updates at its end),
+    // and such a message stayed in the inbox until the next subscription.
+    const first = [bound, joined].filter((p) => p !== undefined);
+    const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
+      first.length > 0 ? Promise.all(first).then(run) : run();
+    const work: Promise<unknown>[] = [...first];
+    const started = stream ? whenReady(() => this.inbox.startStream(sub, stream, resume)) : undefined;
     if (started) work.push(started);
-    else if (replays) work.push(afterBind(() => afterJoin(() => this.inbox.replay(sub))));
+    else if (replays) work.push(whenReady(() => this.inbox.replay(sub)));
     const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
     if (failed) {
       // No RECEIPT: the subscription is undone before the ERROR tells the client.
