@@ -20,10 +20,11 @@ export function replaysInbox(sub: Subscription): boolean {
  * stream's gate instead, so a message in both the inbox and the history is written once.
  */
 export class InboxReplay {
+  // Both exist only while a replay runs, which is rare for an idle session (see Members).
   /** Live deliveries held back while a subscription replays (keeps order). */
-  private readonly holding = new Map<Subscription, RelayMessage[]>();
+  private holding: Map<Subscription, RelayMessage[]> | undefined;
   /** Subscriptions nudged while their take ran: it may have missed the nudged message. */
-  private readonly again = new Set<Subscription>();
+  private again: Set<Subscription> | undefined;
 
   constructor(
     private readonly deps: Pick<MessagingDeps, 'store' | 'metrics' | 'log'>,
@@ -35,27 +36,29 @@ export class InboxReplay {
 
   /** Holds live deliveries to `sub` until its replay has run; call before it can receive any. */
   hold(sub: Subscription): void {
-    this.holding.set(sub, []);
+    (this.holding ??= new Map()).set(sub, []);
   }
 
   /** Where a live message for `sub` waits while its replay runs; undefined: write it now. */
   held(sub: Subscription): RelayMessage[] | undefined {
-    return this.holding.get(sub);
+    return this.holding?.get(sub);
   }
 
   async replay(sub: Subscription): Promise<void> {
     try {
       do {
-        this.again.delete(sub);
+        this.again?.delete(sub);
         const stored = await this.deps.store.take(this.user, sub.destination);
         for (const msg of stored) {
           this.deps.metrics.offlineReplayed.inc();
           this.write(sub, msg, undefined);
         }
-      } while (this.again.has(sub) && this.current(sub));
+      } while (this.again?.has(sub) === true && this.current(sub));
     } finally {
-      const held = this.holding.get(sub) ?? [];
-      this.holding.delete(sub);
+      const held = this.holding?.get(sub) ?? [];
+      this.forget(sub);
+      this.again?.delete(sub);
+      if (this.again?.size === 0) this.again = undefined;
       for (const msg of held) this.write(sub, msg, undefined);
     }
   }
@@ -85,22 +88,23 @@ export class InboxReplay {
       this.takeIntoStream(sub, sub.stream);
       return;
     }
-    if (this.holding.has(sub)) {
-      this.again.add(sub);
+    if (this.holding?.has(sub) === true) {
+      (this.again ??= new Set()).add(sub);
       return;
     }
-    this.holding.set(sub, []);
+    this.hold(sub);
     this.replay(sub).catch((err: unknown) =>
       this.deps.log.warn({ err: String(err), sub: sub.id }, 'inbox replay failed'),
     );
   }
 
   forget(sub: Subscription): void {
-    this.holding.delete(sub);
+    this.holding?.delete(sub);
+    if (this.holding?.size === 0) this.holding = undefined;
   }
 
   clear(): void {
-    this.holding.clear();
+    this.holding = undefined;
   }
 
   /** What the inbox has goes through the stream's gate, in offset order, each once. */

@@ -11,7 +11,7 @@ export class Messaging {
   /** Registers the session with the node and the registry. Rejects when a connection limit is hit. */
   async open(link: SessionLink): Promise<SessionMessaging> {
     const { subscriptions, limits, registry } = this.deps;
-    if (subscriptions.sessionsOf(link.user).size >= limits.maxConnectionsPerUser) {
+    if (subscriptions.sessionCount(link.user) >= limits.maxConnectionsPerUser) {
       throw new RelayError(
         'TOO_MANY_CONNECTIONS',
         `user has ${limits.maxConnectionsPerUser} connections on this node already`,

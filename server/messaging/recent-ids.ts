@@ -1,25 +1,29 @@
+import { addMember, type Members } from '../members.js';
+
 /**
- * The last `capacity` ids seen, in a ring: `add` answers false for an id still in it. A session
- * makes one on its first delivery, to drop the second copy an at-least-once hop may bring.
+ * The deliveries of the last `capacity` message ids, in a ring: `add` answers false for an
+ * (id, subscription) pair still in it. A session makes one on its first delivery, to drop the
+ * second copy an at-least-once hop may bring. Keyed by the message's own id (one string shared by
+ * every local delivery of it), not a key made per delivery.
  */
-export class RecentIds {
-  private readonly set = new Set<string>();
+export class RecentIds<T> {
+  private readonly seen = new Map<string, Members<T>>();
   private readonly ring: string[] = [];
   private next = 0;
 
   constructor(private readonly capacity: number) {}
 
-  add(id: string): boolean {
-    const set = this.set;
-    if (set.has(id)) return false;
+  add(id: string, to: T): boolean {
+    const known = this.seen.has(id);
+    if (!addMember(this.seen, id, to)) return false;
+    if (known) return true;
     if (this.ring.length < this.capacity) {
       this.ring.push(id);
     } else {
-      set.delete(this.ring[this.next] as string);
+      this.seen.delete(this.ring[this.next] as string);
       this.ring[this.next] = id;
       this.next = (this.next + 1) % this.capacity;
     }
-    set.add(id);
     return true;
   }
 }

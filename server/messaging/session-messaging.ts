@@ -45,7 +45,7 @@ export class SessionMessaging implements SessionHandle {
   private _inbox: InboxReplay | undefined;
   private _nacks: Map<string, number> | undefined;
   private _sendTargets: Map<string, SendTarget> | undefined;
-  private _recent: RecentIds | undefined;
+  private _recent: RecentIds<Subscription> | undefined;
   private closed = false;
 
   constructor(
@@ -82,7 +82,7 @@ export class SessionMessaging implements SessionHandle {
   private get sendTargets(): Map<string, SendTarget> {
     return (this._sendTargets ??= new Map());
   }
-  private get recent(): RecentIds {
+  private get recent(): RecentIds<Subscription> {
     return (this._recent ??= new RecentIds(256));
   }
 
@@ -292,7 +292,7 @@ export class SessionMessaging implements SessionHandle {
   deliver(sub: Subscription, msg: RelayMessage): boolean {
     if (this.closed || this._subs?.get(sub.id) !== sub) return false;
     // At-least-once hops can bring a message twice after a failure: one copy per subscription.
-    if (!this.recent.add(`${sub.id}\n${msg.id}`)) {
+    if (!this.recent.add(msg.id, sub)) {
       this.deps.metrics.duplicatesSuppressed.inc();
       return true;
     }

@@ -3,6 +3,7 @@ import type { DocId, SessionId, UserId } from '../ids.js';
 import { compilePattern, isPattern } from '../destinations/destination-pattern.js';
 import { userSubscriptionOf } from '../destinations/destinations.js';
 import type { SubscriptionStream } from '../history/subscription-stream.js';
+import { addMember, memberCount, membersOf, removeMember, type Members } from '../members.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
@@ -53,9 +54,12 @@ export interface SubscriptionHooks {
 export class LocalSubscriptions {
   private readonly broker = new Map<string, Bucket>();
   private readonly brokerPatterns = new Map<string, Bucket>();
-  /** user → subscribed destination (`/user/...`) → subscriptions. */
-  private readonly user = new Map<UserId, Map<string, Bucket>>();
-  private readonly sessionsByUser = new Map<UserId, Set<SessionHandle>>();
+  /**
+   * user → their `/user/...` subscriptions on this node, all destinations together: a user has
+   * a few, so a scan costs no more than a lookup, and no Map per user (see Members).
+   */
+  private readonly user = new Map<UserId, Members<Subscription>>();
+  private readonly sessionsByUser = new Map<UserId, Members<SessionHandle>>();
   private count = 0;
 
   constructor(private readonly hooks: SubscriptionHooks) {}
@@ -65,20 +69,19 @@ export class LocalSubscriptions {
   }
 
   addSession(session: SessionHandle): void {
-    let set = this.sessionsByUser.get(session.user);
-    if (!set) this.sessionsByUser.set(session.user, (set = new Set()));
-    set.add(session);
+    addMember(this.sessionsByUser, session.user, session);
   }
 
   removeSession(session: SessionHandle): void {
-    const set = this.sessionsByUser.get(session.user);
-    if (!set) return;
-    set.delete(session);
-    if (set.size === 0) this.sessionsByUser.delete(session.user);
+    removeMember(this.sessionsByUser, session.user, session);
   }
 
-  sessionsOf(user: UserId): ReadonlySet<SessionHandle> {
-    return this.sessionsByUser.get(user) ?? EMPTY;
+  sessionCount(user: UserId): number {
+    return memberCount(this.sessionsByUser.get(user));
+  }
+
+  sessionsOf(user: UserId): Iterable<SessionHandle> {
+    return membersOf(this.sessionsByUser.get(user));
   }
 
   users(): IterableIterator<UserId> {
@@ -87,7 +90,7 @@ export class LocalSubscriptions {
 
   /** Every session of this node takes its inboxes again (after the node was taken for dead). */
   replayAllStored(): void {
-    for (const sessions of this.sessionsByUser.values()) for (const s of sessions) s.replayStored();
+    for (const sessions of this.sessionsByUser.values()) for (const s of membersOf(sessions)) s.replayStored();
   }
 
   static matcherFor(destination: string): ((d: string) => boolean) | undefined {
@@ -106,11 +109,7 @@ export class LocalSubscriptions {
       bucket.subs.add(sub);
       return;
     }
-    let byDest = this.user.get(sub.session.user);
-    if (!byDest) this.user.set(sub.session.user, (byDest = new Map<string, Bucket>()));
-    let bucket = byDest.get(sub.destination);
-    if (!bucket) byDest.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
-    bucket.subs.add(sub);
+    addMember(this.user, sub.session.user, sub);
   }
 
   remove(sub: Subscription): void {
@@ -125,12 +124,7 @@ export class LocalSubscriptions {
       }
       return;
     }
-    const byDest = this.user.get(sub.session.user);
-    const bucket = byDest?.get(sub.destination);
-    if (!byDest || !bucket?.subs.delete(sub)) return;
-    this.count--;
-    if (bucket.subs.size === 0) byDest.delete(sub.destination);
-    if (byDest.size === 0) this.user.delete(sub.session.user);
+    if (removeMember(this.user, sub.session.user, sub)) this.count--;
   }
 
   /** Every local subscription a broadcast to `destination` reaches. */
@@ -146,19 +140,19 @@ export class LocalSubscriptions {
 
   /** Every local subscription of `user` that a user message for `destination` (`/42/queue/chat`) reaches. */
   userTargets(user: UserId, destination: string, onlySession?: SessionId): Subscription[] {
-    const byDest = this.user.get(user);
-    if (!byDest) return [];
-    const out: Subscription[] = [];
+    const held = this.user.get(user);
+    if (held === undefined) return [];
     const form = userSubscriptionOf(destination);
-    const exact = byDest.get(form);
-    if (exact) for (const s of exact.subs) out.push(s);
-    // Exact buckets have no matcher; only pattern subscriptions are tried (values(): no entry arrays).
-    for (const bucket of byDest.values()) {
-      if (bucket.matches !== undefined && bucket !== exact && bucket.matches(form))
-        for (const s of bucket.subs) out.push(s);
-    }
-    return onlySession === undefined ? out : out.filter((s) => s.session.id === onlySession);
+    const out: Subscription[] = [];
+    if (held instanceof Set) {
+      for (const sub of held) if (reaches(sub, form, onlySession)) out.push(sub);
+    } else if (reaches(held, form, onlySession)) out.push(held);
+    return out;
   }
 }
 
-const EMPTY: ReadonlySet<SessionHandle> = new Set();
+/** Does a user message for the `/user/...` form `form` reach `sub` (of `onlySession`, when given)? */
+function reaches(sub: Subscription, form: string, onlySession: SessionId | undefined): boolean {
+  if (onlySession !== undefined && sub.session.id !== onlySession) return false;
+  return sub.destination === form || (sub.matches !== undefined && sub.matches(form));
+}

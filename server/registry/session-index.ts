@@ -1,4 +1,5 @@
 import type { DocId, SessionId, UserId } from '../ids.js';
+import { addMember, memberCount, removeMember, type Members } from '../members.js';
 
 /** One node's registrations as counts, the form Redis keeps (RedisRegistry.resync writes it). */
 export interface SessionSnapshot {
@@ -15,17 +16,17 @@ export interface SessionSnapshot {
  * which is how counts never go negative.
  */
 export class SessionIndex {
-  readonly #users = new Map<UserId, Set<SessionId>>();
-  readonly #docs = new Map<DocId, Map<UserId, Set<SessionId>>>();
+  readonly #users = new Map<UserId, Members<SessionId>>();
+  readonly #docs = new Map<DocId, Map<UserId, Members<SessionId>>>();
 
   /** True when the session was not known yet. */
   addSession(userId: UserId, sessionId: SessionId): boolean {
-    return addTo(this.#users, userId, sessionId);
+    return addMember(this.#users, userId, sessionId);
   }
 
   /** True when the session was known (and is now forgotten). */
   removeSession(userId: UserId, sessionId: SessionId): boolean {
-    return removeFrom(this.#users, userId, sessionId);
+    return removeMember(this.#users, userId, sessionId);
   }
 
   /** True when the session was not present in the document yet. */
@@ -35,14 +36,14 @@ export class SessionIndex {
       users = new Map();
       this.#docs.set(docId, users);
     }
-    return addTo(users, userId, sessionId);
+    return addMember(users, userId, sessionId);
   }
 
   /** True when the session was present in the document (and now is not). */
   leaveDoc(docId: DocId, userId: UserId, sessionId: SessionId): boolean {
     const users = this.#docs.get(docId);
     if (!users) return false;
-    const removed = removeFrom(users, userId, sessionId);
+    const removed = removeMember(users, userId, sessionId);
     if (users.size === 0) this.#docs.delete(docId);
     return removed;
   }
@@ -50,14 +51,14 @@ export class SessionIndex {
   /** Sessions of the user (present in `docId` when given); 0 when none. */
   sessions(userId: UserId, docId?: DocId): number {
     const sessions = docId === undefined ? this.#users.get(userId) : this.#docs.get(docId)?.get(userId);
-    return sessions?.size ?? 0;
+    return memberCount(sessions);
   }
 
   /** [user, sessions] for every user present in the document, sorted by user id. */
   docUsers(docId: DocId): Array<[UserId, number]> {
     const users = this.#docs.get(docId);
     if (!users) return [];
-    return [...users].map(([userId, sessions]): [UserId, number] => [userId, sessions.size]).sort(byFirst);
+    return [...users].map(([userId, sessions]): [UserId, number] => [userId, memberCount(sessions)]).sort(byFirst);
   }
 
   /** True when nothing is registered. */
@@ -72,10 +73,10 @@ export class SessionIndex {
 
   /** Counts as they are now; later updates do not change the returned arrays. */
   snapshot(): SessionSnapshot {
-    const users = [...this.#users].map(([userId, s]) => [userId, s.size] as const);
+    const users = [...this.#users].map(([userId, s]) => [userId, memberCount(s)] as const);
     const docs: Array<readonly [DocId, UserId, number]> = [];
     for (const [docId, byUser] of this.#docs) {
-      for (const [userId, s] of byUser) docs.push([docId, userId, s.size]);
+      for (const [userId, s] of byUser) docs.push([docId, userId, memberCount(s)]);
     }
     return { users, docs };
   }
@@ -83,22 +84,4 @@ export class SessionIndex {
 
 function byFirst(a: [string, number], b: [string, number]): number {
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
-}
-
-function addTo<K>(map: Map<K, Set<SessionId>>, key: K, sessionId: SessionId): boolean {
-  let sessions = map.get(key);
-  if (!sessions) {
-    sessions = new Set();
-    map.set(key, sessions);
-  }
-  if (sessions.has(sessionId)) return false;
-  sessions.add(sessionId);
-  return true;
-}
-
-function removeFrom<K>(map: Map<K, Set<SessionId>>, key: K, sessionId: SessionId): boolean {
-  const sessions = map.get(key);
-  if (!sessions?.delete(sessionId)) return false;
-  if (sessions.size === 0) map.delete(key);
-  return true;
 }

@@ -190,7 +190,7 @@ export class MessageRouter {
       // Redis is down (SPEC §8): use what is known; with nothing known, local delivery goes on,
       // and anything else waits for Redis (the client queues the lookup until it is back).
       if (cached) return Promise.resolve(cached.nodes);
-      if (subscriptions.sessionsOf(user).size > 0) return Promise.resolve([nodeId]);
+      if (subscriptions.sessionCount(user) > 0) return Promise.resolve([nodeId]);
     }
     const lookup = registry.locate(user, doc).then(
       (nodes) => {
@@ -313,7 +313,7 @@ export class MessageRouter {
     const user = msg.target.user;
     const subs = this.deps.subscriptions.userTargets(user, msg.destination, msg.target.sessionId);
     if (subs.length > 0 && this.deliverAll(subs, msg) > 0) return undefined;
-    if (viaBroker && !msg.rerouted && this.deps.subscriptions.sessionsOf(user).size === 0) {
+    if (viaBroker && !msg.rerouted && this.deps.subscriptions.sessionCount(user) === 0) {
       return this.routeUserMessage({ ...msg, rerouted: true }, [this.deps.nodeId], true).then(() => undefined);
     }
     return this.store(user, msg);

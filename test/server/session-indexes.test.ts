@@ -1,0 +1,133 @@
+import { expect } from 'chai';
+import { addMember, memberCount, membersOf, removeMember, type Members } from '../../server/members.js';
+import { RecentIds } from '../../server/messaging/recent-ids.js';
+import { LocalSubscriptions, type SessionHandle, type Subscription } from '../../server/messaging/subscriptions.js';
+import { SessionIndex } from '../../server/registry/session-index.js';
+
+// The node's indexes of its sessions hold one member without a Set (server/members.ts); these
+// tests walk each through one, two, three members and back, where the form changes.
+describe('session indexes', function () {
+  it('a set of members answers the same whether it holds one member or many', function () {
+    const map = new Map<string, Members<string>>();
+    expect(addMember(map, 'u', 's1')).to.equal(true);
+    expect(addMember(map, 'u', 's1'), 'a member added twice').to.equal(false);
+    expect(addMember(map, 'u', 's2')).to.equal(true);
+    expect(addMember(map, 'u', 's3')).to.equal(true);
+    expect(addMember(map, 'u', 's2')).to.equal(false);
+    expect(memberCount(map.get('u'))).to.equal(3);
+    expect([...membersOf(map.get('u'))]).to.deep.equal(['s1', 's2', 's3']);
+    expect(removeMember(map, 'u', 'nope')).to.equal(false);
+    expect(removeMember(map, 'u', 's1')).to.equal(true);
+    expect(removeMember(map, 'u', 's3')).to.equal(true);
+    expect(removeMember(map, 'u', 's3'), 'a member removed twice').to.equal(false);
+    expect([...membersOf(map.get('u'))]).to.deep.equal(['s2']);
+    expect(addMember(map, 'u', 's2'), 'the one member left, added again').to.equal(false);
+    expect(removeMember(map, 'u', 's2')).to.equal(true);
+    expect(map.has('u'), 'the key of an empty set').to.equal(false);
+    expect(memberCount(map.get('u'))).to.equal(0);
+    expect([...membersOf(map.get('u'))]).to.deep.equal([]);
+  });
+
+  it('a session drops a second copy of a message per subscription, within the last ids it saw', function () {
+    const recent = new RecentIds<string>(3);
+    expect(recent.add('m1', 'sub-a')).to.equal(true);
+    expect(recent.add('m1', 'sub-b'), 'one message, two subscriptions of the session').to.equal(true);
+    expect(recent.add('m1', 'sub-a'), 'the second copy').to.equal(false);
+    expect(recent.add('m1', 'sub-b')).to.equal(false);
+    expect(recent.add('m2', 'sub-a')).to.equal(true);
+    expect(recent.add('m3', 'sub-a')).to.equal(true);
+    expect(recent.add('m1', 'sub-a'), 'still among the last 3 ids').to.equal(false);
+    expect(recent.add('m4', 'sub-a')).to.equal(true);
+    expect(recent.add('m1', 'sub-a'), 'm1 was the oldest of 3 and made room for m4').to.equal(true);
+    expect(recent.add('m3', 'sub-a')).to.equal(false);
+  });
+
+  it('the registry index counts sessions per user and per document, idempotently', function () {
+    const index = new SessionIndex();
+    expect(index.addSession('alice', 's1')).to.equal(true);
+    expect(index.addSession('alice', 's1')).to.equal(false);
+    expect(index.addSession('alice', 's2')).to.equal(true);
+    expect(index.joinDoc('d1', 'alice', 's1')).to.equal(true);
+    expect(index.joinDoc('d1', 'alice', 's2')).to.equal(true);
+    expect(index.joinDoc('d1', 'bob', 's9')).to.equal(true);
+    expect(index.sessions('alice')).to.equal(2);
+    expect(index.sessions('alice', 'd1')).to.equal(2);
+    expect(index.docUsers('d1')).to.deep.equal([
+      ['alice', 2],
+      ['bob', 1],
+    ]);
+    expect(index.snapshot()).to.deep.equal({
+      users: [['alice', 2]],
+      docs: [
+        ['d1', 'alice', 2],
+        ['d1', 'bob', 1],
+      ],
+    });
+    expect(index.leaveDoc('d1', 'alice', 's1')).to.equal(true);
+    expect(index.leaveDoc('d1', 'alice', 's1')).to.equal(false);
+    expect(index.sessions('alice', 'd1')).to.equal(1);
+    expect(index.leaveDoc('d1', 'alice', 's2')).to.equal(true);
+    expect(index.leaveDoc('d1', 'bob', 's9')).to.equal(true);
+    expect(index.removeSession('alice', 's2')).to.equal(true);
+    expect(index.removeSession('alice', 's1')).to.equal(true);
+    expect(index.removeSession('alice', 's1')).to.equal(false);
+    expect(index.isEmpty()).to.equal(true);
+  });
+
+  it('a user message reaches every matching subscription of the user, by session when asked', function () {
+    const subs = new LocalSubscriptions({ firstSubscriber() {}, lastSubscriberGone() {} });
+    const s1 = session('s1', 'alice'),
+      s2 = session('s2', 'alice');
+    const chat1 = sub('c1', s1, '/user/queue/chat');
+    const chat2 = sub('c2', s2, '/user/queue/chat');
+    const other = sub('o1', s1, '/user/queue/other');
+    const pattern = sub('p1', s2, '/user/queue/{name}');
+    subs.addSession(s1);
+    expect(subs.sessionCount('alice')).to.equal(1);
+    subs.addSession(s2);
+    expect(subs.sessionCount('alice')).to.equal(2);
+    expect([...subs.sessionsOf('alice')]).to.deep.equal([s1, s2]);
+    const ids = (dest: string, only?: string) => subs.userTargets('alice', dest, only).map((s) => s.id);
+
+    subs.add(chat1);
+    expect(ids('/queue/chat')).to.deep.equal(['c1']);
+    for (const s of [chat2, other, pattern]) subs.add(s);
+    expect(subs.size).to.equal(4);
+    expect(ids('/queue/chat')).to.deep.equal(['c1', 'c2', 'p1']);
+    expect(ids('/queue/other')).to.deep.equal(['o1', 'p1']);
+    expect(ids('/queue/chat', 's2')).to.deep.equal(['c2', 'p1']);
+    expect(ids('/queue/x/y'), 'a pattern segment matches one segment').to.deep.equal([]);
+    expect(subs.userTargets('bob', '/queue/chat')).to.deep.equal([]);
+
+    subs.remove(pattern);
+    subs.remove(chat1);
+    subs.remove(chat1);
+    expect(subs.size).to.equal(2);
+    expect(ids('/queue/chat')).to.deep.equal(['c2']);
+    subs.remove(chat2);
+    subs.remove(other);
+    expect(subs.size).to.equal(0);
+    expect(ids('/queue/chat')).to.deep.equal([]);
+    subs.removeSession(s1);
+    subs.removeSession(s2);
+    expect(subs.sessionCount('alice')).to.equal(0);
+    expect([...subs.users()]).to.deep.equal([]);
+  });
+});
+
+function session(id: string, user: string): SessionHandle {
+  return { id, user, deliver: () => true, replayStored() {} };
+}
+
+function sub(id: string, s: SessionHandle, destination: string): Subscription {
+  return {
+    id,
+    session: s,
+    destination,
+    kind: 'user',
+    ackMode: 'auto',
+    doc: undefined,
+    matches: LocalSubscriptions.matcherFor(destination),
+    stream: undefined,
+  };
+}
