@@ -294,10 +294,18 @@ export class StompSession implements SessionLink {
     if (now - this.lastWriteAt >= this.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
   }
 
-  /** The check wheel's tick: nothing read for too long ends the session. */
+  /**
+   * The check wheel's tick: nothing read for too long ends the session. Timers run before a turn's
+   * reads, so after the loop was stalled (a burst of work, a GC) the client's heart-beat may be
+   * waiting unread in the socket: the verdict comes after this turn's reads (setImmediate).
+   */
   checkBeat(now: number): void {
-    if (!this.held && now - this.lastReadAt > this.readLimitMs)
-      this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+    if (this.held || now - this.lastReadAt <= this.readLimitMs) return;
+    const lastRead = this.lastReadAt;
+    setImmediate(() => {
+      if (this.lastReadAt === lastRead && !this.held && this.state !== 'closed')
+        this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
+    });
   }
 
   private stopHeartbeats(): void {

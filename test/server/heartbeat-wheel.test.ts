@@ -35,4 +35,23 @@ describe('HeartbeatWheel (one timer per heart-beat period, node-wide)', () => {
     expect(ticked.sort()).to.deep.equal(['x', 'y', 'z']);
     expect(wheel.size).to.equal(0);
   });
+
+  it('spreads the members of a period over ten ticks, not one burst', async () => {
+    const at: number[] = [];
+    const ticked = new Set<number>();
+    const wheel = new HeartbeatWheel<number>((m) => {
+      at.push(performance.now());
+      ticked.add(m);
+    });
+    for (let m = 0; m < 20; m++) wheel.add(300, m);
+    await waitFor(() => ticked.size === 20, 'every member to tick', 2000);
+    for (let m = 0; m < 20; m++) wheel.remove(300, m);
+    // Ticks of one timer callback are microseconds apart; the slices are 30 ms apart.
+    const bursts: number[] = [1];
+    for (let i = 1; i < at.length; i++) {
+      if (at[i]! - at[i - 1]! < 5) bursts[bursts.length - 1]!++;
+      else bursts.push(1);
+    }
+    expect(Math.max(...bursts), `members ticked together: ${bursts.join(', ')}`).to.be.at.most(10);
+  });
 });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { header } from '../../protocol/index.js';
 import { openRaw } from '../helpers/raw-socket.js';
 import { startNode, type StartedNode } from '../helpers/start-node.js';
@@ -50,4 +51,37 @@ describe('heart-beats', () => {
     expect(header(await s.next('RECEIPT'), 'receipt-id')).to.equal('alive');
     s.close();
   });
+
+  it('keeps a client that beat while the node was stalled (its beats were waiting unread)', async function () {
+    // The client beats from a process of its own, so it goes on beating while this one is busy.
+    const client = spawn(process.execPath, ['-e', BEATING_CLIENT, n.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    client.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(() => out.includes('connected'), 'the client to connect', 5000);
+      // Four times the 200 ms the node waits for a beat (100 ms × grace 2), without a turn of the loop.
+      const until = Date.now() + 800;
+      while (Date.now() < until) {
+        /* a stall: a burst of work, a long GC */
+      }
+      await new Promise((r) => setTimeout(r, 400));
+      expect(out, 'the node closed a client whose beats were in its socket').not.to.include('closed');
+    } finally {
+      client.kill();
+    }
+  });
 });
+
+/** A raw STOMP client beating every 50 ms: prints `connected`, and `closed <code>` if the node closes it. */
+const BEATING_CLIENT = `
+const WebSocket = require('ws');
+const ws = new WebSocket(process.argv[1]);
+ws.on('open', () => ws.send('CONNECT\\naccept-version:1.2\\nheart-beat:100,0\\nlogin:stalled\\n\\n\\0'));
+ws.on('message', (d) => {
+  if (String(d).startsWith('CONNECTED')) {
+    setInterval(() => ws.send('\\n'), 50);
+    console.log('connected');
+  }
+});
+ws.on('close', (code) => { console.log('closed ' + code); process.exit(0); });
+`;
