@@ -85,6 +85,8 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-20k            scenario idle with 20,000 sessions instead of 5,000
   --idle <n>            scenario idle with n sessions
   --idle-servers <n>    spread them over n server processes (default: one per 10,000; 1 fills one node to its descriptor limit)
+  --idle-hold <s>       how long the idle sessions are held before memory is read (default 11, --quick 3;
+                        600: the ten minutes in which no session may miss a heart-beat)
   --storm <n>           scenario storm with n sessions on the node killed (default 15000, --quick 3000)
   --ha                  S2 on the high-availability layout (RabbitMQ cluster of 3, Redis Sentinel) beside one RabbitMQ
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
@@ -108,6 +110,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
   let idle: number | undefined,
     storm: number | undefined,
     idleServers: number | undefined,
+    idleHoldSeconds: number | undefined,
     soak = false,
     soakMinutes = 10,
     profile = false,
@@ -166,6 +169,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--idle-servers':
         idleServers = Math.floor(num(1));
         break;
+      case '--idle-hold':
+        idleHoldSeconds = num(1);
+        break;
       case '--idle':
         idle = Math.floor(num(10));
         break;
@@ -223,7 +229,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     fastSeconds: fastSeconds ?? (quick ? 5 : 10),
     idleSessions: idle ?? (quick ? 1000 : 5000),
     stormSessions: storm ?? (quick ? 3000 : 15_000),
-    idleHoldMs: quick ? 3000 : 11_000,
+    idleHoldMs: idleHoldSeconds !== undefined ? idleHoldSeconds * 1000 : quick ? 3000 : 11_000,
     idleServers,
     soak,
     soakMinutes,

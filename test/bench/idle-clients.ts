@@ -4,7 +4,7 @@
  * HEARTBEAT_MS, each subscribed to its document's chat and presence topic, documents of 10
  * users) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
  * `{"msg":"connected","count","failed","ms","error"}` then `{"msg":"ready"}`, holds them until
- * SIGTERM. A child of its own because one process may hold at most `ulimit -n` sockets.
+ * SIGTERM. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
  */
 import WebSocket from 'ws';
 import { inBatches, LeanStompClient } from './lean-stomp-client.js';
@@ -45,6 +45,7 @@ let tick = 0;
 const beat = setInterval(() => {
   const slot = tick++ % 10;
   for (let k = slot; k < stomp.length; k += 10) stomp[k]!.heartbeat();
+  for (let k = slot; k < raw.length; k += 10) if (raw[k]!.readyState === WebSocket.OPEN) raw[k]!.send('\n');
 }, heartbeatMs / 10);
 
 const t0 = performance.now();

@@ -3,7 +3,9 @@
  * no permessage-deflate), doing nothing but the minimum of each job:
  *   /echo  echoes every message back (the floor of scenario 1)
  *   /sink  receives what a /ctl connection asks to push (the floor of fan-out: server → client)
- *   /idle  holds the connection (the floor of the idle-connection cost)
+ *   /idle  holds the connection (the floor of the idle-connection cost); with `?beat=<ms>` it
+ *          sends a heart-beat (one "\n") on each connection every <ms>, as a STOMP server does,
+ *          from one timer for all of them
  *   /ctl   `{"op":"push","count":n,"payload":"…"}`: sends the payload to every sink `count`
  *          times (with `count` > 1 each copy is re-stamped `<i> 0 ` so it can be counted), then
  *          answers `{"op":"pushed"}`.
@@ -18,6 +20,18 @@ import { WebSocketServer, type WebSocket } from 'ws';
 const HIGH_WATER = 1 << 20;
 
 const sinks = new Set<WebSocket>();
+const beating: WebSocket[] = [];
+let beatTimer: NodeJS.Timeout | undefined;
+
+/** A tenth of the connections beat each tenth of `ms`: every one every `ms`, one timer in all. */
+function beatEvery(ms: number): void {
+  if (beatTimer || !(ms > 0)) return;
+  let tick = 0;
+  beatTimer = setInterval(() => {
+    const slot = tick++ % 10;
+    for (let k = slot; k < beating.length; k += 10) if (beating[k]!.readyState === 1) beating[k]!.send('\n');
+  }, ms / 10);
+}
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 65536 * 4 + 4096 });
 
 const server = http.createServer((req, res) => {
@@ -32,7 +46,7 @@ const server = http.createServer((req, res) => {
 });
 
 server.on('upgrade', (req, socket, head: Buffer) => {
-  const path = (req.url ?? '/').split('?')[0];
+  const [path, query] = (req.url ?? '/').split('?');
   if (path !== '/echo' && path !== '/sink' && path !== '/idle' && path !== '/ctl') {
     socket.destroy();
     return;
@@ -41,6 +55,13 @@ server.on('upgrade', (req, socket, head: Buffer) => {
     ws.on('error', () => undefined);
     if (path === '/echo') {
       ws.on('message', (data: Buffer, isBinary) => ws.send(data, { binary: isBinary }));
+    } else if (path === '/idle') {
+      const beat = Number(new URLSearchParams(query).get('beat'));
+      if (beat > 0) {
+        beating.push(ws);
+        beatEvery(beat);
+        ws.on('message', () => undefined); // heart-beats in: received and dropped, as the product does
+      }
     } else if (path === '/sink') {
       sinks.add(ws);
       ws.on('close', () => sinks.delete(ws));

@@ -1,7 +1,7 @@
 /**
  * Scenario 5: N idle STOMP sessions with heart-beats on (10 s both ways) on cluster-mode nodes:
  * RSS and heap per connection, connect rate (WebSocket upgrade + CONNECT → CONNECTED, 200 at a
- * time). Floor: N bare WebSockets on a bare ws server. One process may hold at most `ulimit -n`
+ * time). Floor: N bare WebSockets on a bare ws server, heart-beating as the sessions do. One process may hold at most `ulimit -n`
  * sockets (20,000 here), so above 10,000 sessions both the servers and the client holders are
  * spread over ceil(N / 10,000) processes.
  */
@@ -164,7 +164,8 @@ export async function idle(ctx: BenchContext, floorOnly = false): Promise<void> 
       figure(ctx, 'floor.idle', 'bare ws server', n, processes),
       floors.nodes,
       false,
-      (s) => `ws://127.0.0.1:${s.port}/idle`,
+      // Heart-beats both ways as the STOMP sessions: the floor of their cost too.
+      (s) => `ws://127.0.0.1:${s.port}/idle?beat=10000`,
     );
   });
   if (floorOnly) return;
