@@ -88,7 +88,8 @@ async function measure(
             HEARTBEAT_MS: '10000',
           },
           noPort: true,
-          startTimeoutMs: 180_000,
+          // 16,667 sessions a holder at 100,000 over six: the machine's noise swings the connect rate ×2.
+          startTimeoutMs: Math.max(180_000, per * 25),
           onJson: (e) => {
             if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
             if (e.msg === 'closing' && typeof e.problems === 'number' && e.problems > 0)
