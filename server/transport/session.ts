@@ -294,16 +294,11 @@ export class StompSession implements SessionLink {
     if (now - this.lastWriteAt >= this.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
   }
 
-  /**
-   * The check wheel's tick: nothing read for too long ends the session. Timers run before a turn's
-   * reads, so after the loop was stalled (a burst of work, a GC) the client's heart-beat may be
-   * waiting unread in the socket: the verdict comes after this turn's reads (setImmediate).
-   */
+  /** The check wheel's tick: nothing read for too long ends the session, judged after this turn's reads (a stalled loop's beats wait unread). */
   checkBeat(now: number): void {
     if (this.held || now - this.lastReadAt <= this.readLimitMs) return;
-    const lastRead = this.lastReadAt;
     setImmediate(() => {
-      if (this.lastReadAt === lastRead && !this.held && this.state !== 'closed')
+      if (Date.now() - this.lastReadAt > this.readLimitMs && !this.held && this.state !== 'closed')
         this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
     });
   }
