@@ -25,6 +25,7 @@ import type { RelayPressure } from '../relay/relay-pressure.js';
 import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging.js';
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import type { SessionBeats } from './session-beats.js';
+import { SessionHeartbeat, type HeartbeatPeer } from './session-heartbeat.js';
 import type { SessionSocket } from './session-socket.js';
 import { connectedFrame, FrameRate } from './connected.js';
 
@@ -55,7 +56,7 @@ type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | '
  * frames, RECEIPTs, and the one error boundary (STYLE 3.4): everything thrown while decoding or
  * handling a frame ends here as an ERROR frame plus close code. Nothing escapes into the process.
  */
-export class StompSession implements SessionLink {
+export class StompSession implements SessionLink, HeartbeatPeer {
   private state: State = 'connecting';
   private readonly decoder: FrameDecoder;
   private authenticated: Principal | undefined;
@@ -65,14 +66,9 @@ export class StompSession implements SessionLink {
   private pending: Frame[] = [];
   /** RECEIPTs go out in the order their frames came in. */
   private receipts: Promise<unknown> = SETTLED;
-  private lastReadAt = Date.now();
-  private lastWriteAt = Date.now();
+  private readonly heartbeat: SessionHeartbeat;
   private readonly timers: NodeJS.Timeout[] = [];
   private connectTimer: NodeJS.Timeout | undefined;
-  /** Heart-beat plan once CONNECTED; 0 = off. */
-  private sendEveryMs = 0;
-  private checkEveryMs = 0;
-  private readLimitMs = 0;
   private readonly rate: FrameRate;
   /** A SEND came in since the last read: this session feeds the relay. */
   private sent = false;
@@ -87,6 +83,7 @@ export class StompSession implements SessionLink {
     private readonly deps: SessionDeps,
   ) {
     const { limits } = deps.config;
+    this.heartbeat = new SessionHeartbeat(deps.beats, this);
     this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
     this.decoder = new FrameDecoder({
       maxFrameBytes: limits.maxFrameBytes,
@@ -118,7 +115,7 @@ export class StompSession implements SessionLink {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    this.lastReadAt = Date.now();
+    this.heartbeat.read();
     try {
       for (const event of this.decoder.push(chunk)) {
         if (event.kind === 'heartbeat') continue;
@@ -145,12 +142,12 @@ export class StompSession implements SessionLink {
   private holdReading(pressure: RelayPressure): void {
     if (this.held) return;
     this.held = true;
+    this.heartbeat.pause();
     this.socket.pause();
     this.deps.metrics.flowPaused.inc();
     pressure.onOpen(() => {
       this.held = false;
-      // Silence while held was ours, not the client's: the heart-beat check starts afresh.
-      this.lastReadAt = Date.now();
+      this.heartbeat.resume();
       if (this.state !== 'closed') this.socket.resume();
     });
   }
@@ -256,12 +253,14 @@ export class StompSession implements SessionLink {
         return;
       }
       this.decoder.setVersion(version);
-      const { heartbeat } = this.deps.config;
+      const serverBeat = this.deps.config.heartbeat;
       this.state = 'connected';
-      this.write(connectedFrame(version, heartbeat, this.id, principal));
+      this.write(connectedFrame(version, serverBeat, this.id, principal));
       if (receipt !== undefined)
         this.write({ command: 'RECEIPT', headers: [['receipt-id', receipt]], body: EMPTY_BODY });
-      this.startHeartbeats(negotiateHeartbeat(clientBeat, heartbeat));
+      // Writing CONNECTED may have failed the session already (and stopped its heart-beats).
+      if ((this.state as State) === 'closed') return;
+      this.heartbeat.start(negotiateHeartbeat(clientBeat, serverBeat), this.deps.config.heartbeatGraceFactor);
       this.watchExpiry();
       const queued = this.pending;
       this.pending = [];
@@ -276,38 +275,12 @@ export class StompSession implements SessionLink {
     }
   }
 
-  private startHeartbeats(plan: { sendEveryMs: number; expectEveryMs: number }): void {
-    if (this.state === 'closed') return; // writing CONNECTED may have failed the session already
-    if (plan.sendEveryMs > 0) {
-      this.sendEveryMs = plan.sendEveryMs;
-      this.deps.beats.send.add(this.sendEveryMs, this);
-    }
-    if (plan.expectEveryMs > 0) {
-      this.readLimitMs = plan.expectEveryMs * this.deps.config.heartbeatGraceFactor;
-      this.checkEveryMs = Math.max(50, Math.round(plan.expectEveryMs / 2));
-      this.deps.beats.check.add(this.checkEveryMs, this);
-    }
+  sendHeartbeat(): void {
+    this.send(HEARTBEAT_EOL, false);
   }
 
-  /** The send wheel's tick: a heart-beat unless a frame went out lately. */
-  sendBeat(now: number): void {
-    if (now - this.lastWriteAt >= this.sendEveryMs * 0.8) this.send(HEARTBEAT_EOL, false);
-  }
-
-  /** The check wheel's tick: nothing read for too long ends the session, judged after this turn's reads (a stalled loop's beats wait unread). */
-  checkBeat(now: number): void {
-    if (this.held || now - this.lastReadAt <= this.readLimitMs) return;
-    setImmediate(() => {
-      if (Date.now() - this.lastReadAt > this.readLimitMs && !this.held && this.state !== 'closed')
-        this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
-    });
-  }
-
-  private stopHeartbeats(): void {
-    if (this.sendEveryMs > 0) this.deps.beats.send.remove(this.sendEveryMs, this);
-    if (this.checkEveryMs > 0) this.deps.beats.check.remove(this.checkEveryMs, this);
-    this.sendEveryMs = 0;
-    this.checkEveryMs = 0;
+  heartbeatTimedOut(): void {
+    this.fail(new RelayError('HEARTBEAT_TIMEOUT', 'Session closed.'));
   }
 
   /** A token that expires ends the session with an ERROR (SPEC §7). */
@@ -345,7 +318,7 @@ export class StompSession implements SessionLink {
    */
   private send(data: Buffer, binary: boolean, tail?: Buffer): boolean {
     if (this.state === 'closed' || !this.socket.isOpen) return false;
-    this.lastWriteAt = Date.now();
+    this.heartbeat.wrote();
     if (tail === undefined) this.socket.send(data, binary, ignore);
     else this.socket.sendParts(data, tail, binary, ignore);
     this.checkBacklog();
@@ -426,7 +399,7 @@ export class StompSession implements SessionLink {
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
     clearTimeout(this.connectTimer);
-    this.stopHeartbeats();
+    this.heartbeat.stop();
   }
 }
 
