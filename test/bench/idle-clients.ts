@@ -3,8 +3,8 @@
  * (MODE=stomp: CONNECT with heart-beat HEARTBEAT_MS both ways, answering with a heart-beat every
  * HEARTBEAT_MS, each subscribed to its document's chat and presence topic, documents of 10
  * users) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
- * `{"msg":"connected","count","failed","ms","error"}` then `{"msg":"ready"}`, holds them until
- * SIGTERM. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
+ * `{"msg":"connected","count","failed","ms","problems","lateMs","error"}` then `{"msg":"ready"}`, holds them until
+ * SIGTERM; on SIGUSR2 prints `{"msg":"status","whileHolding","lateMs","sample"}`. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
  */
 import WebSocket from 'ws';
 import { inBatches, LeanStompClient } from './lean-stomp-client.js';
@@ -42,7 +42,15 @@ function openRaw(): Promise<void> {
 // Session k beats in tick k mod 10: every session every HEARTBEAT_MS exactly, also while the
 // list still grows.
 let tick = 0;
+// How late this process's beat tick ran (ms past its interval), worst while connecting and while
+// holding: a holder starved of CPU beats late, and the server may then rightly close its sessions.
+const late = { connecting: 0, holding: 0 };
+let phase: keyof typeof late = 'connecting';
+let lastTick = performance.now();
 const beat = setInterval(() => {
+  const now = performance.now();
+  late[phase] = Math.max(late[phase], now - lastTick - heartbeatMs / 10);
+  lastTick = now;
   const slot = tick++ % 10;
   for (let k = slot; k < stomp.length; k += 10) stomp[k]!.heartbeat();
   for (let k = slot; k < raw.length; k += 10) if (raw[k]!.readyState === WebSocket.OPEN) raw[k]!.send('\n');
@@ -69,19 +77,29 @@ await inBatches(count, concurrency, async (i) => {
   }
 });
 const ms = performance.now() - t0;
+const problemsOf = () => stomp.reduce((n, c) => n + c.problems.length, 0);
+const problemsConnecting = problemsOf();
+phase = 'holding';
 process.stdout.write(
-  `${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`,
+  `${JSON.stringify({ msg: 'connected', count: stomp.length + raw.length, failed, ms, problems: problemsConnecting, lateMs: Math.round(late.connecting), ...(firstError ? { error: firstError } : {}) })}\n${JSON.stringify({ msg: 'ready' })}\n`,
 );
 
 const stop = () => {
   clearInterval(beat);
-  const problems = stomp.reduce((n, c) => n + c.problems.length, 0);
+  const problems = problemsOf();
   process.stdout.write(
-    `${JSON.stringify({ msg: 'closing', problems, sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
+    `${JSON.stringify({ msg: 'closing', problems, whileHolding: problems - problemsConnecting, lateMs: Math.round(late.holding), sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
   );
   for (const c of stomp) c.ws.terminate();
   for (const w of raw) w.terminate();
   setTimeout(() => process.exit(0), 200);
 };
+// Asked for by the scenario at the end of its hold, while every session is still open.
+process.on('SIGUSR2', () => {
+  const problems = problemsOf();
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'status', whileHolding: problems - problemsConnecting, lateMs: Math.round(late.holding), sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
+  );
+});
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

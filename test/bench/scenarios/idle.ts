@@ -50,6 +50,32 @@ function tcpKernelBytes(): number {
   return m ? Number(m[1]) * 4096 : NaN;
 }
 
+/** A node's heart-beat closes so far and its event loop's worst delay since the last read of /metrics. */
+async function nodeBeatHealth(server: BenchChild): Promise<{ timeouts: number; lagMaxMs: number }> {
+  try {
+    const text = await (await fetch(`${server.http}/metrics`)).text();
+    const timeouts = /^stomp_errors_total\{code="HEARTBEAT_TIMEOUT"\} (\S+)/m.exec(text);
+    const lag = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(text);
+    return { timeouts: timeouts ? Number(timeouts[1]) : 0, lagMaxMs: lag ? Number(lag[1]) * 1000 : NaN };
+  } catch {
+    return { timeouts: NaN, lagMaxMs: NaN };
+  }
+}
+
+/** "while connecting: …" — whether heart-beats were late on either side, and who closed sessions for it. */
+function beatLine(
+  phase: string,
+  clients: { problems: number; lateMs: number }[],
+  nodes: { timeouts: number; lagMaxMs: number }[] | undefined,
+): string {
+  const problems = clients.reduce((n, c) => n + c.problems, 0);
+  const late = Math.max(...clients.map((c) => c.lateMs));
+  const node = nodes
+    ? `; nodes closed ${nodes.reduce((n, h) => n + h.timeouts, 0)} for silence, their loops stalled up to ${Math.round(Math.max(...nodes.map((h) => h.lagMaxMs)))} ms`
+    : '';
+  return `${phase}: ${problems} sessions had problems, client holders' beats up to ${Math.round(late)} ms late${node}`;
+}
+
 async function redisUsedBytes(ctx: BenchContext): Promise<number> {
   const redis = new Redis(ctx.args.redisUrl);
   try {
@@ -73,7 +99,9 @@ async function measure(
     const kernelBefore = tcpKernelBytes();
     const redisBefore = product ? await redisUsedBytes(ctx) : NaN;
     const per = Math.ceil(fig.sessions / servers.length);
-    const results: { count: number; failed: number; ms: number; error?: string }[] = [];
+    const results: { count: number; failed: number; ms: number; problems: number; lateMs: number; error?: string }[] =
+      [];
+    const statuses: { whileHolding: number; lateMs: number; sample?: string }[] = [];
     const holders = await Promise.all(
       servers.map((s, i) =>
         spawnChild({
@@ -92,8 +120,9 @@ async function measure(
           startTimeoutMs: Math.max(180_000, per * 25),
           onJson: (e) => {
             if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
-            if (e.msg === 'closing' && typeof e.problems === 'number' && e.problems > 0)
-              fig.problems.push(`${e.problems} sessions had problems: ${String(e.sample)}`);
+            if (e.msg === 'status') statuses.push(e as unknown as (typeof statuses)[number]);
+            if (e.msg === 'connected' && typeof e.problems === 'number' && e.problems > 0)
+              fig.problems.push(`${e.problems} sessions had problems while connecting`);
           },
         }),
       ),
@@ -106,10 +135,25 @@ async function measure(
     ctx.progress(
       `  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`,
     );
+    // Read once now: the nodes' loop delay since then is the holding's.
+    const connectingHealth = product ? await Promise.all(servers.map(nodeBeatHealth)) : undefined;
+    ctx.progress(`  ${beatLine('while connecting', results, connectingHealth)}`);
     const cpu0 = sumCpu(servers.map((s) => s.pid));
     const held0 = performance.now();
     await sleep(ctx.args.idleHoldMs);
     const idleCores = (sumCpu(servers.map((s) => s.pid)) - cpu0) / ((performance.now() - held0) * 1000);
+    const holdingHealth = product ? await Promise.all(servers.map(nodeBeatHealth)) : undefined;
+    for (const h of holders) h.process.kill('SIGUSR2');
+    await sleep(1000);
+    const holding = beatLine(
+      'while holding',
+      statuses.map((st) => ({ problems: st.whileHolding, lateMs: st.lateMs })),
+      holdingHealth?.map((h, i) => ({ ...h, timeouts: h.timeouts - (connectingHealth?.[i]?.timeouts ?? 0) })),
+    );
+    ctx.progress(`  ${holding}`);
+    ctx.notes.push(holding);
+    const dropped = statuses.find((st) => st.whileHolding > 0);
+    if (dropped) fig.problems.push(`${holding} (${String(dropped.sample)})`);
     const kernelAfter = tcpKernelBytes();
     const redisAfter = product ? await redisUsedBytes(ctx) : NaN;
     const after = await sampleMemory(servers, product);
