@@ -103,7 +103,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** HEARTBEAT, the server's `sx,sy` in CONNECTED, default 10000,10000. */
   readonly heartbeat: readonly [number, number];
-  /** HEARTBEAT_GRACE, added to the client's interval before it counts as dead, default 1.5 × interval. */
+  /** HEARTBEAT_GRACE, the client's interval × this much silence and it counts as dead; default 3, as Spring's simple broker. */
   readonly heartbeatGraceFactor: number;
   /** NODE_TTL_MS, the liveness key TTL in cluster mode, default 15000. */
   readonly nodeTtlMs: number;

@@ -6,6 +6,7 @@
  * `{"msg":"connected","count","failed","ms","problems","lateMs","error"}` then `{"msg":"ready"}`, holds them until
  * SIGTERM; on SIGUSR2 prints `{"msg":"status","whileHolding","lateMs","sample"}`. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { inBatches, LeanStompClient } from './lean-stomp-client.js';
 
@@ -42,21 +43,38 @@ function openRaw(): Promise<void> {
 // Session k beats in tick k mod 10: every session every HEARTBEAT_MS exactly, also while the
 // list still grows.
 let tick = 0;
+const t0 = performance.now();
+const problemsOf = () => stomp.reduce((n, c) => n + c.problems.length, 0);
 // How late this process's beat tick ran (ms past its interval), worst while connecting and while
 // holding: a holder starved of CPU beats late, and the server may then rightly close its sessions.
 const late = { connecting: 0, holding: 0 };
 let phase: keyof typeof late = 'connecting';
 let lastTick = performance.now();
+// Each 5 s window where a beat was over 1 s late or a session had a problem is printed
+// (`{"msg":"window","t","connected","problems","lateMs","gcMs"}`): when, and whether this process's
+// own garbage collection held it up.
+const window = { late: 0, gcMs: 0, problems: 0, start: performance.now() };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
 const beat = setInterval(() => {
   const now = performance.now();
   late[phase] = Math.max(late[phase], now - lastTick - heartbeatMs / 10);
+  window.late = Math.max(window.late, now - lastTick - heartbeatMs / 10);
+  if (now - window.start >= 5000) {
+    const problems = problemsOf();
+    if (window.late > 1000 || problems > window.problems)
+      process.stdout.write(
+        `${JSON.stringify({ msg: 'window', t: Math.round((now - t0) / 1000), connected: stomp.length + raw.length, problems: problems - window.problems, lateMs: Math.round(window.late), gcMs: Math.round(window.gcMs) })}\n`,
+      );
+    Object.assign(window, { late: 0, gcMs: 0, problems, start: now });
+  }
   lastTick = now;
   const slot = tick++ % 10;
   for (let k = slot; k < stomp.length; k += 10) stomp[k]!.heartbeat();
   for (let k = slot; k < raw.length; k += 10) if (raw[k]!.readyState === WebSocket.OPEN) raw[k]!.send('\n');
 }, heartbeatMs / 10);
 
-const t0 = performance.now();
 await inBatches(count, concurrency, async (i) => {
   if (mode === 'raw') return openRaw();
   try {
@@ -77,7 +95,6 @@ await inBatches(count, concurrency, async (i) => {
   }
 });
 const ms = performance.now() - t0;
-const problemsOf = () => stomp.reduce((n, c) => n + c.problems.length, 0);
 const problemsConnecting = problemsOf();
 phase = 'holding';
 process.stdout.write(

@@ -102,6 +102,30 @@ async function measure(
     const results: { count: number; failed: number; ms: number; problems: number; lateMs: number; error?: string }[] =
       [];
     const statuses: { whileHolding: number; lateMs: number; sample?: string }[] = [];
+    // While connecting, every 5 s: a node that closed sessions for silence or stalled over 1 s is reported.
+    let connectingHealth = product ? servers.map(() => ({ timeouts: 0, lagMaxMs: 0 })) : undefined;
+    const t0 = performance.now();
+    let polling = false; // a slow scrape is not overlapped by the next
+    const poll = setInterval(() => {
+      if (!connectingHealth || polling) return;
+      polling = true;
+      void Promise.all(servers.map(nodeBeatHealth)).then((now) => {
+        polling = false;
+        if (!connectingHealth) return;
+        now.forEach((h, i) => {
+          const was = connectingHealth![i]!;
+          if (h.timeouts > was.timeouts || h.lagMaxMs > 1000)
+            ctx.progress(
+              `    t=${Math.round((performance.now() - t0) / 1000)} s node ${i + 1}: ${h.timeouts - was.timeouts} closed for silence, loop stalled up to ${Math.round(h.lagMaxMs)} ms`,
+            );
+        });
+        connectingHealth = now.map((h, i) => ({
+          timeouts: h.timeouts,
+          lagMaxMs: Math.max(h.lagMaxMs, connectingHealth![i]!.lagMaxMs),
+        }));
+      });
+    }, 5000);
+    defer(() => clearInterval(poll));
     const holders = await Promise.all(
       servers.map((s, i) =>
         spawnChild({
@@ -121,6 +145,10 @@ async function measure(
           onJson: (e) => {
             if (e.msg === 'connected') results.push(e as unknown as (typeof results)[number]);
             if (e.msg === 'status') statuses.push(e as unknown as (typeof statuses)[number]);
+            if (e.msg === 'window')
+              ctx.progress(
+                `    t=${String(e.t)} s clients ${i + 1}: ${String(e.connected)} connected, ${String(e.problems)} new problems, beats up to ${String(e.lateMs)} ms late, GC ${String(e.gcMs)} ms`,
+              );
             if (e.msg === 'connected' && typeof e.problems === 'number' && e.problems > 0)
               fig.problems.push(`${e.problems} sessions had problems while connecting`);
           },
@@ -135,8 +163,13 @@ async function measure(
     ctx.progress(
       `  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`,
     );
+    clearInterval(poll);
     // Read once now: the nodes' loop delay since then is the holding's.
-    const connectingHealth = product ? await Promise.all(servers.map(nodeBeatHealth)) : undefined;
+    const last = product ? await Promise.all(servers.map(nodeBeatHealth)) : undefined;
+    connectingHealth = last?.map((h, i) => ({
+      timeouts: h.timeouts,
+      lagMaxMs: Math.max(h.lagMaxMs, connectingHealth![i]!.lagMaxMs),
+    }));
     ctx.progress(`  ${beatLine('while connecting', results, connectingHealth)}`);
     const cpu0 = sumCpu(servers.map((s) => s.pid));
     const held0 = performance.now();
