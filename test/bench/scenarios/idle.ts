@@ -106,12 +106,13 @@ async function measure(
     let connectingHealth = product ? servers.map(() => ({ timeouts: 0, lagMaxMs: 0 })) : undefined;
     const t0 = performance.now();
     let polling = false; // a slow scrape is not overlapped by the next
+    let connecting = true; // a scrape answered after the connecting is over is not counted in it
     const poll = setInterval(() => {
       if (!connectingHealth || polling) return;
       polling = true;
       void Promise.all(servers.map(nodeBeatHealth)).then((now) => {
         polling = false;
-        if (!connectingHealth) return;
+        if (!connectingHealth || !connecting) return;
         now.forEach((h, i) => {
           const was = connectingHealth![i]!;
           if (h.timeouts > was.timeouts || h.lagMaxMs > 1000)
@@ -164,6 +165,7 @@ async function measure(
       `  ${fig.label}: ${connected.toLocaleString('en-US')} connected at ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s; holding ${ctx.args.idleHoldMs / 1000} s`,
     );
     clearInterval(poll);
+    connecting = false;
     // Read once now: the nodes' loop delay since then is the holding's.
     const last = product ? await Promise.all(servers.map(nodeBeatHealth)) : undefined;
     connectingHealth = last?.map((h, i) => ({
