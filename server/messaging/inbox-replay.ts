@@ -5,8 +5,13 @@ import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
 import type { MessagingDeps } from './messaging-deps.js';
 import type { Subscription } from './subscriptions.js';
 
-/** Writes one message on a subscription, with the position its MESSAGE carries (a stream's). */
-export type WriteMessage = (sub: Subscription, msg: RelayMessage, position: MessagePosition | undefined) => void;
+/** The session an InboxReplay takes the inbox for (its own methods: no closures kept per session). */
+export interface ReplayTarget {
+  /** Writes one message on a subscription, with the position its MESSAGE carries (a stream's). */
+  writeReplayed(sub: Subscription, msg: RelayMessage, position: MessagePosition | undefined): void;
+  /** Whether the subscription is still the session's (not unsubscribed, session open). */
+  isCurrent(sub: Subscription): boolean;
+}
 
 /** User destinations and queues keep messages for their user; topics do not. */
 export function replaysInbox(sub: Subscription): boolean {
@@ -29,9 +34,7 @@ export class InboxReplay {
   constructor(
     private readonly deps: Pick<MessagingDeps, 'store' | 'metrics' | 'log'>,
     private readonly user: UserId,
-    private readonly write: WriteMessage,
-    /** Whether the subscription is still the session's (not unsubscribed, session open). */
-    private readonly current: (sub: Subscription) => boolean,
+    private readonly target: ReplayTarget,
   ) {}
 
   /** Holds live deliveries to `sub` until its replay has run; call before it can receive any. */
@@ -51,15 +54,15 @@ export class InboxReplay {
         const stored = await this.deps.store.take(this.user, sub.destination);
         for (const msg of stored) {
           this.deps.metrics.offlineReplayed.inc();
-          this.write(sub, msg, undefined);
+          this.target.writeReplayed(sub, msg, undefined);
         }
-      } while (this.again?.has(sub) === true && this.current(sub));
+      } while (this.again?.has(sub) === true && this.target.isCurrent(sub));
     } finally {
       const held = this.holding?.get(sub) ?? [];
       this.forget(sub);
       this.again?.delete(sub);
       if (this.again?.size === 0) this.again = undefined;
-      for (const msg of held) this.write(sub, msg, undefined);
+      for (const msg of held) this.target.writeReplayed(sub, msg, undefined);
     }
   }
 
@@ -121,7 +124,7 @@ export class InboxReplay {
   async takeCopies(sub: Subscription): Promise<StreamCopy[]> {
     if (!replaysInbox(sub)) return [];
     const stored = await this.deps.store.take(this.user, sub.destination);
-    if (!this.current(sub)) {
+    if (!this.target.isCurrent(sub)) {
       // The subscription ended while the take ran: what it took waits for the user's next one.
       for (const msg of stored) await this.deps.store.append(this.user, sub.destination, msg);
       return [];
@@ -130,7 +133,7 @@ export class InboxReplay {
     for (const msg of stored) {
       this.deps.metrics.offlineReplayed.inc();
       if (msg.position) copies.push({ msg, epoch: msg.position.epoch, offset: msg.position.offset });
-      else this.write(sub, msg, undefined);
+      else this.target.writeReplayed(sub, msg, undefined);
     }
     return copies;
   }

@@ -15,8 +15,8 @@ import type { SessionId, UserId } from '../ids.js';
 import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
 import { AckTracker, type Unacked } from './acks.js';
 import { runMessageHandler, runSubscribeHandler } from './app-handlers.js';
-import { DocMemberships } from './doc-memberships.js';
-import { InboxReplay, replaysInbox } from './inbox-replay.js';
+import { docsOf, joinDoc, leaveDoc, subscriptionsTo } from './doc-memberships.js';
+import { InboxReplay, replaysInbox, type ReplayTarget } from './inbox-replay.js';
 import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
 import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
 import { RecentIds } from './recent-ids.js';
@@ -33,13 +33,12 @@ const MAX_KNOWN_SEND_TARGETS = 64;
  * COMMIT, ABORT. `handle` runs the synchronous part of a frame at once, in arrival order, and
  * returns a promise that resolves when the frame's effect is done (its RECEIPT may go then).
  */
-export class SessionMessaging implements SessionHandle {
+export class SessionMessaging implements SessionHandle, ReplayTarget {
   readonly id: SessionId;
   readonly user: UserId;
   // Every collection is made on first use: most sessions are idle most of the time, and an empty
   // Map costs ~170 bytes (issue 7: connection cost). Reads on the hot path use the `_` fields.
   private _subs: Map<string, Subscription> | undefined;
-  private _docs: DocMemberships | undefined;
   private _acks: AckTracker | undefined;
   private _transactions: Transactions | undefined;
   private _inbox: InboxReplay | undefined;
@@ -59,9 +58,6 @@ export class SessionMessaging implements SessionHandle {
   private get subs(): Map<string, Subscription> {
     return (this._subs ??= new Map());
   }
-  private get docs(): DocMemberships {
-    return (this._docs ??= new DocMemberships(this.deps, this.user, this.id));
-  }
   private get acks(): AckTracker {
     return (this._acks ??= new AckTracker());
   }
@@ -69,12 +65,7 @@ export class SessionMessaging implements SessionHandle {
     return (this._transactions ??= new Transactions(this.deps.limits.maxTransactionFrames));
   }
   private get inbox(): InboxReplay {
-    return (this._inbox ??= new InboxReplay(
-      this.deps,
-      this.user,
-      (sub, msg, position) => this.write(sub, msg, position),
-      (sub) => this._subs?.get(sub.id) === sub,
-    ));
+    return (this._inbox ??= new InboxReplay(this.deps, this.user, this));
   }
   private get nacks(): Map<string, number> {
     return (this._nacks ??= new Map());
@@ -202,8 +193,9 @@ export class SessionMessaging implements SessionHandle {
         `a session may hold at most ${this.deps.limits.maxSubscriptionsPerSession} subscriptions`,
       );
     }
-    const ackHeader = header(frame, 'ack') ?? 'auto';
-    const ackMode: AckMode = (ACK_MODES as readonly string[]).includes(ackHeader) ? (ackHeader as AckMode) : 'auto';
+    // The shared constant, not the header's own string: one fewer string per subscription.
+    const ackHeader = header(frame, 'ack');
+    const ackMode: AckMode = ACK_MODES.find((mode) => mode === ackHeader) ?? 'auto';
     const matches = matcherOrError(destination);
     // A destination with history: its messages go through the stream, in offset order, each once.
     const stream = this.deps.history?.open(
@@ -229,7 +221,10 @@ export class SessionMessaging implements SessionHandle {
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
     const bound = sub.kind === 'broker' ? this.deps.bindings.settled(destination) : undefined;
-    const joined = sub.doc === undefined ? undefined : this.docs.join(sub.doc);
+    const joined =
+      sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs.values()) === 1
+        ? joinDoc(this.deps, this.user, this.id, sub.doc)
+        : undefined;
     // The inbox (or the history) is read only once the broker bound the destination and the
     // registry has the document join: a sender that found the user in no document before that,
     // and stored its message, then finds the user in its nudge (SPEC §5). Read in parallel, the
@@ -282,7 +277,8 @@ export class SessionMessaging implements SessionHandle {
     this.deps.subscriptions.remove(sub);
     this.deps.metrics.subscriptions.dec();
     const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
-    if (sub.doc !== undefined) work.push(this.docs.leave(sub.doc));
+    if (sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs.values()) === 0)
+      work.push(leaveDoc(this.deps, this.user, this.id, sub.doc));
     if (sub.kind === 'broker') work.push(this.deps.bindings.settled(sub.destination));
     await Promise.all(work);
   }
@@ -306,6 +302,16 @@ export class SessionMessaging implements SessionHandle {
       return true;
     }
     return this.write(sub, msg, undefined);
+  }
+
+  /** ReplayTarget: what the inbox kept, written as it is taken. */
+  writeReplayed(sub: Subscription, msg: RelayMessage, position: MessagePosition | undefined): void {
+    this.write(sub, msg, position);
+  }
+
+  /** ReplayTarget: the subscription is still this session's (not unsubscribed, session open). */
+  isCurrent(sub: Subscription): boolean {
+    return this._subs?.get(sub.id) === sub;
   }
 
   /** Writes one MESSAGE; `position` (a stream subscription's) goes out as `x-epoch` / `x-offset`. */
@@ -409,6 +415,7 @@ export class SessionMessaging implements SessionHandle {
     this.closed = true;
     this._transactions?.clear();
     const work: Promise<unknown>[] = this._acks ? [this.keepUnacked(this._acks.drain())] : [];
+    const docs = docsOf(this._subs?.values() ?? []);
     for (const sub of this._subs?.values() ?? []) {
       sub.stream?.close();
       this.deps.subscriptions.remove(sub);
@@ -416,7 +423,7 @@ export class SessionMessaging implements SessionHandle {
     }
     this._subs?.clear();
     this._inbox?.clear();
-    if (this._docs) work.push(...this._docs.leaveAll());
+    for (const doc of docs) work.push(leaveDoc(this.deps, this.user, this.id, doc));
     this.deps.subscriptions.removeSession(this);
     work.push(this.deps.registry.removeSession(this.user, this.id));
     this.deps.metrics.sessions.dec();

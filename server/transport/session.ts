@@ -62,12 +62,12 @@ export class StompSession implements SessionLink, HeartbeatPeer {
   private authenticated: Principal | undefined;
   private messaging: SessionMessaging | undefined;
   private negotiated: StompVersion = '1.2';
-  /** Frames that arrived while CONNECT was being authenticated, handled right after it. */
-  private pending: Frame[] = [];
+  /** Frames that arrived while CONNECT was being authenticated, handled right after it (made on first use, as timers). */
+  private pending: Frame[] | undefined;
   /** RECEIPTs go out in the order their frames came in. */
   private receipts: Promise<unknown> = SETTLED;
   private readonly heartbeat: SessionHeartbeat;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private timers: NodeJS.Timeout[] | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private readonly rate: FrameRate;
   /** A SEND came in since the last read: this session feeds the relay. */
@@ -121,7 +121,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
         if (event.kind === 'heartbeat') continue;
         this.deps.metrics.frameIn(event.frame.command);
         this.rate.count();
-        if (this.state === 'authenticating') this.pending.push(event.frame);
+        if (this.state === 'authenticating') (this.pending ??= []).push(event.frame);
         else this.onFrame(event.frame);
         if ((this.state as State) === 'closed') return;
       }
@@ -217,7 +217,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
       // The client closes after the RECEIPT; if it does not, close for it.
       const t = setTimeout(() => this.close(1000, 'DISCONNECT'), CLOSE_GRACE_MS);
       t.unref();
-      this.timers.push(t);
+      (this.timers ??= []).push(t);
     });
   }
 
@@ -262,8 +262,8 @@ export class StompSession implements SessionLink, HeartbeatPeer {
       if ((this.state as State) === 'closed') return;
       this.heartbeat.start(negotiateHeartbeat(clientBeat, serverBeat), this.deps.config.heartbeatGraceFactor);
       this.watchExpiry();
-      const queued = this.pending;
-      this.pending = [];
+      const queued = this.pending ?? [];
+      this.pending = undefined;
       for (const f of queued) {
         if (this.state !== 'connected') break;
         this.onFrame(f);
@@ -292,7 +292,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
       Math.max(0, expiresAt - Date.now()),
     );
     t.unref();
-    this.timers.push(t);
+    (this.timers ??= []).push(t);
   }
 
   // ---- outbound ---------------------------------------------------------------------------
@@ -379,7 +379,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
     this.closing ??= (async () => {
       this.state = 'closed';
       this.clearTimers();
-      this.pending = [];
+      this.pending = undefined;
       this.decoder.reset();
       try {
         await this.messaging?.close();
@@ -396,8 +396,8 @@ export class StompSession implements SessionLink, HeartbeatPeer {
   }
 
   private clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.length = 0;
+    for (const t of this.timers ?? []) clearTimeout(t);
+    this.timers = undefined;
     clearTimeout(this.connectTimer);
     this.heartbeat.stop();
   }

@@ -43,6 +43,9 @@ export class WsEndpoint {
       // ERROR frame, this only bounds what reaches it.
       maxPayload: limits.maxFrameBytes * 4 + 4096,
       perMessageDeflate: false,
+      // The endpoint keeps its own set of sessions; ws's would be a second entry and a second
+      // 'close' listener per connection.
+      clientTracking: false,
       handleProtocols: (protocols) => subprotocolVersion(protocols),
     });
   }

@@ -26,8 +26,7 @@ describe('inbox replay', () => {
     const replay = new InboxReplay(
       { store, metrics: new Metrics(), log: silentLogger },
       'u',
-      () => undefined,
-      () => current,
+      { writeReplayed: () => undefined, isCurrent: () => current },
     );
     // Only what the replay reads of a subscription: a user destination with history.
     const sub = { id: 's1', destination: DEST, kind: 'user' } as Subscription;
