@@ -23,11 +23,10 @@ describe('inbox replay', () => {
     };
     await store.append('u', DEST, msg);
     let current = true;
-    const replay = new InboxReplay(
-      { store, metrics: new Metrics(), log: silentLogger },
-      'u',
-      { writeReplayed: () => undefined, isCurrent: () => current },
-    );
+    const replay = new InboxReplay({ store, metrics: new Metrics(), log: silentLogger }, 'u', {
+      writeReplayed: () => undefined,
+      isCurrent: () => current,
+    });
     // Only what the replay reads of a subscription: a user destination with history.
     const sub = { id: 's1', destination: DEST, kind: 'user' } as Subscription;
     const taking = replay.takeCopies(sub);
