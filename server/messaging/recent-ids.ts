@@ -2,9 +2,9 @@ import { addMember, type Members } from '../members.js';
 
 /**
  * The deliveries of the last `capacity` message ids, in a ring: `add` answers false for an
- * (id, subscription) pair still in it. A session makes one on its first delivery, to drop the
- * second copy an at-least-once hop may bring. Keyed by the message's own id (one string shared by
- * every local delivery of it), not a key made per delivery.
+ * (id, member) pair still in it. The node's router keeps one, to drop the second copy an
+ * at-least-once hop may bring. Keyed by the message's own id (one string shared by every local
+ * delivery of it), not a key made per delivery.
  */
 export class RecentIds<T> {
   private readonly seen = new Map<string, Members<T>>();

@@ -19,9 +19,14 @@ import { docsOf, joinDoc, leaveDoc, subscriptionsTo } from './doc-memberships.js
 import { InboxReplay, replaysInbox, type ReplayTarget } from './inbox-replay.js';
 import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
 import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
-import { RecentIds } from './recent-ids.js';
 import { notAccepted, outgoing, required } from './send-frames.js';
-import { LocalSubscriptions, type AckMode, type SessionHandle, type Subscription } from './subscriptions.js';
+import {
+  LocalSubscriptions,
+  subscriptionSerial,
+  type AckMode,
+  type SessionHandle,
+  type Subscription,
+} from './subscriptions.js';
 import { Transactions } from './transactions.js';
 
 const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
@@ -44,7 +49,6 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   private _inbox: InboxReplay | undefined;
   private _nacks: Map<string, number> | undefined;
   private _sendTargets: Map<string, SendTarget> | undefined;
-  private _recent: RecentIds<Subscription> | undefined;
   private closed = false;
 
   constructor(
@@ -72,9 +76,6 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   }
   private get sendTargets(): Map<string, SendTarget> {
     return (this._sendTargets ??= new Map());
-  }
-  private get recent(): RecentIds<Subscription> {
-    return (this._recent ??= new RecentIds(256));
   }
 
   /** Resolves with headers the frame's RECEIPT carries besides `receipt-id` (a SUBSCRIBE to a stream), if any. */
@@ -206,6 +207,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     );
     const sub: Subscription = {
       id,
+      serial: subscriptionSerial(),
       session: this,
       destination,
       kind: target.kind,
@@ -287,11 +289,6 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
 
   deliver(sub: Subscription, msg: RelayMessage): boolean {
     if (this.closed || this._subs?.get(sub.id) !== sub) return false;
-    // At-least-once hops can bring a message twice after a failure: one copy per subscription.
-    if (!this.recent.add(msg.id, sub)) {
-      this.deps.metrics.duplicatesSuppressed.inc();
-      return true;
-    }
     if (sub.stream && msg.position) {
       sub.stream.offer(msg, msg.position.epoch, msg.position.offset);
       return true;

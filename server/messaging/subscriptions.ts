@@ -23,6 +23,8 @@ export interface SessionHandle {
 export interface Subscription {
   /** The client's subscription id. */
   readonly id: string;
+  /** Unique on this node (subscriptionSerial): what the node's duplicate check remembers of it. */
+  readonly serial: number;
   readonly session: SessionHandle;
   /** As the client wrote it: `/topic/x`, `/user/42/queue/chat`. */
   readonly destination: string;
@@ -34,6 +36,13 @@ export interface Subscription {
   readonly matches: ((destination: string) => boolean) | undefined;
   /** Set when the destination keeps history (SPEC §11): its positioned messages go through it. */
   readonly stream: SubscriptionStream | undefined;
+}
+
+let lastSerial = 0;
+
+/** A number no other subscription of this process has had (from 1). */
+export function subscriptionSerial(): number {
+  return ++lastSerial;
 }
 
 interface Bucket {

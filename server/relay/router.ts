@@ -12,6 +12,8 @@ import type { RouteCache } from './route-cache.js';
 import { TurnBatch } from './turn-batch.js';
 import type { LocalSubscriptions, Subscription } from '../messaging/subscriptions.js';
 import type { NodeHistory } from '../history/node-history.js';
+import { createHash } from 'node:crypto';
+import { RecentIds } from '../messaging/recent-ids.js';
 
 /** What happened to a user message: it went to live sessions, or into the offline inbox. */
 export type RouteResult = 'routed' | 'stored';
@@ -46,6 +48,17 @@ const ROUTED: Promise<RouteResult> = Promise.resolve(ROUTED_RESULT);
 const MAX_ANNOUNCED = 500;
 /** At most this many broadcasts in one `broadcasts` signal. */
 const MAX_BATCHED = 500;
+/**
+ * Messages a node remembers having delivered (deliverAll): a few MiB at most, and seconds of
+ * traffic at the highest rates, which is when a broker redelivers (a channel lost) or a sender
+ * re-publishes (a confirm lost). Kept for the node rather than for each session: an idle session
+ * holds nothing for it, a busy one no ring of its own.
+ */
+const RECENT_DELIVERIES = 65_536;
+/** A longer message id (a client's may be a header line long) is remembered by its digest. */
+const LONGEST_REMEMBERED_ID = 64;
+/** What a broadcast's entry names instead of its subscriptions: it reached all of them at once. */
+const EVERY_SUBSCRIBER = 0;
 
 /** The relay message a batched broadcast stands for (its only header is its content type). */
 function batchedMessage(m: BatchedBroadcast, origin: NodeId, sentAt: number): RelayMessage {
@@ -76,6 +89,8 @@ export class MessageRouter {
       this.deps.log.warn({ err: String(err), users: users.length }, 'route invalidation not published');
     }),
   );
+  /** (message, subscription) pairs delivered lately, by subscription serial (see deliverAll). */
+  private readonly recent = new RecentIds<number>(RECENT_DELIVERIES);
   /** Small broadcasts of this turn for the other nodes (broadcastBatched). */
   private readonly batchedBroadcasts = new TurnBatch<BatchedBroadcast>(MAX_BATCHED, (messages) =>
     this.deps.broker.signal('all', { kind: 'broadcasts', messages, sentAt: Date.now() }),
@@ -349,13 +364,33 @@ export class MessageRouter {
     for (const session of this.deps.subscriptions.sessionsOf(user)) session.replayStored(subscription);
   }
 
-  /** How many sessions it was written to. */
+  /**
+   * How many sessions it was written to (a second copy counts as written). At-least-once hops
+   * can bring a message twice after a failure, and a client may send one again: each
+   * subscription gets one copy of a `message-id`. A broadcast reaches every local subscriber at
+   * once, so one entry stands for all of them: its second copy goes nowhere.
+   */
   private deliverAll(subs: readonly Subscription[], msg: RelayMessage): number {
+    if (subs.length === 0) return 0;
+    const id = msg.id.length > LONGEST_REMEMBERED_ID ? createHash('sha256').update(msg.id).digest('base64') : msg.id;
+    const broadcast = msg.target.kind === 'broadcast';
+    if (broadcast && !this.recent.add(`${id}\u0000${msg.destination}`, EVERY_SUBSCRIBER)) {
+      this.deps.metrics.duplicatesSuppressed.inc();
+      return 0;
+    }
     let written = 0;
-    for (const s of subs) if (s.session.deliver(s, msg)) written++;
+    let fresh = 0;
+    for (const s of subs) {
+      if (!broadcast && !this.recent.add(id, s.serial)) {
+        this.deps.metrics.duplicatesSuppressed.inc();
+        written++;
+        continue;
+      }
+      if (s.session.deliver(s, msg)) fresh++;
+    }
     // Once per message and node: the deliveries of one fan-out are written in the same moment.
-    if (written > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
-    return written;
+    if (fresh > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
+    return written + fresh;
   }
 }
 

@@ -1,7 +1,12 @@
 import { expect } from 'chai';
 import { addMember, memberCount, membersOf, removeMember, type Members } from '../../server/members.js';
 import { RecentIds } from '../../server/messaging/recent-ids.js';
-import { LocalSubscriptions, type SessionHandle, type Subscription } from '../../server/messaging/subscriptions.js';
+import {
+  LocalSubscriptions,
+  subscriptionSerial,
+  type SessionHandle,
+  type Subscription,
+} from '../../server/messaging/subscriptions.js';
 import { SessionIndex } from '../../server/registry/session-index.js';
 
 // The node's indexes of its sessions hold one member without a Set (server/members.ts); these
@@ -122,6 +127,7 @@ function session(id: string, user: string): SessionHandle {
 function sub(id: string, s: SessionHandle, destination: string): Subscription {
   return {
     id,
+    serial: subscriptionSerial(),
     session: s,
     destination,
     kind: 'user',
