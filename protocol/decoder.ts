@@ -65,23 +65,27 @@ export class FrameDecoder {
   // The frame being decoded.
   private command: Command | undefined;
   private escaped = true;
-  private headers: Array<readonly [string, string]> = [];
+  // Both made on first use: most of what an idle session reads is heart-beats.
+  private headers: Array<readonly [string, string]> | undefined;
   private contentLengthHeader: string | undefined;
   private contentLength = NO_CONTENT_LENGTH;
   /** Bytes of the current frame already consumed, not counting `parts`. */
   private frameBytes = 0;
   /** The split line (in IN_LINE) or the split body (in IN_BODY), oldest first. */
-  private parts: Buffer[] = [];
+  private parts: Buffer[] | undefined;
   private partsBytes = 0;
   /** In IN_LINE: the last byte in `parts` is a CR (it may be the first half of a CRLF). */
   private partsEndWithCR = false;
 
   constructor(limits: Partial<DecoderLimits> = {}) {
-    this.limits = {
+    const checked = {
       maxFrameBytes: limit(limits, 'maxFrameBytes'),
       maxHeaders: limit(limits, 'maxHeaders'),
       maxHeaderLineBytes: limit(limits, 'maxHeaderLineBytes'),
     };
+    // A complete set is kept as given (a server passes one object to every session's decoder).
+    const complete = (Object.keys(checked) as (keyof DecoderLimits)[]).every((k) => limits[k] === checked[k]);
+    this.limits = complete ? (limits as DecoderLimits) : checked;
   }
 
   /**
@@ -170,7 +174,7 @@ export class FrameDecoder {
     let line = chunk;
     let start = pos;
     let stop = lf;
-    if (this.parts.length > 0) {
+    if (this.parts !== undefined) {
       line = this.takeParts(chunk, pos, lf);
       start = 0;
       stop = line.length;
@@ -222,7 +226,7 @@ export class FrameDecoder {
     }
     const text = line.toString('utf8', start, stop);
     if (text.includes('\r')) throw badEol();
-    if (this.headers.length >= this.limits.maxHeaders) {
+    if ((this.headers?.length ?? 0) >= this.limits.maxHeaders) {
       throw new StompProtocolError(
         StompErrorCode.TOO_MANY_HEADERS,
         `frame has more than ${this.limits.maxHeaders} headers`,
@@ -241,7 +245,7 @@ export class FrameDecoder {
       name = unescapeHeader(name, this.version);
       value = unescapeHeader(value, this.version);
     }
-    this.headers.push([name, value]);
+    (this.headers ??= []).push([name, value]);
     // STOMP 1.2 "Repeated Header Entries": only the first occurrence counts.
     if (name === 'content-length' && this.contentLengthHeader === undefined) this.contentLengthHeader = value;
   }
@@ -298,7 +302,7 @@ export class FrameDecoder {
   private emitFrame(body: Buffer, events: DecodeEvent[]): void {
     const command = this.command;
     if (command === undefined) throw new Error('FrameDecoder: body without a command');
-    events.push({ kind: 'frame', frame: { command, headers: this.headers, body } });
+    events.push({ kind: 'frame', frame: { command, headers: this.headers ?? [], body } });
     this.clearFrame();
     // EOLs after this frame's NUL start a new run, hence a new heart-beat.
     this.beatEmitted = false;
@@ -307,22 +311,23 @@ export class FrameDecoder {
   /** Keeps chunk[start, end) for later. A slice of a larger chunk is copied so the chunk can be freed. */
   private stash(chunk: Buffer, start: number, end: number): void {
     if (end === start) return;
-    this.parts.push(start === 0 && end === chunk.length ? chunk : Buffer.from(chunk.subarray(start, end)));
+    (this.parts ??= []).push(start === 0 && end === chunk.length ? chunk : Buffer.from(chunk.subarray(start, end)));
     this.partsBytes += end - start;
   }
 
   /** The stashed parts followed by chunk[start, end), as one buffer; empties the stash. */
   private takeParts(chunk: Buffer, start: number, end: number): Buffer {
-    if (end > start) this.parts.push(chunk.subarray(start, end));
-    const joined = Buffer.concat(this.parts, this.partsBytes + end - start);
-    this.parts = [];
+    const parts = this.parts ?? [];
+    if (end > start) parts.push(chunk.subarray(start, end));
+    const joined = Buffer.concat(parts, this.partsBytes + end - start);
+    this.parts = undefined;
     this.partsBytes = 0;
     this.partsEndWithCR = false;
     return joined;
   }
 
   private takeBody(chunk: Buffer, start: number, end: number): Buffer {
-    if (this.parts.length > 0) return this.takeParts(chunk, start, end);
+    if (this.parts !== undefined) return this.takeParts(chunk, start, end);
     return end === start ? EMPTY_BODY : chunk.subarray(start, end);
   }
 
@@ -330,11 +335,11 @@ export class FrameDecoder {
     this.state = BETWEEN_FRAMES;
     this.command = undefined;
     this.escaped = true;
-    this.headers = [];
+    this.headers = undefined;
     this.contentLengthHeader = undefined;
     this.contentLength = NO_CONTENT_LENGTH;
     this.frameBytes = 0;
-    this.parts = [];
+    this.parts = undefined;
     this.partsBytes = 0;
     this.partsEndWithCR = false;
   }

@@ -43,7 +43,11 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   readonly user: UserId;
   // Every collection is made on first use: most sessions are idle most of the time, and an empty
   // Map costs ~170 bytes (issue 7: connection cost). Reads on the hot path use the `_` fields.
-  private _subs: Map<string, Subscription> | undefined;
+  /**
+   * Replaced, not changed, when one comes or goes: an array of exactly its length (a session has a
+   * few; a Map or a grown array costs ~150 bytes more), and a loop over it sees a fixed list.
+   */
+  private subs: readonly Subscription[] = NO_SUBSCRIPTIONS;
   private _acks: AckTracker | undefined;
   private _transactions: Transactions | undefined;
   private _inbox: InboxReplay | undefined;
@@ -59,8 +63,8 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.user = link.user;
   }
 
-  private get subs(): Map<string, Subscription> {
-    return (this._subs ??= new Map());
+  private subscription(id: string): Subscription | undefined {
+    return this.subs.find((sub) => sub.id === id);
   }
   private get acks(): AckTracker {
     return (this._acks ??= new AckTracker());
@@ -175,7 +179,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     const destination = required(frame, 'destination');
     const id = required(frame, 'id');
     const resume = resumePosition(frame.headers);
-    if (this.subs.has(id)) {
+    if (this.subscription(id)) {
       this.deps.log.debug({ id, destination }, 'SUBSCRIBE with an id in use ignored');
       return;
     }
@@ -188,7 +192,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
       return;
     }
     if (target.kind === 'none') return;
-    if (this.subs.size >= this.deps.limits.maxSubscriptionsPerSession) {
+    if (this.subs.length >= this.deps.limits.maxSubscriptionsPerSession) {
       throw new RelayError(
         'TOO_MANY_SUBSCRIPTIONS',
         `a session may hold at most ${this.deps.limits.maxSubscriptionsPerSession} subscriptions`,
@@ -216,7 +220,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
       matches,
       stream,
     };
-    this.subs.set(id, sub);
+    this.subs = this.subs.concat(sub);
     // Replay what was kept for this destination before anything live reaches the subscription.
     const replays = replaysInbox(sub);
     if (replays && !stream) this.inbox.hold(sub);
@@ -224,7 +228,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.deps.metrics.subscriptions.inc();
     const bound = sub.kind === 'broker' ? this.deps.bindings.settled(destination) : undefined;
     const joined =
-      sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs.values()) === 1
+      sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs) === 1
         ? joinDoc(this.deps, this.user, this.id, sub.doc)
         : undefined;
     // The inbox (or the history) is read only once the broker bound the destination and the
@@ -264,22 +268,22 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   }
 
   replayStored(subscription?: string): void {
-    for (const sub of this.subs.values()) {
+    for (const sub of this.subs) {
       if ((subscription !== undefined && sub.destination !== subscription) || !replaysInbox(sub)) continue;
       this.inbox.nudge(sub);
     }
   }
 
   private async unsubscribe(id: string): Promise<void> {
-    const sub = this.subs.get(id);
+    const sub = this.subscription(id);
     if (!sub) return; // Spring ignores an unknown id
-    this.subs.delete(id);
+    this.subs = this.subs.filter((s) => s !== sub);
     this._inbox?.forget(sub);
     sub.stream?.close();
     this.deps.subscriptions.remove(sub);
     this.deps.metrics.subscriptions.dec();
     const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
-    if (sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs.values()) === 0)
+    if (sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs) === 0)
       work.push(leaveDoc(this.deps, this.user, this.id, sub.doc));
     if (sub.kind === 'broker') work.push(this.deps.bindings.settled(sub.destination));
     await Promise.all(work);
@@ -288,7 +292,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   // ---- delivery ---------------------------------------------------------------------------
 
   deliver(sub: Subscription, msg: RelayMessage): boolean {
-    if (this.closed || this._subs?.get(sub.id) !== sub) return false;
+    if (this.closed || !this.subs.includes(sub)) return false;
     if (sub.stream && msg.position) {
       sub.stream.offer(msg, msg.position.epoch, msg.position.offset);
       return true;
@@ -308,7 +312,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
 
   /** ReplayTarget: the subscription is still this session's (not unsubscribed, session open). */
   isCurrent(sub: Subscription): boolean {
-    return this._subs?.get(sub.id) === sub;
+    return this.subs.includes(sub);
   }
 
   /** Writes one MESSAGE; `position` (a stream subscription's) goes out as `x-epoch` / `x-offset`. */
@@ -368,7 +372,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES times, then dead-letter. */
   private async redeliver(entry: Unacked): Promise<void> {
     const attempts = (this.nacks.get(entry.msg.id) ?? 0) + 1;
-    if (attempts > this.deps.limits.maxRedeliveries || this.subs.get(entry.sub.id) !== entry.sub) {
+    if (attempts > this.deps.limits.maxRedeliveries || !this.subs.includes(entry.sub)) {
       this.nacks.delete(entry.msg.id);
       this.deps.metrics.deadLettered.inc();
       this.deps.log.warn({ id: entry.msg.id, destination: entry.sub.destination }, 'message dead-lettered after NACKs');
@@ -412,13 +416,13 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.closed = true;
     this._transactions?.clear();
     const work: Promise<unknown>[] = this._acks ? [this.keepUnacked(this._acks.drain())] : [];
-    const docs = docsOf(this._subs?.values() ?? []);
-    for (const sub of this._subs?.values() ?? []) {
+    const docs = docsOf(this.subs);
+    for (const sub of this.subs) {
       sub.stream?.close();
       this.deps.subscriptions.remove(sub);
       this.deps.metrics.subscriptions.dec();
     }
-    this._subs?.clear();
+    this.subs = NO_SUBSCRIPTIONS;
     this._inbox?.clear();
     for (const doc of docs) work.push(leaveDoc(this.deps, this.user, this.id, doc));
     this.deps.subscriptions.removeSession(this);
@@ -443,6 +447,7 @@ function matcherOrError(destination: string): Subscription['matches'] {
 function ignore(): void {}
 
 const DONE: Promise<void> = Promise.resolve();
+const NO_SUBSCRIPTIONS: readonly Subscription[] = [];
 
 function optional(name: string, value: string | undefined): Record<string, string> {
   return value === undefined ? {} : { [name]: value };

@@ -85,11 +85,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
     const { limits } = deps.config;
     this.heartbeat = new SessionHeartbeat(deps.beats, this);
     this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
-    this.decoder = new FrameDecoder({
-      maxFrameBytes: limits.maxFrameBytes,
-      maxHeaders: limits.maxHeaders,
-      maxHeaderLineBytes: limits.maxHeaderLineBytes,
-    });
+    this.decoder = new FrameDecoder(limits); // kept as given: one limits object for every session
     socket.onMessage((chunk) => this.onData(chunk));
     socket.onClose(() => void this.onClose());
     this.connectTimer = setTimeout(() => {
