@@ -48,6 +48,9 @@ export interface IdleFigure {
   connectPerSec: number;
   rssBefore: number;
   rssAfter: number;
+  /** The same, each server's memory read right after a full GC, before and after the connecting. */
+  rssPerConnGc: number;
+  heapPerConnGc: number;
   readonly problems: string[];
 }
 
@@ -347,7 +350,17 @@ export function renderTables(input: RenderInput): string {
     out.push('**Idle connections** (heart-beats 10 s both ways for STOMP sessions)', '');
     out.push(
       table(
-        ['figure', 'sessions', 'servers', 'RSS/conn KiB', 'heap/conn KiB', 'connects/s', 'RSS before → after MiB'],
+        [
+          'figure',
+          'sessions',
+          'servers',
+          'RSS/conn KiB',
+          'heap/conn KiB',
+          'after a full GC: RSS/conn KiB',
+          'heap/conn KiB',
+          'connects/s',
+          'RSS before → after MiB',
+        ],
         idle.map((f) => {
           const fl = floorOf(f);
           const fi = fl?.kind === 'idle' ? fl : undefined;
@@ -357,6 +370,8 @@ export function renderTables(input: RenderInput): string {
             String(f.servers),
             kib(f.rssPerConn) + ratio(f.rssPerConn, fi?.rssPerConn ?? NaN),
             kib(f.heapPerConn) + ratio(f.heapPerConn, fi?.heapPerConn ?? NaN),
+            kib(f.rssPerConnGc) + ratio(f.rssPerConnGc, fi?.rssPerConnGc ?? NaN),
+            kib(f.heapPerConnGc) + ratio(f.heapPerConnGc, fi?.heapPerConnGc ?? NaN),
             fmt(f.connectPerSec) + ratio(f.connectPerSec, fi?.connectPerSec ?? NaN),
             `${(f.rssBefore / 2 ** 20).toFixed(0)} → ${(f.rssAfter / 2 ** 20).toFixed(0)}`,
           ];
@@ -462,14 +477,18 @@ export function evaluateTargets(figures: readonly Figure[]): Target[] {
   for (const f of find('idle', 'idle')) {
     const fl = find('idle', 'floor.idle', (x) => x.sessions === f.sessions)[0];
     if (!fl) continue;
-    const v = f.rssPerConn / fl.rssPerConn;
+    // Judged after a full GC of both (memory the connections hold); as held is shown beside it.
+    const v = f.rssPerConnGc / fl.rssPerConnGc;
+    const held = f.rssPerConn / fl.rssPerConn;
     targets.push({
       name: 'S5 RSS/conn ≤ 1.3 × bare ws',
       figure: `${f.label} ${f.sessions}`,
       value: v,
       limit: 1.3,
       met: Number.isFinite(v) ? v <= 1.3 : false,
-      text: `${kib(f.rssPerConn)} vs ${kib(fl.rssPerConn)} KiB ×${v.toFixed(2)} (≤ 1.3)`,
+      text:
+        `after a full GC ${kib(f.rssPerConnGc)} vs ${kib(fl.rssPerConnGc)} KiB ×${v.toFixed(2)} (≤ 1.3); ` +
+        `as held ${kib(f.rssPerConn)} vs ${kib(fl.rssPerConn)} KiB ×${held.toFixed(2)}`,
     });
   }
   for (const f of find('soak', 'soak')) {

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { REPO_ROOT, rssBytes, spawnChild, sumCpu, type BenchChild } from '../processes.js';
 import type { IdleFigure } from '../report.js';
 import { median } from '../stats.js';
+import { fullGc } from '../full-gc.js';
 import path from 'node:path';
 
 const PER_PROCESS = 10_000;
@@ -42,6 +43,23 @@ async function sampleMemory(servers: readonly BenchChild[], product: boolean): P
     heap.push(h);
   }
   return { rss: median(rss), heap: median(heap) };
+}
+
+/**
+ * RSS and heap summed over the servers, each read right after a full GC of its own: what the
+ * connections hold, without the garbage a process has not collected yet (the product makes more
+ * of it per CONNECT than a bare ws server, and V8 collects its old space only now and then).
+ * NaN when a process could not be collected.
+ */
+async function memoryAfterGc(servers: readonly BenchChild[], product: boolean): Promise<{ rss: number; heap: number }> {
+  let rss = 0,
+    heap = 0;
+  for (const n of servers) {
+    if (!(await fullGc(n.pid))) return { rss: NaN, heap: NaN };
+    rss += rssBytes(n.pid);
+    heap += await heapOf(n, product);
+  }
+  return { rss, heap };
 }
 
 /** Kernel memory of TCP sockets, machine-wide (/proc/net/sockstat `TCP: … mem <pages>`). */
@@ -95,7 +113,9 @@ async function measure(
 ): Promise<void> {
   await withCleanup(async (defer) => {
     await sleep(1000);
+    // As held first: the collection would shrink the baseline the figures as held are taken from.
     const before = await sampleMemory(servers, product);
+    const beforeGc = await memoryAfterGc(servers, product);
     const kernelBefore = tcpKernelBytes();
     const redisBefore = product ? await redisUsedBytes(ctx) : NaN;
     const per = Math.ceil(fig.sessions / servers.length);
@@ -192,13 +212,17 @@ async function measure(
     const kernelAfter = tcpKernelBytes();
     const redisAfter = product ? await redisUsedBytes(ctx) : NaN;
     const after = await sampleMemory(servers, product);
+    const afterGc = await memoryAfterGc(servers, product);
     fig.rssBefore = before.rss;
     fig.rssAfter = after.rss;
     fig.rssPerConn = (after.rss - before.rss) / connected;
     fig.heapPerConn = (after.heap - before.heap) / connected;
+    fig.rssPerConnGc = (afterGc.rss - beforeGc.rss) / connected;
+    fig.heapPerConnGc = (afterGc.heap - beforeGc.heap) / connected;
+    const kibPerConn = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB/conn`;
     const line =
       `${fig.label}, ${connected.toLocaleString('en-US')} sessions on ${servers.length} process(es): RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ` +
-      `${(fig.rssPerConn / 1024).toFixed(1)} KiB/conn, heap ${(fig.heapPerConn / 1024).toFixed(1)} KiB/conn; kernel TCP memory (both ends, machine-wide) ` +
+      `${kibPerConn(fig.rssPerConn)}, heap ${kibPerConn(fig.heapPerConn)}; after a full GC RSS ${kibPerConn(fig.rssPerConnGc)}, heap ${kibPerConn(fig.heapPerConnGc)}; kernel TCP memory (both ends, machine-wide) ` +
       `${((kernelAfter - kernelBefore) / connected / 1024).toFixed(1)} KiB/conn; idle CPU ${((idleCores * 100 * 10_000) / connected).toFixed(2)} % of a core per 10,000 sessions ` +
       `(heart-beats 10 s both ways); connect ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s` +
       `${product ? `; Redis ${((redisAfter - redisBefore) / connected).toFixed(0)} B/session for the registry` : ''}${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`;
@@ -227,6 +251,8 @@ function figure(
     connectPerSec: NaN,
     rssBefore: NaN,
     rssAfter: NaN,
+    rssPerConnGc: NaN,
+    heapPerConnGc: NaN,
     problems: [],
   };
   ctx.figures.push(f);
