@@ -50,6 +50,20 @@ async function loopDelay(node: BenchChild): Promise<{ p99: number; max: number }
   }
 }
 
+/** What a node sent so far: AMQP messages published (relay batches) and MESSAGE frames to its sessions. */
+async function nodeOutput(node: BenchChild): Promise<{ publishes: number; messages: number }> {
+  try {
+    const text = await (await fetch(`${node.http}/metrics`)).text();
+    const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0); // a series not written yet is 0
+    return {
+      publishes: read(/^stomp_relay_batch_size_count(?:\{[^}]*\})? (\S+)/m),
+      messages: read(/^stomp_frames_out_total\{command="MESSAGE"\} (\S+)/m),
+    };
+  } catch {
+    return { publishes: NaN, messages: NaN };
+  }
+}
+
 export async function storm(ctx: BenchContext): Promise<void> {
   const sessions = ctx.args.stormSessions;
   await withCleanup(async (defer) => {
@@ -137,6 +151,7 @@ export async function storm(ctx: BenchContext): Promise<void> {
       clients: holders.map((x) => x.pid),
     };
     const cpu0 = Object.values(groups).map(sumCpu);
+    const output0 = await Promise.all([b, c].map(nodeOutput));
     for (const h of holders) h.process.kill('SIGUSR2');
     await sleep(100);
     const killedAt = performance.now();
@@ -147,6 +162,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const allBackMs = resubscribedMs.length === holderCount ? Math.max(...resubscribedMs) : NaN;
     // Counted up to here: the presence sampling below is the bench's own load.
     const commands = commandsSince(commands0, await redisCommands(redis));
+    const output = await Promise.all([b, c].map(nodeOutput));
+    const perReconnect = (k: 'publishes' | 'messages') =>
+      (output.reduce((n, o, i) => n + o[k] - output0[i]![k], 0) / sessions).toFixed(1);
     const cpuPerReconnect = Object.keys(groups)
       .map((name, i) => `${name} ${((sumCpu(Object.values(groups)[i]!) - cpu0[i]!) / 1000 / sessions).toFixed(2)}`)
       .join(', ');
@@ -190,6 +208,7 @@ export async function storm(ctx: BenchContext): Promise<void> {
       `${(allBackMs / 1000).toFixed(1)} s after the first close, presence of ${sample.length} sampled documents right ${(presenceMs / 1000).toFixed(1)} s after the kill ` +
       `(target ≤ 10 s, with 0.5–2.5 s of client back-off); ${(commands.total / sessions).toFixed(1)} Redis commands per reconnect from the kill until all were back (the machine's Redis, all callers, the sender's included: ${commands.top}); ` +
       `CPU per reconnect in ms from the kill until all were back: ${cpuPerReconnect}; ` +
+      `B and C per reconnect: ${perReconnect('publishes')} AMQP messages published, ${perReconnect('messages')} MESSAGE frames written; ` +
       `event-loop delay of B and C: worst p99 ${(p99s.at(-1) ?? NaN).toFixed(0)} ms, worst max ${Math.max(...maxes).toFixed(0)} ms (target p99 ≤ 200 ms); ` +
       `${retries} reconnects refused and retried; user messages accepted ${accepted}, received ${received} distinct (${copies} copies): lost ${accepted - received}.`;
     ctx.notes.push(line);
