@@ -13,6 +13,12 @@ export class RecentIds<T> {
 
   constructor(private readonly capacity: number) {}
 
+  /** Whether (id, to) is still in it. */
+  has(id: string, to: T): boolean {
+    const held = this.seen.get(id);
+    return held !== undefined && (held instanceof Set ? held.has(to) : held === to);
+  }
+
   add(id: string, to: T): boolean {
     const known = this.seen.has(id);
     if (!addMember(this.seen, id, to)) return false;

@@ -49,13 +49,13 @@ const MAX_ANNOUNCED = 500;
 /** At most this many broadcasts in one `broadcasts` signal. */
 const MAX_BATCHED = 500;
 /**
- * Messages a node remembers having delivered (deliverAll): a few MiB at most, and seconds of
- * traffic at the highest rates, which is when a broker redelivers (a channel lost) or a sender
- * re-publishes (a confirm lost). Kept for the node rather than for each session: an idle session
- * holds nothing for it, a busy one no ring of its own.
+ * Messages a node remembers having delivered (deliverAll), against a broker's redelivery (a
+ * channel lost) or a sender's re-publish (a confirm lost): ~10 MiB at most; at the highest rates
+ * only a second or two of traffic (docs/guarantees.md). Kept for the node rather than for each
+ * session: an idle session holds nothing for it, a busy one no ring of its own.
  */
 const RECENT_DELIVERIES = 65_536;
-/** A longer message id (a client's may be a header line long) is remembered by its digest. */
+/** A longer key (a client's id may be a header line long, a destination 1,024 characters) is remembered by its digest. */
 const LONGEST_REMEMBERED_ID = 64;
 /** What a broadcast's entry names instead of its subscriptions: it reached all of them at once. */
 const EVERY_SUBSCRIBER = 0;
@@ -89,7 +89,7 @@ export class MessageRouter {
       this.deps.log.warn({ err: String(err), users: users.length }, 'route invalidation not published');
     }),
   );
-  /** (message, subscription) pairs delivered lately, by subscription serial (see deliverAll). */
+  /** (message id, subscription serial) pairs delivered lately; a broadcast's is (id and destination, 0) (see deliverAll). */
   private readonly recent = new RecentIds<number>(RECENT_DELIVERIES);
   /** Small broadcasts of this turn for the other nodes (broadcastBatched). */
   private readonly batchedBroadcasts = new TurnBatch<BatchedBroadcast>(MAX_BATCHED, (messages) =>
@@ -365,16 +365,17 @@ export class MessageRouter {
   }
 
   /**
-   * How many sessions it was written to (a second copy counts as written). At-least-once hops
-   * can bring a message twice after a failure, and a client may send one again: each
-   * subscription gets one copy of a `message-id`. A broadcast reaches every local subscriber at
-   * once, so one entry stands for all of them: its second copy goes nowhere.
+   * How many subscriptions it was written to (a second copy counts as written; a broadcast's
+   * second copy counts 0). At-least-once hops can bring a message twice after a failure, and a
+   * client may send one again: each subscription gets one copy of a `message-id`. A broadcast
+   * reaches every local subscriber at once, so one entry, made once its fan-out is done (a
+   * handler retried after a throw still reaches the rest), stands for all of them.
    */
   private deliverAll(subs: readonly Subscription[], msg: RelayMessage): number {
     if (subs.length === 0) return 0;
-    const id = msg.id.length > LONGEST_REMEMBERED_ID ? createHash('sha256').update(msg.id).digest('base64') : msg.id;
     const broadcast = msg.target.kind === 'broadcast';
-    if (broadcast && !this.recent.add(`${id}\u0000${msg.destination}`, EVERY_SUBSCRIBER)) {
+    const id = remembered(broadcast ? `${msg.id}\u0000${msg.destination}` : msg.id);
+    if (broadcast && this.recent.has(id, EVERY_SUBSCRIBER)) {
       this.deps.metrics.duplicatesSuppressed.inc();
       return 0;
     }
@@ -388,10 +389,16 @@ export class MessageRouter {
       }
       if (s.session.deliver(s, msg)) fresh++;
     }
+    if (broadcast) this.recent.add(id, EVERY_SUBSCRIBER);
     // Once per message and node: the deliveries of one fan-out are written in the same moment.
     if (fresh > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
     return written + fresh;
   }
+}
+
+/** A key as the duplicate check keeps it: a long one (a client's id, a long destination) by its digest. */
+function remembered(key: string): string {
+  return key.length > LONGEST_REMEMBERED_ID ? createHash('sha256').update(key).digest('base64') : key;
 }
 
 function lookupKey(user: UserId, doc: string | undefined): string {
