@@ -41,12 +41,8 @@ const MAX_KNOWN_SEND_TARGETS = 64;
 export class SessionMessaging implements SessionHandle, ReplayTarget {
   readonly id: SessionId;
   readonly user: UserId;
-  // Every collection is made on first use: most sessions are idle most of the time, and an empty
-  // Map costs ~170 bytes (issue 7: connection cost). Reads on the hot path use the `_` fields.
-  /**
-   * Replaced, not changed, when one comes or goes: an array of exactly its length (a session has a
-   * few; a Map or a grown array costs ~150 bytes more), and a loop over it sees a fixed list.
-   */
+  // Collections are made on first use (an empty Map costs ~170 bytes; most sessions are idle). The
+  // subscriptions are replaced, not changed: an array of exactly its length, a fixed list to loop.
   private subs: readonly Subscription[] = NO_SUBSCRIPTIONS;
   private _acks: AckTracker | undefined;
   private _transactions: Transactions | undefined;
