@@ -55,8 +55,8 @@ const MAX_BATCHED = 500;
  * session: an idle session holds nothing for it, a busy one no ring of its own.
  */
 const RECENT_DELIVERIES = 65_536;
-/** A longer key (a client's id may be a header line long, a destination 1,024 characters) is remembered by its digest. */
-const LONGEST_REMEMBERED_ID = 64;
+/** A longer key (a client's id may be a header line long, a destination 1,024 characters) is kept by its digest; the usual id and destination are shorter, so no hash on the hot path. */
+const LONGEST_REMEMBERED_ID = 256;
 /** What a broadcast's entry names instead of its subscriptions: it reached all of them at once. */
 const EVERY_SUBSCRIBER = 0;
 
