@@ -61,6 +61,8 @@ export interface BenchArgs {
   readonly idleHoldMs: number;
   /** Server processes of the idle scenario (each holds sessions / this); default one per 10,000. */
   readonly idleServers: number | undefined;
+  /** Scenario yjs: only the loads with these editor counts (empty: all). */
+  readonly editors: readonly number[];
   readonly soak: boolean;
   readonly soakMinutes: number;
   readonly profile: boolean;
@@ -88,6 +90,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-hold <s>       how long the idle sessions are held before memory is read (default 11, --quick 3;
                         600: the ten minutes in which no session may miss a heart-beat)
   --storm <n>           scenario storm with n sessions on the node killed (default 15000, --quick 3000)
+  --editors <n,...>     scenario yjs: only the loads with these editor counts (2, 10, 100)
   --ha                  S2 on the high-availability layout (RabbitMQ cluster of 3, Redis Sentinel) beside one RabbitMQ
   --soak                add the soak: cross-node user to user at --rate for --soak-minutes (default 10)
   --soak-minutes <n>
@@ -112,6 +115,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     idleServers: number | undefined,
     idleHoldSeconds: number | undefined,
     soak = false,
+    editors: number[] = [],
     soakMinutes = 10,
     profile = false,
     json = false,
@@ -178,6 +182,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
       case '--storm':
         storm = Math.floor(num(10));
         break;
+      case '--editors':
+        editors = value().split(',').map(Number);
+        if (editors.some((n) => !Number.isInteger(n) || n < 2)) fail('--editors: integers >= 2');
+        break;
       case '--soak':
         soak = true;
         break;
@@ -231,6 +239,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Benc
     stormSessions: storm ?? (quick ? 3000 : 15_000),
     idleHoldMs: idleHoldSeconds !== undefined ? idleHoldSeconds * 1000 : quick ? 3000 : 11_000,
     idleServers,
+    editors,
     soak,
     soakMinutes,
     profile,

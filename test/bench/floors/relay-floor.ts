@@ -11,6 +11,8 @@
  *   GET /stats
  * env: NODE_ID, AMQP_URL, AMQP_PREFIX (names `{p}relay`, `{p}node.{NODE_ID}`), PORT, HOST.
  *
+ * QUEUE_TYPE=quorum declares the node queue as a quorum queue (the product's default node queues).
+ *
  * DURABILITY=transient makes it the at-most-once stack a user writes by the RabbitMQ tutorials
  * instead: a plain channel, non-persistent publishes, no confirms, no mandatory flag, a non-durable
  * exclusive queue consumed with automatic ack (the broker forgets a message once it pushed it).
@@ -38,7 +40,15 @@ await sub.assertQueue(
   QUEUE,
   TRANSIENT
     ? { durable: false, exclusive: true }
-    : { durable: true, exclusive: false, autoDelete: false, arguments: { 'x-expires': 3_600_000 } },
+    : {
+        durable: true,
+        exclusive: false,
+        autoDelete: false,
+        arguments: {
+          'x-expires': 3_600_000,
+          ...(process.env.QUEUE_TYPE === 'quorum' ? { 'x-queue-type': 'quorum' } : {}),
+        },
+      },
 );
 await sub.bindQueue(QUEUE, EXCHANGE, NODE_ID);
 await sub.prefetch(256);

@@ -20,8 +20,11 @@ export async function startRelayFloor(
   defer: Defer,
   label: string,
   durability: 'persistent' | 'transient',
+  queueType: 'classic' | 'quorum' = 'classic',
 ): Promise<PipeOnProcesses<RawSendPipe>> {
-  const floors = await startFloors(ctx, label, 'relay-floor.ts', 2, { env: { DURABILITY: durability } });
+  const floors = await startFloors(ctx, label, 'relay-floor.ts', 2, {
+    env: { DURABILITY: durability, QUEUE_TYPE: queueType },
+  });
   defer(() => floors.stop());
   const [f1, f2] = floors.nodes;
   await postJson(`${f1!.http}/routes`, { 'bench-b': floors.nodeIds[1] });

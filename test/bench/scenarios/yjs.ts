@@ -11,8 +11,10 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { StompYjsProvider } from '../../../client/yjs-provider.js';
 import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
+import { cpuMeter, runFixedRate, type FixedResult } from '../load.js';
 import { sumCpu } from '../processes.js';
 import { percentiles } from '../stats.js';
+import { startRelayFloor } from './cross-peers.js';
 
 interface Stamp {
   readonly t: number;
@@ -158,6 +160,18 @@ function productLabel(load: Load): string {
   return load.oneNode ? 'stomp-relay (editors on 1 node of 2)' : 'stomp-relay (editors on 2 nodes)';
 }
 
+/** The relay floor (as RabbitMQ is used by the product, quorum node queues) at `rate` for `durationMs`. */
+async function hopFloor(
+  ctx: BenchContext,
+  defer: (f: () => Promise<unknown> | void) => void,
+  rate: number,
+  durationMs: number,
+): Promise<FixedResult> {
+  const { pipe, pids } = await startRelayFloor(ctx, defer, 'yjsf', 'persistent', 'quorum');
+  pipe.size = 40; // a typed character's update and its envelope, about
+  return runFixedRate(pipe, { rate, durationMs, maxInFlight: 5000 }, () => cpuMeter(pids, ctx.infraPids));
+}
+
 export async function yjs(ctx: BenchContext): Promise<void> {
   const durationMs = ctx.args.quick ? 3000 : 5000;
   await withCleanup(async (defer) => {
@@ -166,7 +180,8 @@ export async function yjs(ctx: BenchContext): Promise<void> {
     const peer = await startFloors(ctx, 'yws', 'yws-peer.ts', 1);
     defer(() => peer.stop());
     let run = 0;
-    for (const load of LOADS) {
+    const picked = ctx.args.editors;
+    for (const load of LOADS.filter((l) => picked.length === 0 || picked.includes(l.editors))) {
       const results: Record<'product' | 'yws', Outcome> = {} as Record<'product' | 'yws', Outcome>;
       for (const which of ['product', 'yws'] as const) {
         const docId = `bench-${++run}`;
@@ -188,7 +203,16 @@ export async function yjs(ctx: BenchContext): Promise<void> {
         );
       }
       const ratio = results.product.p99 / results.yws.p99;
-      const line = `Yjs, ${load.editors} editors × ${load.rate} updates/s each for ${durationMs / 1000} s — ${productLabel(load)}: ${describe(results.product, load, durationMs)}; y-websocket's server: ${describe(results.yws, load, durationMs)}; p99 ×${ratio.toFixed(2)} of y-websocket's.`;
+      let line = `Yjs, ${load.editors} editors × ${load.rate} updates/s each for ${durationMs / 1000} s — ${productLabel(load)}: ${describe(results.product, load, durationMs)}; y-websocket's server: ${describe(results.yws, load, durationMs)}; p99 ×${ratio.toFixed(2)} of y-websocket's.`;
+      if (load.editors === 2 && !load.oneNode) {
+        // Between nodes, RabbitMQ's hop alone: the relay floor at the same message rate.
+        const floor = await hopFloor(ctx, defer, load.editors * load.rate, durationMs);
+        const f = floor.latency;
+        ctx.progress(
+          `  yjs floor: ws→amqplib→ws on quorum queues, 2 processes, ${load.editors * load.rate} msg/s: ${floor.delivered}/${floor.sent}, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`,
+        );
+        line += ` The hop's floor (ws→amqplib→ws between two processes on quorum queues, ${load.editors * load.rate} msg/s): p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms — y-websocket's p99 ×${(f.p99 / results.yws.p99).toFixed(2)}; the product's p99 ×${(results.product.p99 / f.p99).toFixed(2)} of this floor.`;
+      }
       ctx.notes.push(line);
     }
   });
