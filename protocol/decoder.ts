@@ -224,23 +224,26 @@ export class FrameDecoder {
       this.endHeaders();
       return;
     }
-    const text = line.toString('utf8', start, stop);
-    if (text.includes('\r')) throw badEol();
     if ((this.headers?.length ?? 0) >= this.limits.maxHeaders) {
       throw new StompProtocolError(
         StompErrorCode.TOO_MANY_HEADERS,
         `frame has more than ${this.limits.maxHeaders} headers`,
       );
     }
-    const colon = text.indexOf(':');
-    if (colon <= 0) {
+    // Name and value decoded apart (':' is one byte in UTF-8, never inside a character): a kept
+    // value, such as a subscription's destination, is then not a slice holding its whole line.
+    const colon = line.indexOf(COLON, start);
+    if (colon <= start || colon >= stop) {
+      const text = line.toString('utf8', start, stop);
+      if (text.includes('\r')) throw badEol();
       throw new StompProtocolError(
         StompErrorCode.BAD_HEADER,
         `Illegal header: '${printable(text)}'. A header must be of the form <name>:[<value>].`,
       );
     }
-    let name = text.slice(0, colon);
-    let value = text.slice(colon + 1);
+    let name = line.toString('utf8', start, colon);
+    let value = line.toString('utf8', colon + 1, stop);
+    if (name.includes('\r') || value.includes('\r')) throw badEol();
     if (this.escaped) {
       name = unescapeHeader(name, this.version);
       value = unescapeHeader(value, this.version);
@@ -344,6 +347,8 @@ export class FrameDecoder {
     this.partsEndWithCR = false;
   }
 }
+
+const COLON = 0x3a;
 
 function parseCommand(line: Buffer, start: number, stop: number): Command {
   // latin1 is a byte-for-byte decode; a command is ASCII, so anything else simply fails the lookup.

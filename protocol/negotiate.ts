@@ -81,7 +81,9 @@ export function negotiateHeartbeat(
  */
 export function subprotocolVersion(protocols: Iterable<string>): string | false {
   for (const offered of protocols) {
-    if (SUBPROTOCOL_SET.has(offered.toLowerCase())) return offered;
+    if (!SUBPROTOCOL_SET.has(offered.toLowerCase())) continue;
+    // The same text as our constant (the usual case): the constant, so a connection keeps no copy.
+    return STOMP_SUBPROTOCOLS.find((p) => p === offered) ?? offered;
   }
   return false;
 }

@@ -1,3 +1,4 @@
+import { docOfSubscription } from '../destinations/destinations.js';
 import type { DocId, SessionId, UserId } from '../ids.js';
 import type { MessagingDeps } from './messaging-deps.js';
 import type { Subscription } from './subscriptions.js';
@@ -13,14 +14,25 @@ type MembershipDeps = Pick<MessagingDeps, 'registry' | 'router' | 'presence'>;
  */
 export function subscriptionsTo(doc: DocId, subs: Iterable<Subscription>): number {
   let n = 0;
-  for (const sub of subs) if (sub.doc === doc) n++;
+  for (const sub of subs) if (docOf(sub) === doc) n++;
   return n;
+}
+
+/**
+ * The document `sub` belongs to, read from its destination each time: only a SUBSCRIBE, an
+ * UNSUBSCRIBE and a close ask, and a kept copy would be a string per subscription.
+ */
+export function docOf(sub: Subscription): DocId | undefined {
+  return docOfSubscription(sub.destination);
 }
 
 /** The distinct documents of `subs`. */
 export function docsOf(subs: Iterable<Subscription>): Set<DocId> {
   const docs = new Set<DocId>();
-  for (const sub of subs) if (sub.doc !== undefined) docs.add(sub.doc);
+  for (const sub of subs) {
+    const doc = docOf(sub);
+    if (doc !== undefined) docs.add(doc);
+  }
   return docs;
 }
 

@@ -15,7 +15,7 @@ import type { SessionId, UserId } from '../ids.js';
 import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
 import { AckTracker, type Unacked } from './acks.js';
 import { runMessageHandler, runSubscribeHandler } from './app-handlers.js';
-import { docsOf, joinDoc, leaveDoc, subscriptionsTo } from './doc-memberships.js';
+import { docOf, docsOf, joinDoc, leaveDoc, subscriptionsTo } from './doc-memberships.js';
 import { InboxReplay, replaysInbox, type ReplayTarget } from './inbox-replay.js';
 import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
 import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
@@ -212,7 +212,6 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
       destination,
       kind: target.kind,
       ackMode,
-      doc: docOfSubscription(destination),
       matches,
       stream,
     };
@@ -223,9 +222,10 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.deps.subscriptions.add(sub);
     this.deps.metrics.subscriptions.inc();
     const bound = sub.kind === 'broker' ? this.deps.bindings.settled(destination) : undefined;
+    const doc = docOfSubscription(destination);
     const joined =
-      sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs) === 1
-        ? joinDoc(this.deps, this.user, this.id, sub.doc)
+      doc !== undefined && subscriptionsTo(doc, this.subs) === 1
+        ? joinDoc(this.deps, this.user, this.id, doc)
         : undefined;
     // The inbox (or the history) is read only once the broker bound the destination and the
     // registry has the document join: a sender that found the user in no document before that,
@@ -279,8 +279,9 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.deps.subscriptions.remove(sub);
     this.deps.metrics.subscriptions.dec();
     const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
-    if (sub.doc !== undefined && subscriptionsTo(sub.doc, this.subs) === 0)
-      work.push(leaveDoc(this.deps, this.user, this.id, sub.doc));
+    const doc = docOf(sub);
+    if (doc !== undefined && subscriptionsTo(doc, this.subs) === 0)
+      work.push(leaveDoc(this.deps, this.user, this.id, doc));
     if (sub.kind === 'broker') work.push(this.deps.bindings.settled(sub.destination));
     await Promise.all(work);
   }

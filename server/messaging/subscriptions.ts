@@ -1,5 +1,5 @@
 import type { RelayMessage } from '../relay/relay-message.js';
-import type { DocId, SessionId, UserId } from '../ids.js';
+import type { SessionId, UserId } from '../ids.js';
 import { compilePattern, isPattern } from '../destinations/destination-pattern.js';
 import { userSubscriptionOf } from '../destinations/destinations.js';
 import type { SubscriptionStream } from '../history/subscription-stream.js';
@@ -31,7 +31,6 @@ export interface Subscription {
   /** `broker`: /topic and /queue; `user`: the session's own user messages. */
   readonly kind: 'broker' | 'user';
   readonly ackMode: AckMode;
-  readonly doc: DocId | undefined;
   /** For pattern subscriptions: does a concrete destination match? */
   readonly matches: ((destination: string) => boolean) | undefined;
   /** Set when the destination keeps history (SPEC §11): its positioned messages go through it. */

@@ -18,9 +18,20 @@ export interface SessionSocket {
   close(code: number, reason: string): void;
   /** Drops the connection at once. */
   terminate(): void;
-  onMessage(listener: (chunk: Buffer) => void): void;
-  /** Stops reading (flow control): no more `onMessage` until `resume`, beyond what was already read. */
+  /** Reports to `listener` from now on; called once, by the session. */
+  listen(listener: SocketListener): void;
+  /** Stops reading (flow control): no more `socketData` until `resume`, beyond what was already read. */
   pause(): void;
   resume(): void;
-  onClose(listener: () => void): void;
+}
+
+/**
+ * What a transport reports to its session. An object rather than callbacks: a closure and its
+ * context per callback per connection would be a part of an idle session's memory.
+ */
+export interface SocketListener {
+  /** One WebSocket message read. */
+  socketData(chunk: Buffer): void;
+  /** The connection closed (once). */
+  socketClosed(): void;
 }

@@ -26,7 +26,7 @@ import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import type { SessionBeats } from './session-beats.js';
 import { SessionHeartbeat, type HeartbeatPeer } from './session-heartbeat.js';
-import type { SessionSocket } from './session-socket.js';
+import type { SessionSocket, SocketListener } from './session-socket.js';
 import { connectedFrame, FrameRate } from './connected.js';
 
 /** How long a closing socket may take to flush before it is destroyed. */
@@ -44,6 +44,8 @@ export interface SessionDeps {
   readonly admission: ConnectAdmission;
   /** Flow control of the node hop: a session that SENDs stops being read while it is closed. */
   readonly pressure?: RelayPressure;
+  /** Told once, when the session's connection closed (the endpoint's own count of sessions). */
+  readonly ended?: (session: StompSession) => void;
 }
 
 /** The starting point of every session's receipt chain (shared: one promise fewer per session). */
@@ -56,7 +58,7 @@ type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | '
  * frames, RECEIPTs, and the one error boundary (STYLE 3.4): everything thrown while decoding or
  * handling a frame ends here as an ERROR frame plus close code. Nothing escapes into the process.
  */
-export class StompSession implements SessionLink, HeartbeatPeer {
+export class StompSession implements SessionLink, HeartbeatPeer, SocketListener {
   private state: State = 'connecting';
   private readonly decoder: FrameDecoder;
   private authenticated: Principal | undefined;
@@ -86,8 +88,7 @@ export class StompSession implements SessionLink, HeartbeatPeer {
     this.heartbeat = new SessionHeartbeat(deps.beats, this);
     this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
     this.decoder = new FrameDecoder(limits); // kept as given: one limits object for every session
-    socket.onMessage((chunk) => this.onData(chunk));
-    socket.onClose(() => void this.onClose());
+    socket.listen(this);
     this.connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
     }, this.deps.config.limits.connectTimeoutMs);
@@ -109,7 +110,8 @@ export class StompSession implements SessionLink, HeartbeatPeer {
 
   // ---- inbound ----------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  /** SocketListener: one WebSocket message. */
+  socketData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.heartbeat.read();
     try {
@@ -370,6 +372,12 @@ export class StompSession implements SessionLink, HeartbeatPeer {
   }
 
   private closing: Promise<void> | undefined;
+
+  /** SocketListener: the connection closed. */
+  socketClosed(): void {
+    void this.onClose();
+    this.deps.ended?.(this);
+  }
 
   private onClose(): Promise<void> {
     this.closing ??= (async () => {

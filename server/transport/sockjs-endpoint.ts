@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../log.js';
-import type { SessionSocket } from './session-socket.js';
+import type { SessionSocket, SocketListener } from './session-socket.js';
 import type { WsEndpoint } from './ws-endpoint.js';
 
 /** Spring's SockJS heart-beat and disconnect delays (AbstractSockJsService defaults). */
@@ -11,7 +11,7 @@ const DISCONNECT_DELAY_MS = 5_000;
 
 /** A SockJS connection as a SessionSocket. Over SockJS every frame is text (as in Spring). */
 class SockJsSocket implements SessionSocket {
-  private listener: ((chunk: Buffer) => void) | undefined;
+  private listener: SocketListener | undefined;
   /** Messages that came while paused: the sockjs package cannot stop its transports from reading. */
   private held: Buffer[] | undefined;
 
@@ -42,13 +42,14 @@ class SockJsSocket implements SessionSocket {
     this.conn.destroy();
   }
 
-  onMessage(listener: (chunk: Buffer) => void): void {
+  listen(listener: SocketListener): void {
     this.listener = listener;
     this.conn.on('data', (text: string) => {
       const chunk = Buffer.from(text, 'utf8');
       if (this.held) this.held.push(chunk);
-      else listener(chunk);
+      else listener.socketData(chunk);
     });
+    this.conn.on('close', () => listener.socketClosed());
   }
 
   pause(): void {
@@ -60,7 +61,7 @@ class SockJsSocket implements SessionSocket {
     this.held = undefined;
     if (!held) return;
     for (let i = 0; i < held.length; i++) {
-      this.listener?.(held[i] as Buffer);
+      this.listener?.socketData(held[i] as Buffer);
       // The listener may have paused again (TypeScript cannot see that).
       const again = this.held as Buffer[] | undefined;
       if (again) {
@@ -69,10 +70,6 @@ class SockJsSocket implements SessionSocket {
         return;
       }
     }
-  }
-
-  onClose(listener: () => void): void {
-    this.conn.on('close', listener);
   }
 }
 

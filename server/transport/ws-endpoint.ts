@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type Server } from 'ws';
 import { subprotocolVersion } from '../../protocol/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -10,7 +10,7 @@ import type { SessionSocket } from './session-socket.js';
 import { ConnectAdmission } from './connect-admission.js';
 import { sessionBeats } from './session-beats.js';
 import { StompSession, type SessionDeps } from './session.js';
-import { WsSocket } from './ws-socket.js';
+import { RelayWebSocket, WsSocket } from './ws-socket.js';
 
 /**
  * The STOMP endpoint: WebSocket upgrades at WS_PATH (and WS_PATH/websocket, the raw WebSocket of a
@@ -18,13 +18,13 @@ import { WsSocket } from './ws-socket.js';
  * connection limit. Everything after the handshake is StompSession's.
  */
 export class WsEndpoint {
-  private readonly wss: WebSocketServer;
+  private readonly wss: Server<typeof RelayWebSocket>;
   private readonly sessions = new Set<StompSession>();
   private accepting = true;
   private readonly deps: SessionDeps;
 
   constructor(
-    deps: Omit<SessionDeps, 'beats' | 'admission'> & {
+    deps: Omit<SessionDeps, 'beats' | 'admission' | 'ended'> & {
       readonly config: Config;
       readonly metrics: Metrics;
       readonly log: Logger;
@@ -35,6 +35,10 @@ export class WsEndpoint {
       ...deps,
       beats: sessionBeats(),
       admission: new ConnectAdmission(deps.config.limits.maxPendingConnects, false),
+      ended: (session) => {
+        this.sessions.delete(session);
+        this.deps.metrics.connections.dec();
+      },
     };
     const { limits } = deps.config;
     this.wss = new WebSocketServer({
@@ -47,6 +51,7 @@ export class WsEndpoint {
       // 'close' listener per connection.
       clientTracking: false,
       handleProtocols: (protocols) => subprotocolVersion(protocols),
+      WebSocket: RelayWebSocket,
     });
   }
 
@@ -101,7 +106,7 @@ export class WsEndpoint {
     }
   }
 
-  private accept(ws: WebSocket, tcp: Duplex, query: URLSearchParams): void {
+  private accept(ws: RelayWebSocket, tcp: Duplex, query: URLSearchParams): void {
     // A burst is held (corked) up to a quarter of what makes a slow consumer, so it never looks like one.
     const holdBytes = Math.min(16 * 1024, Math.floor(this.deps.config.limits.maxOutboundBytes / 4));
     this.adopt(new WsSocket(ws, tcp, holdBytes), randomUUID(), query);
@@ -112,10 +117,6 @@ export class WsEndpoint {
     const session = new StompSession(socket, sessionId, query, this.deps);
     this.sessions.add(session);
     this.deps.metrics.connections.inc();
-    socket.onClose(() => {
-      this.sessions.delete(session);
-      this.deps.metrics.connections.dec();
-    });
   }
 
   get isAccepting(): boolean {

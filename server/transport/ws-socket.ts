@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
-import type { SessionSocket } from './session-socket.js';
+import { WebSocket } from 'ws';
+import type { SessionSocket, SocketListener } from './session-socket.js';
 import { releaseAtTickEnd, type Held } from './tick-cork.js';
 
 /**
@@ -12,7 +12,7 @@ export class WsSocket implements SessionSocket, Held {
   private corked = false;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: RelayWebSocket,
     /** The TCP socket under `ws` (from the upgrade). */
     private readonly tcp?: Duplex,
     /**
@@ -21,9 +21,7 @@ export class WsSocket implements SessionSocket, Held {
      */
     private readonly holdBytes = 16 * 1024,
   ) {
-    ws.on('error', () => {
-      // 'close' follows; the session cleans up there
-    });
+    ws.on('error', ignoreError);
   }
 
   get bufferedAmount(): number {
@@ -78,10 +76,11 @@ export class WsSocket implements SessionSocket, Held {
     this.ws.terminate();
   }
 
-  onMessage(listener: (chunk: Buffer) => void): void {
-    this.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-      listener(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
-    });
+  listen(listener: SocketListener): void {
+    // Functions shared by every connection; ws calls them with the RelayWebSocket as `this`.
+    this.ws.listener = listener;
+    this.ws.on('message', onWsMessage);
+    this.ws.on('close', onWsClose);
   }
 
   pause(): void {
@@ -91,10 +90,26 @@ export class WsSocket implements SessionSocket, Held {
   resume(): void {
     this.ws.resume();
   }
+}
 
-  onClose(listener: () => void): void {
-    this.ws.on('close', listener);
-  }
+/** The endpoint's WebSocket class (ws's `WebSocket` option): one field for its session's listener. */
+export class RelayWebSocket extends WebSocket {
+  listener: SocketListener | undefined = undefined;
+}
+
+// ws calls a listener with the WebSocket it was added to as `this`: a RelayWebSocket, by `listen`.
+function onWsMessage(this: WebSocket, data: WebSocket.RawData): void {
+  (this as RelayWebSocket).listener?.socketData(
+    Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data),
+  );
+}
+
+function onWsClose(this: WebSocket): void {
+  (this as RelayWebSocket).listener?.socketClosed();
+}
+
+function ignoreError(): void {
+  // 'close' follows; the session cleans up there
 }
 
 /** Shared send options: one object per frame adds up on a fan-out. */

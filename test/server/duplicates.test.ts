@@ -62,7 +62,6 @@ describe('a second copy of a message', function () {
       destination,
       kind: destination.startsWith('/user/') ? 'user' : 'broker',
       ackMode: 'auto',
-      doc: undefined,
       matches: undefined,
       stream: undefined,
     };

@@ -132,7 +132,6 @@ function sub(id: string, s: SessionHandle, destination: string): Subscription {
     destination,
     kind: 'user',
     ackMode: 'auto',
-    doc: undefined,
     matches: LocalSubscriptions.matcherFor(destination),
     stream: undefined,
   };
