@@ -37,6 +37,11 @@ export class InboxReplay {
     private readonly target: ReplayTarget,
   ) {}
 
+  /** Holds nothing and no replay is running: the session may let it go. */
+  isIdle(): boolean {
+    return this.holding === undefined && this.again === undefined;
+  }
+
   /** Holds live deliveries to `sub` until its replay has run; call before it can receive any. */
   hold(sub: Subscription): void {
     (this.holding ??= new Map()).set(sub, []);

@@ -240,6 +240,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     if (started) work.push(started);
     else if (replays) work.push(whenReady(() => this.inbox.replay(sub)));
     const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+    if (this._inbox?.isIdle() === true) this._inbox = undefined; // made again by the next replay
     if (failed) {
       // No RECEIPT: the subscription is undone before the ERROR tells the client.
       await this.unsubscribe(id).catch((err: unknown) =>

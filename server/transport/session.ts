@@ -185,15 +185,19 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
       return;
     }
     const done = Promise.all([this.receipts, effect]);
-    this.receipts = done.then(
-      ([, extra]) =>
+    const chained: Promise<unknown> = done.then(
+      ([, extra]) => {
         this.write({
           command: 'RECEIPT',
           headers: extra ? [['receipt-id', receipt], ...extra] : [['receipt-id', receipt]],
           body: EMPTY_BODY,
-        }),
+        });
+        // The last RECEIPT is out: an idle session keeps no settled promise.
+        if (this.receipts === chained) this.receipts = SETTLED;
+      },
       (err: unknown) => this.fail(err, receipt),
     );
+    this.receipts = chained;
   }
 
   /** DISCONNECT: RECEIPT when asked for (after every earlier receipt), else Spring's ERROR "Session closed.". */
