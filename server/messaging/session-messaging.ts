@@ -227,11 +227,9 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
       doc !== undefined && subscriptionsTo(doc, this.subs) === 1
         ? joinDoc(this.deps, this.user, this.id, doc)
         : undefined;
-    // The inbox (or the history) is read only once the broker bound the destination and the
-    // registry has the document join: a sender that found the user in no document before that,
-    // and stored its message, then finds the user in its nudge (SPEC §5). Read in parallel, the
-    // take could reach Redis before the join (the registry writes a turn's updates at its end),
-    // and such a message stayed in the inbox until the next subscription.
+    // The inbox (or history) is read once the destination is bound and the registry has the join:
+    // a sender that found the user in no document before that, and stored, finds it in its nudge
+    // (SPEC §5). Read in parallel, the take could reach Redis before the join.
     const first = [bound, joined].filter((p) => p !== undefined);
     const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
       first.length > 0 ? Promise.all(first).then(run) : run();

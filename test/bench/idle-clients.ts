@@ -16,6 +16,8 @@ const mode = process.env.MODE === 'raw' ? 'raw' : 'stomp';
 const loginPrefix = process.env.LOGIN_PREFIX ?? 'idle';
 const concurrency = Number(process.env.CONCURRENCY ?? 200);
 const heartbeatMs = Number(process.env.HEARTBEAT_MS ?? 10_000);
+/** Users per document (DOC_USERS, default 10): fewer stand for a node holding a few users of each. */
+const docUsers = Math.max(1, Number(process.env.DOC_USERS ?? 10));
 
 const stomp: LeanStompClient[] = [];
 const raw: WebSocket[] = [];
@@ -86,7 +88,7 @@ await inBatches(count, concurrency, async (i) => {
     });
     stomp.push(c);
     // As a user of the demo: its document's chat and presence (documents of 10 users).
-    const doc = `${loginPrefix}-d${Math.floor(i / 10)}`;
+    const doc = `${loginPrefix}-d${Math.floor(i / docUsers)}`;
     await c.subscribe(`/user/${doc}/queue/chat`, 'chat', 30_000);
     await c.subscribe(`/topic/docs/${doc}/presence`, 'presence', 30_000);
   } catch (err) {

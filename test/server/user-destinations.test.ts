@@ -107,6 +107,25 @@ describe('/user destinations', () => {
     await waitFor(() => present() === 'wendy', 'jules to leave');
   });
 
+  it('keeps a session in a document while any of its subscriptions to it remains', async () => {
+    const jo = await connect('joan');
+    const chat = await jo.subscribeWithReceipt('/user/12/queue/chat');
+    const topic = await jo.subscribeWithReceipt('/topic/docs/12/presence');
+    const sessionsIn12 = async () =>
+      (await n.node.registry.presence('12')).find((e) => e.userId === 'joan')?.sessions ?? 0;
+    expect(await sessionsIn12()).to.equal(1);
+    // An UNSUBSCRIBE's RECEIPT comes once its registry work is done.
+    const unsubscribe = (inbox: typeof chat, receipt: string) => {
+      const done = new Promise((resolve) => jo.client.watchForReceipt(receipt, resolve));
+      inbox.subscription.unsubscribe({ receipt });
+      return done;
+    };
+    await unsubscribe(chat, 'leave-chat');
+    expect(await sessionsIn12()).to.equal(1, 'still in document 12 by its presence subscription');
+    await unsubscribe(topic, 'leave-topic');
+    expect(await sessionsIn12()).to.equal(0);
+  });
+
   it('encodes a user name containing / as %2F, as Spring does', async () => {
     const u = await connect('org/eve');
     const inbox = await u.subscribeWithReceipt('/user/queue/x');
