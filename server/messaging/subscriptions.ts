@@ -60,7 +60,8 @@ export interface SubscriptionHooks {
  * exact destinations are one Map lookup; pattern subscriptions are checked one by one.
  */
 export class LocalSubscriptions {
-  private readonly broker = new Map<string, Bucket>();
+  /** Exact destination → its subscriptions: one held as itself (a node has many documents with one local subscriber each). */
+  private readonly broker = new Map<string, Members<Subscription>>();
   private readonly brokerPatterns = new Map<string, Bucket>();
   /**
    * user → their `/user/...` subscriptions on this node, all destinations together: a user has
@@ -108,10 +109,15 @@ export class LocalSubscriptions {
   add(sub: Subscription): void {
     this.count++;
     if (sub.kind === 'broker') {
-      const map = sub.matches ? this.brokerPatterns : this.broker;
-      let bucket = map.get(sub.destination);
+      if (sub.matches === undefined) {
+        const first = !this.broker.has(sub.destination);
+        addMember(this.broker, sub.destination, sub);
+        if (first) this.hooks.firstSubscriber(sub.destination);
+        return;
+      }
+      let bucket = this.brokerPatterns.get(sub.destination);
       if (!bucket) {
-        map.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
+        this.brokerPatterns.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
         this.hooks.firstSubscriber(sub.destination);
       }
       bucket.subs.add(sub);
@@ -122,12 +128,17 @@ export class LocalSubscriptions {
 
   remove(sub: Subscription): void {
     if (sub.kind === 'broker') {
-      const map = sub.matches ? this.brokerPatterns : this.broker;
-      const bucket = map.get(sub.destination);
+      if (sub.matches === undefined) {
+        if (!removeMember(this.broker, sub.destination, sub)) return;
+        this.count--;
+        if (!this.broker.has(sub.destination)) this.hooks.lastSubscriberGone(sub.destination);
+        return;
+      }
+      const bucket = this.brokerPatterns.get(sub.destination);
       if (!bucket?.subs.delete(sub)) return;
       this.count--;
       if (bucket.subs.size === 0) {
-        map.delete(sub.destination);
+        this.brokerPatterns.delete(sub.destination);
         this.hooks.lastSubscriberGone(sub.destination);
       }
       return;
@@ -139,7 +150,8 @@ export class LocalSubscriptions {
   broadcastTargets(destination: string): Subscription[] {
     const out: Subscription[] = [];
     const exact = this.broker.get(destination);
-    if (exact) for (const s of exact.subs) out.push(s);
+    if (exact instanceof Set) for (const s of exact) out.push(s);
+    else if (exact !== undefined) out.push(exact);
     for (const bucket of this.brokerPatterns.values()) {
       if (bucket.matches?.(destination)) for (const s of bucket.subs) out.push(s);
     }
