@@ -79,6 +79,26 @@ describe('session indexes', function () {
     expect(index.isEmpty()).to.equal(true);
   });
 
+  it('the registry index answers the same for a document with one user as with many', function () {
+    const index = new SessionIndex();
+    expect(index.joinDoc('d2', 'carol', 's1')).to.equal(true);
+    expect(index.joinDoc('d2', 'carol', 's1')).to.equal(false);
+    expect(index.leaveDoc('d2', 'dave', 's1')).to.equal(false);
+    expect(index.joinDoc('d2', 'carol', 's2')).to.equal(true);
+    expect(index.joinDoc('d2', 'carol', 's2')).to.equal(false);
+    expect(index.sessions('carol', 'd2')).to.equal(2);
+    expect(index.sessions('dave', 'd2')).to.equal(0);
+    expect(index.docUsers('d2')).to.deep.equal([['carol', 2]]);
+    expect(index.snapshot().docs).to.deep.equal([['d2', 'carol', 2]]);
+    expect(index.leaveDoc('d2', 'carol', 's3')).to.equal(false);
+    expect(index.leaveDoc('d2', 'carol', 's1')).to.equal(true);
+    expect(index.sessions('carol', 'd2')).to.equal(1);
+    expect(index.leaveDoc('d2', 'carol', 's1')).to.equal(false);
+    expect(index.leaveDoc('d2', 'carol', 's2')).to.equal(true);
+    expect(index.docUsers('d2')).to.deep.equal([]);
+    expect(index.isEmpty()).to.equal(true);
+  });
+
   it('a user message reaches every matching subscription of the user, by session when asked', function () {
     const subs = new LocalSubscriptions({ firstSubscriber() {}, lastSubscriberGone() {} });
     const s1 = session('s1', 'alice'),
