@@ -97,6 +97,11 @@ export class FrameDecoder {
     this.version = v;
   }
 
+  /** Between frames, holding nothing (no half-read frame, no CR waiting for its LF, no failure). */
+  get atRest(): boolean {
+    return this.state === BETWEEN_FRAMES && !this.pendingCR && this.failure === undefined;
+  }
+
   /** Bytes received for the incomplete frame, if any. Never more than `maxFrameBytes`. */
   get bufferedBytes(): number {
     return this.frameBytes + this.partsBytes;

@@ -60,7 +60,8 @@ type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | '
  */
 export class StompSession implements SessionLink, HeartbeatPeer, SocketListener {
   private state: State = 'connecting';
-  private readonly decoder: FrameDecoder;
+  /** Made on the first bytes, let go at a heart-beat while nothing is half read (see sendHeartbeat). */
+  private decoder: FrameDecoder | undefined;
   private authenticated: Principal | undefined;
   private messaging: SessionMessaging | undefined;
   private negotiated: StompVersion = '1.2';
@@ -87,7 +88,6 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
     const { limits } = deps.config;
     this.heartbeat = new SessionHeartbeat(deps.beats, this);
     this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
-    this.decoder = new FrameDecoder(limits); // kept as given: one limits object for every session
     socket.listen(this);
     this.connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
@@ -115,7 +115,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
     if (this.state === 'closed') return;
     this.heartbeat.read();
     try {
-      for (const event of this.decoder.push(chunk)) {
+      for (const event of (this.decoder ??= this.newDecoder()).push(chunk)) {
         if (event.kind === 'heartbeat') continue;
         this.deps.metrics.frameIn(event.frame.command);
         this.rate.count();
@@ -254,7 +254,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
         await this.messaging.close();
         return;
       }
-      this.decoder.setVersion(version);
+      this.decoder?.setVersion(version);
       const serverBeat = this.deps.config.heartbeat;
       this.state = 'connected';
       this.write(connectedFrame(version, serverBeat, this.id, principal));
@@ -279,6 +279,16 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
 
   sendHeartbeat(): void {
     this.send(HEARTBEAT_EOL, false);
+    // Nothing went out for a period, so the session is likely idle: its decoder goes until the
+    // next bytes (~150 bytes an idle session does not hold), unless a frame is half read.
+    if (this.state === 'connected' && this.decoder?.atRest === true) this.decoder = undefined;
+  }
+
+  private newDecoder(): FrameDecoder {
+    const decoder = new FrameDecoder(this.deps.config.limits); // kept as given: one limits object for every session
+    // Made again after CONNECT: its version is the negotiated one.
+    if (this.state === 'connected') decoder.setVersion(this.negotiated);
+    return decoder;
   }
 
   heartbeatTimedOut(): void {
@@ -388,7 +398,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
       this.state = 'closed';
       this.clearTimers();
       this.pending = undefined;
-      this.decoder.reset();
+      this.decoder = undefined;
       try {
         await this.messaging?.close();
       } catch (err) {

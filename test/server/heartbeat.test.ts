@@ -28,6 +28,30 @@ describe('heart-beats', () => {
     s.close();
   });
 
+  it('reads a frame split around its own heart-beats, and frames after an idle spell by the negotiated version', async () => {
+    // STOMP 1.0 unescapes nothing: a header value `a\\cb` stays as written only if the decoder
+    // made after an idle spell (the server let its first one go) still knows the version.
+    const s = await openRaw(n.url, ['v10.stomp']);
+    s.send('CONNECT\naccept-version:1.0\nheart-beat:0,100\nlogin:idle-decoder\n\n\0');
+    await s.next('CONNECTED');
+    const beats = () => s.raw.filter((m) => m.toString() === '\n').length;
+    s.send('SUBSCRIBE\nid:1\ndestination:/topic/idle-decoder\nreceipt:r1\n\n\0');
+    await s.next('RECEIPT');
+    const idle = beats();
+    await waitFor(() => beats() >= idle + 2, 'two server heart-beats while the session is idle', 2000);
+    s.send('SEND\ndestination:/topic/idle-decoder\nx-raw:a\\cb\n\none\0');
+    await s.next('MESSAGE');
+    const wire = s.raw.map((b) => b.toString()).find((t) => t.startsWith('MESSAGE'));
+    expect(wire).to.contain('\nx-raw:a\\cb\n');
+    // Half a frame, then server beats, then the rest: the half must not be let go.
+    s.send('SEND\ndestination:/topic/idle-');
+    const half = beats();
+    await waitFor(() => beats() >= half + 2, 'two server heart-beats with half a frame read', 2000);
+    s.send('decoder\n\ntwo\0');
+    expect((await s.next('MESSAGE')).body.toString()).to.equal('two');
+    s.close();
+  });
+
   it('disconnects a client that stops sending after the negotiated interval plus grace', async () => {
     const s = await openRaw(n.url);
     s.send('CONNECT\naccept-version:1.2\nheart-beat:100,0\nlogin:silent\n\n\0');
