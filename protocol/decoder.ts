@@ -229,18 +229,13 @@ export class FrameDecoder {
       this.endHeaders();
       return;
     }
-    if ((this.headers?.length ?? 0) >= this.limits.maxHeaders) {
-      throw new StompProtocolError(
-        StompErrorCode.TOO_MANY_HEADERS,
-        `frame has more than ${this.limits.maxHeaders} headers`,
-      );
-    }
     // Name and value decoded apart (':' is one byte in UTF-8, never inside a character): a kept
     // value, such as a subscription's destination, is then not a slice holding its whole line.
     const colon = line.indexOf(COLON, start);
     if (colon <= start || colon >= stop) {
       const text = line.toString('utf8', start, stop);
       if (text.includes('\r')) throw badEol();
+      this.checkHeaderCount();
       throw new StompProtocolError(
         StompErrorCode.BAD_HEADER,
         `Illegal header: '${printable(text)}'. A header must be of the form <name>:[<value>].`,
@@ -249,6 +244,7 @@ export class FrameDecoder {
     let name = line.toString('utf8', start, colon);
     let value = line.toString('utf8', colon + 1, stop);
     if (name.includes('\r') || value.includes('\r')) throw badEol();
+    this.checkHeaderCount();
     if (this.escaped) {
       name = unescapeHeader(name, this.version);
       value = unescapeHeader(value, this.version);
@@ -256,6 +252,16 @@ export class FrameDecoder {
     (this.headers ??= []).push([name, value]);
     // STOMP 1.2 "Repeated Header Entries": only the first occurrence counts.
     if (name === 'content-length' && this.contentLengthHeader === undefined) this.contentLengthHeader = value;
+  }
+
+  /** The errors keep their order: a bad EOL, then too many headers, then a malformed header. */
+  private checkHeaderCount(): void {
+    if ((this.headers?.length ?? 0) >= this.limits.maxHeaders) {
+      throw new StompProtocolError(
+        StompErrorCode.TOO_MANY_HEADERS,
+        `frame has more than ${this.limits.maxHeaders} headers`,
+      );
+    }
   }
 
   private endHeaders(): void {

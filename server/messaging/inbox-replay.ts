@@ -56,7 +56,13 @@ export class InboxReplay {
     try {
       do {
         this.again?.delete(sub);
+        if (!this.target.isCurrent(sub)) return;
         const stored = await this.deps.store.take(this.user, sub.destination);
+        if (!this.target.isCurrent(sub)) {
+          // Ended while the take ran (UNSUBSCRIBE, close): what it took waits for the next one.
+          for (const msg of stored) await this.deps.store.append(this.user, sub.destination, msg);
+          return;
+        }
         for (const msg of stored) {
           this.deps.metrics.offlineReplayed.inc();
           this.target.writeReplayed(sub, msg, undefined);

@@ -114,6 +114,8 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
   socketData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.heartbeat.read();
+    // A client's heart-beat to a session without a decoder: nothing to decode, none to make.
+    if (this.decoder === undefined && onlyHeartbeats(chunk)) return;
     try {
       for (const event of (this.decoder ??= this.newDecoder()).push(chunk)) {
         if (event.kind === 'heartbeat') continue;
@@ -287,7 +289,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
   private newDecoder(): FrameDecoder {
     const decoder = new FrameDecoder(this.deps.config.limits); // kept as given: one limits object for every session
     // Made again after CONNECT: its version is the negotiated one.
-    if (this.state === 'connected') decoder.setVersion(this.negotiated);
+    if (this.state === 'connected' || this.state === 'disconnecting') decoder.setVersion(this.negotiated);
     return decoder;
   }
 
@@ -422,6 +424,19 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
 }
 
 const ignore = (): void => {};
+
+/** Only heart-beat EOLs ("\n" or "\r\n"), what an idle client sends. */
+function onlyHeartbeats(chunk: Buffer): boolean {
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i];
+    if (b === LF) continue;
+    if (b !== CR || chunk[i + 1] !== LF) return false;
+    i++;
+  }
+  return chunk.length > 0;
+}
+const LF = 0x0a;
+const CR = 0x0d;
 
 function toRelayError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;

@@ -36,8 +36,7 @@ export class WsEndpoint {
       beats: sessionBeats(),
       admission: new ConnectAdmission(deps.config.limits.maxPendingConnects, false),
       ended: (session) => {
-        this.sessions.delete(session);
-        this.deps.metrics.connections.dec();
+        if (this.sessions.delete(session)) this.deps.metrics.connections.dec();
       },
     };
     const { limits } = deps.config;

@@ -353,6 +353,13 @@ describe('FrameDecoder', () => {
         StompErrorCode.BAD_HEADER,
         "Illegal header: ':value'. A header must be of the form <name>:[<value>].",
       );
+      // The next line's colon is not this line's.
+      expectRejects(
+        'SEND\nno-colon\nx:y\n\n\0',
+        StompErrorCode.BAD_HEADER,
+        "Illegal header: 'no-colon'. A header must be of the form <name>:[<value>].",
+      );
+      expectRejects('SEND\na\rb:c\n\n\0', StompErrorCode.BAD_EOL);
     });
 
     it('rejects a negative or non-numeric content-length', () => {
@@ -514,6 +521,11 @@ describe('FrameDecoder', () => {
           { limits },
         );
         expectRejects(withHeaders(4), StompErrorCode.TOO_MANY_HEADERS, 'frame has more than 3 headers', { limits });
+      });
+
+      it('names a bad EOL before too many headers, and too many headers before a malformed one', () => {
+        expectRejects('SEND\na:1\nb:2\nc:3\nd:4\re\n\n\0', StompErrorCode.BAD_EOL, undefined, { limits });
+        expectRejects('SEND\na:1\nb:2\nc:3\nno-colon\n\n\0', StompErrorCode.TOO_MANY_HEADERS, undefined, { limits });
       });
 
       it('counts repeated headers', () => {

@@ -39,6 +39,9 @@ describe('heart-beats', () => {
     await s.next('RECEIPT');
     const idle = beats();
     await waitFor(() => beats() >= idle + 2, 'two server heart-beats while the session is idle', 2000);
+    // The client's own beats, then a frame.
+    s.send('\n');
+    s.send('\r\n');
     s.send('SEND\ndestination:/topic/idle-decoder\nx-raw:a\\cb\n\none\0');
     await s.next('MESSAGE');
     const wire = s.raw.map((b) => b.toString()).find((t) => t.startsWith('MESSAGE'));
@@ -49,6 +52,12 @@ describe('heart-beats', () => {
     await waitFor(() => beats() >= half + 2, 'two server heart-beats with half a frame read', 2000);
     s.send('decoder\n\ntwo\0');
     expect((await s.next('MESSAGE')).body.toString()).to.equal('two');
+    // A CR whose LF comes after server beats is still one EOL.
+    s.send('\r');
+    const cr = beats();
+    await waitFor(() => beats() >= cr + 2, 'two server heart-beats with a CR read', 2000);
+    s.send('\nSEND\ndestination:/topic/idle-decoder\n\nthree\0');
+    expect((await s.next('MESSAGE')).body.toString()).to.equal('three');
     s.close();
   });
 

@@ -36,4 +36,41 @@ describe('inbox replay', () => {
     const again = await replay.takeCopies(sub);
     expect(again.map((c) => [c.msg.id, c.epoch, c.offset])).to.deep.equal([['m1', 'e1', 1]]);
   });
+
+  it('keeps the inbox of a subscription that ended before or during its replay', async () => {
+    const store = new MemoryOfflineStore({ maxPerUser: 10, retentionMs: 60_000 });
+    const msg = (id: string): RelayMessage => ({
+      id,
+      target: { kind: 'user', user: 'u' },
+      destination: '/queue/x',
+      headers: [],
+      body: Buffer.from(id),
+      origin: 'n1',
+      sentAt: Date.now(),
+    });
+    await store.append('u', DEST, msg('m1'));
+    await store.append('u', DEST, msg('m2'));
+    let current = false;
+    const written: string[] = [];
+    const replay = new InboxReplay({ store, metrics: new Metrics(), log: silentLogger }, 'u', {
+      writeReplayed: (_sub, m) => written.push(m.id),
+      isCurrent: () => current,
+    });
+    const sub = { id: 's1', destination: DEST, kind: 'user' } as Subscription;
+    // Ended before its replay ran (UNSUBSCRIBE while the SUBSCRIBE waited for its join).
+    replay.hold(sub);
+    await replay.replay(sub);
+    // Ended while the take ran.
+    current = true;
+    replay.hold(sub);
+    const running = replay.replay(sub);
+    current = false;
+    await running;
+    expect(written).to.deep.equal([]);
+    current = true;
+    replay.hold(sub);
+    await replay.replay(sub);
+    expect(written).to.deep.equal(['m1', 'm2']);
+    expect(replay.isIdle()).to.equal(true);
+  });
 });
