@@ -361,6 +361,17 @@ export class FrameDecoder {
 
 const COLON = 0x3a;
 
+/** Only heart-beat EOLs ("\n" or "\r\n"): what an idle client sends, nothing a decoder must see. */
+export function isOnlyHeartbeats(chunk: Buffer): boolean {
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i];
+    if (b === LF) continue;
+    if (b !== CR || chunk[i + 1] !== LF) return false;
+    i++;
+  }
+  return chunk.length > 0;
+}
+
 function parseCommand(line: Buffer, start: number, stop: number): Command {
   // latin1 is a byte-for-byte decode; a command is ASCII, so anything else simply fails the lookup.
   const text = line.toString('latin1', start, stop);

@@ -7,6 +7,7 @@ import {
   encodeFrame,
   encodeHead,
   header,
+  isOnlyHeartbeats,
   negotiateHeartbeat,
   negotiateVersion,
   parseHeartbeat,
@@ -115,7 +116,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
     if (this.state === 'closed') return;
     this.heartbeat.read();
     // A client's heart-beat to a session without a decoder: nothing to decode, none to make.
-    if (this.decoder === undefined && onlyHeartbeats(chunk)) return;
+    if (this.decoder === undefined && isOnlyHeartbeats(chunk)) return;
     try {
       for (const event of (this.decoder ??= this.newDecoder()).push(chunk)) {
         if (event.kind === 'heartbeat') continue;
@@ -424,19 +425,6 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
 }
 
 const ignore = (): void => {};
-
-/** Only heart-beat EOLs ("\n" or "\r\n"), what an idle client sends. */
-function onlyHeartbeats(chunk: Buffer): boolean {
-  for (let i = 0; i < chunk.length; i++) {
-    const b = chunk[i];
-    if (b === LF) continue;
-    if (b !== CR || chunk[i + 1] !== LF) return false;
-    i++;
-  }
-  return chunk.length > 0;
-}
-const LF = 0x0a;
-const CR = 0x0d;
 
 function toRelayError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;

@@ -5,6 +5,7 @@ import {
   StompErrorCode,
   StompProtocolError,
   header,
+  isOnlyHeartbeats,
 } from '../../protocol/index.js';
 import type { DecodeEvent, Frame } from '../../protocol/index.js';
 import { HEARTBEAT, decodePieces, expectDecodes, expectRejects, frame, plain } from './feed.js';
@@ -340,6 +341,12 @@ describe('FrameDecoder', () => {
       expect(message).to.equal("Unknown command '\\x01\\x7FA\\tB\\0\\u202E'");
       const long = expectRejects(`${'X'.repeat(200)}\n`, StompErrorCode.UNKNOWN_COMMAND);
       expect(long).to.equal(`Unknown command '${'X'.repeat(64)}…'`);
+    });
+
+    it('tells a chunk of heart-beat EOLs only from one a decoder must see', () => {
+      for (const text of ['\n', '\r\n', '\n\r\n\n']) expect(isOnlyHeartbeats(Buffer.from(text))).to.equal(true);
+      for (const text of ['', '\r', '\n\r', '\r\r\n', 'S', '\nSEND'])
+        expect(isOnlyHeartbeats(Buffer.from(text))).to.equal(false);
     });
 
     it('rejects a header line without a colon or with an empty name', () => {
