@@ -1,5 +1,13 @@
 import type { DocId, SessionId, UserId } from '../ids.js';
-import { addMember, memberCount, removeMember, type Members } from '../members.js';
+import {
+  addMember,
+  hasMember,
+  memberCount,
+  removeMember,
+  withMember,
+  withoutMember,
+  type Members,
+} from '../members.js';
 
 /** One node's registrations as counts, the form Redis keeps (RedisRegistry.resync writes it). */
 export interface SessionSnapshot {
@@ -47,14 +55,8 @@ export class SessionIndex {
       );
       return true;
     }
-    const held = users.sessions;
-    if (held instanceof Set) {
-      if (held.has(sessionId)) return false;
-      held.add(sessionId);
-      return true;
-    }
-    if (held === sessionId) return false;
-    users.sessions = new Set([held, sessionId]);
+    if (hasMember(users.sessions, sessionId)) return false;
+    users.sessions = withMember(users.sessions, sessionId);
     return true;
   }
 
@@ -68,14 +70,10 @@ export class SessionIndex {
       return removed;
     }
     if (users.user !== userId) return false;
-    const held = users.sessions;
-    if (!(held instanceof Set)) {
-      if (held !== sessionId) return false;
-      this.#docs.delete(docId);
-      return true;
-    }
-    if (!held.delete(sessionId)) return false;
-    if (held.size === 1) users.sessions = held.values().next().value as SessionId;
+    if (!hasMember(users.sessions, sessionId)) return false;
+    const left = withoutMember(users.sessions, sessionId);
+    if (left === undefined) this.#docs.delete(docId);
+    else users.sessions = left;
     return true;
   }
 
