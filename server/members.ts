@@ -21,7 +21,7 @@ export function withMember<T>(held: Members<T> | undefined, member: T): Members<
 export function withoutMember<T>(held: Members<T>, member: T): Members<T> | undefined {
   if (!(held instanceof Set)) return undefined;
   held.delete(member);
-  return held.size === 1 ? (held.values().next().value) : held;
+  return held.size === 1 ? held.values().next().value : held;
 }
 
 /** Adds `member` to the set stored under `key`; true when it was not in it yet. */
