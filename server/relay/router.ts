@@ -50,7 +50,7 @@ const MAX_ANNOUNCED = 500;
 const MAX_BATCHED = 500;
 /**
  * Messages a node remembers having delivered (deliverAll), against a broker's redelivery (a
- * channel lost) or a sender's re-publish (a confirm lost): ~10 MiB at most; at the highest rates
+ * channel lost) or a sender's re-publish (a confirm lost): ~14 MiB at most (~220 B an entry); at the highest rates
  * only a second or two of traffic (docs/guarantees.md). Kept for the node rather than for each
  * session: an idle session holds nothing for it, a busy one no ring of its own.
  */
@@ -59,6 +59,8 @@ const RECENT_DELIVERIES = 65_536;
 const LONGEST_REMEMBERED_ID = 256;
 /** What a broadcast's entry names instead of its subscriptions: it reached all of them at once. */
 const EVERY_SUBSCRIBER = 0;
+/** Between id and destination in a `broadcasts` signal's entry: no STOMP destination starts with NUL. */
+const BATCHED_KEY = '\u0000';
 
 /** The relay message a batched broadcast stands for (its only header is its content type). */
 function batchedMessage(m: BatchedBroadcast, origin: NodeId, sentAt: number): RelayMessage {
@@ -163,7 +165,7 @@ export class MessageRouter {
         return;
       case 'broadcasts':
         // Own ones were delivered locally when they were accepted.
-        if (from !== this.deps.nodeId) for (const m of signal.messages) this.deliverBatched(m, from, signal.sentAt);
+        if (from !== this.deps.nodeId) this.deliverBatched(signal.messages, from, signal.sentAt);
         return;
     }
   };
@@ -178,9 +180,23 @@ export class MessageRouter {
     await this.routeUserMessage({ ...msg, rerouted: true }, [from], true);
   };
 
-  private deliverBatched(m: BatchedBroadcast, origin: NodeId, sentAt: number): void {
-    const targets = this.deps.subscriptions.broadcastTargets(m.destination);
-    if (targets.length > 0) this.deliverAll(targets, batchedMessage(m, origin, sentAt));
+  /**
+   * A `broadcasts` signal's messages. The duplicate check keeps one entry for the whole signal,
+   * named by its first message in the signals' own key space: a redelivery brings every message
+   * again, and their ids are the sending node's, never a client's. One entry per notice filled
+   * the check's ring with presence notices (~14 MiB a node) on a node of many small documents.
+   */
+  private deliverBatched(messages: readonly BatchedBroadcast[], origin: NodeId, sentAt: number): void {
+    const first = messages[0];
+    if (first === undefined) return;
+    const key = remembered(`${first.id}\u0000${BATCHED_KEY}${first.destination}`);
+    if (this.recent.has(key, EVERY_SUBSCRIBER)) {
+      this.deps.metrics.duplicatesSuppressed.inc();
+      return;
+    }
+    for (const m of messages)
+      this.writeAll(this.deps.subscriptions.broadcastTargets(m.destination), batchedMessage(m, origin, sentAt));
+    this.recent.add(key, EVERY_SUBSCRIBER);
   }
 
   /** This node saw the user's presence change: its cached routes are no longer to be trusted. */
@@ -255,7 +271,8 @@ export class MessageRouter {
     const stamped = this.deps.history?.stamp(msg);
     if (stamped) return stamped.then((m) => this.publishBroadcast(m));
     this.deps.metrics.broadcastPublished.inc();
-    this.deliverAll(this.deps.subscriptions.broadcastTargets(destination), msg);
+    // Not remembered: made here with a fresh id, it can come back through no hop.
+    this.writeAll(this.deps.subscriptions.broadcastTargets(destination), msg);
     return this.batchedBroadcasts.add(batched);
   }
 
@@ -379,20 +396,36 @@ export class MessageRouter {
       this.deps.metrics.duplicatesSuppressed.inc();
       return 0;
     }
+    if (broadcast) {
+      const written = this.writeAll(subs, msg);
+      this.recent.add(id, EVERY_SUBSCRIBER);
+      return written;
+    }
     let written = 0;
     let fresh = 0;
     for (const s of subs) {
-      if (!broadcast && !this.recent.add(id, s.serial)) {
+      if (!this.recent.add(id, s.serial)) {
         this.deps.metrics.duplicatesSuppressed.inc();
         written++;
         continue;
       }
       if (s.session.deliver(s, msg)) fresh++;
     }
-    if (broadcast) this.recent.add(id, EVERY_SUBSCRIBER);
-    // Once per message and node: the deliveries of one fan-out are written in the same moment.
-    if (fresh > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
+    this.observeLatency(msg, fresh);
     return written + fresh;
+  }
+
+  /** Writes `msg` to each subscription, with no duplicate check; how many took it. */
+  private writeAll(subs: readonly Subscription[], msg: RelayMessage): number {
+    let written = 0;
+    for (const s of subs) if (s.session.deliver(s, msg)) written++;
+    this.observeLatency(msg, written);
+    return written;
+  }
+
+  private observeLatency(msg: RelayMessage, written: number): void {
+    // Once per message and node: the deliveries of one fan-out are written in the same moment.
+    if (written > 0) this.deps.metrics.deliveryLatency.observe((Date.now() - msg.sentAt) / 1000);
   }
 }
 

@@ -124,6 +124,31 @@ describe('a second copy of a message', function () {
     expect(await suppressed(metrics)).to.equal(1);
   });
 
+  it("of a node's batched broadcasts (a redelivered signal) goes nowhere, and a client's id cannot stand for them", async function () {
+    const { router, subs, written, metrics } = await node();
+    const s = session('a', 'alice', written);
+    subscribe(subs, s, 's1', '/topic/docs/1/presence');
+    subscribe(subs, s, 's2', '/topic/docs/2/presence');
+    const notice = (id: string, doc: number) => ({
+      id,
+      destination: `/topic/docs/${doc}/presence`,
+      contentType: 'application/json',
+      body: Buffer.from('{}'),
+    });
+    // A client's broadcast with the id of the notice to come, on its destination.
+    await router.onRelayed(broadcast('n2-1', '/topic/docs/1/presence'));
+    const signal = {
+      kind: 'broadcasts',
+      messages: [notice('n2-1', 1), notice('n2-2', 2)],
+      sentAt: Date.now(),
+    } as const;
+    router.onSignal(signal, 'n2');
+    router.onSignal(signal, 'n2'); // a broker redelivery
+    router.onSignal({ ...signal, messages: [notice('n2-3', 1)] }, 'n2');
+    expect(written).to.deep.equal(['a s1 n2-1', 'a s1 n2-1', 'a s2 n2-2', 'a s1 n2-3']);
+    expect(await suppressed(metrics)).to.equal(1);
+  });
+
   it('is recognised by a long message-id too (kept as its digest)', async function () {
     const { router, subs, written } = await node();
     subscribe(subs, session('a', 'alice', written), 's1', '/user/queue/chat');
