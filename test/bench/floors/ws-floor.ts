@@ -6,6 +6,9 @@
  *   /idle  holds the connection (the floor of the idle-connection cost); with `?beat=<ms>` it
  *          sends a heart-beat (one "\n") on each connection every <ms>, as a STOMP server does,
  *          from one timer for all of them
+ *   /stomp the floor of a STOMP session's start (the reconnect storm's floor): CONNECTED to a
+ *          CONNECT, a RECEIPT to a frame that asks for one, heart-beats as on /idle?beat=10000;
+ *          nothing kept, routed or registered
  *   /ctl   `{"op":"push","count":n,"payload":"…"}`: sends the payload to every sink `count`
  *          times (with `count` > 1 each copy is re-stamped `<i> 0 ` so it can be counted), then
  *          answers `{"op":"pushed"}`.
@@ -32,6 +35,7 @@ function beatEvery(ms: number): void {
     for (let k = slot; k < beating.length; k += 10) if (beating[k]!.readyState === 1) beating[k]!.send('\n');
   }, ms / 10);
 }
+const CONNECTED = 'CONNECTED\nversion:1.2\nheart-beat:10000,10000\n\n\0';
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 65536 * 4 + 4096 });
 
 const server = http.createServer((req, res) => {
@@ -47,7 +51,7 @@ const server = http.createServer((req, res) => {
 
 server.on('upgrade', (req, socket, head: Buffer) => {
   const [path, query] = (req.url ?? '/').split('?');
-  if (path !== '/echo' && path !== '/sink' && path !== '/idle' && path !== '/ctl') {
+  if (!['/echo', '/sink', '/idle', '/stomp', '/ctl'].includes(path ?? '')) {
     socket.destroy();
     return;
   }
@@ -62,6 +66,17 @@ server.on('upgrade', (req, socket, head: Buffer) => {
         beatEvery(beat);
         ws.on('message', () => undefined); // heart-beats in: received and dropped, as the product does
       }
+    } else if (path === '/stomp') {
+      beating.push(ws);
+      beatEvery(10_000);
+      ws.on('message', (data: Buffer) => {
+        const frame = data.toString('latin1');
+        if (frame.startsWith('CONNECT')) ws.send(CONNECTED);
+        else {
+          const receipt = /\nreceipt:([^\n]*)\n/.exec(frame)?.[1];
+          if (receipt !== undefined) ws.send(`RECEIPT\nreceipt-id:${receipt}\n\n\0`);
+        }
+      });
     } else if (path === '/sink') {
       sinks.add(ws);
       ws.on('close', () => sinks.delete(ws));

@@ -7,10 +7,12 @@
  * (prom-client's p99 and max over 2 s windows: a scrape of /metrics at 15,000 sessions stalls a
  * node ~10 ms itself, so faster sampling would measure the bench), and that every user message
  * accepted during the storm reaches its user (a sender on B writes to every tenth user, 200/s).
+ * Its floor, run first with the same clients: the same storm between three bare servers that
+ * answer CONNECT and receipts and nothing more.
  */
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { startProduct, withCleanup, type BenchContext } from '../context.js';
+import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
 import { LeanStompClient } from '../lean-stomp-client.js';
 import { sleep } from '../load.js';
 import { rabbitPids, REPO_ROOT, spawnChild, sumCpu, type BenchChild } from '../processes.js';
@@ -64,48 +66,111 @@ async function nodeOutput(node: BenchChild): Promise<{ publishes: number; messag
   }
 }
 
+/** Storm clients in child processes, holding their sessions on the first of `urls` (see storm-clients.ts). */
+interface Holders {
+  readonly children: BenchChild[];
+  /** Per child: ms from its first close until its every session was subscribed again. */
+  readonly resubscribedMs: number[];
+  readonly closing: {
+    chatDistinct: number;
+    chatTotal: number;
+    retries: number;
+    closedEarly: number;
+    problems: string[];
+  }[];
+}
+
+async function holdSessions(
+  ctx: BenchContext,
+  urls: readonly string[],
+  sessions: number,
+  defer: (f: () => Promise<unknown>) => void,
+  label: string,
+): Promise<Holders> {
+  const held: Holders = { children: [], resubscribedMs: [], closing: [] };
+  const t0 = performance.now();
+  const started = await Promise.all(
+    Array.from({ length: Math.ceil(sessions / PER_HOLDER) }, (_, h) =>
+      spawnChild({
+        name: `storm-clients-${h + 1}`,
+        args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/storm-clients.ts')],
+        env: {
+          URLS: urls.join(','),
+          COUNT: String(Math.min(PER_HOLDER, sessions - h * PER_HOLDER)),
+          LOGIN_PREFIX: `storm${h}`,
+        },
+        noPort: true,
+        startTimeoutMs: 300_000,
+        onJson: (e) => {
+          if (e.msg === 'resubscribed') held.resubscribedMs.push(Number(e.ms));
+          if (e.msg === 'closing') held.closing.push(e as unknown as Holders['closing'][number]);
+        },
+      }),
+    ),
+  );
+  held.children.push(...started);
+  defer(() => Promise.all(started.map((x) => x.stop())));
+  const seconds = (performance.now() - t0) / 1000;
+  ctx.progress(
+    `  storm: ${sessions.toLocaleString('en-US')} sessions on ${label} in ${seconds.toFixed(1)} s (${Math.round(sessions / seconds)}/s)`,
+  );
+  return held;
+}
+
+/**
+ * Kills the server the sessions are on. `allBackMs`: from the first close until every session was
+ * subscribed again (NaN past two minutes).
+ */
+async function killAndWait(held: Holders, victim: BenchChild): Promise<{ allBackMs: number; killedAt: number }> {
+  for (const h of held.children) h.process.kill('SIGUSR2');
+  await sleep(100);
+  const killedAt = performance.now();
+  victim.process.kill('SIGKILL');
+  const deadline = killedAt + 120_000;
+  while (held.resubscribedMs.length < held.children.length && performance.now() < deadline) await sleep(100);
+  const allBackMs = held.resubscribedMs.length === held.children.length ? Math.max(...held.resubscribedMs) : NaN;
+  return { allBackMs, killedAt };
+}
+
+/**
+ * The same storm against three bare `ws` servers that answer CONNECT and receipts and nothing more
+ * (ws-floor.ts `/stomp`): what the clients' reconnects, back-off and handshakes cost on this
+ * machine, whatever the server. Returns the time until all were back and the CPU per reconnect of
+ * the two servers and of the clients, in ms.
+ */
+async function floorStorm(ctx: BenchContext, sessions: number): Promise<{ allBackMs: number; cpu: number[] }> {
+  return withCleanup(async (defer) => {
+    const floors = await startFloors(ctx, 'stormf', 'ws-floor.ts', 3);
+    defer(() => floors.stop());
+    const urls = floors.nodes.map((n) => `ws://127.0.0.1:${n.port}/stomp`);
+    const held = await holdSessions(ctx, urls, sessions, defer, 'bare server A');
+    await sleep(2000);
+    const groups = [floors.nodes.slice(1).map((n) => n.pid), held.children.map((x) => x.pid)];
+    const cpu0 = groups.map(sumCpu);
+    const { allBackMs } = await killAndWait(held, floors.nodes[0]!);
+    const cpu = groups.map((pids, i) => (sumCpu(pids) - cpu0[i]!) / 1000 / sessions);
+    ctx.progress(
+      `  storm floor: every session back on bare server B or C ${(allBackMs / 1000).toFixed(1)} s after the first close; CPU per reconnect ${cpu[0]!.toFixed(2)} ms servers, ${cpu[1]!.toFixed(2)} ms clients`,
+    );
+    return { allBackMs, cpu };
+  });
+}
+
 export async function storm(ctx: BenchContext): Promise<void> {
   const sessions = ctx.args.stormSessions;
+  const floor = await floorStorm(ctx, sessions);
   await withCleanup(async (defer) => {
     const product = await startProduct(ctx, 'storm', 3, 'cluster', { NODE_TTL_MS: '3000' });
     defer(() => product.stop());
     const [a, b, c] = product.nodes as [BenchChild, BenchChild, BenchChild];
-    const urls = [0, 1, 2].map((i) => product.wsUrl(i)).join(',');
-    const holderCount = Math.ceil(sessions / PER_HOLDER);
-    const resubscribedMs: number[] = [];
-    const closing: {
-      chatDistinct: number;
-      chatTotal: number;
-      retries: number;
-      closedEarly: number;
-      problems: string[];
-    }[] = [];
-    const t0 = performance.now();
-    const holders = await Promise.all(
-      Array.from({ length: holderCount }, (_, h) =>
-        spawnChild({
-          name: `storm-clients-${h + 1}`,
-          args: ['--import', 'tsx', path.join(REPO_ROOT, 'test/bench/storm-clients.ts')],
-          env: {
-            URLS: urls,
-            COUNT: String(Math.min(PER_HOLDER, sessions - h * PER_HOLDER)),
-            LOGIN_PREFIX: `storm${h}`,
-          },
-          noPort: true,
-          startTimeoutMs: 300_000,
-          onJson: (e) => {
-            if (e.msg === 'resubscribed') resubscribedMs.push(Number(e.ms));
-            if (e.msg === 'closing') closing.push(e as unknown as (typeof closing)[number]);
-          },
-        }),
-      ),
+    const held = await holdSessions(
+      ctx,
+      [0, 1, 2].map((i) => product.wsUrl(i)),
+      sessions,
+      defer,
+      'node A',
     );
-    defer(() => Promise.all(holders.map((x) => x.stop())));
-    const connectSeconds = (performance.now() - t0) / 1000;
-    ctx.progress(
-      `  storm: ${sessions.toLocaleString('en-US')} sessions on node A in ${connectSeconds.toFixed(1)} s (${Math.round(sessions / connectSeconds)}/s)`,
-    );
-
+    const { children: holders, closing } = held;
     // Every tenth user of the storm gets numbered chat messages from a sender on B, across the kill.
     const sender = await LeanStompClient.connect({ url: product.wsUrl(1), login: 'storm-sender' });
     defer(() => sender.close());
@@ -152,14 +217,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     };
     const cpu0 = Object.values(groups).map(sumCpu);
     const output0 = await Promise.all([b, c].map(nodeOutput));
-    for (const h of holders) h.process.kill('SIGUSR2');
-    await sleep(100);
-    const killedAt = performance.now();
-    a.process.kill('SIGKILL');
-    ctx.progress('  storm: node A killed (SIGKILL)');
+    ctx.progress('  storm: killing node A (SIGKILL)');
+    const { allBackMs, killedAt } = await killAndWait(held, a);
     const deadline = killedAt + 120_000;
-    while (resubscribedMs.length < holderCount && performance.now() < deadline) await sleep(100);
-    const allBackMs = resubscribedMs.length === holderCount ? Math.max(...resubscribedMs) : NaN;
     // Counted up to here: the presence sampling below is the bench's own load.
     const commands = commandsSince(commands0, await redisCommands(redis));
     const output = await Promise.all([b, c].map(nodeOutput));
@@ -205,9 +265,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const maxes = delays.map((d) => d.max).filter(Number.isFinite);
     const line =
       `Reconnect storm: ${sessions.toLocaleString('en-US')} sessions on node A (of 3), kill -9 of A: every session subscribed again on B or C ` +
-      `${(allBackMs / 1000).toFixed(1)} s after the first close, presence of ${sample.length} sampled documents right ${(presenceMs / 1000).toFixed(1)} s after the kill ` +
+      `${(allBackMs / 1000).toFixed(1)} s after the first close (bare servers: ${(floor.allBackMs / 1000).toFixed(1)} s, ×${(allBackMs / floor.allBackMs).toFixed(2)}), presence of ${sample.length} sampled documents right ${(presenceMs / 1000).toFixed(1)} s after the kill ` +
       `(target ≤ 10 s, with 0.5–2.5 s of client back-off); ${(commands.total / sessions).toFixed(1)} Redis commands per reconnect from the kill until all were back (the machine's Redis, all callers, the sender's included: ${commands.top}); ` +
-      `CPU per reconnect in ms from the kill until all were back: ${cpuPerReconnect}; ` +
+      `CPU per reconnect in ms from the kill until all were back: ${cpuPerReconnect} (bare servers B and C ${floor.cpu[0]!.toFixed(2)}, their clients ${floor.cpu[1]!.toFixed(2)}); ` +
       `B and C per reconnect: ${perReconnect('publishes')} AMQP messages published, ${perReconnect('messages')} MESSAGE frames written; ` +
       `event-loop delay of B and C: worst p99 ${(p99s.at(-1) ?? NaN).toFixed(0)} ms, worst max ${Math.max(...maxes).toFixed(0)} ms (target p99 ≤ 200 ms); ` +
       `${retries} reconnects refused and retried; user messages accepted ${accepted}, received ${received} distinct (${copies} copies): lost ${accepted - received}.`;
