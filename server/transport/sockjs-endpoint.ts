@@ -40,6 +40,9 @@ class SockJsSocket implements SessionSocket {
 
   terminate(): void {
     this.conn.destroy();
+    // sockjs's destroy() drops every listener, 'close' too: the session would never hear of it
+    // (an xhr-polling client that went away held its session and its connection count for good).
+    this.listener?.socketClosed();
   }
 
   listen(listener: SocketListener): void {

@@ -64,6 +64,22 @@ describe('SockJS on the STOMP endpoint', () => {
     });
   }
 
+  it('counts open connections in stomp_connections, back to none once WebSocket and SockJS clients close', async () => {
+    const connections = async () => {
+      const text = await (await fetch(`${n.http}/metrics`)).text();
+      return Number(/^stomp_connections (\S+)$/m.exec(text)?.[1]);
+    };
+    await waitFor(async () => (await connections()) === 0, 'no connection left by earlier tests');
+    const ws = await connectClient(n.url, { login: 'gauge-ws' });
+    const polling = await sockJsClient(`${n.http}/ws`, 'gauge-polling', ['xhr-polling']);
+    const sockWs = await sockJsClient(`${n.http}/ws`, 'gauge-sockjs-ws', ['websocket']);
+    expect(await connections()).to.equal(3);
+    await ws.disconnect();
+    await polling.client.deactivate();
+    await sockWs.client.deactivate();
+    await waitFor(async () => (await connections()) === 0, 'stomp_connections back to 0', 15_000);
+  });
+
   it('keeps the raw WebSocket at /ws/websocket too', async () => {
     const c = await connectClient(`${n.url}/websocket`, { login: 'raw-at-websocket' });
     expect(c.connected.headers['user-name']).to.equal('raw-at-websocket');
