@@ -73,4 +73,46 @@ describe('inbox replay', () => {
     expect(written).to.deep.equal(['m1', 'm2']);
     expect(replay.isIdle()).to.equal(true);
   });
+
+  it('holds live messages only for the subscription replaying, and writes them after its stored ones', async () => {
+    const store = new MemoryOfflineStore({ maxPerUser: 10, retentionMs: 60_000 });
+    const msg = (id: string, destination: string): RelayMessage => ({
+      id,
+      target: { kind: 'user', user: 'u' },
+      destination,
+      headers: [],
+      body: Buffer.from(id),
+      origin: 'n1',
+      sentAt: Date.now(),
+    });
+    const other = '/user/queue/y';
+    await store.append('u', other, msg('stored-1', '/queue/y'));
+    await store.append('u', other, msg('stored-2', '/queue/y'));
+    // The second subscription's take waits until released.
+    let release = (): void => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const take = store.take.bind(store);
+    store.take = async (user, destination) => {
+      if (destination === other) await gate;
+      return take(user, destination);
+    };
+    const written: string[] = [];
+    const replay = new InboxReplay({ store, metrics: new Metrics(), log: silentLogger }, 'u', {
+      writeReplayed: (sub, m) => written.push(`${sub.id} ${m.id}`),
+      isCurrent: () => true,
+    });
+    const live = { id: 's1', destination: DEST, kind: 'user' } as Subscription;
+    const replaying = { id: 's2', destination: other, kind: 'user' } as Subscription;
+    replay.hold(live);
+    await replay.replay(live); // s1 subscribed before, its inbox empty: live from now on
+    replay.hold(replaying);
+    const running = replay.replay(replaying);
+    // A live message for each while s2's take is in flight: s1's is written at once, s2's waits.
+    expect(replay.held(live)).to.equal(undefined);
+    replay.held(replaying)?.push(msg('live-2', '/queue/y'));
+    release();
+    await running;
+    expect(written).to.deep.equal(['s2 stored-1', 's2 stored-2', 's2 live-2']);
+    expect(replay.isIdle()).to.equal(true);
+  });
 });

@@ -36,6 +36,25 @@ describe('raw STOMP over WebSocket', () => {
     s.close();
   });
 
+  it('sends RECEIPTs in the order of their frames, also once an earlier run of RECEIPTs is out', async () => {
+    const s = await connectRaw(n.url, 'order');
+    // A user SUBSCRIBE's receipt waits for its inbox take; a SEND to a topic nobody holds has
+    // nothing to wait for, so only the session's chain keeps its RECEIPT behind.
+    const run = (k: number) =>
+      `SUBSCRIBE\nid:u${k}\ndestination:/user/queue/o${k}\nreceipt:sub-${k}\n\n\0` +
+      `SEND\ndestination:/topic/none\nreceipt:send-${k}\n\nx\0`;
+    const receipts = async (count: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) ids.push(header(await s.next('RECEIPT'), 'receipt-id') ?? '');
+      return ids;
+    };
+    s.send(run(1));
+    expect(await receipts(2)).to.deep.equal(['sub-1', 'send-1']);
+    s.send(run(2) + run(3));
+    expect(await receipts(4)).to.deep.equal(['sub-2', 'send-2', 'sub-3', 'send-3']);
+    s.close();
+  });
+
   it('escapes and unescapes header values per STOMP 1.2', async () => {
     const s = await connectRaw(n.url, 'esc');
     s.send('SUBSCRIBE\nid:1\ndestination:/topic/esc\n\n\0');
