@@ -12,10 +12,12 @@
  *   /ctl   `{"op":"push","count":n,"payload":"…"}`: sends the payload to every sink `count`
  *          times (with `count` > 1 each copy is re-stamped `<i> 0 ` so it can be counted), then
  *          answers `{"op":"pushed"}`.
- *   GET /stats  {"rss","heapUsed","connections"}
+ *   GET /stats  {"rss","heapUsed","connections","loopP99Ms","loopMaxMs"}: the event-loop delay
+ *          since the last /stats, measured as prom-client measures a product node's
  * Prints `{"msg":"floor listening","port"}` and `{"msg":"ready"}` like a product node.
  */
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serveFloor } from './serve.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -35,14 +37,19 @@ function beatEvery(ms: number): void {
     for (let k = slot; k < beating.length; k += 10) if (beating[k]!.readyState === 1) beating[k]!.send('\n');
   }, ms / 10);
 }
+// As prom-client's nodejs_eventloop_lag_* gauges on a product node.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 const CONNECTED = 'CONNECTED\nversion:1.2\nheart-beat:10000,10000\n\n\0';
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 65536 * 4 + 4096 });
 
 const server = http.createServer((req, res) => {
   if (req.url === '/stats') {
     const m = process.memoryUsage();
+    const loop = { loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 };
+    loopDelay.reset();
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, connections: wss.clients.size }));
+    res.end(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, connections: wss.clients.size, ...loop }));
     return;
   }
   res.statusCode = 404;
