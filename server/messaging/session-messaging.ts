@@ -13,13 +13,13 @@ import { RelayError } from '../errors.js';
 import { resumePosition, streamReceiptHeaders } from '../history/node-history.js';
 import type { SessionId, UserId } from '../ids.js';
 import type { MessagePosition, RelayMessage } from '../relay/relay-message.js';
-import { AckTracker, type Unacked } from './acks.js';
 import { runMessageHandler, runSubscribeHandler } from './app-handlers.js';
 import { docOf, docsOf, joinDoc, leaveDoc, subscriptionsTo } from './doc-memberships.js';
 import { InboxReplay, replaysInbox, type ReplayTarget } from './inbox-replay.js';
 import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
 import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
 import { notAccepted, outgoing, required } from './send-frames.js';
+import { SessionAcks } from './session-acks.js';
 import {
   LocalSubscriptions,
   subscriptionSerial,
@@ -44,10 +44,9 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   // Collections are made on first use (an empty Map costs ~170 bytes; most sessions are idle). The
   // subscriptions are replaced, not changed: an array of exactly its length, a fixed list to loop.
   private subs: readonly Subscription[] = NO_SUBSCRIPTIONS;
-  private _acks: AckTracker | undefined;
+  private _acks: SessionAcks | undefined;
   private _transactions: Transactions | undefined;
   private _inbox: InboxReplay | undefined;
-  private _nacks: Map<string, number> | undefined;
   private _sendTargets: Map<string, SendTarget> | undefined;
   private closed = false;
 
@@ -62,17 +61,14 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   private subscription(id: string): Subscription | undefined {
     return this.subs.find((sub) => sub.id === id);
   }
-  private get acks(): AckTracker {
-    return (this._acks ??= new AckTracker());
+  private get acks(): SessionAcks {
+    return (this._acks ??= new SessionAcks(this.deps, this.user, this));
   }
   private get transactions(): Transactions {
     return (this._transactions ??= new Transactions(this.deps.limits.maxTransactionFrames));
   }
   private get inbox(): InboxReplay {
     return (this._inbox ??= new InboxReplay(this.deps, this.user, this));
-  }
-  private get nacks(): Map<string, number> {
-    return (this._nacks ??= new Map());
   }
   private get sendTargets(): Map<string, SendTarget> {
     return (this._sendTargets ??= new Map());
@@ -277,7 +273,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     sub.stream?.close();
     this.deps.subscriptions.remove(sub);
     this.deps.metrics.subscriptions.dec();
-    const work: Promise<unknown>[] = [this.keepUnacked(this.acks.drain(sub))];
+    const work: Promise<unknown>[] = this._acks ? [this._acks.keepUnacked(sub)] : [];
     const doc = docOf(sub);
     if (doc !== undefined && subscriptionsTo(doc, this.subs) === 0)
       work.push(leaveDoc(this.deps, this.user, this.id, doc));
@@ -321,17 +317,11 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     ];
     if (position !== undefined) headers.push(['x-epoch', position.epoch], ['x-offset', String(position.offset)]);
     if (sub.ackMode !== 'auto') {
-      if (this.acks.pendingFor(sub) >= this.deps.limits.maxUnackedPerSubscription) {
-        this.link.fail(
-          new RelayError(
-            'TOO_MANY_UNACKED',
-            `more than ${this.deps.limits.maxUnackedPerSubscription} unacknowledged messages on subscription ${sub.id}`,
-          ),
-        );
+      const ackId = this.acks.track(sub, msg);
+      if (ackId instanceof RelayError) {
+        this.link.fail(ackId);
         return false;
       }
-      const ackId = this.acks.nextAckId();
-      this.acks.add({ ackId, sub, msg });
       if (this.link.version === '1.2') headers.push(['ack', ackId]);
     }
     this.deps.metrics.deliveries.inc();
@@ -344,46 +334,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   // ---- ACK / NACK -------------------------------------------------------------------------
 
   private ack(frame: Frame): Promise<void> {
-    return this.prepareAck(frame)();
-  }
-
-  /** Checks an ACK/NACK's headers now; settling runs later (at once, or at COMMIT). */
-  private prepareAck(frame: Frame): () => Promise<void> {
-    const ids =
-      this.link.version === '1.2'
-        ? { ackId: required(frame, 'id') }
-        : { messageId: required(frame, 'message-id'), ...optional('subscription', header(frame, 'subscription')) };
-    return async () => {
-      const entry = this.acks.find(ids);
-      if (!entry) return; // already settled, or never ours: nothing to do (Spring ignores ACKs altogether)
-      const settled = this.acks.settle(entry);
-      if (frame.command === 'ACK') {
-        for (const e of settled) this._nacks?.delete(e.msg.id);
-        return;
-      }
-      await Promise.all(settled.map((e) => this.redeliver(e)));
-    };
-  }
-
-  /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES times, then dead-letter. */
-  private async redeliver(entry: Unacked): Promise<void> {
-    const attempts = (this.nacks.get(entry.msg.id) ?? 0) + 1;
-    if (attempts > this.deps.limits.maxRedeliveries || !this.subs.includes(entry.sub)) {
-      this.nacks.delete(entry.msg.id);
-      this.deps.metrics.deadLettered.inc();
-      this.deps.log.warn({ id: entry.msg.id, destination: entry.sub.destination }, 'message dead-lettered after NACKs');
-      return;
-    }
-    this.nacks.set(entry.msg.id, attempts);
-    this.write(entry.sub, { ...entry.msg, redelivered: true }, entry.sub.stream ? entry.msg.position : undefined);
-  }
-
-  /** Unacknowledged user and queue messages go to the user's next subscription (SPEC §3). */
-  private async keepUnacked(entries: readonly Unacked[]): Promise<void> {
-    for (const { sub, msg } of entries) {
-      if (sub.kind === 'broker' && !sub.destination.startsWith('/queue/')) continue; // topics are not kept
-      await this.deps.store.append(this.user, sub.destination, { ...msg, redelivered: true });
-    }
+    return this.acks.prepare(frame, this.link.version)();
   }
 
   // ---- transactions -----------------------------------------------------------------------
@@ -399,7 +350,9 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
    */
   private async commit(tx: string): Promise<void> {
     const frames = this.transactions.take(tx);
-    const effects = frames.map((f) => (f.command === 'SEND' ? this.prepareSend(f) : this.prepareAck(f)));
+    const effects = frames.map((f) =>
+      f.command === 'SEND' ? this.prepareSend(f) : this.acks.prepare(f, this.link.version),
+    );
     // Every effect runs, even if one throws at once: the checks above already passed for all.
     await Promise.all(effects.map((run) => Promise.resolve().then(run)));
   }
@@ -411,7 +364,7 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     if (this.closed) return;
     this.closed = true;
     this._transactions?.clear();
-    const work: Promise<unknown>[] = this._acks ? [this.keepUnacked(this._acks.drain())] : [];
+    const work: Promise<unknown>[] = this._acks ? [this._acks.keepUnacked()] : [];
     const docs = docsOf(this.subs);
     for (const sub of this.subs) {
       sub.stream?.close();
@@ -444,7 +397,3 @@ function ignore(): void {}
 
 const DONE: Promise<void> = Promise.resolve();
 const NO_SUBSCRIPTIONS: readonly Subscription[] = [];
-
-function optional(name: string, value: string | undefined): Record<string, string> {
-  return value === undefined ? {} : { [name]: value };
-}
