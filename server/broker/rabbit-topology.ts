@@ -46,7 +46,7 @@ export function assertNodeId(nodeId: string): void {
  *   (SPEC §5). Not exclusive and not auto-delete, so it outlives its node's connection and
  *   messages sent during a restart wait in it; `x-expires` reclaims queues of ids that never return.
  * - `broadcastExchange` `{prefix}broadcast`: topic, durable; routing key from the destination.
- * - `nodeBroadcastExchange(id)` `{prefix}node-broadcast.{id}`: fanout, auto-delete, bound to the
+ * - `nodeBroadcastExchange(id)` `{prefix}node-broadcast.{id}`: fanout, transient, auto-delete, bound to the
  *   node queue; the node's broadcast bindings hang off it instead of off the queue, so a node that
  *   starts again deletes it and with it every binding of its previous run (which it cannot list),
  *   without touching the queue's messages. Auto-delete removes it once the queue expires.
@@ -89,7 +89,13 @@ export const RELAY_EXCHANGE_TYPE = 'direct';
 export const BROADCAST_EXCHANGE_TYPE = 'topic';
 export const NODE_BROADCAST_EXCHANGE_TYPE = 'fanout';
 export const DURABLE_EXCHANGE: Options.AssertExchange = { durable: true, autoDelete: false };
-export const NODE_BROADCAST_EXCHANGE: Options.AssertExchange = { durable: true, autoDelete: true };
+/**
+ * Transient: its bindings are then kept in memory only, which costs RabbitMQ a third of a durable
+ * binding's CPU (a reconnect storm makes one per document and node). A node declares it and binds
+ * its keys again at every connect (BroadcastBindings.restore), so only a full RabbitMQ restart
+ * loses it until then, and broadcasts are not kept anyway.
+ */
+export const NODE_BROADCAST_EXCHANGE: Options.AssertExchange = { durable: false, autoDelete: true };
 
 /**
  * Declaration options of a node queue; `expiresMs` becomes `x-expires`. A quorum queue is

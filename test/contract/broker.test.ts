@@ -288,6 +288,35 @@ describe('RabbitBroker on RabbitMQ', function () {
       await waitFor(() => b.got.some((m) => m.id === after.id), 'a broadcast after reconnect');
     });
 
+    it('declares its broadcast exchange and bindings again when RabbitMQ lost them while it was away (a restart of every member)', async function () {
+      link = await Link.open(TEST_AMQP_URL);
+      const a = node('direct');
+      const b = node('linked', { url: link.url(TEST_AMQP_URL), ...fast });
+      await a.broker.start(async (m) => void a.got.push(m));
+      await b.broker.start(async (m) => void b.got.push(m));
+      await b.broker.bind('/topic/restart');
+      await b.broker.bind('/topic/other/*');
+
+      await link.down();
+      await waitFor(() => !b.broker.isReady(), 'b to notice the lost connection');
+      // What a restart of the whole RabbitMQ does to a transient exchange and its bindings.
+      const conn = await connect(TEST_AMQP_URL);
+      try {
+        const ch = await conn.createChannel();
+        await ch.deleteExchange(topology.nodeBroadcastExchange(b.id));
+      } finally {
+        await conn.close();
+      }
+      await link.up();
+      await waitFor(() => b.broker.isReady(), 'b to reconnect');
+
+      const casts = ['/topic/restart', '/topic/other/x'].map((destination) =>
+        relayMessage(a.id, { target: { kind: 'broadcast' }, destination }),
+      );
+      for (const cast of casts) await a.broker.publish(cast);
+      await waitFor(() => casts.every((c) => b.got.some((m) => m.id === c.id)), 'both broadcasts after reconnect');
+    });
+
     it('republishes unconfirmed messages after a cut, in order, and resolves every send', async function () {
       link = await Link.open(TEST_AMQP_URL);
       const a = node('direct');
