@@ -59,8 +59,11 @@ const RECENT_DELIVERIES = 65_536;
 const LONGEST_REMEMBERED_ID = 256;
 /** What a broadcast's entry names instead of its subscriptions: it reached all of them at once. */
 const EVERY_SUBSCRIBER = 0;
-/** Between id and destination in a `broadcasts` signal's entry: no STOMP destination starts with NUL. */
-const BATCHED_KEY = '\u0000';
+/**
+ * `broadcasts` signals a node remembers having delivered, by the id of their first message: one
+ * per other node's turn with presence changes, so this many is seconds of a reconnect storm.
+ */
+const RECENT_SIGNALS = 8_192;
 
 /** The relay message a batched broadcast stands for (its only header is its content type). */
 function batchedMessage(m: BatchedBroadcast, origin: NodeId, sentAt: number): RelayMessage {
@@ -93,6 +96,8 @@ export class MessageRouter {
   );
   /** (message id, subscription serial) pairs delivered lately; a broadcast's is (id and destination, 0) (see deliverAll). */
   private readonly recent = new RecentIds<number>(RECENT_DELIVERIES);
+  /** The first message ids of `broadcasts` signals delivered lately (see deliverBatched). */
+  private readonly recentSignals = new RecentIds<number>(RECENT_SIGNALS);
   /** Small broadcasts of this turn for the other nodes (broadcastBatched). */
   private readonly batchedBroadcasts = new TurnBatch<BatchedBroadcast>(MAX_BATCHED, (messages) =>
     this.deps.broker.signal('all', { kind: 'broadcasts', messages, sentAt: Date.now() }),
@@ -182,21 +187,25 @@ export class MessageRouter {
 
   /**
    * A `broadcasts` signal's messages. The duplicate check keeps one entry for the whole signal,
-   * named by its first message in the signals' own key space: a redelivery brings every message
-   * again, and their ids are the sending node's, never a client's. One entry per notice filled
-   * the check's ring with presence notices (~14 MiB a node) on a node of many small documents.
+   * named by its first message, in a ring of its own: a redelivery brings every message again,
+   * and their ids are the sending node's, never a client's. One entry per notice in the node's
+   * ring filled it with presence notices (~14 MiB a node) on a node of many small documents.
    */
   private deliverBatched(messages: readonly BatchedBroadcast[], origin: NodeId, sentAt: number): void {
     const first = messages[0];
     if (first === undefined) return;
-    const key = remembered(`${first.id}\u0000${BATCHED_KEY}${first.destination}`);
-    if (this.recent.has(key, EVERY_SUBSCRIBER)) {
+    if (this.recentSignals.has(first.id, EVERY_SUBSCRIBER)) {
       this.deps.metrics.duplicatesSuppressed.inc();
       return;
     }
+    let reached = 0;
     for (const m of messages)
-      this.writeAll(this.deps.subscriptions.broadcastTargets(m.destination), batchedMessage(m, origin, sentAt));
-    this.recent.add(key, EVERY_SUBSCRIBER);
+      reached += this.writeAll(
+        this.deps.subscriptions.broadcastTargets(m.destination),
+        batchedMessage(m, origin, sentAt),
+      );
+    // As for any broadcast: one that reached nobody here leaves no entry.
+    if (reached > 0) this.recentSignals.add(first.id, EVERY_SUBSCRIBER);
   }
 
   /** This node saw the user's presence change: its cached routes are no longer to be trusted. */
