@@ -68,7 +68,6 @@ export class RabbitBroker implements Broker {
   private readonly queueType: 'quorum' | 'classic';
   private readonly topology: RabbitTopology;
   private readonly queue: string;
-  private readonly nodeExchange: string;
   private readonly prefetch: number;
   private readonly log: BrokerLog;
   private readonly queueExpiresMs: number;
@@ -78,7 +77,6 @@ export class RabbitBroker implements Broker {
   private readonly closeTimeoutMs: number;
   private readonly hooks: Pick<RabbitBrokerOptions, 'onConnected' | 'beforeDeclare' | 'stallCheckMs'>;
   private watchdog: DeliveryWatchdog | undefined;
-
   private consumer: RelayConsumer | undefined;
   private startPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -111,7 +109,6 @@ export class RabbitBroker implements Broker {
     this.nodeId = options.nodeId;
     this.topology = new RabbitTopology(options.namePrefix);
     this.queue = this.topology.nodeQueue(options.nodeId);
-    this.nodeExchange = this.topology.nodeBroadcastExchange(options.nodeId);
     const urls = typeof options.url === 'string' ? [options.url] : options.url;
     if (urls.length === 0) throw new Error('RabbitBroker needs at least one AMQP URL');
     this.urls = urls.map(withHeartbeat);
@@ -136,7 +133,7 @@ export class RabbitBroker implements Broker {
     const bounds = batchBounds(options, maxPending);
     this.batcher = new RelayBatcher(sink, options.persistent ?? true, bounds, setImmediate, options.onBatch);
     this.bindings = new BroadcastBindings({
-      nodeExchange: this.nodeExchange,
+      nodeExchange: this.topology.nodeBroadcastExchange(options.nodeId),
       broadcastExchange: this.topology.broadcastExchange,
       channel: () => (this.ready ? this.subCh : undefined),
       whenReady: () => this.whenReady(),
@@ -228,13 +225,18 @@ export class RabbitBroker implements Broker {
     return this.bindings.unbind(destination);
   }
 
-  /** See `adoptNodeQueue` (queue-adoption.ts); for this node's own id (graceful drain) consuming stops first. */
+  /**
+   * See `adoptNodeQueue`; for this node's own id (drain) consuming stops first. Another node's is
+   * refused while disconnected, not waited for: the reconnect may itself wait for that node's
+   * claim on this node's queue (each took the other for dead); the caller retries.
+   */
   async adoptQueue(nodeId: NodeId, onMessage: MessageHandler): Promise<number> {
     if (!isValidNodeId(nodeId)) return 0;
-    await this.whenReady();
+    const own = nodeId === this.nodeId;
+    if (own) await this.whenReady();
+    else if (!this.ready) throw new Error('RabbitMQ not connected');
     const conn = this.conn;
     if (!conn) return 0;
-    const own = nodeId === this.nodeId;
     if (own) await this.stopConsuming();
     return adoptNodeQueue(conn, this.topology, nodeId, splitSignals(onMessage), this.log, own);
   }

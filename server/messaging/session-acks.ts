@@ -3,7 +3,7 @@ import { RelayError } from '../errors.js';
 import type { UserId } from '../ids.js';
 import type { RelayMessage } from '../relay/relay-message.js';
 import { AckTracker, type Unacked } from './acks.js';
-import type { ReplayTarget } from './inbox-replay.js';
+import { replaysInbox, type ReplayTarget } from './inbox-replay.js';
 import type { MessagingDeps } from './messaging-deps.js';
 import { required } from './send-frames.js';
 import type { Subscription } from './subscriptions.js';
@@ -53,20 +53,21 @@ export class SessionAcks {
         for (const e of settled) this.nacks?.delete(e.msg.id);
         return;
       }
-      for (const e of settled) this.redeliver(e);
+      // Each one, whatever another's write does (the entries are already settled).
+      await Promise.all(settled.map((e) => this.redeliver(e)));
     };
   }
 
   /** What `sub` (every subscription, when omitted) left unacknowledged goes to the user's inbox. */
   async keepUnacked(sub?: Subscription): Promise<void> {
     for (const { sub: s, msg } of this.tracker.drain(sub)) {
-      if (s.kind === 'broker' && !s.destination.startsWith('/queue/')) continue; // topics are not kept
+      if (!replaysInbox(s)) continue; // topics are not kept
       await this.deps.store.append(this.user, s.destination, { ...msg, redelivered: true });
     }
   }
 
   /** NACK: deliver again on the same subscription, up to MAX_REDELIVERIES times, then dead-letter. */
-  private redeliver(entry: Unacked): void {
+  private async redeliver(entry: Unacked): Promise<void> {
     const nacks = (this.nacks ??= new Map<string, number>());
     const attempts = (nacks.get(entry.msg.id) ?? 0) + 1;
     if (attempts > this.deps.limits.maxRedeliveries || !this.target.isCurrent(entry.sub)) {

@@ -50,9 +50,9 @@ const MAX_ANNOUNCED = 500;
 const MAX_BATCHED = 500;
 /**
  * Messages a node remembers having delivered (deliverAll), against a broker's redelivery (a
- * channel lost) or a sender's re-publish (a confirm lost): ~14 MiB at most (~220 B an entry); at the highest rates
- * only a second or two of traffic (docs/guarantees.md). Kept for the node rather than for each
- * session: an idle session holds nothing for it, a busy one no ring of its own.
+ * channel lost) or a sender's re-publish (a confirm lost): ~14 MiB at most (~220 B an entry); at
+ * the highest rates only a second or two of traffic (docs/guarantees.md). Kept for the node rather
+ * than for each session: an idle session holds nothing for it, a busy one no ring of its own.
  */
 const RECENT_DELIVERIES = 65_536;
 /** A longer key (a client's id may be a header line long, a destination 1,024 characters) is kept by its digest; the usual id and destination are shorter, so no hash on the hot path. */
@@ -204,7 +204,8 @@ export class MessageRouter {
         this.deps.subscriptions.broadcastTargets(m.destination),
         batchedMessage(m, origin, sentAt),
       );
-    // As for any broadcast: one that reached nobody here leaves no entry.
+    // As for any broadcast: one that reached nobody here leaves no entry, and a write that throws
+    // leaves none either, so the broker's retry reaches the rest (its earlier notices go twice).
     if (reached > 0) this.recentSignals.add(first.id, EVERY_SUBSCRIBER);
   }
 
@@ -401,11 +402,11 @@ export class MessageRouter {
     if (subs.length === 0) return 0;
     const broadcast = msg.target.kind === 'broadcast';
     const id = remembered(broadcast ? `${msg.id}\u0000${msg.destination}` : msg.id);
-    if (broadcast && this.recent.has(id, EVERY_SUBSCRIBER)) {
-      this.deps.metrics.duplicatesSuppressed.inc();
-      return 0;
-    }
     if (broadcast) {
+      if (this.recent.has(id, EVERY_SUBSCRIBER)) {
+        this.deps.metrics.duplicatesSuppressed.inc();
+        return 0;
+      }
       const written = this.writeAll(subs, msg);
       this.recent.add(id, EVERY_SUBSCRIBER);
       return written;

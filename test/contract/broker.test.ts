@@ -317,6 +317,44 @@ describe('RabbitBroker on RabbitMQ', function () {
       await waitFor(() => casts.every((c) => b.got.some((m) => m.id === c.id)), 'both broadcasts after reconnect');
     });
 
+    it("refuses to take over another node's queue while disconnected, instead of waiting for the reconnect", async function () {
+      // Two nodes that took each other for dead: each one's reconnect waits for the other's claim
+      // to end, so a takeover that waited for its own reconnect would never end.
+      link = await Link.open(TEST_AMQP_URL);
+      const b = node('linked', { url: link.url(TEST_AMQP_URL), ...fast });
+      await b.broker.start(async (m) => void b.got.push(m));
+      await link.down();
+      await waitFor(() => !b.broker.isReady(), 'b to notice the lost connection');
+      const outcome = await Promise.race([
+        b.broker
+          .adoptQueue('someone-else', async () => undefined)
+          .then(
+            () => 'adopted',
+            (err: unknown) => `refused: ${String(err)}`,
+          ),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 2_000)),
+      ]);
+      expect(outcome).to.match(/^refused/);
+    });
+
+    it('starts where an earlier version left its broadcast exchange durable, and receives broadcasts', async function () {
+      const a = node('direct');
+      const b = node('upgraded');
+      const conn = await connect(TEST_AMQP_URL);
+      try {
+        const ch = await conn.createChannel();
+        await ch.assertExchange(topology.nodeBroadcastExchange(b.id), 'fanout', { durable: true, autoDelete: false });
+      } finally {
+        await conn.close();
+      }
+      await a.broker.start(async (m) => void a.got.push(m));
+      await b.broker.start(async (m) => void b.got.push(m));
+      await b.broker.bind('/topic/upgraded');
+      const cast = relayMessage(a.id, { target: { kind: 'broadcast' }, destination: '/topic/upgraded' });
+      await a.broker.publish(cast);
+      await waitFor(() => b.got.some((m) => m.id === cast.id), 'the broadcast');
+    });
+
     it('republishes unconfirmed messages after a cut, in order, and resolves every send', async function () {
       link = await Link.open(TEST_AMQP_URL);
       const a = node('direct');

@@ -107,7 +107,7 @@ describe('inbox replay', () => {
     await replay.replay(live); // s1 subscribed before, its inbox empty: live from now on
     replay.hold(replaying);
     const running = replay.replay(replaying);
-    // A live message for each while s2's take is in flight: s1's is written at once, s2's waits.
+    // While s2's take is in flight, a live message for s1 would be written at once; s2's waits.
     expect(replay.held(live)).to.equal(undefined);
     replay.held(replaying)?.push(msg('live-2', '/queue/y'));
     release();

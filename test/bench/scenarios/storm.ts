@@ -84,7 +84,10 @@ function watchLoops(nodes: readonly BenchChild[], read: (n: BenchChild) => Promi
   return async (): Promise<LoopDelay> => {
     watching = false;
     await watched;
-    const worst = (k: keyof LoopDelay) => Math.max(...delays.map((d) => d[k]).filter(Number.isFinite));
+    const worst = (k: keyof LoopDelay) => {
+      const read = delays.map((d) => d[k]).filter(Number.isFinite);
+      return read.length > 0 ? Math.max(...read) : NaN;
+    };
     return { p99: worst('p99'), max: worst('max') };
   };
 }
@@ -191,6 +194,9 @@ async function floorStorm(
     const { allBackMs } = await killAndWait(held, floors.nodes[0]!);
     const cpu = groups.map((pids, i) => (sumCpu(pids) - cpu0[i]!) / 1000 / sessions);
     const loop = await loops();
+    await Promise.all(held.children.map((x) => x.stop()));
+    for (const x of held.closing)
+      if (x.problems.length > 0) ctx.progress(`  storm floor client problems: ${x.problems.join(' | ')}`);
     ctx.progress(
       `  storm floor: every session back on bare server B or C ${(allBackMs / 1000).toFixed(1)} s after the first close; CPU per reconnect ${cpu[0]!.toFixed(2)} ms servers, ${cpu[1]!.toFixed(2)} ms clients; event-loop delay worst p99 ${loop.p99.toFixed(0)} ms, worst max ${loop.max.toFixed(0)} ms`,
     );
