@@ -84,6 +84,16 @@ function relayMessage(origin: NodeId, over: Partial<RelayMessage> = {}): RelayMe
   };
 }
 
+/** Runs `work` on a channel of a connection of its own (what another process does to RabbitMQ). */
+async function onRabbit(work: (ch: Channel) => Promise<unknown>): Promise<void> {
+  const conn = await connect(TEST_AMQP_URL);
+  try {
+    await work(await conn.createChannel());
+  } finally {
+    await conn.close();
+  }
+}
+
 /** Collects warn/error lines, so a test can see the retries were logged. */
 function recordingLog(): BrokerLog & { readonly lines: string[] } {
   const lines: string[] = [];
@@ -300,13 +310,7 @@ describe('RabbitBroker on RabbitMQ', function () {
       await link.down();
       await waitFor(() => !b.broker.isReady(), 'b to notice the lost connection');
       // What a restart of the whole RabbitMQ does to a transient exchange and its bindings.
-      const conn = await connect(TEST_AMQP_URL);
-      try {
-        const ch = await conn.createChannel();
-        await ch.deleteExchange(topology.nodeBroadcastExchange(b.id));
-      } finally {
-        await conn.close();
-      }
+      await onRabbit((ch) => ch.deleteExchange(topology.nodeBroadcastExchange(b.id)));
       await link.up();
       await waitFor(() => b.broker.isReady(), 'b to reconnect');
 
@@ -340,13 +344,9 @@ describe('RabbitBroker on RabbitMQ', function () {
     it('starts where an earlier version left its broadcast exchange durable, and receives broadcasts', async function () {
       const a = node('direct');
       const b = node('upgraded');
-      const conn = await connect(TEST_AMQP_URL);
-      try {
-        const ch = await conn.createChannel();
-        await ch.assertExchange(topology.nodeBroadcastExchange(b.id), 'fanout', { durable: true, autoDelete: false });
-      } finally {
-        await conn.close();
-      }
+      await onRabbit((ch) =>
+        ch.assertExchange(topology.nodeBroadcastExchange(b.id), 'fanout', { durable: true, autoDelete: false }),
+      );
       await a.broker.start(async (m) => void a.got.push(m));
       await b.broker.start(async (m) => void b.got.push(m));
       await b.broker.bind('/topic/upgraded');
