@@ -6,7 +6,7 @@ import type { WebSocketServer } from 'ws';
  * `{"msg":"ready"}` as a product node does, and stops at SIGTERM or SIGINT: every WebSocket cut,
  * the server closed, the process gone within a second.
  */
-export function serveFloor(server: http.Server, wss: WebSocketServer): void {
+export function serveFloor(server: http.Server, ...servers: WebSocketServer[]): void {
   const port = Number(process.env.PORT ?? 0);
   server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
     const addr = server.address();
@@ -16,7 +16,7 @@ export function serveFloor(server: http.Server, wss: WebSocketServer): void {
     );
   });
   const stop = () => {
-    for (const c of wss.clients) c.terminate();
+    for (const wss of servers) for (const c of wss.clients) c.terminate();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 1000).unref();
   };
