@@ -58,6 +58,10 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
     this.user = link.user;
   }
 
+  get subscriptions(): readonly Subscription[] {
+    return this.subs;
+  }
+
   private subscription(id: string): Subscription | undefined {
     return this.subs.find((sub) => sub.id === id);
   }

@@ -18,6 +18,8 @@ export interface SessionHandle {
   deliver(sub: Subscription, msg: RelayMessage): boolean;
   /** Takes the user's offline inbox for `subscription` again (every subscription when omitted). */
   replayStored(subscription?: string): void;
+  /** Its subscriptions, as added to and removed from the node's index (LocalSubscriptions). */
+  readonly subscriptions: readonly Subscription[];
 }
 
 export interface Subscription {
@@ -64,18 +66,12 @@ export class LocalSubscriptions {
   private readonly broker = new Map<string, Members<Subscription>>();
   private readonly brokerPatterns = new Map<string, Bucket>();
   /**
-   * user → their `/user/...` subscriptions on this node, all destinations together: a user has
-   * a few, so a scan costs no more than a lookup, and no Map per user (see Members).
+   * user → their sessions on this node. A user's `/user/...` subscriptions are found through
+   * them: a user has a few, so a scan costs no more than a lookup, and no second entry per user.
    */
-  private readonly user = new Map<UserId, Members<Subscription>>();
   private readonly sessionsByUser = new Map<UserId, Members<SessionHandle>>();
-  private count = 0;
 
   constructor(private readonly hooks: SubscriptionHooks) {}
-
-  get size(): number {
-    return this.count;
-  }
 
   addSession(session: SessionHandle): void {
     addMember(this.sessionsByUser, session.user, session);
@@ -106,44 +102,34 @@ export class LocalSubscriptions {
     return isPattern(destination) ? compilePattern(destination) : undefined;
   }
 
+  /** Indexes a broker subscription; a user subscription is found through its session (see sessionsByUser). */
   add(sub: Subscription): void {
-    this.count++;
-    if (sub.kind === 'broker') {
-      if (sub.matches === undefined) {
-        const first = !this.broker.has(sub.destination);
-        addMember(this.broker, sub.destination, sub);
-        if (first) this.hooks.firstSubscriber(sub.destination);
-        return;
-      }
-      let bucket = this.brokerPatterns.get(sub.destination);
-      if (!bucket) {
-        this.brokerPatterns.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
-        this.hooks.firstSubscriber(sub.destination);
-      }
-      bucket.subs.add(sub);
+    if (sub.kind !== 'broker') return;
+    if (sub.matches === undefined) {
+      const first = !this.broker.has(sub.destination);
+      addMember(this.broker, sub.destination, sub);
+      if (first) this.hooks.firstSubscriber(sub.destination);
       return;
     }
-    addMember(this.user, sub.session.user, sub);
+    let bucket = this.brokerPatterns.get(sub.destination);
+    if (!bucket) {
+      this.brokerPatterns.set(sub.destination, (bucket = { subs: new Set(), matches: sub.matches }));
+      this.hooks.firstSubscriber(sub.destination);
+    }
+    bucket.subs.add(sub);
   }
 
   remove(sub: Subscription): void {
-    if (sub.kind === 'broker') {
-      if (sub.matches === undefined) {
-        if (!removeMember(this.broker, sub.destination, sub)) return;
-        this.count--;
-        if (!this.broker.has(sub.destination)) this.hooks.lastSubscriberGone(sub.destination);
-        return;
-      }
-      const bucket = this.brokerPatterns.get(sub.destination);
-      if (!bucket?.subs.delete(sub)) return;
-      this.count--;
-      if (bucket.subs.size === 0) {
-        this.brokerPatterns.delete(sub.destination);
+    if (sub.kind !== 'broker') return;
+    if (sub.matches === undefined) {
+      if (removeMember(this.broker, sub.destination, sub) && !this.broker.has(sub.destination))
         this.hooks.lastSubscriberGone(sub.destination);
-      }
       return;
     }
-    if (removeMember(this.user, sub.session.user, sub)) this.count--;
+    const bucket = this.brokerPatterns.get(sub.destination);
+    if (!bucket?.subs.delete(sub) || bucket.subs.size > 0) return;
+    this.brokerPatterns.delete(sub.destination);
+    this.hooks.lastSubscriberGone(sub.destination);
   }
 
   /** Every local subscription a broadcast to `destination` reaches. */
@@ -160,19 +146,19 @@ export class LocalSubscriptions {
 
   /** Every local subscription of `user` that a user message for `destination` (`/42/queue/chat`) reaches. */
   userTargets(user: UserId, destination: string, onlySession?: SessionId): Subscription[] {
-    const held = this.user.get(user);
-    if (held === undefined) return [];
+    const sessions = this.sessionsByUser.get(user);
+    if (sessions === undefined) return [];
     const form = userSubscriptionOf(destination);
     const out: Subscription[] = [];
-    if (held instanceof Set) {
-      for (const sub of held) if (reaches(sub, form, onlySession)) out.push(sub);
-    } else if (reaches(held, form, onlySession)) out.push(held);
+    for (const session of membersOf(sessions)) {
+      if (onlySession !== undefined && session.id !== onlySession) continue;
+      for (const sub of session.subscriptions) if (reaches(sub, form)) out.push(sub);
+    }
     return out;
   }
 }
 
-/** Does a user message for the `/user/...` form `form` reach `sub` (of `onlySession`, when given)? */
-function reaches(sub: Subscription, form: string, onlySession: SessionId | undefined): boolean {
-  if (onlySession !== undefined && sub.session.id !== onlySession) return false;
-  return sub.destination === form || (sub.matches !== undefined && sub.matches(form));
+/** Does a user message for the `/user/...` form `form` reach `sub`? */
+function reaches(sub: Subscription, form: string): boolean {
+  return sub.kind === 'user' && (sub.destination === form || (sub.matches !== undefined && sub.matches(form)));
 }

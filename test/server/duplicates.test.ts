@@ -42,7 +42,10 @@ describe('a second copy of a message', function () {
     return { router, subs, written: [], metrics };
   }
 
-  function session(id: string, user: string, written: Written): SessionHandle {
+  /** A session double that keeps its subscriptions where the node looks for a user's. */
+  type TestSession = SessionHandle & { readonly subscriptions: Subscription[] };
+
+  function session(id: string, user: string, written: Written): TestSession {
     return {
       id,
       user,
@@ -51,10 +54,11 @@ describe('a second copy of a message', function () {
         return true;
       },
       replayStored() {},
+      subscriptions: [],
     };
   }
 
-  function subscribe(subs: LocalSubscriptions, s: SessionHandle, id: string, destination: string): Subscription {
+  function subscribe(subs: LocalSubscriptions, s: TestSession, id: string, destination: string): Subscription {
     const sub: Subscription = {
       id,
       serial: subscriptionSerial(),
@@ -66,6 +70,7 @@ describe('a second copy of a message', function () {
       stream: undefined,
     };
     subs.addSession(s);
+    s.subscriptions.push(sub);
     subs.add(sub);
     return sub;
   }
