@@ -1,3 +1,5 @@
+import { StompProtocolError } from '../protocol/index.js';
+
 /**
  * The catalogue of errors the node turns into an ERROR frame plus close code, or into an HTTP
  * error body. Each entry is documented in README ("Close codes" and "Error codes"); a test checks it.
@@ -74,4 +76,11 @@ export class RelayError extends Error {
     this.closeCode = spec.closeCode ?? CloseCode.INTERNAL;
     this.httpStatus = spec.httpStatus ?? 500;
   }
+}
+
+/** Any error as the catalogue's: a protocol error as STOMP_PROTOCOL, anything unknown as INTERNAL. */
+export function toRelayError(err: unknown): RelayError {
+  if (err instanceof RelayError) return err;
+  if (err instanceof StompProtocolError) return new RelayError('STOMP_PROTOCOL', err.message);
+  return new RelayError('INTERNAL', 'internal error', false, { cause: err });
 }

@@ -61,6 +61,11 @@ export class Metrics {
     help: 'Times a sending session stopped being read because the relay buffer was above its high-water mark',
     registers: [this.registry],
   });
+  readonly inboundPaced = new Counter({
+    name: 'stomp_inbound_paced_total',
+    help: 'WebSocket messages handled in a later turn of the event loop: a burst of inbound frames over one turn\'s budget',
+    registers: [this.registry],
+  });
   readonly broadcastPublished = new Counter({
     name: 'stomp_broadcast_published_total',
     help: 'Broadcast messages published to the broker',

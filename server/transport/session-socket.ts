@@ -35,3 +35,14 @@ export interface SocketListener {
   /** The connection closed (once). */
   socketClosed(): void;
 }
+
+/** A WebSocket close reason is at most 123 bytes. */
+export function truncateReason(reason: string): string {
+  const bytes = Buffer.from(reason);
+  return bytes.length <= 123
+    ? reason
+    : bytes
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '') + '...';
+}

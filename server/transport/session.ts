@@ -17,7 +17,7 @@ import {
 } from '../../protocol/index.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { Config } from '../config.js';
-import { RelayError, type CloseCode } from '../errors.js';
+import { RelayError, toRelayError, type CloseCode } from '../errors.js';
 import type { SessionId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -27,8 +27,9 @@ import type { MessageTail, Messaging, SessionLink } from '../messaging/messaging
 import type { SessionMessaging } from '../messaging/session-messaging.js';
 import type { SessionBeats } from './session-beats.js';
 import { SessionHeartbeat, type HeartbeatPeer } from './session-heartbeat.js';
-import type { SessionSocket, SocketListener } from './session-socket.js';
+import { truncateReason, type SessionSocket, type SocketListener } from './session-socket.js';
 import { connectedFrame, FrameRate } from './connected.js';
+import type { InboundPacer, PacedReader } from './inbound-pacer.js';
 
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
@@ -47,6 +48,8 @@ export interface SessionDeps {
   readonly pressure?: RelayPressure;
   /** Told once, when the session's connection closed (the endpoint's own count of sessions). */
   readonly ended?: (session: StompSession) => void;
+  /** Spreads the node's inbound frames over turns of the event loop (a storm's CONNECTs). */
+  readonly pacer: InboundPacer;
 }
 
 /** The starting point of every session's receipt chain (shared: one promise fewer per session). */
@@ -59,7 +62,7 @@ type State = 'connecting' | 'authenticating' | 'connected' | 'disconnecting' | '
  * frames, RECEIPTs, and the one error boundary (STYLE 3.4): everything thrown while decoding or
  * handling a frame ends here as an ERROR frame plus close code. Nothing escapes into the process.
  */
-export class StompSession implements SessionLink, HeartbeatPeer, SocketListener {
+export class StompSession implements SessionLink, HeartbeatPeer, SocketListener, PacedReader {
   private state: State = 'connecting';
   /** Made on the first bytes, let go at a heart-beat while nothing is half read (see sendHeartbeat). */
   private decoder: FrameDecoder | undefined;
@@ -117,6 +120,12 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
     this.heartbeat.read();
     // A client's heart-beat to a session without a decoder: nothing to decode, none to make.
     if (this.decoder === undefined && isOnlyHeartbeats(chunk)) return;
+    this.deps.pacer.take(this, chunk);
+  }
+
+  /** PacedReader: one WebSocket message, in its turn. */
+  readChunk(chunk: Buffer): void {
+    if (this.state === 'closed') return;
     try {
       for (const event of (this.decoder ??= this.newDecoder()).push(chunk)) {
         if (event.kind === 'heartbeat') continue;
@@ -142,15 +151,26 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
    */
   private holdReading(pressure: RelayPressure): void {
     if (this.held) return;
+    this.pauseReading();
     this.held = true;
-    this.heartbeat.pause();
-    this.socket.pause();
     this.deps.metrics.flowPaused.inc();
     pressure.onOpen(() => {
       this.held = false;
-      this.heartbeat.resume();
-      if (this.state !== 'closed') this.socket.resume();
+      if (!this.deps.pacer.waits(this)) this.resumeReading();
     });
+  }
+
+  /** PacedReader: its messages wait for their turn; silence meanwhile is the node's, not the client's. */
+  pauseReading(): void {
+    if (this.held) return;
+    this.heartbeat.pause();
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.held || this.state === 'closed') return;
+    this.heartbeat.resume();
+    this.socket.resume();
   }
 
   private onFrame(frame: Frame): void {
@@ -425,20 +445,3 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener 
 }
 
 const ignore = (): void => {};
-
-function toRelayError(err: unknown): RelayError {
-  if (err instanceof RelayError) return err;
-  if (err instanceof StompProtocolError) return new RelayError('STOMP_PROTOCOL', err.message);
-  return new RelayError('INTERNAL', 'internal error', false, { cause: err });
-}
-
-/** A WebSocket close reason is at most 123 bytes. */
-function truncateReason(reason: string): string {
-  const bytes = Buffer.from(reason);
-  return bytes.length <= 123
-    ? reason
-    : bytes
-        .subarray(0, 120)
-        .toString('utf8')
-        .replace(/\uFFFD$/, '') + '...';
-}

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SessionSocket } from './session-socket.js';
+import { InboundPacer } from './inbound-pacer.js';
 import { ConnectAdmission } from './connect-admission.js';
 import { sessionBeats } from './session-beats.js';
 import { StompSession, type SessionDeps } from './session.js';
@@ -24,7 +25,7 @@ export class WsEndpoint {
   private readonly deps: SessionDeps;
 
   constructor(
-    deps: Omit<SessionDeps, 'beats' | 'admission' | 'ended'> & {
+    deps: Omit<SessionDeps, 'beats' | 'admission' | 'ended' | 'pacer'> & {
       readonly config: Config;
       readonly metrics: Metrics;
       readonly log: Logger;
@@ -35,6 +36,7 @@ export class WsEndpoint {
       ...deps,
       beats: sessionBeats(),
       admission: new ConnectAdmission(deps.config.limits.maxPendingConnects, false),
+      pacer: new InboundPacer(() => deps.metrics.inboundPaced.inc()),
       ended: (session) => {
         if (this.sessions.delete(session)) this.deps.metrics.connections.dec();
       },
