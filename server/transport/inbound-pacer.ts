@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 
-/** Frame handling one turn of the event loop may take before the rest waits for the next. */
+/** Inbound work one turn of the event loop may take before the rest waits for the next. */
 export const BUDGET_MS = 10;
 
-/** What the pacer runs: a session reading what its socket received. */
+/** What the pacer runs for a session: reading what its socket received. */
 export interface PacedReader {
   /** Handles one WebSocket message (decode, dispatch). */
   readChunk(chunk: Buffer): void;
@@ -12,50 +12,64 @@ export interface PacedReader {
   resumeReading(): void;
 }
 
+interface Waiting {
+  readonly run: () => void;
+  readonly reader: PacedReader | undefined;
+}
+
 /**
- * Spreads the node's inbound STOMP work over turns of the event loop. One turn can hand a node a
- * thousand readable sockets at once (a reconnect storm: CONNECTs and SUBSCRIBEs of every client a
- * dead node had); handled in that turn, they hold the loop for a second, and every timer, heart-beat
- * and delivery of the node's other sessions waits behind them. Past BUDGET_MS of frame handling in
- * one turn, a message waits in a queue instead, and its session stops being read until its turn
- * (TCP pushes back, as with flow control); the queue is worked through in slices of BUDGET_MS, one
- * per turn, so timers and I/O run between them. Messages keep their order: while anything waits,
- * everything new waits behind it. An idle node pays two clock reads per message.
+ * Spreads the node's inbound work over turns of the event loop. One turn can hand a node a
+ * thousand readable sockets at once (a reconnect storm: the upgrades, CONNECTs and SUBSCRIBEs of
+ * every client a dead node had); handled in that turn, they hold the loop for a second, and every
+ * timer, heart-beat and delivery of the node's other sessions waits behind them. Past BUDGET_MS of
+ * inbound work in one turn, an upgrade or a message waits in a queue instead, its session unread
+ * until its turn (TCP pushes back, as with flow control); the queue is worked through BUDGET_MS a
+ * turn, so timers and I/O run between. Work keeps its order: while anything waits, everything new
+ * waits behind it. An idle node pays two clock reads per message.
  */
 export class InboundPacer {
   private spentMs = 0;
   private turnEndQueued = false;
-  private readonly waiting: ({ reader: PacedReader; chunk: Buffer } | undefined)[] = [];
+  private readonly waiting: (Waiting | undefined)[] = [];
   private head = 0;
   /** Readers with messages in the queue, and how many: new messages of theirs queue too. */
   private readonly waitingReaders = new Map<PacedReader, number>();
   private draining = false;
 
   constructor(
-    /** Called for each message that waits (a metric). */
+    /** Called for each piece of work that waits (a metric). */
     private readonly onWait: () => void = () => {},
     private readonly budgetMs = BUDGET_MS,
   ) {}
 
   /** Handles `chunk` now if this turn has time left and nothing waits; else queues it. */
   take(reader: PacedReader, chunk: Buffer): void {
-    if (this.head === this.waiting.length && this.spentMs < this.budgetMs) {
+    if (this.hasTime()) {
       const start = performance.now();
       try {
         reader.readChunk(chunk);
       } finally {
-        this.charge(performance.now() - start);
+        this.charge(start);
       }
       return;
     }
-    this.waiting.push({ reader, chunk });
-    this.onWait();
     const queued = this.waitingReaders.get(reader) ?? 0;
     this.waitingReaders.set(reader, queued + 1);
     if (queued === 0) reader.pauseReading();
-    if (!this.draining) {
-      this.draining = true;
-      setImmediate(this.drain);
+    this.queue({ run: () => reader.readChunk(chunk), reader });
+  }
+
+  /** Runs `task` now if this turn has time left and nothing waits; else queues it. It must not throw. */
+  run(task: () => void): void {
+    if (!this.hasTime()) {
+      this.queue({ run: task, reader: undefined });
+      return;
+    }
+    const start = performance.now();
+    try {
+      task();
+    } finally {
+      this.charge(start);
     }
   }
 
@@ -64,17 +78,31 @@ export class InboundPacer {
     return this.waitingReaders.has(reader);
   }
 
-  /** Messages waiting now (for metrics and tests). */
+  /** Work waiting now (for tests). */
   get backlog(): number {
     return this.waiting.length - this.head;
   }
 
-  private charge(ms: number): void {
-    this.spentMs += ms;
+  private hasTime(): boolean {
+    return this.head === this.waiting.length && this.spentMs < this.budgetMs;
+  }
+
+  /** Counts the work since `start` against this turn. */
+  private charge(start: number): void {
+    this.spentMs += performance.now() - start;
     if (this.turnEndQueued) return;
     this.turnEndQueued = true;
     // After this turn's I/O callbacks (setImmediate runs once the poll phase is over).
     setImmediate(this.turnEnded);
+  }
+
+  private queue(w: Waiting): void {
+    this.waiting.push(w);
+    this.onWait();
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(this.drain);
+    }
   }
 
   private readonly turnEnded = (): void => {
@@ -86,19 +114,13 @@ export class InboundPacer {
   private readonly drain = (): void => {
     const start = performance.now();
     while (this.head < this.waiting.length && performance.now() - start < this.budgetMs) {
-      const { reader, chunk } = this.waiting[this.head]!;
+      const { run, reader } = this.waiting[this.head]!;
       this.waiting[this.head++] = undefined;
-      const left = this.waitingReaders.get(reader)! - 1;
-      if (left > 0) this.waitingReaders.set(reader, left);
-      else {
-        this.waitingReaders.delete(reader);
-        // Its next message arrives in a later I/O callback, after this one is handled.
-        reader.resumeReading();
-      }
+      if (reader) this.handedOver(reader);
       try {
-        reader.readChunk(chunk);
+        run();
       } catch {
-        // a reader handles its own errors; one must not stop the others
+        // work handles its own errors; one piece must not stop the others
       }
     }
     if (this.head < this.waiting.length) {
@@ -114,4 +136,16 @@ export class InboundPacer {
     this.head = 0;
     this.draining = false;
   };
+
+  /** One message of `reader` leaves the queue: after its last, the reader is read again. */
+  private handedOver(reader: PacedReader): void {
+    const left = this.waitingReaders.get(reader)! - 1;
+    if (left > 0) {
+      this.waitingReaders.set(reader, left);
+      return;
+    }
+    this.waitingReaders.delete(reader);
+    // Its next message arrives in a later I/O callback, after this one is handled.
+    reader.resumeReading();
+  }
 }

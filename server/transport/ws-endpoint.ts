@@ -70,29 +70,39 @@ export class WsEndpoint {
     return [base, `${base.replace(/\/$/, '')}/websocket`];
   }
 
-  /** The http server's 'upgrade' handler. Returns false when the path is not ours. */
+  /**
+   * The http server's 'upgrade' handler. Returns false when the path is not ours. The upgrade
+   * itself is inbound work like a frame: in a burst it waits for its turn (see InboundPacer).
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!this.paths().includes(url.pathname)) return false;
+    // Node's http server leaves an upgraded socket without an 'error' listener, ws adds its own.
+    socket.on('error', ignoreSocketError);
+    this.deps.pacer.run(() => this.upgrade(req, socket, head, url));
+    return true;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     if (!this.accepting) {
       refuse(503, 'Service Unavailable');
-      return true;
+      return;
     }
     if (!this.originAllowed(req.headers.origin, req.headers.host)) {
       this.deps.metrics.errors.inc({ code: 'FORBIDDEN_ORIGIN' });
       refuse(403, 'Forbidden');
-      return true;
+      return;
     }
     if (this.sessions.size >= this.deps.config.limits.maxConnections) {
       this.deps.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
       refuse(503, 'Service Unavailable');
-      return true;
+      return;
     }
+    socket.off('error', ignoreSocketError); // ws listens from here on
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, url.searchParams));
-    return true;
   }
 
   /** Spring's setAllowedOrigins: `*` allows any; otherwise the Origin must be listed or be same-origin. */
@@ -136,4 +146,8 @@ export class WsEndpoint {
     await Promise.all(all.map((s) => s.closed()));
     this.wss.close();
   }
+}
+
+function ignoreSocketError(): void {
+  // a socket that fails while its upgrade waits: ws sees it closed and lets it go
 }

@@ -89,6 +89,19 @@ describe('InboundPacer (a burst of inbound frames spread over turns of the event
     expect(read(log)).to.deep.equal(['a:0', 'a:1', 'a:2', 'a:3', 'a:4', 'a:5', 'b:late']);
   });
 
+  it('runs other work (an upgrade) in the same order as the messages around it', async function () {
+    const log: string[] = [];
+    const pacer = new InboundPacer(() => {}, 5);
+    const a = reader('a', log, 3);
+    pacer.take(a, Buffer.from('0'));
+    pacer.take(a, Buffer.from('1'));
+    pacer.run(() => log.push('upgrade:x'));
+    pacer.take(a, Buffer.from('2'));
+    expect(read(log)).to.deep.equal(['a:0', 'a:1']);
+    await waitFor(() => pacer.backlog === 0, 'the queue to be worked through', 5000);
+    expect(read(log)).to.deep.equal(['a:0', 'a:1', 'upgrade:x', 'a:2']);
+  });
+
   it('a reader that throws while the queue is worked through does not stop the others', async function () {
     const log: string[] = [];
     const pacer = new InboundPacer(() => {}, 1);
@@ -116,7 +129,8 @@ describe('a node under a burst of inbound frames', () => {
     const n = await startNode();
     const sockets: RawSocket[] = [];
     try {
-      for (let i = 0; i < 150; i++) sockets.push(await connectRaw(n.url, `burst-${i}`));
+      // Upgrades and CONNECTs at once: part of them wait for later turns too.
+      sockets.push(...(await Promise.all(Array.from({ length: 150 }, (_, i) => connectRaw(n.url, `burst-${i}`)))));
       const paced = async () =>
         Number(/^stomp_inbound_paced_total (\S+)$/m.exec(await (await fetch(`${n.http}/metrics`)).text())?.[1]);
       const before = await paced();
