@@ -4,11 +4,13 @@
  * Every session reconnects to B or C after a jittered back-off and subscribes again. Measured:
  * the time until every session is subscribed again and until the documents' presence is right
  * again (sampled over the HTTP API), Redis commands per reconnect, the event-loop delay of B and C
- * (p99 and max over 2 s windows, see watchLoops), and that every user message
+ * (over the storm, see loopProbe, and over 2 s windows, see watchLoops), and that every user message
  * accepted during the storm reaches its user (a sender on B writes to every tenth user, 200/s).
  * Its floor, run first with the same clients: the same storm between three bare servers that
  * answer CONNECT and receipts and nothing more.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { startFloors, startProduct, withCleanup, type BenchContext } from '../context.js';
@@ -89,6 +91,48 @@ function watchLoops(nodes: readonly BenchChild[], read: (n: BenchChild) => Promi
       return read.length > 0 ? Math.max(...read) : NaN;
     };
     return { p99: worst('p99'), max: worst('max') };
+  };
+}
+
+/**
+ * The event-loop delay of servers over the storm itself, one histogram from the kill until every
+ * session is back (test/bench/floors/loop-probe.ts, preloaded into each server): its p99 is the
+ * target's figure. The 2 s windows above are a stricter view: a window's p99 is about its second
+ * longest turn.
+ */
+interface LoopProbe {
+  /** For the servers' environment. */
+  readonly env: Record<string, string>;
+  /** Each server's delay since its last mark (or start); the worst p99 and max of them. */
+  mark(servers: readonly BenchChild[]): Promise<LoopDelay>;
+  remove(): void;
+}
+
+function loopProbe(): LoopProbe {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'storm-loop-'));
+  const module = path.join(REPO_ROOT, 'test-artifacts/bench-floors/loop-probe.js');
+  return {
+    env: { LOOP_PROBE_DIR: dir, NODE_OPTIONS: `--import=${module}` },
+    async mark(servers) {
+      const read = await Promise.all(
+        servers.map(async (s) => {
+          const file = path.join(dir, `loop-${s.pid}.json`);
+          rmSync(file, { force: true });
+          s.process.kill('SIGUSR2');
+          for (let i = 0; i < 50; i++) {
+            await sleep(100);
+            try {
+              return JSON.parse(readFileSync(file, 'utf8')) as { p99Ms: number; maxMs: number };
+            } catch {
+              // not written yet
+            }
+          }
+          return { p99Ms: NaN, maxMs: NaN };
+        }),
+      );
+      return { p99: Math.max(...read.map((r) => r.p99Ms)), max: Math.max(...read.map((r) => r.maxMs)) };
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
@@ -181,9 +225,11 @@ async function killAndWait(held: Holders, victim: BenchChild): Promise<{ allBack
 async function floorStorm(
   ctx: BenchContext,
   sessions: number,
-): Promise<{ allBackMs: number; cpu: number[]; loop: LoopDelay }> {
+): Promise<{ allBackMs: number; cpu: number[]; loop: LoopDelay; span: LoopDelay }> {
   return withCleanup(async (defer) => {
-    const floors = await startFloors(ctx, 'stormf', 'ws-floor.ts', 3);
+    const probe = loopProbe();
+    defer(() => probe.remove());
+    const floors = await startFloors(ctx, 'stormf', 'ws-floor.ts', 3, { env: probe.env });
     defer(() => floors.stop());
     const urls = floors.nodes.map((n) => `ws://127.0.0.1:${n.port}/stomp`);
     const held = await holdSessions(ctx, urls, sessions, defer, 'bare server A');
@@ -191,16 +237,18 @@ async function floorStorm(
     const groups = [floors.nodes.slice(1).map((n) => n.pid), held.children.map((x) => x.pid)];
     const cpu0 = groups.map(sumCpu);
     const loops = watchLoops(floors.nodes.slice(1), floorLoopDelay);
+    await probe.mark(floors.nodes.slice(1));
     const { allBackMs } = await killAndWait(held, floors.nodes[0]!);
+    const span = await probe.mark(floors.nodes.slice(1));
     const cpu = groups.map((pids, i) => (sumCpu(pids) - cpu0[i]!) / 1000 / sessions);
     const loop = await loops();
     await Promise.all(held.children.map((x) => x.stop()));
     for (const x of held.closing)
       if (x.problems.length > 0) ctx.progress(`  storm floor client problems: ${x.problems.join(' | ')}`);
     ctx.progress(
-      `  storm floor: every session back on bare server B or C ${(allBackMs / 1000).toFixed(1)} s after the first close; CPU per reconnect ${cpu[0]!.toFixed(2)} ms servers, ${cpu[1]!.toFixed(2)} ms clients; event-loop delay worst p99 ${loop.p99.toFixed(0)} ms, worst max ${loop.max.toFixed(0)} ms`,
+      `  storm floor: every session back on bare server B or C ${(allBackMs / 1000).toFixed(1)} s after the first close; CPU per reconnect ${cpu[0]!.toFixed(2)} ms servers, ${cpu[1]!.toFixed(2)} ms clients; event-loop delay over the storm p99 ${span.p99.toFixed(0)} ms, max ${span.max.toFixed(0)} ms, in 2 s windows worst p99 ${loop.p99.toFixed(0)} ms`,
     );
-    return { allBackMs, cpu, loop };
+    return { allBackMs, cpu, loop, span };
   });
 }
 
@@ -208,7 +256,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
   const sessions = ctx.args.stormSessions;
   const floor = await floorStorm(ctx, sessions);
   await withCleanup(async (defer) => {
-    const product = await startProduct(ctx, 'storm', 3, 'cluster', { NODE_TTL_MS: '3000' });
+    const probe = loopProbe();
+    defer(() => probe.remove());
+    const product = await startProduct(ctx, 'storm', 3, 'cluster', { NODE_TTL_MS: '3000', ...probe.env });
     defer(() => product.stop());
     const [a, b, c] = product.nodes as [BenchChild, BenchChild, BenchChild];
     const held = await holdSessions(
@@ -259,7 +309,9 @@ export async function storm(ctx: BenchContext): Promise<void> {
     const cpu0 = Object.values(groups).map(sumCpu);
     const output0 = await Promise.all([b, c].map(nodeOutput));
     ctx.progress('  storm: killing node A (SIGKILL)');
+    await probe.mark([b, c]);
     const { allBackMs, killedAt } = await killAndWait(held, a);
+    const span = await probe.mark([b, c]);
     const deadline = killedAt + 120_000;
     // Counted up to here: the presence sampling below is the bench's own load.
     const commands = commandsSince(commands0, await redisCommands(redis));
@@ -304,7 +356,7 @@ export async function storm(ctx: BenchContext): Promise<void> {
       `(target ≤ 10 s, with 0.5–2.5 s of client back-off); ${(commands.total / sessions).toFixed(1)} Redis commands per reconnect from the kill until all were back (the machine's Redis, all callers, the sender's included: ${commands.top}); ` +
       `CPU per reconnect in ms from the kill until all were back: ${cpuPerReconnect} (bare servers B and C ${floor.cpu[0]!.toFixed(2)}, their clients ${floor.cpu[1]!.toFixed(2)}); ` +
       `B and C per reconnect: ${perReconnect('publishes')} AMQP messages published, ${perReconnect('messages')} MESSAGE frames written; ` +
-      `event-loop delay of B and C: worst p99 ${loop.p99.toFixed(0)} ms, worst max ${loop.max.toFixed(0)} ms (bare servers ${floor.loop.p99.toFixed(0)} and ${floor.loop.max.toFixed(0)} ms; target p99 ≤ 200 ms); ` +
+      `event-loop delay of B and C over the storm: p99 ${span.p99.toFixed(0)} ms, max ${span.max.toFixed(0)} ms (bare servers ${floor.span.p99.toFixed(0)} and ${floor.span.max.toFixed(0)} ms; target p99 ≤ 200 ms), in 2 s windows worst p99 ${loop.p99.toFixed(0)} ms (bare servers ${floor.loop.p99.toFixed(0)} ms); ` +
       `${retries} reconnects refused and retried; user messages accepted ${accepted}, received ${received} distinct (${copies} copies): lost ${accepted - received}.`;
     ctx.notes.push(line);
     ctx.progress(`  ${line}`);
