@@ -37,8 +37,12 @@ export class InboundPacer {
   private draining = false;
 
   constructor(
-    /** Called for each piece of work that waits (a metric). */
-    private readonly onWait: () => void = () => {},
+    private readonly hooks: {
+      /** Each piece of work that waits (a metric). */
+      readonly waited?: () => void;
+      /** Work that threw while the queue was worked through (work handles its own errors: a bug). */
+      readonly failed?: (err: unknown) => void;
+    } = {},
     private readonly budgetMs = BUDGET_MS,
   ) {}
 
@@ -78,6 +82,21 @@ export class InboundPacer {
     return this.waitingReaders.has(reader);
   }
 
+  /**
+   * Hands `reader` its waiting messages now, in order: its connection closed, and what the client
+   * sent before closing is handled as it would have been without the wait (a SEND is relayed).
+   */
+  flush(reader: PacedReader): void {
+    if (!this.waitingReaders.has(reader)) return;
+    this.waitingReaders.delete(reader);
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (w?.reader !== reader) continue;
+      this.waiting[i] = undefined;
+      this.runQueued(w);
+    }
+  }
+
   /** Work waiting now (for tests). */
   get backlog(): number {
     return this.waiting.length - this.head;
@@ -98,7 +117,7 @@ export class InboundPacer {
 
   private queue(w: Waiting): void {
     this.waiting.push(w);
-    this.onWait();
+    this.hooks.waited?.();
     if (!this.draining) {
       this.draining = true;
       setImmediate(this.drain);
@@ -110,19 +129,34 @@ export class InboundPacer {
     this.spentMs = 0;
   };
 
-  /** One slice of the queue per turn. */
+  /**
+   * One slice of the queue per turn, in the check phase: the next turn's timers and I/O come
+   * before the next slice, and that turn's poll has a budget of its own.
+   */
   private readonly drain = (): void => {
     const start = performance.now();
-    while (this.head < this.waiting.length && performance.now() - start < this.budgetMs) {
-      const { run, reader } = this.waiting[this.head]!;
-      this.waiting[this.head++] = undefined;
-      if (reader) this.handedOver(reader);
-      try {
-        run();
-      } catch {
-        // work handles its own errors; one piece must not stop the others
+    try {
+      while (this.head < this.waiting.length && performance.now() - start < this.budgetMs) {
+        const w = this.waiting[this.head];
+        this.waiting[this.head++] = undefined;
+        if (w === undefined) continue; // flushed at its reader's close
+        this.runQueued(w);
+        if (w.reader) this.handedOver(w.reader);
       }
+    } finally {
+      this.sliceDone();
     }
+  };
+
+  private runQueued(w: Waiting): void {
+    try {
+      w.run();
+    } catch (err) {
+      this.hooks.failed?.(err);
+    }
+  }
+
+  private sliceDone(): void {
     if (this.head < this.waiting.length) {
       // A long storm keeps the queue busy: its handled head goes, not only once it is empty.
       if (this.head >= 4096) {
@@ -135,17 +169,24 @@ export class InboundPacer {
     this.waiting.length = 0;
     this.head = 0;
     this.draining = false;
-  };
+  }
 
-  /** One message of `reader` leaves the queue: after its last, the reader is read again. */
+  /**
+   * One message of `reader` was handled: after its last, the reader is read again. Only then: a
+   * transport may hand over what it held while paused at once (SockJS), and that comes after.
+   */
   private handedOver(reader: PacedReader): void {
-    const left = this.waitingReaders.get(reader)! - 1;
-    if (left > 0) {
-      this.waitingReaders.set(reader, left);
+    const left = this.waitingReaders.get(reader);
+    if (left === undefined) return; // flushed
+    if (left > 1) {
+      this.waitingReaders.set(reader, left - 1);
       return;
     }
     this.waitingReaders.delete(reader);
-    // Its next message arrives in a later I/O callback, after this one is handled.
-    reader.resumeReading();
+    try {
+      reader.resumeReading();
+    } catch (err) {
+      this.hooks.failed?.(err);
+    }
   }
 }

@@ -118,8 +118,9 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
   socketData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.heartbeat.read();
-    // A client's heart-beat to a session without a decoder: nothing to decode, none to make.
-    if (this.decoder === undefined && isOnlyHeartbeats(chunk)) return;
+    // A client's heart-beat to a session without a decoder: nothing to decode, none to make
+    // (unless earlier bytes wait to be decoded: the beat may end one of their frames).
+    if (this.decoder === undefined && isOnlyHeartbeats(chunk) && !this.deps.pacer.waits(this)) return;
     this.deps.pacer.take(this, chunk);
   }
 
@@ -410,8 +411,9 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
 
   private closing: Promise<void> | undefined;
 
-  /** SocketListener: the connection closed. */
+  /** SocketListener: the connection closed. What the client sent before is handled first. */
   socketClosed(): void {
+    this.deps.pacer.flush(this);
     void this.onClose();
     this.deps.ended?.(this);
   }

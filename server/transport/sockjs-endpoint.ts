@@ -132,6 +132,7 @@ export class SockJsEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if (!this.pathRegex.test((req.url ?? '').split('?')[0] ?? '')) return false;
     if (!this.ws.originAllowed(req.headers.origin, req.headers.host)) {
+      socket.on('error', () => {}); // an upgraded socket has no listener: a reset must not crash the node
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }

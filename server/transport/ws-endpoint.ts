@@ -22,6 +22,8 @@ export class WsEndpoint {
   private readonly wss: Server<typeof RelayWebSocket>;
   private readonly sessions = new Set<StompSession>();
   private accepting = true;
+  /** Upgrades waiting for their turn (InboundPacer): connections already, not sessions yet. */
+  private upgrading = 0;
   private readonly deps: SessionDeps;
 
   constructor(
@@ -36,7 +38,10 @@ export class WsEndpoint {
       ...deps,
       beats: sessionBeats(),
       admission: new ConnectAdmission(deps.config.limits.maxPendingConnects, false),
-      pacer: new InboundPacer(() => deps.metrics.inboundPaced.inc()),
+      pacer: new InboundPacer({
+        waited: () => deps.metrics.inboundPaced.inc(),
+        failed: (err) => deps.log.error({ err }, 'inbound work failed'),
+      }),
       ended: (session) => {
         if (this.sessions.delete(session)) this.deps.metrics.connections.dec();
       },
@@ -71,38 +76,47 @@ export class WsEndpoint {
   }
 
   /**
-   * The http server's 'upgrade' handler. Returns false when the path is not ours. The upgrade
-   * itself is inbound work like a frame: in a burst it waits for its turn (see InboundPacer).
+   * The http server's 'upgrade' handler. Returns false when the path is not ours. A refusal is
+   * answered at once; the upgrade itself is inbound work like a frame: in a burst it waits for its
+   * turn (see InboundPacer), and counts against MAX_CONNECTIONS while it waits.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!this.paths().includes(url.pathname)) return false;
-    // Node's http server leaves an upgraded socket without an 'error' listener, ws adds its own.
+    // Node's http server leaves an upgraded socket without an 'error' listener; ws adds its own.
     socket.on('error', ignoreSocketError);
-    this.deps.pacer.run(() => this.upgrade(req, socket, head, url));
+    if (this.refused(req, socket)) return true;
+    this.upgrading++;
+    this.deps.pacer.run(() => {
+      this.upgrading--;
+      if (this.refused(req, socket)) return;
+      socket.off('error', ignoreSocketError); // ws listens from here on
+      try {
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, url.searchParams));
+      } catch (err) {
+        socket.destroy();
+        this.deps.log.error({ err }, 'WebSocket upgrade failed');
+      }
+    });
     return true;
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  /** Answers an upgrade the node does not take (draining, foreign origin, full); true if it did. */
+  private refused(req: IncomingMessage, socket: Duplex): boolean {
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return true;
     };
-    if (!this.accepting) {
-      refuse(503, 'Service Unavailable');
-      return;
-    }
+    if (!this.accepting) return refuse(503, 'Service Unavailable');
     if (!this.originAllowed(req.headers.origin, req.headers.host)) {
       this.deps.metrics.errors.inc({ code: 'FORBIDDEN_ORIGIN' });
-      refuse(403, 'Forbidden');
-      return;
+      return refuse(403, 'Forbidden');
     }
-    if (this.sessions.size >= this.deps.config.limits.maxConnections) {
+    if (this.sessions.size + this.upgrading >= this.deps.config.limits.maxConnections) {
       this.deps.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
-      refuse(503, 'Service Unavailable');
-      return;
+      return refuse(503, 'Service Unavailable');
     }
-    socket.off('error', ignoreSocketError); // ws listens from here on
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, url.searchParams));
+    return false;
   }
 
   /** Spring's setAllowedOrigins: `*` allows any; otherwise the Origin must be listed or be same-origin. */
