@@ -256,7 +256,7 @@ export async function createNode(config: Config, overrides: Partial<NodeDeps> = 
 
   const isReady = () => broker.isReady() && registry.isReady();
   const httpApp = createHttpApp({ config, template, registry, metrics, isReady, log, pressure });
-  const sockJs = new SockJsEndpoint(endpoint, config.wsPath, log);
+  const sockJs = new SockJsEndpoint(endpoint, config.wsPath, log, config.limits.maxOutboundBytes);
   const koaHandler = httpApp.callback();
   // An idle keep-alive connection is closed by the client or the balancer, not by us: with Node's
   // 5 s default, nginx (upstream keepalive, 60 s) or a backend's agent reuses a connection just as

@@ -2,79 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Logger } from '../log.js';
-import type { SessionSocket, SocketListener } from './session-socket.js';
+import { SockJsSocket } from './sockjs-socket.js';
 import type { WsEndpoint } from './ws-endpoint.js';
 
 /** Spring's SockJS heart-beat and disconnect delays (AbstractSockJsService defaults). */
 const HEARTBEAT_DELAY_MS = 25_000;
 const DISCONNECT_DELAY_MS = 5_000;
-
-/** A SockJS connection as a SessionSocket. Over SockJS every frame is text (as in Spring). */
-class SockJsSocket implements SessionSocket {
-  private listener: SocketListener | undefined;
-  /** Messages that came while paused: the sockjs package cannot stop its transports from reading. */
-  private held: Buffer[] | undefined;
-
-  constructor(private readonly conn: sockjs.Connection) {}
-
-  get bufferedAmount(): number {
-    return 0; // the sockjs package does not expose its queue
-  }
-
-  get isOpen(): boolean {
-    return this.conn.readyState === 1;
-  }
-
-  sendParts(head: Buffer, tail: Buffer, binary: boolean, done: (err?: Error) => void): void {
-    this.send(Buffer.concat([head, tail]), binary, done);
-  }
-
-  send(data: Buffer, _binary: boolean, done: (err?: Error) => void): void {
-    const ok = this.conn.write(data.toString('utf8'));
-    done(ok === false && this.conn.readyState !== 1 ? new Error('SockJS connection closed') : undefined);
-  }
-
-  close(code: number, reason: string): void {
-    this.conn.close(String(code), reason);
-  }
-
-  terminate(): void {
-    this.conn.destroy();
-    // sockjs's destroy() drops every listener, 'close' too: the session would never hear of it
-    // (an xhr-polling client that went away held its session and its connection count for good).
-    this.listener?.socketClosed();
-  }
-
-  listen(listener: SocketListener): void {
-    this.listener = listener;
-    this.conn.on('data', (text: string) => {
-      const chunk = Buffer.from(text, 'utf8');
-      if (this.held) this.held.push(chunk);
-      else listener.socketData(chunk);
-    });
-    this.conn.on('close', () => listener.socketClosed());
-  }
-
-  pause(): void {
-    this.held ??= [];
-  }
-
-  resume(): void {
-    const held = this.held;
-    this.held = undefined;
-    if (!held) return;
-    for (let i = 0; i < held.length; i++) {
-      this.listener?.socketData(held[i] as Buffer);
-      // The listener may have paused again (TypeScript cannot see that).
-      const again = this.held as Buffer[] | undefined;
-      if (again) {
-        // Paused again while handling one: the rest wait, in order.
-        again.unshift(...held.slice(i + 1));
-        return;
-      }
-    }
-  }
-}
 
 /**
  * SockJS on the STOMP endpoint, laid out as Spring's `addEndpoint("/ws").withSockJS()`: `/ws/info`,
@@ -90,6 +23,8 @@ export class SockJsEndpoint {
     private readonly ws: WsEndpoint,
     prefix: string,
     log: Logger,
+    /** What a session's connection may send while the session is paused (MAX_OUTBOUND_BYTES, the other way). */
+    maxHeldBytes: number,
   ) {
     const server = sockjs.createServer({
       prefix,
@@ -108,7 +43,7 @@ export class SockJsEndpoint {
       }
       const session = /\/([^/.]+)\/[a-z_]+\/?$/.exec(conn.pathname)?.[1] ?? conn.id;
       const query = new URLSearchParams(conn.url.split('?')[1] ?? '');
-      this.ws.adopt(new SockJsSocket(conn), session, query);
+      this.ws.adopt(new SockJsSocket(conn, maxHeldBytes), session, query);
     });
     const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     this.pathRegex = new RegExp(`^${escaped}(/.*)?$`);
