@@ -63,7 +63,7 @@ export class Metrics {
   });
   readonly inboundPaced = new Counter({
     name: 'stomp_inbound_paced_total',
-    help: "WebSocket messages handled in a later turn of the event loop: a burst of inbound frames over one turn's budget",
+    help: "WebSocket upgrades and messages handled in a later turn of the event loop: a burst of inbound work over one turn's budget",
     registers: [this.registry],
   });
   readonly broadcastPublished = new Counter({
