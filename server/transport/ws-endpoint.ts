@@ -85,11 +85,16 @@ export class WsEndpoint {
     if (!this.paths().includes(url.pathname)) return false;
     // Node's http server leaves an upgraded socket without an 'error' listener; ws adds its own.
     socket.on('error', ignoreSocketError);
-    if (this.refused(req, socket)) return true;
+    if (!this.accepting) return refuse(socket, 503, 'Service Unavailable');
+    if (!this.originAllowed(req.headers.origin, req.headers.host)) {
+      this.deps.metrics.errors.inc({ code: 'FORBIDDEN_ORIGIN' });
+      return refuse(socket, 403, 'Forbidden');
+    }
+    if (this.full(socket)) return true;
     this.upgrading++;
     this.deps.pacer.run(() => {
       this.upgrading--;
-      if (this.refused(req, socket)) return;
+      if (this.full(socket)) return; // draining or full by now
       socket.off('error', ignoreSocketError); // ws listens from here on
       try {
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, url.searchParams));
@@ -101,22 +106,12 @@ export class WsEndpoint {
     return true;
   }
 
-  /** Answers an upgrade the node does not take (draining, foreign origin, full); true if it did. */
-  private refused(req: IncomingMessage, socket: Duplex): boolean {
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return true;
-    };
-    if (!this.accepting) return refuse(503, 'Service Unavailable');
-    if (!this.originAllowed(req.headers.origin, req.headers.host)) {
-      this.deps.metrics.errors.inc({ code: 'FORBIDDEN_ORIGIN' });
-      return refuse(403, 'Forbidden');
-    }
-    if (this.sessions.size + this.upgrading >= this.deps.config.limits.maxConnections) {
-      this.deps.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
-      return refuse(503, 'Service Unavailable');
-    }
-    return false;
+  /** Answers an upgrade when the node takes no more (draining, or MAX_CONNECTIONS reached); true if it did. */
+  private full(socket: Duplex): boolean {
+    if (!this.accepting) return refuse(socket, 503, 'Service Unavailable');
+    if (this.sessions.size + this.upgrading < this.deps.config.limits.maxConnections) return false;
+    this.deps.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
+    return refuse(socket, 503, 'Service Unavailable');
   }
 
   /** Spring's setAllowedOrigins: `*` allows any; otherwise the Origin must be listed or be same-origin. */
@@ -164,4 +159,10 @@ export class WsEndpoint {
 
 function ignoreSocketError(): void {
   // a socket that fails while its upgrade waits: ws sees it closed and lets it go
+}
+
+/** An HTTP answer that refuses the upgrade; true, for the caller to return. */
+function refuse(socket: Duplex, status: number, text: string): true {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  return true;
 }
