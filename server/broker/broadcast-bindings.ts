@@ -1,5 +1,6 @@
 import type { Channel } from 'amqplib';
 import type { Destination } from '../ids.js';
+import { addMember, removeMember, type Members } from '../members.js';
 import { errorMessage, type BrokerLog } from './amqp-util.js';
 import { broadcastBindingKeys } from './rabbit-topology.js';
 
@@ -23,7 +24,7 @@ export interface BroadcastBindingsOptions {
  */
 export class BroadcastBindings {
   /** Binding key → the bound destinations that need it. */
-  private readonly keys = new Map<string, Set<Destination>>();
+  private readonly keys = new Map<string, Members<Destination>>();
   /** Keys unbound while the channel was down: unbound on the server at reconnect. */
   private readonly stale = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
@@ -38,13 +39,8 @@ export class BroadcastBindings {
   async bind(destination: Destination): Promise<void> {
     const added: string[] = [];
     for (const key of broadcastBindingKeys(destination)) {
-      let holders = this.keys.get(key);
-      if (!holders) {
-        holders = new Set();
-        this.keys.set(key, holders);
-      }
-      if (holders.size === 0) added.push(key);
-      holders.add(destination);
+      if (!this.keys.has(key)) added.push(key);
+      addMember(this.keys, key, destination);
       this.stale.delete(key);
     }
     const { nodeExchange, broadcastExchange, log } = this.options;
@@ -76,12 +72,7 @@ export class BroadcastBindings {
   async unbind(destination: Destination): Promise<void> {
     const removed: string[] = [];
     for (const key of broadcastBindingKeys(destination)) {
-      const holders = this.keys.get(key);
-      if (!holders?.delete(destination)) continue;
-      if (holders.size === 0) {
-        this.keys.delete(key);
-        removed.push(key);
-      }
+      if (removeMember(this.keys, key, destination) && !this.keys.has(key)) removed.push(key);
     }
     if (removed.length === 0) return;
     const { nodeExchange, broadcastExchange } = this.options;

@@ -1,4 +1,4 @@
-import { addMember, type Members } from '../members.js';
+import { addMember, hasMember, type Members } from '../members.js';
 
 /**
  * The deliveries of the last `capacity` message ids, in a ring: `add` answers false for an
@@ -15,8 +15,7 @@ export class RecentIds<T> {
 
   /** Whether (id, to) is still in it. */
   has(id: string, to: T): boolean {
-    const held = this.seen.get(id);
-    return held !== undefined && (held instanceof Set ? held.has(to) : held === to);
+    return hasMember(this.seen.get(id), to);
   }
 
   add(id: string, to: T): boolean {

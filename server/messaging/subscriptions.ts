@@ -3,7 +3,7 @@ import type { SessionId, UserId } from '../ids.js';
 import { compilePattern, isPattern } from '../destinations/destination-pattern.js';
 import { userSubscriptionOf } from '../destinations/destinations.js';
 import type { SubscriptionStream } from '../history/subscription-stream.js';
-import { addMember, memberCount, membersOf, removeMember, type Members } from '../members.js';
+import { addMember, appendMembers, memberCount, membersOf, removeMember, type Members } from '../members.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
@@ -62,7 +62,7 @@ export interface SubscriptionHooks {
  * exact destinations are one Map lookup; pattern subscriptions are checked one by one.
  */
 export class LocalSubscriptions {
-  /** Exact destination → its subscriptions: one held as itself (a node has many documents with one local subscriber each). */
+  /** Exact destination → its subscriptions (Members: a node has many documents with one or two local subscribers each). */
   private readonly broker = new Map<string, Members<Subscription>>();
   private readonly brokerPatterns = new Map<string, Bucket>();
   /**
@@ -136,8 +136,7 @@ export class LocalSubscriptions {
   broadcastTargets(destination: string): Subscription[] {
     const out: Subscription[] = [];
     const exact = this.broker.get(destination);
-    if (exact instanceof Set) for (const s of exact) out.push(s);
-    else if (exact !== undefined) out.push(exact);
+    appendMembers(out, exact);
     for (const bucket of this.brokerPatterns.values()) {
       if (bucket.matches?.(destination)) for (const s of bucket.subs) out.push(s);
     }

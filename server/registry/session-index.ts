@@ -6,6 +6,7 @@ import {
   removeMember,
   withMember,
   withoutMember,
+  SMALL_MEMBERS,
   type Members,
 } from '../members.js';
 
@@ -40,40 +41,35 @@ export class SessionIndex {
   /** True when the session was not present in the document yet. */
   joinDoc(docId: DocId, userId: UserId, sessionId: SessionId): boolean {
     const users = this.#docs.get(docId);
-    if (users === undefined) {
-      this.#docs.set(docId, { user: userId, sessions: sessionId });
-      return true;
-    }
     if (users instanceof Map) return addMember(users, userId, sessionId);
-    if (users.user !== userId) {
-      this.#docs.set(
-        docId,
-        new Map([
-          [users.user, users.sessions],
-          [userId, sessionId],
-        ]),
-      );
+    const entry = entryOf(users, userId);
+    if (entry === undefined) {
+      this.#docs.set(docId, withUser(users, { user: userId, sessions: sessionId }));
       return true;
     }
-    if (hasMember(users.sessions, sessionId)) return false;
-    users.sessions = withMember(users.sessions, sessionId);
+    if (hasMember(entry.sessions, sessionId)) return false;
+    entry.sessions = withMember(entry.sessions, sessionId);
     return true;
   }
 
   /** True when the session was present in the document (and now is not). */
   leaveDoc(docId: DocId, userId: UserId, sessionId: SessionId): boolean {
     const users = this.#docs.get(docId);
-    if (users === undefined) return false;
     if (users instanceof Map) {
       const removed = removeMember(users, userId, sessionId);
       if (users.size === 0) this.#docs.delete(docId);
       return removed;
     }
-    if (users.user !== userId) return false;
-    if (!hasMember(users.sessions, sessionId)) return false;
-    const left = withoutMember(users.sessions, sessionId);
-    if (left === undefined) this.#docs.delete(docId);
-    else users.sessions = left;
+    const entry = entryOf(users, userId);
+    if (entry === undefined || !hasMember(entry.sessions, sessionId)) return false;
+    const left = withoutMember(entry.sessions, sessionId);
+    if (left !== undefined) {
+      entry.sessions = left;
+      return true;
+    }
+    const rest = users !== undefined && isList(users) ? users.filter((e) => e !== entry) : [];
+    if (rest.length === 0) this.#docs.delete(docId);
+    else this.#docs.set(docId, rest.length === 1 ? (rest[0] as DocUser) : rest);
     return true;
   }
 
@@ -111,21 +107,45 @@ export class SessionIndex {
   }
 }
 
+/** One user of a document on this node, and their sessions there. */
+type DocUser = { readonly user: UserId; sessions: Members<SessionId> };
+
 /**
- * A document's users on this node and their sessions: one user held as a pair, a `Map` only for a
- * second (a node often holds one user of a document, and an empty `Map` costs ~170 bytes).
+ * A document's users on this node and their sessions: one user held as a pair, a few in an array
+ * of pairs, a `Map` only past SMALL_MEMBERS (a node often holds one or two users of a document,
+ * and an empty `Map` costs ~170 bytes).
  */
-type DocUsers = { readonly user: UserId; sessions: Members<SessionId> } | Map<UserId, Members<SessionId>>;
+type DocUsers = DocUser | readonly DocUser[] | Map<UserId, Members<SessionId>>;
+
+/** The pair of `userId` in a document held without a `Map`. */
+function entryOf(users: DocUser | readonly DocUser[] | undefined, userId: UserId): DocUser | undefined {
+  if (users === undefined) return undefined;
+  if (isList(users)) return users.find((e) => e.user === userId);
+  return users.user === userId ? users : undefined;
+}
+
+function isList(users: DocUser | readonly DocUser[]): users is readonly DocUser[] {
+  return Array.isArray(users);
+}
+
+/** `users` (not holding `added.user`) with `added`: a pair, an array of exactly its length, or a `Map` past SMALL_MEMBERS. */
+function withUser(users: DocUser | readonly DocUser[] | undefined, added: DocUser): DocUsers {
+  if (users === undefined) return added;
+  const all = isList(users) ? [...users, added] : [users, added];
+  if (all.length <= SMALL_MEMBERS) return all;
+  return new Map(all.map((e) => [e.user, e.sessions]));
+}
 
 function sessionsIn(users: DocUsers | undefined, userId: UserId): Members<SessionId> | undefined {
-  if (users === undefined) return undefined;
   if (users instanceof Map) return users.get(userId);
-  return users.user === userId ? users.sessions : undefined;
+  return entryOf(users, userId)?.sessions;
 }
 
 function usersOf(users: DocUsers | undefined): Iterable<readonly [UserId, Members<SessionId>]> {
   if (users === undefined) return [];
-  return users instanceof Map ? users : [[users.user, users.sessions]];
+  if (users instanceof Map) return users;
+  const entries = isList(users) ? users : [users];
+  return entries.map((e) => [e.user, e.sessions] as const);
 }
 
 function byFirst(a: [string, number], b: [string, number]): number {

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { addMember, memberCount, membersOf, removeMember, type Members } from '../../server/members.js';
+import {
+  addMember,
+  memberCount,
+  membersOf,
+  removeMember,
+  SMALL_MEMBERS,
+  type Members,
+} from '../../server/members.js';
 import { RecentIds } from '../../server/messaging/recent-ids.js';
 import {
   LocalSubscriptions,
@@ -9,8 +16,9 @@ import {
 } from '../../server/messaging/subscriptions.js';
 import { SessionIndex } from '../../server/registry/session-index.js';
 
-// The node's indexes of its sessions hold one member without a Set (server/members.ts); these
-// tests walk each through one, two, three members and back, where the form changes.
+// The node's indexes of its sessions hold one member without a Set, a few in an array
+// (server/members.ts); these tests walk each through one, two, three members and past
+// SMALL_MEMBERS and back, where the form changes.
 describe('session indexes', function () {
   it('a set of members answers the same whether it holds one member or many', function () {
     const map = new Map<string, Members<string>>();
@@ -31,6 +39,44 @@ describe('session indexes', function () {
     expect(map.has('u'), 'the key of an empty set').to.equal(false);
     expect(memberCount(map.get('u'))).to.equal(0);
     expect([...membersOf(map.get('u'))]).to.deep.equal([]);
+  });
+
+  it('a set of members keeps its members and their order up past SMALL_MEMBERS and back down', function () {
+    const map = new Map<string, Members<string>>();
+    const model: string[] = [];
+    const check = (step: string): void => {
+      expect([...membersOf(map.get('u'))], step).to.deep.equal(model);
+      expect(memberCount(map.get('u')), step).to.equal(model.length);
+      expect(map.has('u'), step).to.equal(model.length > 0);
+    };
+    const most = SMALL_MEMBERS * 2 + 1;
+    for (let i = 0; i < most; i++) {
+      expect(addMember(map, 'u', `s${i}`)).to.equal(true);
+      model.push(`s${i}`);
+      check(`after adding s${i}`);
+      expect(addMember(map, 'u', `s${i}`), `s${i} added twice`).to.equal(false);
+      check(`after adding s${i} twice`);
+    }
+    // Out of order (a fixed shuffle): from the middle and the ends of a set, then of an array.
+    for (const i of Array.from({ length: most }, (_, k) => (k * 7) % most)) {
+      const was = model.includes(`s${i}`);
+      expect(removeMember(map, 'u', `s${i}`), `removing s${i}`).to.equal(was);
+      if (was) model.splice(model.indexOf(`s${i}`), 1);
+      check(`after removing s${i}`);
+    }
+  });
+
+  it('the members a caller is going through stay as they were while members come and go', function () {
+    const map = new Map<string, Members<string>>();
+    for (const m of ['a', 'b', 'c']) addMember(map, 'u', m);
+    const seen: string[] = [];
+    for (const m of membersOf(map.get('u'))) {
+      seen.push(m);
+      removeMember(map, 'u', m);
+      addMember(map, 'u', `${m}2`);
+    }
+    expect(seen).to.deep.equal(['a', 'b', 'c']);
+    expect([...membersOf(map.get('u'))]).to.deep.equal(['a2', 'b2', 'c2']);
   });
 
   it('a session drops a second copy of a message per subscription, within the last ids it saw', function () {
@@ -98,6 +144,41 @@ describe('session indexes', function () {
     expect(index.docUsers('d2')).to.deep.equal([]);
     expect(index.isEmpty()).to.equal(true);
   });
+
+  for (const count of [3, SMALL_MEMBERS, SMALL_MEMBERS * 2 + 1]) {
+    it(`the registry index answers the same for a document as ${count} users join and leave`, function () {
+      const index = new SessionIndex();
+      const model = new Map<string, Set<string>>();
+      const check = (step: string): void => {
+        const want = [...model]
+          .filter(([, s]) => s.size > 0)
+          .map(([u, s]): [string, number] => [u, s.size])
+          .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        expect(index.docUsers('d'), step).to.deep.equal(want);
+        for (const [u, s] of model) expect(index.sessions(u, 'd'), `${step}: ${u}`).to.equal(s.size);
+      };
+      const users = Array.from({ length: count }, (_, i) => `u${String(i).padStart(2, '0')}`);
+      for (const [i, u] of users.entries()) {
+        model.set(u, new Set());
+        for (const s of i % 3 === 0 ? [`${u}-a`, `${u}-b`] : [`${u}-a`]) {
+          expect(index.joinDoc('d', u, s), `${s} joins`).to.equal(true);
+          expect(index.joinDoc('d', u, s), `${s} joins twice`).to.equal(false);
+          model.get(u)?.add(s);
+          check(`after ${s} joined`);
+        }
+      }
+      // From the middle first, then from the end.
+      for (const u of [users[1] as string, ...users.slice().reverse()]) {
+        for (const s of [`${u}-b`, `${u}-a`]) {
+          const was = model.get(u)?.has(s) ?? false;
+          expect(index.leaveDoc('d', u, s), `${s} leaves`).to.equal(was);
+          model.get(u)?.delete(s);
+          check(`after ${s} left`);
+        }
+      }
+      expect(index.isEmpty()).to.equal(true);
+    });
+  }
 
   it('a user message reaches every matching subscription of the user, by session when asked', function () {
     const subs = new LocalSubscriptions({ firstSubscriber() {}, lastSubscriberGone() {} });
