@@ -1,12 +1,5 @@
 import { expect } from 'chai';
-import {
-  addMember,
-  memberCount,
-  membersOf,
-  removeMember,
-  SMALL_MEMBERS,
-  type Members,
-} from '../../server/members.js';
+import { addMember, memberCount, membersOf, removeMember, SMALL_MEMBERS, type Members } from '../../server/members.js';
 import { RecentIds } from '../../server/messaging/recent-ids.js';
 import {
   LocalSubscriptions,
