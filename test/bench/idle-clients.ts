@@ -4,7 +4,7 @@
  * HEARTBEAT_MS, each subscribed to its document's chat and presence topic, documents of 10
  * users) or bare WebSockets (MODE=raw) — opened CONCURRENCY at a time. Prints
  * `{"msg":"connected","count","failed","ms","problems","lateMs","error"}` then `{"msg":"ready"}`, holds them until
- * SIGTERM; on SIGUSR2 prints `{"msg":"status","whileHolding","lateMs","sample"}`. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
+ * SIGTERM; on SIGUSR2 prints `{"msg":"status","open","whileHolding","lateMs","sample"}`. Bare WebSockets heart-beat too (a "\n" every HEARTBEAT_MS). A child of its own because one process may hold at most `ulimit -n` sockets.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -113,11 +113,15 @@ const stop = () => {
   for (const w of raw) w.terminate();
   setTimeout(() => process.exit(0), 200);
 };
-// Asked for by the scenario at the end of its hold, while every session is still open.
+// Asked for by the scenario at the end of its hold. `open`: the sessions still open then (a node
+// may have closed some for silence while the others connected): what the memory read is divided by.
 process.on('SIGUSR2', () => {
   const problems = problemsOf();
+  const open =
+    stomp.filter((c) => c.ws.readyState === WebSocket.OPEN).length +
+    raw.filter((w) => w.readyState === WebSocket.OPEN).length;
   process.stdout.write(
-    `${JSON.stringify({ msg: 'status', whileHolding: problems - problemsConnecting, lateMs: Math.round(late.holding), sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
+    `${JSON.stringify({ msg: 'status', open, whileHolding: problems - problemsConnecting, lateMs: Math.round(late.holding), sample: stomp.find((c) => c.problems.length > 0)?.problems[0] })}\n`,
   );
 });
 process.on('SIGTERM', stop);

@@ -121,7 +121,7 @@ async function measure(
     const per = Math.ceil(fig.sessions / servers.length);
     const results: { count: number; failed: number; ms: number; problems: number; lateMs: number; error?: string }[] =
       [];
-    const statuses: { whileHolding: number; lateMs: number; sample?: string }[] = [];
+    const statuses: { open: number; whileHolding: number; lateMs: number; sample?: string }[] = [];
     // While connecting, every 5 s: a node that closed sessions for silence or stalled over 1 s is reported.
     let connectingHealth = product ? servers.map(() => ({ timeouts: 0, lagMaxMs: 0 })) : undefined;
     const t0 = performance.now();
@@ -209,23 +209,30 @@ async function measure(
     ctx.notes.push(holding);
     const dropped = statuses.find((st) => st.whileHolding > 0);
     if (dropped) fig.problems.push(`${holding} (${String(dropped.sample)})`);
+    // Per session held when memory is read: sessions a node closed while the others connected are
+    // not in it (they were counted as connected).
+    const held = statuses.length === holders.length ? statuses.reduce((s, st) => s + st.open, 0) : connected;
+    if (held < connected)
+      fig.problems.push(
+        `${(connected - held).toLocaleString('en-US')} of the sessions connected were closed before memory was read`,
+      );
     const kernelAfter = tcpKernelBytes();
     const redisAfter = product ? await redisUsedBytes(ctx) : NaN;
     const after = await sampleMemory(servers, product);
     const afterGc = await memoryAfterGc(servers, product);
     fig.rssBefore = before.rss;
     fig.rssAfter = after.rss;
-    fig.rssPerConn = (after.rss - before.rss) / connected;
-    fig.heapPerConn = (after.heap - before.heap) / connected;
-    fig.rssPerConnGc = (afterGc.rss - beforeGc.rss) / connected;
-    fig.heapPerConnGc = (afterGc.heap - beforeGc.heap) / connected;
+    fig.rssPerConn = (after.rss - before.rss) / held;
+    fig.heapPerConn = (after.heap - before.heap) / held;
+    fig.rssPerConnGc = (afterGc.rss - beforeGc.rss) / held;
+    fig.heapPerConnGc = (afterGc.heap - beforeGc.heap) / held;
     const kibPerConn = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB/conn`;
     const line =
-      `${fig.label}, ${connected.toLocaleString('en-US')} sessions on ${servers.length} process(es): RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ` +
+      `${fig.label}, ${held.toLocaleString('en-US')} sessions held on ${servers.length} process(es): RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB = ` +
       `${kibPerConn(fig.rssPerConn)}, heap ${kibPerConn(fig.heapPerConn)}; after a full GC RSS ${kibPerConn(fig.rssPerConnGc)}, heap ${kibPerConn(fig.heapPerConnGc)}; kernel TCP memory (both ends, machine-wide) ` +
-      `${((kernelAfter - kernelBefore) / connected / 1024).toFixed(1)} KiB/conn; idle CPU ${((idleCores * 100 * 10_000) / connected).toFixed(2)} % of a core per 10,000 sessions ` +
+      `${((kernelAfter - kernelBefore) / held / 1024).toFixed(1)} KiB/conn; idle CPU ${((idleCores * 100 * 10_000) / held).toFixed(2)} % of a core per 10,000 sessions ` +
       `(heart-beats 10 s both ways); connect ${Math.round(fig.connectPerSec).toLocaleString('en-US')}/s` +
-      `${product ? `; Redis ${((redisAfter - redisBefore) / connected).toFixed(0)} B/session for the registry` : ''}${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`;
+      `${product ? `; Redis ${((redisAfter - redisBefore) / held).toFixed(0)} B/session for the registry` : ''}${fig.problems.length ? ` ⚠ ${fig.problems[0]}` : ''}`;
     ctx.progress(`  ${line}`);
     ctx.notes.push(line);
   });
