@@ -20,6 +20,7 @@ import { addTailHeaders, lastBinary, sharedTail } from './message-tail.js';
 import { type MessagingDeps, type SessionLink } from './messaging-deps.js';
 import { notAccepted, outgoing, required } from './send-frames.js';
 import { SessionAcks } from './session-acks.js';
+import { subscriptionStrings } from './string-pool.js';
 import {
   LocalSubscriptions,
   subscriptionSerial,
@@ -172,8 +173,9 @@ export class SessionMessaging implements SessionHandle, ReplayTarget {
   private async subscribe(frame: Frame): Promise<HeaderList | undefined> {
     // Both required by STOMP: refused with an ERROR (Spring ignores such a frame, and its RECEIPT
     // would tell the client it subscribed). A second SUBSCRIBE with an id in use is ignored, as Spring.
-    const destination = required(frame, 'destination');
-    const id = required(frame, 'id');
+    // Pooled: kept for the subscription's life, and equal across sessions (string-pool.ts).
+    const destination = subscriptionStrings.intern(required(frame, 'destination'));
+    const id = subscriptionStrings.intern(required(frame, 'id'));
     const resume = resumePosition(frame.headers);
     if (this.subscription(id)) {
       this.deps.log.debug({ id, destination }, 'SUBSCRIBE with an id in use ignored');

@@ -38,4 +38,9 @@ export class FrameRate {
     if (++this.frames > this.perSecond)
       throw new RelayError('RATE_LIMITED', `more than ${this.perSecond} frames per second`);
   }
+
+  /** Its second is over: the next frame starts a new count, as a new FrameRate's would. */
+  isOver(now = Date.now()): boolean {
+    return now - this.windowStart >= 1000;
+  }
 }

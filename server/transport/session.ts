@@ -76,7 +76,8 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
   private readonly heartbeat: SessionHeartbeat;
   private timers: NodeJS.Timeout[] | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
-  private readonly rate: FrameRate;
+  /** Made on the first frame of a second; let go with the decoder once a second passed without one. */
+  private rate: FrameRate | undefined;
   /** A SEND came in since the last read: this session feeds the relay. */
   private sent = false;
   /** Reading is paused until the relay's pressure drops (flow control). */
@@ -89,9 +90,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
     private query: URLSearchParams | undefined,
     private readonly deps: SessionDeps,
   ) {
-    const { limits } = deps.config;
     this.heartbeat = new SessionHeartbeat(deps.beats, this);
-    this.rate = new FrameRate(limits.maxInboundFramesPerSecond);
     socket.listen(this);
     this.connectTimer = setTimeout(() => {
       if (this.state === 'connecting') this.fail(new RelayError('CONNECT_TIMEOUT', 'no CONNECT frame in time'));
@@ -131,7 +130,7 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
       for (const event of (this.decoder ??= this.newDecoder()).push(chunk)) {
         if (event.kind === 'heartbeat') continue;
         this.deps.metrics.frameIn(event.frame.command);
-        this.rate.count();
+        (this.rate ??= new FrameRate(this.deps.config.limits.maxInboundFramesPerSecond)).count();
         if (this.state === 'authenticating') (this.pending ??= []).push(event.frame);
         else this.onFrame(event.frame);
         if ((this.state as State) === 'closed') return;
@@ -303,9 +302,11 @@ export class StompSession implements SessionLink, HeartbeatPeer, SocketListener,
 
   sendHeartbeat(): void {
     this.send(HEARTBEAT_EOL, false);
-    // Nothing went out for a period, so the session is likely idle: its decoder goes until the
-    // next bytes (~150 bytes an idle session does not hold), unless a frame is half read.
-    if (this.state === 'connected' && this.decoder?.atRest === true) this.decoder = undefined;
+    // Nothing went out for a period, so the session is likely idle: its decoder goes until the next
+    // bytes unless a frame is half read, its frame count once its second is over (~200 bytes).
+    if (this.state !== 'connected') return;
+    if (this.decoder?.atRest === true) this.decoder = undefined;
+    if (this.rate?.isOver() === true) this.rate = undefined;
   }
 
   private newDecoder(): FrameDecoder {

@@ -4,7 +4,7 @@ import { DevAuthenticator } from '../../server/auth/dev-authenticator.js';
 import { loadConfig } from '../../server/config.js';
 import { createNode } from '../../server/node.js';
 import { MemoryRegistry } from '../../server/registry/memory-registry.js';
-import { connectRaw, openRaw } from '../helpers/raw-socket.js';
+import { connectRaw, openRaw, type RawSocket } from '../helpers/raw-socket.js';
 import { startNode } from '../helpers/start-node.js';
 import { connectClient } from '../helpers/stomp-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -126,5 +126,71 @@ describe('limits from the configuration', () => {
     } finally {
       await n.stop();
     }
+  });
+
+  describe('MAX_FRAMES_PER_SECOND', () => {
+    // A session's count is let go at a server heart-beat once its second is over (an idle session
+    // holds none); these hold the limit across that.
+    const LIMIT = 20;
+    const connect = async (url: string): Promise<RawSocket> => {
+      const s = await openRaw(url);
+      // Server heart-beats every 200 ms while the session writes nothing (SENDs ask no receipt).
+      s.send('CONNECT\naccept-version:1.2\nhost:localhost\nlogin:rate\nheart-beat:0,200\n\n\0');
+      await s.next('CONNECTED');
+      return s;
+    };
+    const sendFrames = (s: RawSocket, count: number): void => {
+      for (let i = 0; i < count; i++) s.send('SEND\ndestination:/topic/rate\n\nx\0');
+    };
+    const beat = async (s: RawSocket): Promise<void> => {
+      const seen = s.raw.length;
+      await waitFor(() => s.raw.length > seen, 'a server heart-beat', 3000);
+    };
+
+    it('lets a session send under the limit after an idle spell, and closes it past the limit', async function () {
+      this.timeout(10_000);
+      const n = await startNode({ MAX_FRAMES_PER_SECOND: String(LIMIT), HEARTBEAT: '200,0' });
+      try {
+        const s = await connect(n.url);
+        sendFrames(s, LIMIT - 5);
+        // Idle past its second, with server heart-beats meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+        await beat(s);
+        sendFrames(s, LIMIT - 5);
+        s.send('SEND\ndestination:/topic/rate\nreceipt:calm\n\nx\0');
+        const receipt = await s.next('RECEIPT');
+        expect(header(receipt, 'receipt-id')).to.equal('calm');
+        sendFrames(s, 10);
+        const error = await s.next('ERROR');
+        expect(header(error, 'message')).to.contain(`more than ${LIMIT} frames per second`);
+        expect((await s.closed).code).to.equal(1008);
+      } finally {
+        await n.stop();
+      }
+    });
+
+    it('counts the frames before and after a server heart-beat in one second together', async function () {
+      this.timeout(20_000);
+      const n = await startNode({ MAX_FRAMES_PER_SECOND: String(LIMIT), HEARTBEAT: '200,0' });
+      try {
+        // The second starts at CONNECT; a machine too busy to send both halves within it tries again.
+        for (let attempt = 1; ; attempt++) {
+          const started = performance.now();
+          const s = await connect(n.url);
+          sendFrames(s, LIMIT - 5);
+          await beat(s);
+          sendFrames(s, LIMIT - 5);
+          if (performance.now() - started > 800 && attempt < 5) {
+            s.close();
+            continue;
+          }
+          const error = await s.next('ERROR');
+          expect(header(error, 'message')).to.contain(`more than ${LIMIT} frames per second`);
+          return;
+        }
+      } finally {
+        await n.stop();
+      }
+    });
   });
 });
