@@ -63,7 +63,10 @@ export function memberCount<T>(held: Members<T> | undefined): number {
   return isSmall(held) ? held.length : 1;
 }
 
-/** The members, to iterate (one member as an array of one). */
+/**
+ * The members, to iterate (one member as an array of one). One or a few are a snapshot; a `Set`
+ * is the live set, as before: a caller that changes it while iterating sees the change.
+ */
 export function membersOf<T>(held: Members<T> | undefined): Iterable<T> {
   if (held === undefined) return [];
   if (held instanceof Set || isSmall(held)) return held;

@@ -75,7 +75,9 @@ const beat = setInterval(() => {
     Object.assign(window, { late: 0, gcMs: 0, problems, start: now });
   }
   lastTick = now;
-  const due = Math.min(slotsBeaten + 10, Math.floor((now - t0) / sliceMs));
+  // After a stall of more than a period, every session once, not the whole backlog tick by tick.
+  const due = Math.floor((now - t0) / sliceMs);
+  slotsBeaten = Math.max(slotsBeaten, due - 10);
   for (; slotsBeaten < due; slotsBeaten++) {
     const slot = slotsBeaten % 10;
     for (let k = slot; k < stomp.length; k += 10) stomp[k]!.heartbeat();

@@ -59,7 +59,7 @@ describe('session indexes', function () {
     }
   });
 
-  it('the members a caller is going through stay as they were while members come and go', function () {
+  it('a few members a caller is going through stay as they were while members come and go', function () {
     const map = new Map<string, Members<string>>();
     for (const m of ['a', 'b', 'c']) addMember(map, 'u', m);
     const seen: string[] = [];

@@ -211,7 +211,8 @@ async function measure(
     if (dropped) fig.problems.push(`${holding} (${String(dropped.sample)})`);
     // Per session held when memory is read: sessions a node closed while the others connected are
     // not in it (they were counted as connected).
-    const held = statuses.length === holders.length ? statuses.reduce((s, st) => s + st.open, 0) : connected;
+    const open = statuses.reduce((s, st) => s + st.open, 0);
+    const held = statuses.length === holders.length && open > 0 ? open : connected;
     if (held < connected)
       fig.problems.push(
         `${(connected - held).toLocaleString('en-US')} of the sessions connected were closed before memory was read`,
